@@ -1,0 +1,128 @@
+"""Loading hostile raw bytes into an email object, and reading headers safely.
+
+Everything here must accept any byte sequence without raising: the pipeline
+stores first and decides later, and a message that cannot be read is still a
+message with a status. Header values that leave this module are decoded
+(RFC 2047), and stripped of CR/LF and other control characters so that an
+encoded CRLF can never become a header line anywhere downstream.
+"""
+
+from __future__ import annotations
+
+import email
+import email.header
+import email.policy
+import email.utils
+import hashlib
+import re
+from email.message import Message
+
+# compat32 never raises while parsing and keeps raw header values: decoding
+# is done here, explicitly, where failures are caught.
+_POLICY = email.policy.compat32
+
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]+")
+_SPACES = re.compile(r"[ \t]+")
+
+
+def load_message(raw: bytes) -> Message:
+    """Parse raw bytes into a Message; never raises."""
+    try:
+        return email.message_from_bytes(raw, policy=_POLICY)
+    except Exception:  # pragma: no cover - compat32 parser is lenient; belt and braces
+        msg = Message()
+        msg.set_payload(raw.decode("utf-8", "replace"))
+        return msg
+
+
+def clean_header_value(value: str) -> str:
+    """Collapse folding, drop CR/LF and control characters, trim."""
+    value = _CONTROL.sub(" ", value)
+    return _SPACES.sub(" ", value).strip()
+
+
+def decode_header_value(value: object) -> str:
+    """Decode an RFC 2047 header value to clean text; unknown charsets fall back."""
+    if value is None:
+        return ""
+    if isinstance(value, email.header.Header):
+        value = str(value)
+    text = str(value)
+    try:
+        parts = email.header.decode_header(text)
+    except Exception:
+        return clean_header_value(text)
+    out: list[str] = []
+    for chunk, charset in parts:
+        if isinstance(chunk, bytes):
+            out.append(_decode_bytes(chunk, charset))
+        else:
+            out.append(chunk)
+    # decode_header drops the whitespace between encoded and plain words
+    # inconsistently; joining with "" matches RFC 2047 for adjacent encoded
+    # words, and plain chunks keep their own spaces.
+    return clean_header_value("".join(out))
+
+
+def _decode_bytes(data: bytes, charset: str | None) -> str:
+    for candidate in (charset, "utf-8", "cp1252"):
+        if not candidate:
+            continue
+        try:
+            return data.decode(candidate)
+        except (LookupError, UnicodeDecodeError):
+            continue
+    return data.decode("latin-1")
+
+
+def header_text(msg: Message, name: str) -> str:
+    """The decoded, cleaned value of the first header `name`, or ''."""
+    try:
+        value = msg.get(name)
+    except Exception:
+        return ""
+    return decode_header_value(value) if value is not None else ""
+
+
+def header_addresses(msg: Message, name: str) -> list[str]:
+    """All addresses in every header `name`, as bare addr-specs (case kept)."""
+    try:
+        values = msg.get_all(name) or []
+    except Exception:
+        return []
+    raw = [clean_header_value(str(v)) for v in values]
+    try:
+        pairs = email.utils.getaddresses(raw)
+    except Exception:
+        return []
+    return [addr.strip() for _, addr in pairs if addr and "@" in addr]
+
+
+def first_address(msg: Message, name: str) -> str:
+    """The first address in header `name`, or ''."""
+    found = header_addresses(msg, name)
+    return found[0] if found else ""
+
+
+_MSGID = re.compile(r"<([^<>\s]+)>")
+
+
+def message_id(msg: Message) -> str:
+    """The Message-ID without angle brackets, or '' when missing/garbled."""
+    value = header_text(msg, "Message-ID")
+    match = _MSGID.search(value)
+    if match:
+        return match.group(1)[:250]
+    value = value.strip("<> ")
+    return value[:250] if value and " " not in value else ""
+
+
+def dedupe_key(msg: Message, raw: bytes) -> str:
+    """Message-ID when present, else a digest of the raw bytes.
+
+    Prefixed so that a Message-ID can never collide with a digest.
+    """
+    mid = message_id(msg)
+    if mid:
+        return "mid:" + mid
+    return "sha256:" + hashlib.sha256(raw).hexdigest()

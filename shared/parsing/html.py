@@ -1,0 +1,184 @@
+"""HTML-only mail to plain text, with the quoted history removed.
+
+Most mail clients send a text/plain alternative, and then this module is not
+used. When HTML is all there is, the quoted history is usually marked up
+explicitly, which is more reliable than any text heuristic, so it is removed
+here, on the tree, before the text trimmer sees the result:
+
+- `<blockquote>` (Apple Mail, Thunderbird `type="cite"`, Gmail inside
+  `gmail_quote`, most webmails);
+- Gmail's `div.gmail_quote` (the "On … wrote:" line lives inside it);
+- Outlook / Exchange: `div#divRplyFwdMsg` (the From/Sent/To header block)
+  and everything after it, `div#appendonsend` likewise, and the old
+  border-top separator `<div style="border:none;border-top:solid #E1E1E1 …">`;
+- Thunderbird's `.moz-cite-prefix` ("On … wrote:"), Yahoo's `.yahoo_quoted`,
+  ProtonMail's `.protonmail_quote`, Zimbra's `hr#zwchr` and what follows.
+
+Every removal is returned as a Cut, so the admin sees what went and why.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .models import Cut
+
+try:  # beautifulsoup4 is a dependency; guard anyway so parsing never crashes
+    from bs4 import BeautifulSoup, Comment, NavigableString, Tag
+except Exception:  # pragma: no cover
+    BeautifulSoup = None  # type: ignore[assignment]
+
+_BLOCK = {
+    "p", "div", "br", "li", "ul", "ol", "tr", "table", "h1", "h2", "h3", "h4",
+    "h5", "h6", "pre", "blockquote", "hr", "section", "article", "header",
+    "footer", "dd", "dt", "dl", "address",
+}
+_DROP = {"script", "style", "head", "title", "meta", "noscript", "template", "object", "iframe"}
+_OUTLOOK_BORDER = re.compile(r"border-top\s*:\s*solid\s+#(?:e1e1e1|b5c4df)", re.I)
+
+
+def _remove_with_following(tag: "Tag") -> str:
+    """Remove `tag` and every later sibling, climbing to the body.
+
+    Outlook puts the header block of the quoted mail in a div and the quoted
+    body in the siblings after it (at several nesting levels), so everything
+    after the marker in document order is history.
+    """
+    removed: list[str] = []
+    node = tag
+    while node is not None and getattr(node, "name", None) not in ("body", "html", "[document]"):
+        parent = node.parent
+        for sib in list(node.next_siblings):
+            removed.append(sib.get_text("\n") if isinstance(sib, Tag) else str(sib))
+            sib.extract()
+        node = parent
+    removed.insert(0, tag.get_text("\n"))
+    tag.extract()
+    return "\n".join(r for r in removed if r.strip())
+
+
+def html_to_text(html: str) -> tuple[str, list[Cut]]:
+    """Convert `html` to text, dropping marked-up quotations.
+
+    Returns (text, cuts). Never raises: on any failure it falls back to a crude
+    tag strip so the words still reach the tracker.
+    """
+    try:
+        return _html_to_text(html)
+    except Exception:  # pragma: no cover - defensive
+        text = re.sub(r"<[^>]+>", " ", html)
+        return _tidy(text), []
+
+
+def _html_to_text(html: str) -> tuple[str, list[Cut]]:
+    if BeautifulSoup is None:  # pragma: no cover
+        raise RuntimeError("bs4 missing")
+    soup = BeautifulSoup(html, "html.parser")
+    cuts: list[Cut] = []
+    for tag in soup.find_all(_DROP):
+        tag.decompose()
+    for c in soup.find_all(string=lambda s: isinstance(s, Comment)):
+        c.extract()
+
+    def cut(rule: str, text: str) -> None:
+        text = _tidy(text)
+        if text:
+            cuts.append(Cut(rule, text))
+
+    # Markers after which everything is the previous message.
+    for finder, rule in (
+        (lambda: soup.find(id="divRplyFwdMsg"), "html_quote:outlook_divRplyFwdMsg"),
+        (lambda: soup.find(id="appendonsend"), "html_quote:outlook_appendonsend"),
+        (lambda: soup.find("hr", id="zwchr"), "html_quote:zimbra"),
+        (lambda: soup.find("div", style=_OUTLOOK_BORDER), "html_quote:outlook_border"),
+    ):
+        tag = finder()
+        if tag is not None:
+            cut(rule, _remove_with_following(tag))
+    for cls, rule in (
+        ("gmail_quote", "html_quote:gmail_quote"),
+        ("moz-cite-prefix", "html_quote:thunderbird_cite_prefix"),
+        ("yahoo_quoted", "html_quote:yahoo_quoted"),
+        ("protonmail_quote", "html_quote:protonmail_quote"),
+        ("gmail_signature", "html_signature:gmail_signature"),
+    ):
+        for tag in soup.find_all(class_=cls):
+            if tag.parent is None:
+                continue
+            cut(rule, tag.get_text("\n"))
+            tag.extract()
+    for tag in soup.find_all("blockquote"):
+        if tag.parent is None:  # already removed with an ancestor
+            continue
+        cut("html_quote:blockquote", tag.get_text("\n"))
+        tag.extract()
+    return _tidy(_render(soup)), cuts
+
+
+def _render(node: "Tag") -> str:
+    """Text with line breaks where the blocks were.
+
+    Block boundaries add a line break only when not already at the start of
+    a line (Gmail writes one `<div>` per line: doubling them would insert
+    blank lines), `<p>` separates paragraphs with one blank line, `<br>`
+    always breaks.
+    """
+    out: list[str] = []
+
+    def ends_with(s: str) -> bool:
+        tail = "".join(out[-3:])
+        return not tail or tail.endswith(s)
+
+    def newline() -> None:
+        if not ends_with("\n"):
+            out.append("\n")
+
+    def paragraph() -> None:
+        newline()
+        if not ends_with("\n\n"):
+            out.append("\n")
+
+    def walk(n) -> None:
+        for child in n.children:
+            if isinstance(child, NavigableString):
+                if isinstance(child, Comment):
+                    continue
+                text = re.sub(r"\s+", " ", str(child))
+                if ends_with("\n"):
+                    text = text.lstrip(" ")
+                if text:
+                    out.append(text)
+            elif isinstance(child, Tag):
+                name = child.name
+                if name == "br":
+                    out.append("\n")
+                    continue
+                if name in ("p", "blockquote", "pre", "table", "ul", "ol", "h1", "h2", "h3"):
+                    paragraph()
+                elif name in _BLOCK:
+                    newline()
+                if name == "li":
+                    out.append("- ")
+                if name == "hr":
+                    out.append("----")
+                if name == "pre":
+                    out.append(child.get_text())
+                else:
+                    walk(child)
+                if name in ("td", "th"):
+                    out.append(" ")
+                if name in ("p", "pre", "table", "ul", "ol", "h1", "h2", "h3"):
+                    paragraph()
+                elif name in _BLOCK:
+                    newline()
+
+    walk(node)
+    return "".join(out)
+
+
+def _tidy(text: str) -> str:
+    text = text.replace("\xa0", " ").replace("\r\n", "\n").replace("\r", "\n")
+    lines = [ln.strip(" \t") for ln in text.split("\n")]
+    text = "\n".join(lines)
+    text = re.sub(r"\n{3,}", "\n\n", text)
+    return text.strip()

@@ -1,0 +1,215 @@
+"""Signed reply addresses, create-address look-up, and the checks that need no message.
+
+A reply address is `[prefix+]<object>+<user id>+<hmac16>@<domain>` (or
+`<object>+public+<hmac16>`). The HMAC binds object and user to the current
+mail key, so rotating the key kills every address handed out before, on
+every host at once (the key lives in the database).
+
+`check_recipient` makes the checks DESIGN.md says need no message -- syntax,
+hash, object existence -- so the milter can refuse at RCPT time and the
+pipeline applies the very same rules later.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mailgate.shared.config import Settings
+from mailgate.shared.keys import current_key
+from mailgate.shared.models import AppUser, CreateAddress, MailKey, Task
+from mailgate.shared.outcomes import Reason, Reject
+
+HASH_LEN = 16
+RESERVED_LOCAL_PARTS = frozenset({
+    "postmaster", "abuse", "noreply", "no-reply", "donotreply", "do-not-reply", "mailer-daemon",
+    "hostmaster", "webmaster", "root", "admin", "administrator", "security", "support-noreply",
+    "bounce", "bounces", "nobody", "daemon", "www-data", "ssl-admin", "info-noreply", "listmaster",
+})
+
+_OBJECT = re.compile(r"^([a-z])(\d{1,12})$")
+_USER = re.compile(r"^(\d{1,12}|public)$")
+_HASH = re.compile(r"^[0-9a-f]{%d}$" % HASH_LEN)
+_LOCAL_OK = re.compile(r"^[a-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}$")
+
+OBJECT_KINDS = {"t": "task"}
+
+
+class AddressError(ValueError):
+    """An address is not syntactically usable; the message says why."""
+
+
+def split_address(address: str) -> tuple[str, str]:
+    """(local, domain), lowercased; raises AddressError on bad syntax."""
+    addr = (address or "").strip().strip("<>").strip()
+    if addr.count("@") != 1:
+        raise AddressError(f"{address!r} is not an email address")
+    local, domain = addr.rsplit("@", 1)
+    local, domain = local.lower(), domain.lower().rstrip(".")
+    if not local or not domain or "." not in domain and domain != "localhost":
+        raise AddressError(f"{address!r} is not an email address")
+    if not _LOCAL_OK.match(local) or local.startswith(".") or local.endswith(".") or ".." in local:
+        raise AddressError(f"{address!r} has characters not allowed in an address")
+    if any(ch.isspace() for ch in domain) or not re.match(r"^[a-z0-9.-]+$", domain):
+        raise AddressError(f"{address!r} has an invalid domain")
+    return local, domain
+
+
+def normalise(address: str) -> str:
+    local, domain = split_address(address)
+    return f"{local}@{domain}"
+
+
+def is_reserved(local: str) -> bool:
+    base = local.lower().split("+", 1)[0]
+    return base in RESERVED_LOCAL_PARTS
+
+
+# --- signing ---------------------------------------------------------------------------
+
+def _digest(secret: str, obj: str, user: str) -> str:
+    mac = hmac.new(secret.encode(), f"{obj.upper()}+{user}".encode(), hashlib.sha256)
+    return mac.hexdigest()[:HASH_LEN]
+
+
+def reply_address(settings: Settings, key: MailKey, obj: str, user_id: int | None) -> str:
+    """The signed address for object `obj` (e.g. "T12") and user id, or public when user_id is None."""
+    user = "public" if user_id is None else str(int(user_id))
+    local = f"{obj.upper()}+{user}+{_digest(key.secret, obj, user)}"
+    if settings.reply_prefix:
+        local = f"{settings.reply_prefix}+{local}"
+    return f"{local}@{settings.reply_domain}"
+
+
+def issue_reply_address(session: Session, settings: Settings, obj: str, user_id: int | None) -> tuple[str, MailKey]:
+    """Sign with the current key and count the address as handed out under it."""
+    key = current_key(session)
+    key.issued = (key.issued or 0) + 1
+    return reply_address(settings, key, obj, user_id), key
+
+
+@dataclass(frozen=True)
+class ReplyToken:
+    obj: str  # canonical, e.g. "T12"
+    kind: str  # "task"
+    object_id: int
+    user: str  # "7" or "public"
+    digest: str
+
+    @property
+    def user_id(self) -> int | None:
+        return None if self.user == "public" else int(self.user)
+
+    @property
+    def is_public(self) -> bool:
+        return self.user == "public"
+
+
+def parse_reply_local(settings: Settings, local: str) -> ReplyToken | None:
+    """Recognise the reply-address shape; None when the local part is not one."""
+    parts = local.lower().split("+")
+    if settings.reply_prefix:
+        if len(parts) != 4 or parts[0] != settings.reply_prefix:
+            return None
+        parts = parts[1:]
+    if len(parts) != 3:
+        return None
+    obj, user, digest = parts
+    m = _OBJECT.match(obj)
+    if not m or m.group(1) not in OBJECT_KINDS or not _USER.match(user) or not _HASH.match(digest):
+        return None
+    return ReplyToken(obj=obj.upper(), kind=OBJECT_KINDS[m.group(1)], object_id=int(m.group(2)), user=user, digest=digest)
+
+
+def looks_like_reply_address(settings: Settings, local: str) -> bool:
+    """True for anything shaped like `x+y+z`: create addresses must never clash with it."""
+    parts = local.lower().split("+")
+    return len(parts) >= 3 or parse_reply_local(settings, local) is not None
+
+
+def verify(key: MailKey, token: ReplyToken) -> bool:
+    return hmac.compare_digest(_digest(key.secret, token.obj, token.user), token.digest)
+
+
+# --- recipient checks ------------------------------------------------------------------
+
+@dataclass
+class Recipient:
+    """A recipient Mailgate answers for, after the message-free checks."""
+
+    address: str  # normalised
+    kind: str  # "reply" | "create"
+    application: str
+    token: ReplyToken | None = None
+    task: Task | None = None
+    create: CreateAddress | None = None
+
+    def describe(self) -> str:
+        if self.kind == "reply":
+            who = "anyone known (public)" if self.token.is_public else f"user #{self.token.user}"
+            return f"{self.address}: reply address for {self.token.obj}, issued to {who}"
+        return f"{self.address}: create address of application '{self.application}'"
+
+
+def is_ours(settings: Settings, address: str) -> bool:
+    """Mailgate answers for this address's domain and it is not a reserved name."""
+    try:
+        local, domain = split_address(address)
+    except AddressError:
+        # A malformed address at a domain of ours is still ours to refuse.
+        tail = (address or "").strip().strip("<>").rsplit("@", 1)
+        return len(tail) == 2 and settings.serves_domain(tail[1])
+    return settings.serves_domain(domain) and not is_reserved(local)
+
+
+def check_recipient(session: Session, settings: Settings, address: str) -> Recipient:
+    """Syntax, reply hash under the current key, object exists; or a create address.
+
+    Raises Reject(unknown_recipient | invalid_hash | object_not_found).
+    Call only for addresses where is_ours() is true.
+    """
+    try:
+        local, domain = split_address(address)
+    except AddressError as exc:
+        raise Reject(Reason.UNKNOWN_RECIPIENT, f"{exc}.") from None
+    normalised = f"{local}@{domain}"
+    token = parse_reply_local(settings, local)
+    if token is not None:
+        if domain != settings.reply_domain:
+            raise Reject(Reason.UNKNOWN_RECIPIENT, f"Reply addresses live at {settings.reply_domain} only.")
+        if not verify(current_key(session), token):
+            raise Reject(Reason.INVALID_HASH)
+        if token.is_public and not settings.public_replies:
+            raise Reject(Reason.INVALID_HASH, "Public reply addresses are turned off on this server.")
+        task = session.get(Task, token.object_id)
+        if task is None:
+            raise Reject(Reason.OBJECT_NOT_FOUND, f"Task {token.obj} does not exist (any more).")
+        app = task.application_id and _app_name(session, task.application_id) or "tasks"
+        return Recipient(normalised, "reply", app, token=token, task=task)
+    create = session.scalars(select(CreateAddress).where(CreateAddress.address == normalised)).first()
+    if create is not None:
+        return Recipient(normalised, "create", create.application.name, create=create)
+    raise Reject(Reason.UNKNOWN_RECIPIENT, f"There is no address {normalised} here.")
+
+
+def _app_name(session: Session, app_id: int) -> str:
+    from mailgate.shared.models import Application
+
+    app = session.get(Application, app_id)
+    return app.name if app else "tasks"
+
+
+def find_user_by_email(session: Session, address: str) -> AppUser | None:
+    from mailgate.shared.models import UserEmail
+
+    try:
+        addr = normalise(address)
+    except AddressError:
+        return None
+    row = session.scalars(select(UserEmail).where(UserEmail.address == addr)).first()
+    return row.user if row is not None else None

@@ -1,0 +1,31 @@
+"""The SMTP envelope as plain data, independent of how the message arrived."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+SOURCES = ("milter", "pipe", "test")
+
+
+@dataclass
+class Envelope:
+    """What the transport knew. `sender` None means unknown (a raw upload); "" is the null sender."""
+
+    source: str = "test"
+    sender: str | None = None
+    recipients: list[str] = field(default_factory=list)
+    client_addr: str = ""
+    client_name: str = ""
+    helo: str = ""
+    queue_id: str = ""
+    auth_results: str = ""
+
+    def __post_init__(self) -> None:
+        if self.source not in SOURCES:
+            raise ValueError(f"source must be one of {SOURCES}, not {self.source!r}")
+        if self.sender is not None:
+            self.sender = self.sender.strip().strip("<>").strip()
+
+    @property
+    def has_recipients(self) -> bool:
+        return bool(self.recipients)

@@ -1,0 +1,55 @@
+"""The mail key: the HMAC secret behind every reply address, shared by all hosts via the database."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from mailgate.shared.db import utcnow
+from mailgate.shared.models import MailKey
+
+
+class NoMailKey(Exception):
+    """The database has no current key: `mailgate init` has not run."""
+
+
+def current_key(session: Session) -> MailKey:
+    key = session.scalars(
+        select(MailKey).where(MailKey.retired_at.is_(None)).order_by(MailKey.id.desc()).limit(1)
+    ).first()
+    if key is None:
+        raise NoMailKey("no current mail key; run `mailgate init`")
+    return key
+
+
+def ensure_key(session: Session) -> MailKey:
+    try:
+        return current_key(session)
+    except NoMailKey:
+        key = MailKey(secret=secrets.token_hex(32))
+        session.add(key)
+        session.flush()
+        return key
+
+
+def rotate_key(session: Session) -> MailKey:
+    """Retire every current key and make a new one, in the caller's transaction.
+
+    The UPDATE takes row locks on PostgreSQL (and SQLite's write lock), so
+    two concurrent rotations serialise and leave exactly one current key.
+    """
+    now = utcnow()
+    session.execute(update(MailKey).where(MailKey.retired_at.is_(None)).values(retired_at=now))
+    key = MailKey(secret=secrets.token_hex(32), created_at=now)
+    session.add(key)
+    session.flush()
+    return key
+
+
+def fingerprint(key: MailKey) -> str:
+    """Safe to show: identifies the key without revealing it."""
+    digest = hashlib.sha256(b"mailgate-fingerprint:" + key.secret.encode()).hexdigest()
+    return ":".join(digest[i:i + 4] for i in range(0, 16, 4))

@@ -1,0 +1,70 @@
+"""Who and where: applications, their create addresses, and the people who mail them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from mailgate.shared.db import Base, utcnow
+
+
+class Application(Base):
+    __tablename__ = "applications"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    title: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    addresses: Mapped[list["CreateAddress"]] = relationship(
+        back_populates="application", cascade="all, delete-orphan", order_by="CreateAddress.address"
+    )
+
+
+class CreateAddress(Base):
+    """An address that opens a task (`bugs@reply.example.com`); stored lowercased."""
+
+    __tablename__ = "create_addresses"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    application_id: Mapped[int] = mapped_column(ForeignKey("applications.id", ondelete="CASCADE"), index=True)
+    address: Mapped[str] = mapped_column(String(320), unique=True)
+    default_author_id: Mapped[int | None] = mapped_column(ForeignKey("app_users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    application: Mapped[Application] = relationship(back_populates="addresses")
+    default_author: Mapped["AppUser | None"] = relationship()
+
+
+class AppUser(Base):
+    """A person of the application (not a console admin)."""
+
+    __tablename__ = "app_users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    emails: Mapped[list["UserEmail"]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", order_by="UserEmail.id"
+    )
+
+    @property
+    def primary_email(self) -> str | None:
+        return self.emails[0].address if self.emails else None
+
+
+class UserEmail(Base):
+    """One of a user's addresses; stored lowercased, unique across users."""
+
+    __tablename__ = "user_emails"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_users.id", ondelete="CASCADE"), index=True)
+    address: Mapped[str] = mapped_column(String(320), unique=True)
+
+    user: Mapped[AppUser] = relationship(back_populates="emails")

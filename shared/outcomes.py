@@ -1,0 +1,186 @@
+"""The status/reason vocabulary, dispositions as exceptions, and their SMTP answers.
+
+This is the one place where a reason becomes a status, a sentence and an
+SMTP reply: the pipeline raises, the adapters (milter, pipe, CLI, console)
+read the answer from here and never invent their own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Status(StrEnum):
+    RECEIVED = "received"
+    PROCESSED = "processed"
+    IGNORED = "ignored"
+    REJECTED = "rejected"
+    FAILED = "failed"
+
+
+class Reason(StrEnum):
+    DUPLICATE = "duplicate"
+    AUTO_GENERATED = "auto_generated"
+    BOUNCE = "bounce"
+    OWN_MAIL = "own_mail"
+    UNKNOWN_RECIPIENT = "unknown_recipient"
+    INVALID_HASH = "invalid_hash"
+    OBJECT_NOT_FOUND = "object_not_found"
+    UNKNOWN_SENDER = "unknown_sender"
+    SENDER_MISMATCH = "sender_mismatch"
+    COMMAND_NOT_ALLOWED = "command_not_allowed"
+    TOO_LARGE = "too_large"
+    EMPTY = "empty"
+    INTERNAL_ERROR = "internal_error"
+
+
+STATUS_OF_REASON: dict[Reason, Status] = {
+    Reason.DUPLICATE: Status.IGNORED,
+    Reason.AUTO_GENERATED: Status.IGNORED,
+    Reason.BOUNCE: Status.IGNORED,
+    Reason.OWN_MAIL: Status.IGNORED,
+    Reason.UNKNOWN_RECIPIENT: Status.REJECTED,
+    Reason.INVALID_HASH: Status.REJECTED,
+    Reason.OBJECT_NOT_FOUND: Status.REJECTED,
+    Reason.UNKNOWN_SENDER: Status.REJECTED,
+    Reason.SENDER_MISMATCH: Status.REJECTED,
+    Reason.COMMAND_NOT_ALLOWED: Status.REJECTED,
+    Reason.TOO_LARGE: Status.REJECTED,
+    Reason.EMPTY: Status.REJECTED,
+    Reason.INTERNAL_ERROR: Status.FAILED,
+}
+
+# Sentences a human reads in a bounce or the console. Specific messages from
+# the pipeline (naming the address or command) take precedence.
+DEFAULT_TEXT: dict[Reason, str] = {
+    Reason.DUPLICATE: "This message was already received.",
+    Reason.AUTO_GENERATED: "Automatic replies are not accepted.",
+    Reason.BOUNCE: "Delivery reports are not accepted.",
+    Reason.OWN_MAIL: "This is Mailgate's own notification coming back.",
+    Reason.UNKNOWN_RECIPIENT: "No such address here.",
+    Reason.INVALID_HASH: (
+        "This reply address is not valid: it was mistyped, or it has expired because the "
+        "mail key was rotated. Reply to a newer notification."
+    ),
+    Reason.OBJECT_NOT_FOUND: "The task this reply address belongs to no longer exists.",
+    Reason.UNKNOWN_SENDER: "Your address is not known here, so you cannot open tasks by mail.",
+    Reason.SENDER_MISMATCH: "This reply address was issued to someone else; reply from your own address.",
+    Reason.COMMAND_NOT_ALLOWED: "A command in your message cannot be applied.",
+    Reason.TOO_LARGE: "The message is larger than this server accepts.",
+    Reason.EMPTY: "The message has no text to act on.",
+    Reason.INTERNAL_ERROR: "Mailgate failed to process the message; an administrator can retry it.",
+}
+
+
+class Disposition(Exception):
+    """A deliberate outcome other than 'processed', raised from any pipeline step."""
+
+    def __init__(self, reason: Reason, text: str | None = None, **detail: Any):
+        self.reason = Reason(reason)
+        self.status = STATUS_OF_REASON[self.reason]
+        self.text = text or DEFAULT_TEXT[self.reason]
+        self.detail = detail
+        super().__init__(f"{self.status}/{self.reason}: {self.text}")
+
+
+class Ignore(Disposition):
+    pass
+
+
+class Reject(Disposition):
+    pass
+
+
+class TempFail(Exception):
+    """Not our final word: the database or a dependency is unavailable. Answer 4xx."""
+
+    reason = "unavailable"
+
+
+@dataclass
+class Outcome:
+    """What happened to one received message; the JSON shape of the CLI contract."""
+
+    id: int | None
+    status: Status
+    reason: Reason | None = None
+    text: str = ""
+    action: str | None = None
+    object: str | None = None
+    actor: str | None = None
+    application: str | None = None
+    commands: list[str] = field(default_factory=list)
+    unknown_commands: list[str] = field(default_factory=list)
+    robot: str | None = None
+    duplicate_of: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "status": str(self.status),
+            "reason": str(self.reason) if self.reason else None,
+            "reason_text": self.text or None,
+            "action": self.action,
+            "object": self.object,
+            "actor": self.actor,
+            "application": self.application,
+            "commands": list(self.commands),
+            "unknown_commands": list(self.unknown_commands),
+            "robot": self.robot,
+            "duplicate_of": self.duplicate_of,
+        }
+
+
+@dataclass(frozen=True)
+class SmtpReply:
+    code: int
+    xcode: str
+    text: str
+
+    @property
+    def is_ok(self) -> bool:
+        return self.code < 400
+
+
+ACCEPT = SmtpReply(250, "2.0.0", "OK")
+TEMPFAIL = SmtpReply(451, "4.3.0", "Mailgate is temporarily unable to take this message; please try again later.")
+
+# Reasons refused at RCPT time: known from the address alone (no backscatter).
+RCPT_REASONS = {Reason.UNKNOWN_RECIPIENT, Reason.INVALID_HASH, Reason.OBJECT_NOT_FOUND}
+
+
+def rcpt_reply(reason: Reason, text: str | None = None) -> SmtpReply:
+    """The answer to a RCPT of a Mailgate address that cannot be used."""
+    return SmtpReply(550, "5.1.1", text or DEFAULT_TEXT[reason])
+
+
+def message_reply(outcome: Outcome, all_recipients_ours: bool) -> SmtpReply:
+    """The end-of-message answer for a stored message.
+
+    Stored means the sender's job is done (2xx) -- except when a refusal the
+    sender could fix applies to a message that is wholly ours: then 550 tells
+    them why, without us ever sending a bounce to a possibly forged address.
+    Robots are never answered with a refusal.
+    """
+    if outcome.status == Status.REJECTED and outcome.reason == Reason.TOO_LARGE:
+        return SmtpReply(552, "5.3.4", outcome.text or DEFAULT_TEXT[Reason.TOO_LARGE])
+    if outcome.status == Status.REJECTED and all_recipients_ours:
+        return SmtpReply(550, "5.7.1", outcome.text or DEFAULT_TEXT[outcome.reason or Reason.EMPTY])
+    return ACCEPT
+
+
+# sysexits(3) for the pipe ingress (`mailgate receive`), as Postfix's pipe(8) reads them.
+EX_OK = 0
+EX_NOUSER = 67
+EX_DATAERR = 65
+EX_TEMPFAIL = 75
+
+
+def pipe_exit_code(outcome: Outcome) -> int:
+    if outcome.status == Status.REJECTED:
+        if outcome.reason in RCPT_REASONS:
+            return EX_NOUSER
+        return EX_DATAERR
+    return EX_OK

@@ -13,14 +13,14 @@ from .trim import trim_reply
 
 def parse_text(text: str, body_type: str = "text/plain") -> ParsedMessage:
     """Trim an already-decoded body text and extract its commands."""
-    new, quoted, signature, cuts = trim_reply(text)
-    new, commands, command_cuts = extract_commands(new)
+    trimmed = trim_reply(text)
+    new, commands, command_cuts = extract_commands(trimmed.text)
     return ParsedMessage(
         text=new.strip(),
-        quoted=quoted,
-        signature=signature,
+        quoted=trimmed.quoted,
+        signature=trimmed.signature,
         commands=commands,
-        cuts=cuts + command_cuts,
+        cuts=trimmed.cuts + command_cuts,
         body_type=body_type,
     )
 

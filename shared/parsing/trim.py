@@ -1,43 +1,390 @@
-"""Reply trimming (first version: quote headers, > lines, -- signatures)."""
+"""Reply trimming: keep what the sender wrote now, cut what they quoted.
+
+The text is cut into lines and each line gets a kind:
+
+    e  empty                      t  text (the default)
+    q  quoted (`>`, `Name>`)      b  quote header ("On … wrote:", "Le … a écrit :",
+    h  header-block line              an Outlook "From:/Sent:/To:" block's first
+    d  delimiter (`-- `, `____`)      line, "-----Original Message-----")
+    s  client signature ("Sent from my iPhone", "Get Outlook for iOS")
+
+Then a few rules run on the sequence of kinds, in this order (each removal is
+recorded as a Cut with the rule of the line that caused it):
+
+1. Everything from the first delimiter on is a signature or footer
+   (`-- ` is the standard signature separator; underscore and dash rules
+   introduce mailing-list footers and Outlook history).
+2. Everything from the first client signature on: the device line closes the
+   new text, what follows it is the quoted history some clients append
+   without any marker.
+3. No text at all: a quote under a header is history (empty result); a bare
+   quote with no header is kept (someone forwarding a quote on purpose).
+4. Bottom-posting: a header at the very top followed only by quotes, and new
+   text after them → keep the text after.
+5. A header after the new text whose history is not quoted (Gmail without
+   `>`, Outlook blocks), or is quoted and followed by at most a few stray
+   lines → cut from the header.
+6. Quotes after the last text line are history → cut.
+7. Remaining headers sit between quotes the sender answers inline: the
+   header line goes, the quoted lines answered and the answers stay.
+
+The ideas are the ones every trimmer converges on (discourse's
+email_reply_trimmer, talon, github's email_reply_parser); this is an
+independent implementation with its own vocabulary (patterns.py).
+"""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
+from . import patterns as P
 from .models import Cut
 
-_ON_WROTE = re.compile(r"^\s*On\b.{0,300}\bwrote:\s*$", re.I)
-_ORIGINAL = re.compile(r"^\s*-{2,}\s*Original Message\s*-{2,}\s*$", re.I)
-_FROM_BLOCK = re.compile(r"^\s*\*?From:\*?\s")
-_SIG = re.compile(r"^-- ?$")
-_SENT_FROM = re.compile(r"^\s*Sent from my\b.*$", re.I)
+# A quote marker: ">" possibly preceded by a short attribution ("Richard>",
+# Supercite's "C>"), repeated for nesting.
+_QUOTE_PREFIX = re.compile(r"^[ \t]*((?:[A-Za-z]{1,10})?>(?=[ \t>]|$)[ \t]?)+")
+_RULE_LINE = re.compile(r"^[ \t]*([-_=*~+])\1+[ \t]*$")
+_SIG_DASHES = re.compile(r"^[ \t]*--[ \t]*$")
+_FENCE = re.compile(r"^[ \t]*(```|~~~)")
+# Invisible characters some clients leave on their own line: Gmail's "ᐧ"
+# tracking marker, zero-width spaces, BOM.
+_INVISIBLE = re.compile(r"^[\s\u1427\u200b\u200c\u200d\u2060\ufeff]*$")
+
+# How many stray text lines after a quoted history still count as "part of
+# the history" (a footer, a quoted sig that lost its ">"), rather than an
+# inline answer to it. Seven, as in discourse's trimmer: fewer than that is
+# almost never a real answer below a full quote.
+_INLINE_ANSWER_MIN_LINES = 7
+_MAX_HEADER_LINES = 6
 
 
-def trim_reply(text: str) -> tuple[str, str, str, list[Cut]]:
-    """Return (new text, quoted, signature, cuts)."""
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    cuts: list[Cut] = []
-    quoted = ""
-    for i, line in enumerate(lines):
-        rule = None
-        if _ON_WROTE.match(line):
-            rule = "quote_header:en_on_wrote"
-        elif _ORIGINAL.match(line):
-            rule = "quote_header:original_message"
-        elif _FROM_BLOCK.match(line) and i + 1 < len(lines) and re.match(r"^\s*\*?(Sent|Date|To):", lines[i + 1]):
-            rule = "quote_header:outlook_block"
+@dataclass
+class Line:
+    raw: str
+    depth: int
+    content: str
+    kind: str = "t"
+    rule: str = ""
+    in_code: bool = False
+
+
+@dataclass
+class TrimResult:
+    text: str
+    quoted: str
+    signature: str
+    cuts: list[Cut]
+
+
+def _split(text: str) -> list[Line]:
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    out: list[Line] = []
+    in_code = False
+    for raw in text.split("\n"):
+        raw = raw.rstrip()
+        if _FENCE.match(raw):
+            in_code = not in_code
+            out.append(Line(raw, 0, raw.strip(), "t", in_code=True))
+            continue
+        match = _QUOTE_PREFIX.match(raw) if not in_code else None
+        if match:
+            depth = match.group(0).count(">")
+            content = raw[match.end():].strip()
+        else:
+            depth, content = 0, raw.strip()
+        kind = "e" if _INVISIBLE.match(raw) else ("q" if depth else "t")
+        out.append(Line(raw, depth, content, kind, in_code=in_code))
+    return out
+
+
+def _joined(lines: list[Line], start: int, end: int) -> str:
+    """Lines start..end-1 as one header candidate (quote markers removed)."""
+    depth = lines[start].depth
+    parts = []
+    for ln in lines[start:end]:
+        if depth == 0 and ln.depth and ln is not lines[start]:
+            # "> wrote:" continuation of a mangled wrap: keep the raw text
+            parts.append(ln.raw.strip())
+        else:
+            parts.append(ln.content)
+    return re.sub(r"\s+", " ", " ".join(p for p in parts if p)).strip()
+
+
+def _header_at(lines: list[Line], i: int) -> tuple[int, str] | None:
+    """(number of lines, rule) if a quote header starts at line i."""
+    first = lines[i]
+    if first.kind == "e" or first.in_code or not first.content:
+        return None
+    nonempty = 0
+    for k in range(1, _MAX_HEADER_LINES + 1):
+        j = i + k - 1
+        if j >= len(lines):
+            break
+        ln = lines[j]
+        if ln.in_code:
+            break
+        if ln.kind == "e" or not ln.content:
+            if first.depth == 0 and ln.depth == 0 and ln.kind == "e":
+                continue  # allowed inside wrapped "On … wrote:" only (checked below)
+            if ln.depth != first.depth:
+                break
+            continue
+        if ln.depth != first.depth and not (first.depth == 0 and k > 1):
+            break
+        nonempty += 1
+        if nonempty > 4:
+            break
+        last = P.strip_decoration(ln.content) if ln.content[:1] in "-*" else ln.content
+        if not (last.endswith((":", "：", "wrote", "writes", ">", "wrote ----")) or k == 1 or nonempty <= 2):
+            continue
+        candidate = _joined(lines, i, j + 1)
+        rule = P.quote_header(candidate)
         if rule:
-            quoted = "\n".join(lines[i:]).strip()
-            cuts.append(Cut(rule, quoted))
-            lines = lines[:i]
+            has_gap = any(lines[x].kind == "e" for x in range(i, j + 1))
+            if has_gap and not rule.endswith("en_on_wrote"):
+                return None
+            return k, rule
+    return None
+
+
+def _classify(lines: list[Line]) -> None:
+    n = len(lines)
+    # Quote headers (possibly wrapped over several lines) and separators.
+    i = 0
+    while i < n:
+        ln = lines[i]
+        if ln.kind == "e" or ln.in_code:
+            i += 1
+            continue
+        if P.is_separator(ln.content):
+            ln.kind, ln.rule = "b", "separator:" + _slug(P.strip_decoration(ln.content))
+            i += 1
+            continue
+        found = _header_at(lines, i)
+        if found:
+            k, rule = found
+            # Prefer a header starting on a later line if it ends inside this
+            # window: the first line was prose just before it.
+            if k > 1:
+                later = _header_at(lines, i + 1)
+                if later and i + 1 + later[0] <= i + k:
+                    i += 1
+                    continue
+            for x in range(i, i + k):
+                lines[x].kind, lines[x].rule = "b", rule
+            i += k
+            continue
+        i += 1
+
+    _mark_header_blocks(lines)
+
+    # A quoted header inside a quote block is part of that quote (nested
+    # history); only the header that opens a quote block is a header.
+    prev = None
+    for ln in lines:
+        if ln.kind == "e":
+            continue
+        if ln.kind == "b" and ln.depth > 0 and prev is not None and prev.depth > 0:
+            ln.kind = "q"
+        prev = ln
+
+    # Delimiters and client signatures, at top level only, and never the first
+    # line (a message cannot start with its own signature).
+    seen_text = False
+    for ln in lines:
+        if ln.kind == "t" and not ln.in_code and ln.depth == 0:
+            if seen_text and _RULE_LINE.match(ln.raw):
+                ln.kind = "d"
+                ln.rule = "signature:dash_dash" if _SIG_DASHES.match(ln.raw) else "delimiter:" + _rule_name(ln.raw)
+            elif seen_text and P.mobile_signature(ln.content):
+                ln.kind, ln.rule = "s", "signature:client"
+        if ln.kind in ("t", "q", "b"):
+            seen_text = True
+
+    _quote_continuations(lines)
+
+
+def _rule_name(raw: str) -> str:
+    char = raw.strip()[:1]
+    return {"-": "dashes", "_": "underscores", "=": "equals", "*": "stars", "~": "tildes", "+": "pluses"}.get(char, "rule")
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"\W+", "_", text.lower()).strip("_")[:40] or "separator"
+
+
+def _mark_header_blocks(lines: list[Line]) -> None:
+    """Find Outlook-style "From:/Sent:/To:/Subject:" blocks.
+
+    A block is at least three "Key: value" lines (two after a separator
+    line), one of them a From-equivalent within the first two; one wrapped
+    continuation line is allowed between keys (a long From value). The rule
+    line or separator just above it belongs to it.
+    """
+    n = len(lines)
+    i = 0
+    while i < n:
+        ln = lines[i]
+        if ln.kind not in ("t", "q") or not P.is_header_line(ln.content):
+            i += 1
+            continue
+        depth = ln.depth
+        members = [i]
+        keys = 1
+        j = i + 1
+        while j < n:
+            cur = lines[j]
+            if cur.depth != depth or cur.kind == "e" or cur.in_code:
+                break
+            if P.is_header_line(cur.content):
+                members.append(j)
+                keys += 1
+                j += 1
+                continue
+            # one continuation line, only if a header line follows
+            if j + 1 < n and lines[j + 1].depth == depth and P.is_header_line(lines[j + 1].content):
+                members.append(j)
+                j += 1
+                continue
             break
-    while lines and (not lines[-1].strip() or lines[-1].lstrip().startswith(">")):
-        lines.pop()
-    signature = ""
-    for i, line in enumerate(lines):
-        if _SIG.match(line) or _SENT_FROM.match(line):
-            signature = "\n".join(lines[i:]).strip()
-            cuts.append(Cut("signature:dash_dash" if _SIG.match(line) else "signature:sent_from", signature))
-            lines = lines[:i]
+        from_near_top = any(P.is_from_header_line(lines[m].content) for m in members[:2])
+        above = _previous_nonempty(lines, i)
+        after_separator = above is not None and (
+            lines[above].kind == "b" and lines[above].rule.startswith("separator")
+            or _RULE_LINE.match(lines[above].raw) is not None
+        )
+        if from_near_top and (keys >= 3 or (keys >= 2 and after_separator)):
+            start = i
+            if above is not None and lines[above].kind == "t" and _RULE_LINE.match(lines[above].raw) and lines[above].depth == depth:
+                start = above
+            elif above is not None and lines[above].kind == "b" and lines[above].rule.startswith("separator"):
+                start = above
+            for x in range(start, members[-1] + 1):
+                if lines[x].kind == "e":
+                    continue
+                lines[x].kind = "h"
+                lines[x].rule = "header_block:from_sent_to"
+            lines[start].kind = "b"
+            if not lines[start].rule.startswith("separator"):
+                lines[start].rule = "header_block:from_sent_to"
+            i = members[-1] + 1
+            continue
+        i += 1
+
+
+def _previous_nonempty(lines: list[Line], i: int) -> int | None:
+    j = i - 1
+    while j >= 0 and lines[j].kind == "e":
+        j -= 1
+    return j if j >= 0 else None
+
+
+def _quote_continuations(lines: list[Line]) -> None:
+    """A text line wedged between two quoted lines is usually a quoted line
+    that the sender's client re-wrapped without adding ">" (it starts in
+    lowercase, or the quoted line above stops mid-sentence)."""
+    for x in range(1, len(lines) - 1):
+        ln = lines[x]
+        if ln.kind != "t" or ln.in_code:
+            continue
+        above, below = lines[x - 1], lines[x + 1]
+        if above.kind != "q" or below.kind != "q":
+            continue
+        mid_sentence = len(above.raw) >= 50 and not above.raw.rstrip().endswith((".", "?", "!", ":"))
+        if ln.content[:1].islower() or mid_sentence:
+            ln.kind, ln.rule = "q", "quote:rewrapped_line"
+
+
+class _Cutter:
+    """Removes line ranges and records why."""
+
+    def __init__(self, lines: list[Line]):
+        self.lines = lines
+        self.cuts: list[Cut] = []
+        self.quoted: list[str] = []
+        self.signature: list[str] = []
+
+    def kinds(self) -> str:
+        return "".join(ln.kind for ln in self.lines)
+
+    def cut(self, start: int, end: int, rule: str, kind: str = "quote") -> None:
+        removed = self.lines[start:end]
+        if not removed:
+            return
+        text = "\n".join(ln.raw for ln in removed).strip("\n")
+        del self.lines[start:end]
+        if not text.strip():
+            return
+        self.cuts.append(Cut(rule, text))
+        (self.signature if kind == "signature" else self.quoted).append(text)
+
+
+def trim_reply(text: str) -> TrimResult:
+    """Split `text` into the new text and what was quoted or signed."""
+    lines = _split(text)
+    _classify(lines)
+    c = _Cutter(lines)
+
+    # 1-2. delimiters and client signatures: everything after them goes.
+    for kind in ("d", "s"):
+        idx = c.kinds().find(kind)
+        if idx >= 0:
+            rule = c.lines[idx].rule
+            is_sig = rule.startswith("signature")
+            c.cut(idx, len(c.lines), rule, "signature" if is_sig else "quote")
+
+    kinds = c.kinds()
+    # 3. no text at all
+    if "t" not in kinds:
+        if "b" in kinds or "h" in kinds:
+            first = kinds.find("b")
+            c.cut(0, len(c.lines), c.lines[first].rule if first >= 0 else "header_block:from_sent_to")
+        return _result(c)
+
+    # 4. bottom-posting under a header at the very top
+    match = re.match(r"^e*b[bqhe]*?(?=t)", kinds)
+    if match and re.fullmatch(r"[te]*", kinds[match.end():]):
+        c.cut(0, match.end(), c.lines[kinds.find("b")].rule)
+        kinds = c.kinds()
+
+    # 5. a header after the new text, with unquoted history or a full quote
+    for m in re.finditer(r"te*(b)", kinds):
+        i = m.start(1)
+        after = kinds[i + 1:]
+        if "q" not in after:
+            c.cut(i, len(c.lines), c.lines[i].rule)
             break
-    return "\n".join(lines).strip(), quoted, signature, cuts
+        tail = re.fullmatch(r"[eqbh]*([te]*)", after)
+        if tail and tail.group(1).count("t") < _INLINE_ANSWER_MIN_LINES:
+            c.cut(i, len(c.lines), c.lines[i].rule)
+            break
+    kinds = c.kinds()
+
+    # 6. quoted history after the last text line
+    last_t = kinds.rfind("t")
+    if last_t >= 0 and re.search(r"[qbh]", kinds[last_t + 1:]):
+        rule = next((ln.rule for ln in c.lines[last_t + 1:] if ln.kind == "b"), "quote:trailing")
+        c.cut(last_t + 1, len(c.lines), rule)
+
+    # 7. headers left between inline answers
+    x = 0
+    while x < len(c.lines):
+        if c.lines[x].kind == "b":
+            end = x + 1
+            while end < len(c.lines) and c.lines[end].kind in ("b", "h") and c.lines[end].rule == c.lines[x].rule:
+                end += 1
+            c.cut(x, end, c.lines[x].rule)
+            continue
+        x += 1
+    return _result(c)
+
+
+def _result(c: _Cutter) -> TrimResult:
+    text = "\n".join(ln.raw for ln in c.lines).strip("\n")
+    # strip leading/trailing blank lines but keep the first line's indentation
+    text = "\n".join(text.split("\n")).strip("\n")
+    while text.startswith((" ", "\t")) and "\n" not in text.split("\n", 1)[0] and not text.strip():
+        text = ""
+    return TrimResult(text=text.strip("\n").rstrip(), quoted="\n\n".join(c.quoted),
+                      signature="\n\n".join(c.signature), cuts=c.cuts)

@@ -48,8 +48,11 @@ class ReceivedMessage(Base):
     routed_to: Mapped[str | None] = mapped_column(String(320))
     object_ref: Mapped[str | None] = mapped_column(String(32))
     actor: Mapped[str | None] = mapped_column(String(64))
-    task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id", ondelete="SET NULL"))
-    comment_id: Mapped[int | None] = mapped_column(ForeignKey("comments.id", ondelete="SET NULL"))
+    # Plain ids, not foreign keys: tasks and comments already point here
+    # (source_message_id), and a cycle of constraints makes deletes and
+    # migrations order-dependent. Purging keeps them consistent instead.
+    task_id: Mapped[int | None] = mapped_column(Integer)
+    comment_id: Mapped[int | None] = mapped_column(Integer)
     duplicate_of: Mapped[int | None] = mapped_column(Integer)
     commands: Mapped[list] = mapped_column(JSON, default=list)
     unknown_commands: Mapped[list] = mapped_column(JSON, default=list)

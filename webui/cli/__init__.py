@@ -1,0 +1,6 @@
+"""`mailgate` console script: one group, one module per area registering its commands."""
+
+from mailgate.webui.cli.base import main
+from mailgate.webui.cli import core  # noqa: F401  (registers init, receive, …)
+
+__all__ = ["main"]

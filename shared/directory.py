@@ -1,0 +1,153 @@
+"""Managing who and where: app users, their addresses, and create addresses.
+
+The CLI and the console call these same functions, so a rule (a reserved
+name, a clash with the reply-address format) is enforced in one place.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mailgate.shared import audit
+from mailgate.shared.addresses import AddressError, is_reserved, looks_like_reply_address, split_address
+from mailgate.shared.config import Settings
+from mailgate.shared.models import AppUser, Application, CreateAddress, UserEmail
+
+_USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$", re.I)
+
+
+class DirectoryError(ValueError):
+    """A management request that cannot be done; the message says why."""
+
+
+def get_user(session: Session, username: str) -> AppUser:
+    user = session.scalars(select(AppUser).where(AppUser.username == username)).first()
+    if user is None:
+        raise DirectoryError(f"no user {username!r}")
+    return user
+
+
+def get_application(session: Session, name: str) -> Application:
+    app = session.scalars(select(Application).where(Application.name == name)).first()
+    if app is None:
+        raise DirectoryError(f"no application {name!r}")
+    return app
+
+
+def _address_in_use(session: Session, address: str) -> str | None:
+    if session.scalars(select(UserEmail).where(UserEmail.address == address)).first():
+        return "a user's address"
+    if session.scalars(select(CreateAddress).where(CreateAddress.address == address)).first():
+        return "a create address"
+    return None
+
+
+def add_user(session: Session, username: str, emails: list[str], name: str = "", *, actor: str) -> AppUser:
+    if not _USERNAME.match(username or ""):
+        raise DirectoryError(f"username {username!r}: use letters, digits, '.', '_' or '-' (max 64)")
+    if session.scalars(select(AppUser).where(AppUser.username == username)).first():
+        raise DirectoryError(f"user {username!r} already exists")
+    if not emails:
+        raise DirectoryError("a user needs at least one email address")
+    user = AppUser(username=username, name=name.strip()[:200])
+    session.add(user)
+    for email in emails:
+        _attach_email(session, user, email)
+    session.flush()
+    audit.record(session, actor, "user.add", username, emails=[e.address for e in user.emails])
+    return user
+
+
+def _attach_email(session: Session, user: AppUser, email: str) -> None:
+    try:
+        local, domain = split_address(email)
+    except AddressError as exc:
+        raise DirectoryError(str(exc)) from None
+    address = f"{local}@{domain}"
+    used = _address_in_use(session, address)
+    if used:
+        raise DirectoryError(f"{address} is already {used}")
+    user.emails.append(UserEmail(address=address))
+    session.flush()
+
+
+def add_user_email(session: Session, username: str, email: str, *, actor: str) -> AppUser:
+    user = get_user(session, username)
+    _attach_email(session, user, email)
+    audit.record(session, actor, "user.email.add", username, email=email.lower())
+    return user
+
+
+def set_user_enabled(session: Session, username: str, enabled: bool, *, actor: str) -> AppUser:
+    user = get_user(session, username)
+    user.enabled = enabled
+    audit.record(session, actor, "user.enable" if enabled else "user.disable", username)
+    return user
+
+
+def validate_create_address(session: Session, settings: Settings, address: str) -> str:
+    """The normalised address, or DirectoryError saying what is wrong with it."""
+    try:
+        local, domain = split_address(address)
+    except AddressError as exc:
+        raise DirectoryError(str(exc)) from None
+    if not settings.serves_domain(domain):
+        raise DirectoryError(f"{domain} is not a domain Mailgate serves ({', '.join(settings.domains)})")
+    if is_reserved(local):
+        raise DirectoryError(f"{local}@ is a reserved name (postmaster, abuse, noreply, …)")
+    if "+" in local or looks_like_reply_address(settings, local):
+        raise DirectoryError(f"{local}@ clashes with the reply-address format (no '+' in create addresses)")
+    normalised = f"{local}@{domain}"
+    used = _address_in_use(session, normalised)
+    if used:
+        raise DirectoryError(f"{normalised} is already {used}")
+    return normalised
+
+
+def add_create_address(session: Session, settings: Settings, app_name: str, address: str,
+                       default_author: str | None = None, *, actor: str) -> CreateAddress:
+    app = get_application(session, app_name)
+    normalised = validate_create_address(session, settings, address)
+    author = get_user(session, default_author) if default_author else None
+    row = CreateAddress(application_id=app.id, address=normalised, default_author_id=author.id if author else None)
+    session.add(row)
+    session.flush()
+    audit.record(session, actor, "address.add", normalised, application=app.name,
+                 default_author=author.username if author else None)
+    return row
+
+
+def get_create_address(session: Session, address: str) -> CreateAddress:
+    try:
+        local, domain = split_address(address)
+    except AddressError as exc:
+        raise DirectoryError(str(exc)) from None
+    row = session.scalars(select(CreateAddress).where(CreateAddress.address == f"{local}@{domain}")).first()
+    if row is None:
+        raise DirectoryError(f"no create address {address!r}")
+    return row
+
+
+def remove_create_address(session: Session, address: str, *, actor: str) -> None:
+    row = get_create_address(session, address)
+    app = row.application.name
+    session.delete(row)
+    audit.record(session, actor, "address.remove", row.address, application=app)
+
+
+def set_default_author(session: Session, address: str, username: str | None, *, actor: str) -> CreateAddress:
+    row = get_create_address(session, address)
+    user = get_user(session, username) if username else None
+    row.default_author_id = user.id if user else None
+    audit.record(session, actor, "address.default_author", row.address, default_author=username)
+    return row
+
+
+def list_create_addresses(session: Session, app_name: str | None = None) -> list[CreateAddress]:
+    q = select(CreateAddress).join(Application).order_by(Application.name, CreateAddress.address)
+    if app_name:
+        q = q.where(Application.name == app_name)
+    return list(session.scalars(q))

@@ -1,0 +1,436 @@
+"""receive(envelope, raw): the single entry for every way a message arrives.
+
+Eight steps, in DESIGN.md's order. Step 1 commits on its own, so nothing
+that reached a 2xx is ever lost. Steps 2-8 run in one transaction and
+commit only when the message is acted on; a disposition (Ignore/Reject) is
+an exception that rolls the transaction back and is then recorded on the
+stored message in a short transaction of its own. A crash is recorded as
+failed/internal_error with its traceback; an unavailable database surfaces
+as TempFail so the caller answers 4xx and the sender retries.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from dataclasses import dataclass, field
+from email.message import Message
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from mailgate.shared import guard, notify, tracker
+from mailgate.shared.addresses import Recipient, check_recipient, find_user_by_email, is_ours
+from mailgate.shared.config import Settings
+from mailgate.shared.db import Database, is_unavailable, utcnow
+from mailgate.shared.envelope import Envelope
+from mailgate.shared.logs import MessageLog
+from mailgate.shared.message import (
+    clean_header_value, dedupe_key, first_address, header_addresses, header_text, load_message, message_id,
+)
+from mailgate.shared.models import AppUser, MessageClaim, ReceivedMessage, ReceivedRaw
+from mailgate.shared.outcomes import Disposition, Outcome, Reason, Reject, Status, TempFail, DEFAULT_TEXT
+from mailgate.shared.parsing import ParsedMessage, parse_message
+from mailgate.shared.tracker import CommandPlan
+
+log = logging.getLogger("mailgate.pipeline")
+
+ROUTING_HEADERS = ("To", "Cc", "Delivered-To", "Envelope-To", "X-Envelope-To")
+HEAD_KEEP_BYTES = 64 * 1024  # what is kept of an oversized message: enough for its headers
+
+
+@dataclass
+class Timings:
+    """Seconds spent per stage of the last message (the benchmark reads these)."""
+
+    store: float = 0.0
+    parse: float = 0.0
+    authorise: float = 0.0
+    act: float = 0.0
+
+
+@dataclass
+class Context:
+    settings: Settings
+    envelope: Envelope
+    rec: ReceivedMessage
+    msg: Message
+    log: MessageLog
+    decisions: list[str] = field(default_factory=list)
+    recipient: Recipient | None = None
+    author: AppUser | None = None
+    parsed: ParsedMessage | None = None
+    plan: CommandPlan | None = None
+    robot: str | None = None
+    timings: Timings = field(default_factory=Timings)
+    # Plain copies of what the steps found, readable after a rollback has
+    # expired the ORM objects (recording a disposition must not touch them).
+    application: str | None = None
+    routed_to: str | None = None
+    object_ref: str | None = None
+    actor: str | None = None
+
+    def note(self, sentence: str) -> None:
+        self.decisions.append(sentence)
+
+
+# --- step 1: store ----------------------------------------------------------------------
+
+def _clip(value: str | None, size: int) -> str:
+    return clean_header_value(value or "")[:size]
+
+
+def _head(raw: bytes) -> bytes:
+    end = raw.find(b"\r\n\r\n")
+    if end < 0:
+        end = raw.find(b"\n\n")
+    cut = end if 0 <= end < HEAD_KEEP_BYTES else HEAD_KEEP_BYTES
+    return raw[:cut] + b"\r\n\r\n[body not kept: message larger than the limit]\r\n"
+
+
+def store(db: Database, settings: Settings, envelope: Envelope, raw: bytes) -> tuple[ReceivedMessage, Message]:
+    """Commit the raw bytes and envelope before anything else; TempFail if we cannot."""
+    too_large = len(raw) > settings.max_message_bytes
+    kept = _head(raw) if too_large else raw
+    msg = load_message(kept)
+    recipients = [_clip(r, 320) for r in envelope.recipients]
+    header_rcpts = [] if recipients else [a for h in ROUTING_HEADERS[:2] for a in header_addresses(msg, h)]
+    rec = ReceivedMessage(
+        source=envelope.source,
+        queue_id=_clip(envelope.queue_id, 64),
+        mail_from=None if envelope.sender is None else _clip(envelope.sender, 320),
+        rcpt_to=recipients,
+        client_addr=_clip(envelope.client_addr, 64),
+        client_name=_clip(envelope.client_name, 255),
+        helo=_clip(envelope.helo, 255),
+        auth_results=_clip(envelope.auth_results, 4000),
+        message_id=message_id(msg),
+        dedupe_key=dedupe_key(msg, raw)[:260],
+        subject=header_text(msg, "Subject")[:998],
+        from_addr=_clip(first_address(msg, "From"), 320),
+        recipients_text=", ".join(recipients or header_rcpts)[:4000],
+        size=len(raw),
+        truncated=too_large,
+        status=Status.RECEIVED,
+    )
+    if too_large:
+        rec.status, rec.reason = Status.REJECTED, Reason.TOO_LARGE
+        rec.reason_text = (f"The message is {len(raw):,} bytes; this server accepts at most "
+                           f"{settings.max_message_bytes:,}.")
+        rec.processed_at = utcnow()
+    rec.raw_row = ReceivedRaw(raw=kept)
+    try:
+        with db.transaction() as s:
+            s.add(rec)
+    except Exception as exc:
+        raise TempFail(f"could not store the message: {exc.__class__.__name__}") from exc
+    return rec, msg
+
+
+# --- steps 2-7 --------------------------------------------------------------------------
+
+def step_dedupe(s: Session, ctx: Context) -> None:
+    claim = s.get(MessageClaim, ctx.rec.dedupe_key)
+    if claim is not None and claim.received_id != ctx.rec.id:
+        raise _duplicate(ctx, claim.received_id)
+
+
+def _duplicate(ctx: Context, first_id: int) -> Disposition:
+    key = ctx.rec.dedupe_key
+    what = f"Message-ID <{key[4:]}>" if key.startswith("mid:") else "identical content"
+    ctx.note(f"Same {what} as message #{first_id}, which was already acted on.")
+    return Disposition(Reason.DUPLICATE, f"Duplicate of message #{first_id}.", duplicate_of=first_id)
+
+
+def step_guard(s: Session, ctx: Context) -> None:
+    try:
+        guard.check(ctx.msg, ctx.envelope.sender)
+    except Disposition as d:
+        ctx.robot = d.detail.get("robot")
+        ctx.note(d.text)
+        raise
+
+
+def step_route(s: Session, ctx: Context) -> None:
+    env = ctx.envelope
+    if env.recipients:
+        candidates = list(env.recipients)
+        ctx.note("Routed by the envelope recipients: " + ", ".join(candidates) + ".")
+    else:
+        candidates = []
+        for name in ROUTING_HEADERS:
+            for addr in header_addresses(ctx.msg, name):
+                if addr.lower() not in (c.lower() for c in candidates):
+                    candidates.append(addr)
+        ctx.note("No envelope: routed by the headers " + ", ".join(ROUTING_HEADERS) + ": "
+                 + (", ".join(candidates) or "none found") + ".")
+    ours = [a for a in candidates if is_ours(ctx.settings, a)]
+    if not ours:
+        raise Reject(Reason.UNKNOWN_RECIPIENT, "None of the recipients is a Mailgate address.")
+    first_refusal: Reject | None = None
+    found: list[Recipient] = []
+    for addr in ours:
+        try:
+            rcpt = check_recipient(s, ctx.settings, addr)
+        except Reject as r:
+            ctx.note(f"{addr}: refused ({r.reason}): {r.text}")
+            first_refusal = first_refusal or r
+            continue
+        ctx.note(rcpt.describe())
+        found.append(rcpt)
+    if not found:
+        assert first_refusal is not None
+        raise first_refusal
+    # A reply to a thread that also copies a create address is a reply.
+    ctx.recipient = next((r for r in found if r.kind == "reply"), found[0])
+    if len(found) > 1:
+        ctx.note(f"Acting on {ctx.recipient.address}; the other Mailgate recipients are recorded only.")
+    ctx.routed_to = ctx.rec.routed_to = ctx.recipient.address
+    ctx.application = ctx.rec.application = ctx.recipient.application
+    if ctx.recipient.token is not None:
+        ctx.object_ref = ctx.recipient.token.obj
+
+
+def step_authorise(s: Session, ctx: Context) -> None:
+    rcpt = ctx.recipient
+    assert rcpt is not None
+    sender = first_address(ctx.msg, "From") or (ctx.envelope.sender or "")
+    user = find_user_by_email(s, sender) if sender else None
+    if user is not None and not user.enabled:
+        ctx.note(f"{sender} belongs to {user.username}, whose account is disabled.")
+        user = None
+    if rcpt.kind == "reply":
+        token = rcpt.token
+        if token.is_public:
+            if user is None:
+                raise Reject(Reason.SENDER_MISMATCH,
+                             f"{sender or 'The sender'} is not a known user, so cannot reply to a public address.")
+        elif user is None or user.id != token.user_id:
+            raise Reject(Reason.SENDER_MISMATCH,
+                         f"This reply address was issued to user #{token.user_id}; "
+                         f"{sender or 'the sender'} is not one of their addresses.")
+        ctx.note(f"Sender {sender} is {user.username}: allowed to reply.")
+        ctx.author, ctx.actor = user, user.username
+        return
+    create = rcpt.create
+    if user is not None:
+        ctx.note(f"Sender {sender} is {user.username}: allowed to open tasks.")
+        ctx.author, ctx.actor = user, user.username
+    elif create.default_author is not None and create.default_author.enabled:
+        ctx.note(f"Sender {sender or '(none)'} is not known; the address's default author "
+                 f"{create.default_author.username} opens the task.")
+        ctx.author, ctx.actor = create.default_author, create.default_author.username
+    else:
+        raise Reject(Reason.UNKNOWN_SENDER,
+                     f"{sender or 'The sender'} is not a known user, so cannot open tasks at {rcpt.address}.")
+
+
+def step_parse(s: Session, ctx: Context) -> None:
+    parsed = parse_message(ctx.msg)
+    ctx.parsed = parsed
+    ctx.rec.parse = _json_safe(parsed.to_json())
+    public = ctx.recipient.kind == "reply" and ctx.recipient.token.is_public
+    ctx.plan = tracker.plan_commands(s, parsed.commands, allowed=not public)
+    has_body = bool(parsed.text.strip() or parsed.attachments or ctx.plan.valid)
+    if ctx.recipient.kind == "create":
+        has_body = has_body or bool(ctx.rec.subject.strip())
+    if not has_body:
+        extra = f" (unknown commands: {', '.join('!' + c for c in ctx.plan.unknown)})" if ctx.plan.unknown else ""
+        raise Reject(Reason.EMPTY, "The message has no new text, file or command to act on" + extra + ".")
+
+
+def step_act(s: Session, ctx: Context) -> None:
+    rec, parsed, plan, author = ctx.rec, ctx.parsed, ctx.plan, ctx.author
+    s.add(MessageClaim(dedupe_key=rec.dedupe_key, received_id=rec.id))
+    try:
+        s.flush()
+    except IntegrityError:
+        s.rollback()
+        first = s.get(MessageClaim, rec.dedupe_key)
+        raise _duplicate(ctx, first.received_id if first else 0) from None
+    text = _no_nul(parsed.text)
+    if ctx.recipient.kind == "create":
+        app = ctx.recipient.create.application
+        task = tracker.create_task(
+            s, app=app, author=author, title=tracker.make_title(rec.subject, text), description=text,
+            attachments=parsed.attachments, source_message_id=rec.id,
+        )
+        events = ["created"] + tracker.apply_commands(s, task, author, plan)
+        comment = None
+        rec.action = "create"
+    else:
+        task = ctx.recipient.task
+        comment = tracker.add_comment(s, task=task, author=author, text=text,
+                                      attachments=parsed.attachments, source_message_id=rec.id)
+        events = (["commented"] if comment else []) + tracker.apply_commands(s, task, author, plan)
+        rec.action = "comment"
+    notify.queue_task_event(s, ctx.settings, task=task, actor=author, events=events, comment=comment,
+                            new_text=text, source_received_id=rec.id)
+    rec.task_id = task.id
+    rec.comment_id = comment.id if comment else None
+    rec.object_ref = task.ref
+    ctx.note(f"{'Created' if rec.action == 'create' else 'Commented on'} {task.ref} as {author.username}"
+             + (f"; commands: {', '.join('!' + str(c) for c in plan.valid)}" if plan.valid else "")
+             + (f"; unknown commands kept in the text's record: {', '.join('!' + c for c in plan.unknown)}"
+                if plan.unknown else "") + ".")
+
+
+STEPS = (step_dedupe, step_guard, step_route, step_authorise, step_parse, step_act)
+
+
+def _no_nul(text: str) -> str:
+    return text.replace("\x00", "")
+
+
+def _json_safe(value):
+    """PostgreSQL refuses NUL in text and JSON; mail may carry it."""
+    if isinstance(value, str):
+        return _no_nul(value)
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    return value
+
+
+# --- steps 2-8 driver -------------------------------------------------------------------
+
+def _outcome(rec: ReceivedMessage) -> Outcome:
+    return Outcome(
+        id=rec.id, status=Status(rec.status), reason=Reason(rec.reason) if rec.reason else None,
+        text=rec.reason_text, action=rec.action, object=rec.object_ref, actor=rec.actor,
+        application=rec.application, commands=list(rec.commands or []),
+        unknown_commands=list(rec.unknown_commands or []), robot=rec.robot, duplicate_of=rec.duplicate_of,
+    )
+
+
+def process(db: Database, settings: Settings, rec: ReceivedMessage, msg: Message, envelope: Envelope,
+            timings: Timings | None = None) -> Outcome:
+    """Steps 2-8 for a stored message."""
+    rec_id = rec.id
+    mlog = MessageLog(log, qid=rec.queue_id, mid=rec.message_id, rec=rec_id)
+    with db.session() as s:
+        rec = s.get(ReceivedMessage, rec_id)
+        ctx = Context(settings, envelope, rec, msg, mlog, timings=timings or Timings())
+        try:
+            t0 = time.perf_counter()
+            for step in STEPS:
+                if step is step_parse:
+                    t1 = time.perf_counter()
+                    ctx.timings.authorise = t1 - t0
+                    step(s, ctx)
+                    t0 = time.perf_counter()
+                    ctx.timings.parse = t0 - t1
+                else:
+                    step(s, ctx)
+            rec.status, rec.reason, rec.reason_text = Status.PROCESSED, None, ""
+            rec.actor = ctx.author.username
+            rec.commands = [str(c) for c in ctx.plan.valid]
+            rec.unknown_commands = list(ctx.plan.unknown)
+            rec.decisions = ctx.decisions
+            rec.processed_at = utcnow()
+            rec.attempts = (rec.attempts or 0) + 1
+            rec.error = ""
+            s.commit()
+            ctx.timings.act = time.perf_counter() - t0
+            outcome = _outcome(rec)
+        except Disposition as d:
+            s.rollback()
+            s.close()
+            outcome = _record_disposition(db, rec_id, d, ctx)
+        except TempFail:
+            s.rollback()
+            raise
+        except Exception as exc:
+            s.rollback()
+            s.close()
+            if is_unavailable(exc):
+                mlog.warning("database unavailable while processing", error=exc.__class__.__name__)
+                raise TempFail("database unavailable while processing") from exc
+            outcome = _record_failure(db, rec_id, ctx, exc)
+    mlog.info("processed", status=outcome.status, reason=outcome.reason, action=outcome.action,
+              object=outcome.object, actor=outcome.actor)
+    return outcome
+
+
+def _record_disposition(db: Database, rec_id: int, d: Disposition, ctx: Context) -> Outcome:
+    try:
+        with db.transaction() as s:
+            rec = s.get(ReceivedMessage, rec_id)
+            rec.status, rec.reason, rec.reason_text = d.status, d.reason, d.text
+            rec.duplicate_of = d.detail.get("duplicate_of")
+            rec.robot = ctx.robot
+            rec.robot_reason = d.text if ctx.robot else ""
+            rec.decisions = ctx.decisions
+            rec.application = ctx.application
+            rec.routed_to = ctx.routed_to
+            rec.object_ref = ctx.object_ref
+            rec.actor = ctx.actor
+            if ctx.parsed is not None:
+                rec.parse = _json_safe(ctx.parsed.to_json())
+            rec.processed_at = utcnow()
+            rec.attempts = (rec.attempts or 0) + 1
+            rec.error = ""
+            return _outcome(rec)
+    except Exception as exc:
+        raise TempFail("could not record the outcome") from exc
+
+
+def _record_failure(db: Database, rec_id: int, ctx: Context, exc: BaseException) -> Outcome:
+    tb = "".join(traceback.format_exception(exc))
+    ctx.log.error("processing crashed", error=exc.__class__.__name__)
+    try:
+        with db.transaction() as s:
+            rec = s.get(ReceivedMessage, rec_id)
+            rec.status, rec.reason = Status.FAILED, Reason.INTERNAL_ERROR
+            rec.reason_text = DEFAULT_TEXT[Reason.INTERNAL_ERROR]
+            rec.error = tb
+            rec.decisions = ctx.decisions
+            rec.processed_at = utcnow()
+            rec.attempts = (rec.attempts or 0) + 1
+            return _outcome(rec)
+    except Exception as exc2:
+        raise TempFail("could not record the failure") from exc2
+
+
+# --- public entry points ----------------------------------------------------------------
+
+def receive(db: Database, settings: Settings, envelope: Envelope, raw: bytes,
+            timings: Timings | None = None) -> Outcome:
+    """Store, then decide and act. Raises only TempFail (the database is unavailable)."""
+    timings = timings if timings is not None else Timings()
+    t0 = time.perf_counter()
+    rec, msg = store(db, settings, envelope, raw)
+    timings.store = time.perf_counter() - t0
+    MessageLog(log, qid=rec.queue_id, mid=rec.message_id, rec=rec.id).info(
+        "stored", source=rec.source, size=rec.size, rcpt=",".join(rec.rcpt_to or []))
+    if rec.status != Status.RECEIVED:
+        return _outcome(rec)
+    return process(db, settings, rec, msg, envelope, timings)
+
+
+REPROCESSABLE = (Status.FAILED, Status.RECEIVED, Status.REJECTED)
+
+
+class NotReprocessable(Exception):
+    pass
+
+
+def reprocess(db: Database, settings: Settings, rec_id: int) -> Outcome:
+    """Run steps 2-8 again on a stored message (after a fix, or a crash)."""
+    with db.read() as s:
+        rec = s.get(ReceivedMessage, rec_id)
+        if rec is None:
+            raise NotReprocessable(f"no received message #{rec_id}")
+        if rec.status not in REPROCESSABLE:
+            raise NotReprocessable(
+                f"message #{rec_id} is {rec.status}; only {', '.join(REPROCESSABLE)} messages can be reprocessed")
+        if rec.truncated:
+            raise NotReprocessable(f"message #{rec_id} was too large; its body was not kept")
+        raw = s.scalars(select(ReceivedRaw.raw).where(ReceivedRaw.message_id == rec_id)).one()
+        envelope = Envelope(source=rec.source, sender=rec.mail_from, recipients=list(rec.rcpt_to or []),
+                            client_addr=rec.client_addr, client_name=rec.client_name, helo=rec.helo,
+                            queue_id=rec.queue_id, auth_results=rec.auth_results)
+    return process(db, settings, rec, load_message(raw), envelope)

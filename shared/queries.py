@@ -1,0 +1,180 @@
+"""Read models shared by the CLI and the console: the JSON shapes of DESIGN.md live here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Select, or_, select
+from sqlalchemy.orm import Session, selectinload
+
+from mailgate.shared.models import (
+    AppUser, Attachment, Comment, OutboundMessage, ReceivedMessage, ReceivedRaw, Task, TaskSubscriber,
+)
+
+
+def _iso(dt: datetime | None) -> str | None:
+    return dt.isoformat(timespec="seconds") + "Z" if dt else None
+
+
+def inbound_json(rec: ReceivedMessage) -> dict:
+    return {
+        "id": rec.id,
+        "status": rec.status,
+        "reason": rec.reason,
+        "reason_text": rec.reason_text or None,
+        "action": rec.action,
+        "object": rec.object_ref,
+        "actor": rec.actor,
+        "application": rec.application,
+        "commands": list(rec.commands or []),
+        "unknown_commands": list(rec.unknown_commands or []),
+        "robot": rec.robot,
+        "source": rec.source,
+        "queue_id": rec.queue_id or None,
+        "message_id": rec.message_id or None,
+        "mail_from": rec.mail_from,
+        "rcpt_to": list(rec.rcpt_to or []),
+        "from": rec.from_addr or None,
+        "subject": rec.subject,
+        "size": rec.size,
+        "received_at": _iso(rec.created_at),
+        "processed_at": _iso(rec.processed_at),
+        "duplicate_of": rec.duplicate_of,
+    }
+
+
+def inbound_detail_json(rec: ReceivedMessage) -> dict:
+    data = inbound_json(rec)
+    data.update({
+        "envelope": {
+            "mail_from": rec.mail_from, "rcpt_to": list(rec.rcpt_to or []), "client_addr": rec.client_addr,
+            "client_name": rec.client_name, "helo": rec.helo, "queue_id": rec.queue_id,
+            "auth_results": rec.auth_results,
+        },
+        "routed_to": rec.routed_to,
+        "decisions": list(rec.decisions or []),
+        "parse": rec.parse,
+        "robot_reason": rec.robot_reason or None,
+        "error": rec.error or None,
+        "attempts": rec.attempts,
+        "truncated": rec.truncated,
+    })
+    return data
+
+
+@dataclass
+class InboundFilter:
+    status: str | None = None
+    reason: str | None = None
+    source: str | None = None
+    application: str | None = None
+    search: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def inbound_query(f: InboundFilter) -> Select:
+    q = select(ReceivedMessage)
+    if f.status:
+        q = q.where(ReceivedMessage.status == f.status)
+    if f.reason:
+        q = q.where(ReceivedMessage.reason == f.reason)
+    if f.source:
+        q = q.where(ReceivedMessage.source == f.source)
+    if f.application:
+        q = q.where(ReceivedMessage.application == f.application)
+    if f.since:
+        q = q.where(ReceivedMessage.created_at >= f.since)
+    if f.until:
+        q = q.where(ReceivedMessage.created_at < f.until)
+    if f.search:
+        term = f"%{f.search.strip()}%"
+        q = q.where(or_(
+            ReceivedMessage.from_addr.ilike(term), ReceivedMessage.mail_from.ilike(term),
+            ReceivedMessage.recipients_text.ilike(term), ReceivedMessage.subject.ilike(term),
+            ReceivedMessage.message_id.ilike(term),
+        ))
+    return q
+
+
+def list_inbound(session: Session, f: InboundFilter | None = None, limit: int = 50,
+                 before_id: int | None = None) -> list[ReceivedMessage]:
+    """Newest first; keyset pagination on id (`before_id`) stays fast on deep pages."""
+    q = inbound_query(f or InboundFilter())
+    if before_id is not None:
+        q = q.where(ReceivedMessage.id < before_id)
+    return list(session.scalars(q.order_by(ReceivedMessage.id.desc()).limit(limit)))
+
+
+def get_inbound(session: Session, rec_id: int) -> ReceivedMessage | None:
+    return session.get(ReceivedMessage, rec_id)
+
+
+def inbound_raw(session: Session, rec_id: int) -> bytes | None:
+    return session.scalars(select(ReceivedRaw.raw).where(ReceivedRaw.message_id == rec_id)).first()
+
+
+def parse_task_ref(ref: str) -> int | None:
+    ref = (ref or "").strip()
+    if ref[:1] in ("T", "t"):
+        ref = ref[1:]
+    return int(ref) if ref.isdigit() else None
+
+
+def _attachments_json(items: list[Attachment]) -> list[dict]:
+    return [{"id": a.id, "name": a.name, "content_type": a.content_type, "size": a.size} for a in items]
+
+
+def task_json(session: Session, task: Task, with_comments: bool = True) -> dict:
+    subs = session.scalars(
+        select(AppUser.username).join(TaskSubscriber, TaskSubscriber.user_id == AppUser.id)
+        .where(TaskSubscriber.task_id == task.id).order_by(AppUser.username)
+    ).all()
+    data = {
+        "id": task.ref,
+        "number": task.id,
+        "title": task.title,
+        "description": task.description,
+        "status": task.status,
+        "priority": task.priority,
+        "author": task.author.username if task.author else None,
+        "assignee": task.assignee.username if task.assignee else None,
+        "subscribers": list(subs),
+        "attachments": _attachments_json(task.attachments),
+        "created_at": _iso(task.created_at),
+        "updated_at": _iso(task.updated_at),
+    }
+    if with_comments:
+        comments = session.scalars(
+            select(Comment).where(Comment.task_id == task.id).order_by(Comment.id)
+            .options(selectinload(Comment.author), selectinload(Comment.attachments))
+        ).all()
+        data["comments"] = [{
+            "id": c.id, "author": c.author.username, "text": c.text,
+            "attachments": _attachments_json(c.attachments), "source_message": c.source_message_id,
+            "created_at": _iso(c.created_at),
+        } for c in comments]
+    return data
+
+
+def get_task(session: Session, ref: str) -> Task | None:
+    number = parse_task_ref(ref)
+    return session.get(Task, number) if number is not None else None
+
+
+def list_tasks(session: Session, status: str | None = None, limit: int = 100) -> list[Task]:
+    q = select(Task).options(selectinload(Task.author), selectinload(Task.assignee))
+    if status:
+        q = q.where(Task.status == status)
+    return list(session.scalars(q.order_by(Task.id.desc()).limit(limit)))
+
+
+def outbound_json(row: OutboundMessage) -> dict:
+    return {
+        "id": row.id, "status": row.status, "recipient": row.recipient, "subject": row.subject,
+        "mailer": row.mailer, "event": row.event, "task": f"T{row.task_id}" if row.task_id else None,
+        "reply_to": row.reply_to, "attempts": row.attempts, "last_error": row.last_error or None,
+        "created_at": _iso(row.created_at), "sent_at": _iso(row.sent_at),
+        "next_attempt_at": _iso(row.next_attempt_at), "status_reason": row.status_reason or None,
+    }

@@ -1,0 +1,53 @@
+"""Create or upgrade the database (Alembic), and seed what a fresh install needs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from mailgate.shared import keys, tracker
+from mailgate.shared.db import Database
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def alembic_config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return cfg
+
+
+def upgrade(db: Database) -> None:
+    cfg = alembic_config()
+    with db.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+
+def current_revision(db: Database) -> str | None:
+    with db.engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def is_current(db: Database) -> bool:
+    return current_revision(db) == head_revision()
+
+
+def init(db: Database) -> dict:
+    """Upgrade the schema, make sure a mail key and the built-in application exist."""
+    before = current_revision(db)
+    upgrade(db)
+    with db.transaction() as s:
+        key = keys.ensure_key(s)
+        app = tracker.builtin_app(s)
+        result = {"schema_from": before, "schema": head_revision(), "mail_key": keys.fingerprint(key),
+                  "application": app.name}
+    return result

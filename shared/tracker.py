@@ -1,0 +1,172 @@
+"""The built-in application: what a create or a reply does to tasks, and the !commands.
+
+Small but real: tasks with status, priority, assignee and subscribers;
+comments with attachments. Commands are validated before anything is
+written, so a refused command leaves no half-applied change behind.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mailgate.shared.models import AppUser, Application, Attachment, Comment, Task, TaskSubscriber
+from mailgate.shared.models.tracker import PRIORITIES
+from mailgate.shared.outcomes import Reason, Reject
+from mailgate.shared.parsing import Attachment as ParsedAttachment
+from mailgate.shared.parsing import Command
+
+BUILTIN_APP = "tasks"
+TITLE_MAX = 300
+
+# name -> number of arguments
+KNOWN_COMMANDS: dict[str, int] = {
+    "close": 0, "reopen": 0, "priority": 1, "assign": 1, "subscribe": 0, "unsubscribe": 0,
+}
+
+
+@dataclass
+class PlannedCommand:
+    name: str
+    args: list[str]
+    assignee: AppUser | None = None
+
+    def __str__(self) -> str:
+        return " ".join([self.name, *self.args])
+
+
+@dataclass
+class CommandPlan:
+    valid: list[PlannedCommand] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
+
+
+def plan_commands(session: Session, commands: list[Command], *, allowed: bool = True) -> CommandPlan:
+    """Check every command; Reject(command_not_allowed) names the first bad one."""
+    plan = CommandPlan()
+    for cmd in commands:
+        name = cmd.name.lower()
+        if name not in KNOWN_COMMANDS:
+            plan.unknown.append(str(cmd))
+            continue
+        if not allowed:
+            raise Reject(Reason.COMMAND_NOT_ALLOWED,
+                         f"!{name}: commands are not accepted through a public reply address.")
+        want = KNOWN_COMMANDS[name]
+        args = list(cmd.args)
+        if len(args) != want:
+            usage = f"!{name}" + ("" if want == 0 else " <value>")
+            raise Reject(Reason.COMMAND_NOT_ALLOWED, f"!{' '.join([name, *args])}: expected `{usage}`.")
+        planned = PlannedCommand(name, [a.lower() if name == "priority" else a for a in args])
+        if name == "priority" and planned.args[0] not in PRIORITIES:
+            raise Reject(Reason.COMMAND_NOT_ALLOWED,
+                         f"!priority {args[0]}: use one of {', '.join(PRIORITIES)}.")
+        if name == "assign":
+            username = args[0].lstrip("@")
+            user = session.scalars(select(AppUser).where(AppUser.username == username)).first()
+            if user is None or not user.enabled:
+                raise Reject(Reason.COMMAND_NOT_ALLOWED, f"!assign {args[0]}: there is no active user {username!r}.")
+            planned.args = [user.username]
+            planned.assignee = user
+        plan.valid.append(planned)
+    return plan
+
+
+def builtin_app(session: Session) -> Application:
+    app = session.scalars(select(Application).where(Application.name == BUILTIN_APP)).first()
+    if app is None:
+        app = Application(name=BUILTIN_APP, title="Tasks (built-in tracker)")
+        session.add(app)
+        session.flush()
+    return app
+
+
+def subscribe(session: Session, task: Task, user: AppUser) -> None:
+    if session.get(TaskSubscriber, (task.id, user.id)) is None:
+        session.add(TaskSubscriber(task_id=task.id, user_id=user.id))
+        session.flush()
+
+
+def unsubscribe(session: Session, task: Task, user: AppUser) -> None:
+    row = session.get(TaskSubscriber, (task.id, user.id))
+    if row is not None:
+        session.delete(row)
+        session.flush()
+
+
+def subscribers(session: Session, task: Task) -> list[AppUser]:
+    return list(session.scalars(
+        select(AppUser).join(TaskSubscriber, TaskSubscriber.user_id == AppUser.id)
+        .where(TaskSubscriber.task_id == task.id).order_by(AppUser.id)
+    ))
+
+
+def apply_commands(session: Session, task: Task, actor: AppUser, plan: CommandPlan) -> list[str]:
+    """Apply validated commands; returns the events they caused (for notifications)."""
+    events: list[str] = []
+    for cmd in plan.valid:
+        if cmd.name == "close" and task.status != "closed":
+            task.status = "closed"
+            events.append("closed")
+        elif cmd.name == "reopen" and task.status != "open":
+            task.status = "open"
+            events.append("reopened")
+        elif cmd.name == "priority" and task.priority != cmd.args[0]:
+            task.priority = cmd.args[0]
+            events.append(f"priority:{cmd.args[0]}")
+        elif cmd.name == "assign" and cmd.assignee is not None and task.assignee_id != cmd.assignee.id:
+            task.assignee_id = cmd.assignee.id
+            subscribe(session, task, cmd.assignee)
+            events.append(f"assigned:{cmd.assignee.username}")
+        elif cmd.name == "subscribe":
+            subscribe(session, task, actor)
+        elif cmd.name == "unsubscribe":
+            unsubscribe(session, task, actor)
+    session.flush()
+    return events
+
+
+def _store_attachments(session: Session, task: Task, comment: Comment | None,
+                       files: list[ParsedAttachment]) -> None:
+    for f in files:
+        session.add(Attachment(
+            task_id=task.id, comment_id=comment.id if comment else None,
+            name=(f.name or "attachment")[:255], content_type=(f.content_type or "application/octet-stream")[:255],
+            size=len(f.data), data=f.data,
+        ))
+
+
+def make_title(subject: str, text: str) -> str:
+    title = subject.strip()
+    for prefix in ("re:", "fw:", "fwd:"):
+        while title.lower().startswith(prefix):
+            title = title[len(prefix):].strip()
+    if not title:
+        title = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    return (title or "(no subject)")[:TITLE_MAX]
+
+
+def create_task(session: Session, *, app: Application, author: AppUser, title: str, description: str,
+                attachments: list[ParsedAttachment], source_message_id: int | None) -> Task:
+    task = Task(application_id=app.id, title=title, description=description, author_id=author.id,
+                status="open", priority="normal", source_message_id=source_message_id)
+    session.add(task)
+    session.flush()
+    subscribe(session, task, author)
+    _store_attachments(session, task, None, attachments)
+    return task
+
+
+def add_comment(session: Session, *, task: Task, author: AppUser, text: str,
+                attachments: list[ParsedAttachment], source_message_id: int | None) -> Comment | None:
+    """A comment when there is text or a file; a commands-only reply adds none."""
+    subscribe(session, task, author)
+    if not text and not attachments:
+        return None
+    comment = Comment(task_id=task.id, author_id=author.id, text=text, source_message_id=source_message_id)
+    session.add(comment)
+    session.flush()
+    _store_attachments(session, task, comment, attachments)
+    return comment

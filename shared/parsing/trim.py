@@ -43,7 +43,7 @@ from .models import Cut
 
 # A quote marker: ">" possibly preceded by a short attribution ("Richard>",
 # Supercite's "C>"), repeated for nesting.
-_QUOTE_PREFIX = re.compile(r"^[ \t]*((?:[A-Za-z]{1,10})?>(?=[ \t>]|$)[ \t]?)+")
+_QUOTE_PREFIX = re.compile(r"^[ \t]*((?:>|[A-Za-z]{1,10}>(?=[ \t>]|$))[ \t]?)+")
 _RULE_LINE = re.compile(r"^[ \t]*([-_=*~+])\1+[ \t]*$")
 _SIG_DASHES = re.compile(r"^[ \t]*--[ \t]*$")
 _FENCE = re.compile(r"^[ \t]*(```|~~~)")
@@ -93,8 +93,10 @@ def _split(text: str) -> list[Line]:
             content = raw[match.end():].strip()
         else:
             depth, content = 0, raw.strip()
-        kind = "e" if _INVISIBLE.match(raw) else ("q" if depth else "t")
-        out.append(Line(raw, depth, content, kind, in_code=in_code))
+        if _INVISIBLE.match(raw):
+            out.append(Line("", 0, "", "e", in_code=in_code))
+            continue
+        out.append(Line(raw, depth, content, "q" if depth else "t", in_code=in_code))
     return out
 
 
@@ -166,11 +168,15 @@ def _classify(lines: list[Line]) -> None:
             k, rule = found
             # Prefer a header starting on a later line if it ends inside this
             # window: the first line was prose just before it.
-            if k > 1:
-                later = _header_at(lines, i + 1)
-                if later and i + 1 + later[0] <= i + k:
-                    i += 1
-                    continue
+            if k > 1 and _header_starts_later(lines, i, k):
+                i += 1
+                continue
+            # A header matched on its first line may still continue on the
+            # next one ("… GMT+02:00 Foo bar <" / "info@foo.bar>:").
+            while i + k < n and lines[i + k].depth == ln.depth and lines[i + k].kind != "e" \
+                    and _continuation(lines[i + k].content) and len(lines[i + k].content) <= 100 \
+                    and P.quote_header(_joined(lines, i, i + k + 1)):
+                k += 1
             for x in range(i, i + k):
                 lines[x].kind, lines[x].rule = "b", rule
             i += k
@@ -203,6 +209,32 @@ def _classify(lines: list[Line]) -> None:
             seen_text = True
 
     _quote_continuations(lines)
+
+
+def _header_starts_later(lines: list[Line], i: int, k: int) -> bool:
+    """Within the window i..i+k-1, does a header start on a later line?
+
+    Then line i is prose just above the header, not its first line — unless
+    that later line is only the wrapped tail of the header ("<bob@x> wrote:").
+    """
+    for j in range(i + 1, i + k):
+        if lines[j].kind == "e" or _continuation(lines[j].content):
+            continue
+        later = _header_at(lines, j)
+        if later and j + later[0] <= i + k:
+            return True
+    return False
+
+
+_ADDRESS_START = re.compile(r"^[\w.+'-]+@")
+
+
+def _continuation(content: str) -> bool:
+    """Does this line look like the wrapped end of a header, not its start?
+
+    "info@foo.bar> wrote:", "<bob@x.org>", "a écrit :", "(bob@x.org) escreveu:".
+    """
+    return bool(content) and (content[0] in "<([>\"" or content[0].islower() or bool(_ADDRESS_START.match(content)))
 
 
 def _rule_name(raw: str) -> str:

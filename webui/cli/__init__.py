@@ -2,5 +2,6 @@
 
 from mailgate.webui.cli.base import main
 from mailgate.webui.cli import core  # noqa: F401  (registers init, receive, …)
+from mailgate.webui.cli import milter  # noqa: F401  (registers check, milter)
 
 __all__ = ["main"]

@@ -183,6 +183,13 @@ def _collect(part: Message, plain: list, html: list, leaves: list, depth: int) -
                 if isinstance(sub, Message):
                     _collect(sub, plain, html, leaves, depth + 1)
         return
+    if ctype.startswith("multipart/"):
+        # A multipart whose boundary is missing or broken: compat32 leaves
+        # the whole body as one string. It is still the sender's text.
+        if isinstance(part.get_payload(), str) and part.get_payload().strip():
+            plain.append(part)
+            leaves.append(part)
+        return
     leaves.append(part)
     if _disposition(part) == "attachment" or (_filename(part) and ctype not in ("text/plain", "text/html")):
         return

@@ -430,6 +430,7 @@ def reprocess(db: Database, settings: Settings, rec_id: int) -> Outcome:
         if rec.truncated:
             raise NotReprocessable(f"message #{rec_id} was too large; its body was not kept")
         raw = s.scalars(select(ReceivedRaw.raw).where(ReceivedRaw.message_id == rec_id)).one()
+        s.expunge(rec)  # keep its loaded values readable once this read scope ends
         envelope = Envelope(source=rec.source, sender=rec.mail_from, recipients=list(rec.rcpt_to or []),
                             client_addr=rec.client_addr, client_name=rec.client_name, helo=rec.helo,
                             queue_id=rec.queue_id, auth_results=rec.auth_results)

@@ -1,0 +1,120 @@
+import pytest
+from sqlalchemy import select
+
+from mailgate.shared import keys
+from mailgate.shared.addresses import (
+    AddressError, check_recipient, is_ours, parse_reply_local, reply_address, split_address, verify,
+)
+from mailgate.shared.config import from_env
+from mailgate.shared.outcomes import Reason, Reject
+
+
+def test_reply_address_shape_and_verification(db, settings, task_with_reply):
+    ref, addr = task_with_reply
+    local, domain = split_address(addr)
+    assert domain == settings.reply_domain
+    obj, user, digest = local.split("+")
+    assert obj == ref.lower() and user.isdigit() and len(digest) == 16 and int(digest, 16) >= 0
+    with db.read() as s:
+        token = parse_reply_local(settings, local)
+        assert token.obj == ref and verify(keys.current_key(s), token)
+
+
+def test_parsing_is_case_insensitive(db, settings, seed, task_with_reply):
+    _, addr = task_with_reply
+    with db.read() as s:
+        rcpt = check_recipient(s, settings, addr.upper())
+        assert rcpt.kind == "reply" and rcpt.task.ref == "T1"
+
+
+def test_forged_hash_is_invalid(db, settings, seed, task_with_reply):
+    _, addr = task_with_reply
+    local, domain = addr.split("@")
+    forged = local[:-1] + ("0" if local[-1] != "0" else "1") + "@" + domain
+    with db.read() as s, pytest.raises(Reject) as err:
+        check_recipient(s, settings, forged)
+    assert err.value.reason == Reason.INVALID_HASH
+
+
+def test_other_users_hash_does_not_verify_for_this_user(db, settings, seed, task_with_reply):
+    _, addr = task_with_reply
+    local, domain = addr.split("@")
+    obj, user, digest = local.split("+")
+    swapped = f"{obj}+{seed.carol}+{digest}@{domain}"
+    with db.read() as s, pytest.raises(Reject) as err:
+        check_recipient(s, settings, swapped)
+    assert err.value.reason == Reason.INVALID_HASH
+
+
+def test_rotation_kills_every_old_address(db, settings, seed, task_with_reply):
+    _, addr = task_with_reply
+    with db.transaction() as s:
+        keys.rotate_key(s)
+    with db.read() as s, pytest.raises(Reject) as err:
+        check_recipient(s, settings, addr)
+    assert err.value.reason == Reason.INVALID_HASH
+    assert "rotated" in err.value.text
+    # a freshly issued address works under the new key
+    with db.read() as s:
+        assert check_recipient(s, settings, seed.reply_address("T1", seed.bob)).kind == "reply"
+
+
+def test_missing_object(db, settings, seed, task_with_reply):
+    addr = seed.reply_address("T999", seed.bob)
+    with db.read() as s, pytest.raises(Reject) as err:
+        check_recipient(s, settings, addr)
+    assert err.value.reason == Reason.OBJECT_NOT_FOUND
+
+
+def test_public_addresses_only_when_enabled(db, env, seed, task_with_reply):
+    on = from_env({**env, "MAILGATE_PUBLIC_REPLIES": "true"})
+    off = from_env(env)
+    with db.read() as s:
+        addr = reply_address(on, keys.current_key(s), "T1", None)
+        assert "+public+" in addr
+        assert check_recipient(s, on, addr).token.is_public
+        with pytest.raises(Reject) as err:
+            check_recipient(s, off, addr)
+        assert err.value.reason == Reason.INVALID_HASH
+
+
+def test_prefix(db, env, seed, task_with_reply):
+    pre = from_env({**env, "MAILGATE_REPLY_PREFIX": "mg"})
+    with db.read() as s:
+        addr = reply_address(pre, keys.current_key(s), "T1", seed.bob)
+        assert addr.startswith("mg+T1+")
+        assert check_recipient(s, pre, addr).kind == "reply"
+        # without the prefix the same address is not a reply address there
+        with pytest.raises(Reject) as err:
+            check_recipient(s, pre, addr[3:])
+        assert err.value.reason == Reason.UNKNOWN_RECIPIENT
+
+
+def test_unknown_and_create_addresses(db, settings, seed):
+    with db.read() as s:
+        assert check_recipient(s, settings, "BUGS@Reply.Example.com").kind == "create"
+        with pytest.raises(Reject) as err:
+            check_recipient(s, settings, "nobody@reply.example.com")
+        assert err.value.reason == Reason.UNKNOWN_RECIPIENT
+
+
+def test_which_addresses_are_ours(settings):
+    assert is_ours(settings, "bugs@reply.example.com")
+    assert is_ours(settings, "T1+1+abc@REPLY.example.com")
+    assert not is_ours(settings, "postmaster@reply.example.com")
+    assert not is_ours(settings, "NoReply@reply.example.com")
+    assert not is_ours(settings, "bob@example.org")
+
+
+@pytest.mark.parametrize("bad", ["", "no-at-sign", "a@b@c", "sp ace@x.org", "x@", "@x.org", "a..b@x.org"])
+def test_bad_syntax(bad):
+    with pytest.raises(AddressError):
+        split_address(bad)
+
+
+def test_comparison_is_constant_time():
+    import inspect
+
+    from mailgate.shared import addresses
+
+    assert "compare_digest" in inspect.getsource(addresses.verify)

@@ -117,6 +117,8 @@ def main() -> int:
     ap.add_argument("--show-class-fail", type=int, default=0)
     ap.add_argument("--json")
     ap.add_argument("--markdown", action="store_true", help="print the tables as Markdown for bench/RESULTS.md")
+    ap.add_argument("--write-pass-lists", metavar="DIR",
+                    help="write the names of passing cases (tests/parsing/pass_lists/) for the regression tests")
     a = ap.parse_args()
     root = corpus_root(a.corpus)
     t0 = time.perf_counter()
@@ -209,6 +211,15 @@ def main() -> int:
             if r["gold"] != r["pred"] and shown_n < a.show_class_fail:
                 shown_n += 1
                 print("CLASS FAIL %s gold=%s pred=%s (%s) [%s]" % (r["file"], r["gold"], r["pred"], r["detail"], r["reason"]))
+    if a.write_pass_lists:
+        out = Path(a.write_pass_lists)
+        out.mkdir(parents=True, exist_ok=True)
+        for src in sorted({r["source"] for r in trim}):
+            names = [r["name"] for r in trim if r["source"] == src and r["exact"]]
+            (out / f"trim_{src}.txt").write_text("\n".join(names) + "\n", encoding="utf-8")
+        ok = [r["file"] for r in classified if r["gold"] == r["pred"]]
+        (out / "classify.txt").write_text("\n".join(ok) + "\n", encoding="utf-8")
+        print(f"pass lists written to {out}")
     if a.json:
         with open(a.json, "w", encoding="utf-8") as fh:
             json.dump({"trim": trim, "classify": classified, "mime": mime}, fh, ensure_ascii=False, indent=1)

@@ -54,7 +54,7 @@ _DAEMON_FROM = re.compile(
 )
 _AUTOMATED_LOCAL = re.compile(
     r"^(no-?reply|do-?not-?reply|mailer-daemon|postmaster|post_master|bounces?|bounce[-+].*|"
-    r".*-admin|admin|owner-.*|.*-owner|.*-request|sysadmin|mdaemon|daemon|notifications?|"
+    r".*-admin|owner-.*|.*-owner|.*-request|sysadmin|mdaemon|daemon|notifications?|"
     r"auto-?reply|autoresponder|ml-?admin|majordomo|listserv|mailman)$",
     re.I,
 )
@@ -216,8 +216,8 @@ def _bounce_evidence(msg: Message, sender: str | None, sender_src: str) -> str |
     phrase = _BOUNCE_PHRASE.search(body)
     automated = bool(_AUTOMATED_LOCAL.match(from_addr.split("@")[0])) if from_addr else False
     null_sender = sender == ""
-    if bounce_subject and phrase:
-        return f"bounce subject {subject[:50]!r} and body {phrase.group(0)!r}"
+    # Subject and body phrases are things a human can write too ("Undeliverable
+    # mail to our customers?"): only together with a robot sender.
     if (bounce_subject or phrase) and (automated or null_sender):
         what = f"subject {subject[:50]!r}" if bounce_subject else f"body {phrase.group(0)!r}"
         who = f"automated sender {from_addr}" if automated else "null sender"

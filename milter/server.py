@@ -1,0 +1,243 @@
+"""The milter process: checks before listening, the socket, the factory, a heartbeat, a graceful stop.
+
+Start-up refuses to listen when it could only answer 451 to everything
+(database unreachable, not initialised, no mail key) or when Postfix could
+never connect (socket directory missing or not writable): an operator reads
+one clear line instead of finding out from the mail log.
+
+libmilter owns the signals: SIGTERM/SIGINT/SIGHUP make `milter.main()`
+return after closing the listening socket. Messages already between MAIL FROM
+and their end are then allowed to finish (up to `drain_seconds`) so that a
+restart never cuts a message that is being stored; new messages on open
+connections get 451 during the drain and Postfix retries them.
+"""
+
+from __future__ import annotations
+
+import grp
+import logging
+import os
+import signal
+import socket as socketlib
+import stat
+import threading
+import time
+from pathlib import Path
+
+import Milter
+import milter as libmilter
+
+from mailgate.milter.adapter import MailgateMilter, Runtime
+from mailgate.shared import logs
+from mailgate.shared.config import Settings
+from mailgate.shared.db import Database, utcnow
+from mailgate.shared.health import HEARTBEAT_INTERVAL, HEARTBEAT_SERVICE
+
+log = logging.getLogger("mailgate.milter")
+
+MILTER_NAME = "mailgate"
+DRAIN_SECONDS = 60.0
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
+
+
+class StartupError(Exception):
+    """The milter cannot usefully start; the message says what to do."""
+
+
+# --- checks before listening -----------------------------------------------------------
+
+def socket_file(spec: str) -> str | None:
+    """The path of a unix: socket spec; None for inet: (allowed, but slow: POSTFIX-NOTES.md)."""
+    for prefix in ("unix:", "local:"):
+        if spec.startswith(prefix):
+            return spec[len(prefix):]
+    return spec if spec.startswith("/") else None
+
+
+def prepare_socket_dir(path: str, group: str | None) -> int | None:
+    """Make sure the socket's directory exists and is writable; return the group id for the socket."""
+    gid = None
+    if group:
+        try:
+            gid = grp.getgrnam(group).gr_gid
+        except KeyError:
+            raise StartupError(f"group {group!r} does not exist (is Postfix installed?); "
+                               f"use --group to name the group Postfix runs as") from None
+    directory = Path(path).parent
+    if not directory.is_dir():
+        try:
+            directory.mkdir(mode=0o750, parents=False)
+            if gid is not None:
+                os.chown(directory, -1, gid)
+        except OSError as exc:
+            raise StartupError(f"socket directory {directory} does not exist and cannot be created "
+                               f"({exc.strerror}); run postfix/setup.sh as root, or create it owned by "
+                               f"this user with group {group or 'postfix'} and mode 0750") from None
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise StartupError(f"socket directory {directory} is not writable by uid {os.getuid()}; "
+                           f"chown it to the user running the milter (postfix/setup.sh does)")
+    if os.path.exists(path) and not stat.S_ISSOCK(os.lstat(path).st_mode):
+        raise StartupError(f"{path} exists and is not a socket; remove it")
+    return gid
+
+
+def check_database(db: Database) -> None:
+    """Refuse to start on a database that would make every message a 451."""
+    from mailgate.shared import schema
+    from mailgate.shared.keys import NoMailKey, current_key
+
+    try:
+        current = schema.current_revision(db)
+    except Exception as exc:
+        raise StartupError(f"database unreachable ({exc.__class__.__name__}: {exc}); "
+                           f"check MAILGATE_DATABASE_URL and the database server") from None
+    if current is None:
+        raise StartupError("database not initialised; run `mailgate init` with the same environment")
+    if current != schema.head_revision():
+        raise StartupError(f"database schema {current} is not the one this Mailgate needs "
+                           f"({schema.head_revision()}); run `mailgate init` to upgrade")
+    try:
+        with db.read() as s:
+            current_key(s)
+    except NoMailKey:
+        raise StartupError("no mail key; run `mailgate init`") from None
+
+
+# --- heartbeat --------------------------------------------------------------------------
+
+class Heartbeat(threading.Thread):
+    """Writes the console's "milter last seen" every HEARTBEAT_INTERVAL seconds (never per message)."""
+
+    def __init__(self, runtime: Runtime, socket_spec: str):
+        super().__init__(name="mailgate-heartbeat", daemon=True)
+        self.runtime = runtime
+        self.socket_spec = socket_spec
+        self.host = socketlib.gethostname()
+        self.started_at = utcnow()
+        self.stop_event = threading.Event()
+
+    def beat(self, state: str = "running") -> None:
+        from mailgate.shared.models.admin import Heartbeat as Row
+
+        rt = self.runtime
+        detail = {"socket": self.socket_spec, "state": state, "messages": rt.messages, "tempfails": rt.tempfails,
+                  "rcpt_rejects": rt.rcpt_rejects, "connections": rt.active, "in_flight": rt.in_flight}
+        try:
+            with rt.db.transaction() as s:
+                row = s.get(Row, (HEARTBEAT_SERVICE, self.host))
+                if row is None:
+                    row = Row(service=HEARTBEAT_SERVICE, host=self.host)
+                    s.add(row)
+                row.pid, row.started_at, row.last_seen, row.detail = os.getpid(), self.started_at, utcnow(), detail
+        except Exception as exc:  # the heartbeat must never take the milter down
+            log.warning("heartbeat not written: %s: %s", exc.__class__.__name__, exc)
+
+    def run(self) -> None:
+        while not self.stop_event.wait(HEARTBEAT_INTERVAL):
+            self.beat()
+
+
+# --- serving ----------------------------------------------------------------------------
+
+def make_factory(runtime: Runtime) -> type[MailgateMilter]:
+    """A MailgateMilter subclass bound to this process's runtime (pymilter calls factory())."""
+    return type("BoundMailgateMilter", (MailgateMilter,), {"runtime": runtime})
+
+
+def _register(factory: type[MailgateMilter], spec: str, timeout: int) -> None:
+    """What Milter.runmilter does, minus opening the socket (we set its mode and group)."""
+    Milter.factory = factory
+    libmilter.set_flags(libmilter.DELRCPT)  # the only change Mailgate ever makes to a message
+    libmilter.set_exception_policy(libmilter.TEMPFAIL)  # a Python error that escaped: 451, never accept
+    libmilter.set_connect_callback(Milter.connect_callback)
+    libmilter.set_helo_callback(lambda ctx, host: ctx.getpriv().hello(host))
+    libmilter.set_envfrom_callback(lambda ctx, *b: ctx.getpriv().envfrom_bytes(*b))
+    libmilter.set_envrcpt_callback(lambda ctx, *b: ctx.getpriv().envrcpt_bytes(*b))
+    libmilter.set_header_callback(lambda ctx, f, v: ctx.getpriv().header_bytes(f, v))
+    libmilter.set_eoh_callback(lambda ctx: ctx.getpriv().eoh())
+    libmilter.set_body_callback(lambda ctx, chunk: ctx.getpriv().body(chunk))
+    libmilter.set_eom_callback(lambda ctx: ctx.getpriv().eom())
+    libmilter.set_abort_callback(lambda ctx: ctx.getpriv().abort())
+    libmilter.set_close_callback(Milter.close_callback)
+    libmilter.setconn(spec)
+    if timeout > 0:
+        libmilter.settimeout(timeout)
+    libmilter.setbacklog(128)
+    libmilter.register(MILTER_NAME, data=lambda ctx: ctx.getpriv().data(),
+                       unknown=lambda ctx, cmd: ctx.getpriv().unknown(cmd),
+                       negotiate=Milter.negotiate_callback)
+
+
+def drain(runtime: Runtime, seconds: float) -> int:
+    """Wait for messages in flight to finish; return how many were still running at the deadline."""
+    runtime.stopping.set()
+    deadline = time.monotonic() + seconds
+    while runtime.in_flight > 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return runtime.in_flight
+
+
+def serve(settings: Settings, *, socket_spec: str | None = None, group: str | None = "postfix",
+          pid_file: str | None = None, log_level: str = "INFO", drain_seconds: float = DRAIN_SECONDS,
+          db: Database | None = None) -> None:
+    """Run until SIGTERM/SIGINT; raise StartupError for a problem an operator must fix first."""
+    logs.setup(log_level)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    spec = socket_spec or settings.milter_socket
+    if spec.startswith("/"):
+        spec = "unix:" + spec
+    path = socket_file(spec)
+    gid = prepare_socket_dir(path, group) if path else None
+    if path is None:
+        log.warning("listening on %s: a TCP socket costs ~43 ms per message (Nagle + delayed ACK); "
+                    "use a unix socket", spec)
+
+    db = db or Database.from_settings(settings)  # one engine for the whole process
+    check_database(db)
+    runtime = Runtime(settings=settings, db=db)
+    _register(make_factory(runtime), spec, timeout=600)
+
+    old_umask = os.umask(0o117)  # libmilter creates the socket 0660 (it honours the umask)
+    try:
+        libmilter.opensocket(True)
+    except libmilter.error as exc:
+        raise StartupError(f"cannot listen on {spec}: {exc}") from None
+    finally:
+        os.umask(old_umask)
+    if path:
+        try:
+            if gid is not None:
+                os.chown(path, -1, gid)
+            os.chmod(path, 0o660)
+        except OSError as exc:
+            raise StartupError(f"cannot give {path} to group {group}: {exc.strerror}") from None
+
+    if pid_file:
+        Path(pid_file).write_text(f"{os.getpid()}\n")
+    # libmilter waits for these signals in a thread of its own (sigwait); every other
+    # thread must have them blocked, or the kernel may deliver SIGTERM to one of ours
+    # and the default action kills the process mid-message. Threads inherit the mask.
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    heartbeat = Heartbeat(runtime, spec)
+    heartbeat.beat("started")
+    heartbeat.start()
+    log.info("listening socket=%s database=%s domains=%s pid=%d", spec, settings.database_url.split("@")[-1],
+             ",".join(settings.domains), os.getpid())
+    try:
+        libmilter.main()  # returns when libmilter got SIGTERM/SIGINT/SIGHUP
+    finally:
+        left = drain(runtime, drain_seconds)
+        heartbeat.stop_event.set()
+        heartbeat.beat("stopped")
+        if path:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+        if pid_file:
+            try:
+                Path(pid_file).unlink()
+            except OSError:
+                pass
+        log.info("stopped messages=%d tempfails=%d unfinished=%d", runtime.messages, runtime.tempfails, left)
+        db.dispose()

@@ -4,16 +4,22 @@ The MIME tree is walked by hand rather than with `Message.walk()` because a
 forwarded message (`message/rfc822`) is an attachment as a whole: its inner
 text parts must not be mistaken for the reply's body.
 
-Body choice: the first inline text/plain part with some content wins (it is
-what the sender's client wrote for text readers, and it needs no
-conversion); else the first inline text/html part, converted to text with its
-marked-up quotations removed (see html.py); else nothing. A part is an
-attachment when it says so (Content-Disposition: attachment), has a file
-name, or is not text.
+Body choice: inline text/plain wins (it is what the sender's client wrote
+for text readers, and it needs no conversion); when there is none, or it is
+empty, inline text/html is converted to text with its marked-up quotations
+removed (html.py); else there is no body. Several inline text/plain parts
+side by side in a multipart/mixed (Apple Mail puts one before and one after
+an inline picture) are joined, so no text is lost; the alternatives of a
+multipart/alternative are the same text twice and are not.
+
+A part is an attachment when it says so (Content-Disposition: attachment),
+has a file name, or is not text. Delivery-report bookkeeping parts without a
+file name (message/delivery-status, text/rfc822-headers) are not files.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from email.message import Message
 
@@ -22,11 +28,10 @@ from .charsets import decode_bytes
 from .html import html_to_text
 from .models import Attachment, Cut
 
-# Text-like parts that belong to the message structure, not to the user:
-# delivery reports and their cousins are kept as attachments only when they
-# carry a file name.
 _STRUCTURAL = {"message/delivery-status", "message/disposition-notification", "text/rfc822-headers",
-               "message/feedback-report", "message/global-delivery-status"}
+               "message/feedback-report", "message/global-delivery-status",
+               "application/pgp-signature", "application/pkcs7-signature", "application/x-pkcs7-signature"}
+_MAX_DEPTH = 50
 
 
 @dataclass
@@ -38,6 +43,12 @@ class Body:
     attachments: list[Attachment] = field(default_factory=list)
     cuts: list[Cut] = field(default_factory=list)  # quotations removed from HTML
     warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Candidate:
+    part: Message
+    parent: str  # content type of the enclosing multipart ("" at the top)
 
 
 def _content_type(part: Message) -> str:
@@ -75,10 +86,15 @@ def _filename(part: Message) -> str:
             name = None
     if not name:
         return ""
-    name = decode_header_value(str(name))
-    # A file name must never carry a path: it ends up in download headers.
+    return _safe_name(decode_header_value(str(name)))
+
+
+def _safe_name(name: str) -> str:
+    # A file name must never carry a path or control characters: it ends up
+    # in download headers and on disk.
     name = name.replace("\\", "/").rsplit("/", 1)[-1]
-    return name.strip()[:255]
+    name = re.sub(r"[\x00-\x1f\x7f]", "", name).strip().strip(".")
+    return name[:255]
 
 
 def _payload_bytes(part: Message) -> bytes:
@@ -97,6 +113,14 @@ def _payload_bytes(part: Message) -> bytes:
     return b""
 
 
+def _param(part: Message, name: str) -> str:
+    try:
+        value = part.get_param(name)
+    except Exception:
+        return ""
+    return str(value).lower() if value and not isinstance(value, tuple) else ""
+
+
 def part_text(part: Message) -> tuple[str, str | None]:
     """The decoded text of a non-multipart part, and a warning if we guessed."""
     data = _payload_bytes(part)
@@ -105,75 +129,145 @@ def part_text(part: Message) -> tuple[str, str | None]:
     except Exception:
         charset = None
     text, warning = decode_bytes(data, charset)
-    return text.replace("\r\n", "\n").replace("\r", "\n"), warning
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if _content_type(part) == "text/plain" and _param(part, "format") == "flowed":
+        text = unflow(text, delsp=_param(part, "delsp") == "yes")
+    return text, warning
 
 
-def _message_bytes(part: Message) -> bytes:
-    """The bytes of an attached message/rfc822 part."""
+def unflow(text: str, delsp: bool = False) -> str:
+    """Undo RFC 3676 format=flowed: rejoin soft-wrapped lines.
+
+    A line ending in a space continues on the next line of the same quote
+    depth; a leading space is "space-stuffing" and is removed; the
+    signature separator "-- " is never a soft break.
+    """
+    out: list[str] = []
+    buf: str | None = None
+    buf_depth = 0
+
+    def flush() -> None:
+        nonlocal buf
+        if buf is not None:
+            if buf_depth:
+                out.append(">" * buf_depth + (" " + buf if buf else ""))
+            else:
+                out.append(buf)
+        buf = None
+
+    for line in text.split("\n"):
+        depth = len(line) - len(line.lstrip(">"))
+        content = line[depth:]
+        if content.startswith(" "):
+            content = content[1:]
+        flowed = content.endswith(" ") and content != "-- "
+        if flowed and delsp:
+            content = content[:-1]
+        if buf is not None and depth == buf_depth:
+            buf += content
+        else:
+            flush()
+            buf, buf_depth = content, depth
+        if not flowed:
+            flush()
+    flush()
+    return "\n".join(out)
+
+
+def _message_attachment(part: Message, index: int) -> tuple[str, bytes]:
+    """File name and bytes of an attached message/rfc822 part."""
+    data = b""
+    subject = ""
     try:
         payload = part.get_payload()
         if isinstance(payload, list) and payload:
-            return payload[0].as_bytes()
-        if isinstance(payload, str):
-            return payload.encode("utf-8", "surrogateescape")
+            inner = payload[0]
+            subject = decode_header_value(inner.get("Subject", ""))
+            try:
+                data = inner.as_bytes()
+            except Exception:
+                data = str(inner).encode("utf-8", "replace")
+        elif isinstance(payload, str):
+            data = payload.encode("utf-8", "surrogateescape")
     except Exception:
         pass
-    return b""
+    name = _safe_name(re.sub(r"[^\w .,()-]+", "_", subject).strip()[:80]) if subject else ""
+    return (name or f"message-{index + 1}") + ".eml", data
 
 
 def extract_body(msg: Message) -> Body:
     """Pick the body and collect attachments; never raises."""
     body = Body()
-    plain: list[Message] = []
-    html: list[Message] = []
+    plain: list[_Candidate] = []
+    html: list[_Candidate] = []
     leaves: list[Message] = []
     try:
-        _collect(msg, plain, html, leaves, depth=0)
+        _collect(msg, "", plain, html, leaves, depth=0)
     except Exception as exc:  # pragma: no cover - defensive
         body.warnings.append(f"MIME walk failed: {exc.__class__.__name__}")
 
-    chosen: Message | None = None
-    for part in plain:
-        text, warning = part_text(part)
-        if text.strip():
-            chosen = part
-            body.text, body.body_type = text, "text/plain"
-            if warning:
-                body.warnings.append(warning)
-            break
-    if chosen is None:
-        for part in html:
-            raw, warning = part_text(part)
-            text, cuts = html_to_text(raw)
-            if text.strip() or cuts:
-                chosen = part
-                body.text, body.body_type, body.cuts = text, "text/html", cuts
-                if warning:
-                    body.warnings.append(warning)
-                break
+    used: set[int] = {id(c.part) for c in plain + html}
+    chosen = _choose(plain, body, "text/plain")
+    if not chosen:
+        chosen = _choose(html, body, "text/html")
 
     for index, part in enumerate(leaves):
-        if part is chosen or part in plain or part in html:
+        if id(part) in used:
             continue
-        ctype = _content_type(part)
-        name = _filename(part)
-        if ctype in _STRUCTURAL and not name:
-            continue
-        if ctype == "message/rfc822":
-            data = _message_bytes(part)
-            name = name or f"message-{index + 1}.eml"
-        else:
-            data = _payload_bytes(part)
-            if not name:
-                ext = {"text/plain": ".txt", "text/html": ".html", "text/calendar": ".ics"}.get(ctype, ".bin")
-                name = f"part-{index + 1}{ext}"
-        body.attachments.append(Attachment(name=name, content_type=ctype, data=data))
+        try:
+            body.attachments.append(_attachment(part, index))
+        except Exception as exc:  # pragma: no cover - defensive
+            body.warnings.append(f"attachment {index + 1} skipped: {exc.__class__.__name__}")
+    body.attachments = [a for a in body.attachments if a is not None]
     return body
 
 
-def _collect(part: Message, plain: list, html: list, leaves: list, depth: int) -> None:
+def _choose(cands: list[_Candidate], body: Body, kind: str) -> bool:
+    """Fill `body` from the first candidate with content, plus its mixed siblings."""
+    texts: list[str] = []
+    cuts: list[Cut] = []
+    first_parent = None
+    for cand in cands:
+        if texts and (cand.parent == "multipart/alternative" or first_parent == "multipart/alternative"):
+            continue  # an alternative rendering of text we already have
+        raw, warning = part_text(cand.part)
+        if kind == "text/html":
+            text, part_cuts = html_to_text(raw)
+        else:
+            text, part_cuts = raw, []
+        if not text.strip() and not part_cuts:
+            continue
+        if warning:
+            body.warnings.append(warning)
+        if first_parent is None:
+            first_parent = cand.parent
+        texts.append(text.strip("\n"))
+        cuts.extend(part_cuts)
+    if not texts:
+        return False
+    body.text, body.body_type, body.cuts = "\n\n".join(texts), kind, cuts
+    return True
+
+
+def _attachment(part: Message, index: int) -> Attachment | None:
+    ctype = _content_type(part)
+    name = _filename(part)
+    if ctype in _STRUCTURAL and not name:
+        return None
+    if ctype == "message/rfc822":
+        auto_name, data = _message_attachment(part, index)
+        return Attachment(name=name or auto_name, content_type=ctype, data=data)
+    data = _payload_bytes(part)
+    if not name:
+        ext = {"text/plain": ".txt", "text/html": ".html", "text/calendar": ".ics", "image/png": ".png",
+               "image/jpeg": ".jpg", "image/gif": ".gif", "application/pdf": ".pdf"}.get(ctype, ".bin")
+        name = f"part-{index + 1}{ext}"
+    return Attachment(name=name, content_type=ctype, data=data)
+
+
+def _collect(part: Message, parent: str, plain: list, html: list, leaves: list, depth: int) -> None:
     """Sort the tree's leaves into body candidates and other leaves."""
-    if depth > 50:  # hostile nesting
+    if depth > _MAX_DEPTH:  # hostile nesting
         return
     ctype = _content_type(part)
     if part.is_multipart() and ctype != "message/rfc822":
@@ -181,20 +275,23 @@ def _collect(part: Message, plain: list, html: list, leaves: list, depth: int) -
         if isinstance(payload, list):
             for sub in payload:
                 if isinstance(sub, Message):
-                    _collect(sub, plain, html, leaves, depth + 1)
+                    _collect(sub, ctype, plain, html, leaves, depth + 1)
         return
     if ctype.startswith("multipart/"):
         # A multipart whose boundary is missing or broken: compat32 leaves
         # the whole body as one string. It is still the sender's text.
-        if isinstance(part.get_payload(), str) and part.get_payload().strip():
-            plain.append(part)
+        try:
+            payload = part.get_payload()
+        except Exception:
+            payload = None
+        if isinstance(payload, str) and payload.strip():
+            plain.append(_Candidate(part, parent))
             leaves.append(part)
         return
     leaves.append(part)
-    if _disposition(part) == "attachment" or (_filename(part) and ctype not in ("text/plain", "text/html")):
+    if _disposition(part) == "attachment" or _filename(part):
         return
-    if _disposition(part) == "inline" or not _filename(part):
-        if ctype == "text/plain":
-            plain.append(part)
-        elif ctype == "text/html":
-            html.append(part)
+    if ctype == "text/plain":
+        plain.append(_Candidate(part, parent))
+    elif ctype == "text/html":
+        html.append(_Candidate(part, parent))

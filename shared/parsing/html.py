@@ -49,10 +49,14 @@ def _remove_with_following(tag: "Tag") -> str:
     while node is not None and getattr(node, "name", None) not in ("body", "html", "[document]"):
         parent = node.parent
         for sib in list(node.next_siblings):
-            removed.append(sib.get_text("\n") if isinstance(sib, Tag) else str(sib))
+            removed.append(_render(sib) if isinstance(sib, Tag) else str(sib))
             sib.extract()
         node = parent
-    removed.insert(0, tag.get_text("\n"))
+    removed.insert(0, _render(tag))
+    # Outlook draws a rule just above the header block: it belongs to it.
+    prev = tag.find_previous_sibling()
+    if prev is not None and prev.name == "hr":
+        prev.extract()
     tag.extract()
     return "\n".join(r for r in removed if r.strip())
 
@@ -103,14 +107,14 @@ def _html_to_text(html: str) -> tuple[str, list[Cut]]:
         ("gmail_signature", "html_signature:gmail_signature"),
     ):
         for tag in soup.find_all(class_=cls):
-            if tag.parent is None:
+            if not _attached(tag, soup):
                 continue
-            cut(rule, tag.get_text("\n"))
+            cut(rule, _render(tag))
             tag.extract()
     for tag in soup.find_all("blockquote"):
-        if tag.parent is None:  # already removed with an ancestor
+        if not _attached(tag, soup):  # already removed with an ancestor
             continue
-        cut("html_quote:blockquote", tag.get_text("\n"))
+        cut("html_quote:blockquote", _render(tag))
         tag.extract()
     return _tidy(_render(soup)), cuts
 
@@ -165,6 +169,8 @@ def _render(node: "Tag") -> str:
                     out.append(child.get_text())
                 else:
                     walk(child)
+                if name == "a":
+                    out.append(_link_target(child))
                 if name in ("td", "th"):
                     out.append(" ")
                 if name in ("p", "pre", "table", "ul", "ol", "h1", "h2", "h3"):
@@ -174,6 +180,23 @@ def _render(node: "Tag") -> str:
 
     walk(node)
     return "".join(out)
+
+
+def _attached(tag: "Tag", soup: "BeautifulSoup") -> bool:
+    """Is `tag` still in the document (not inside an already removed subtree)?"""
+    return any(parent is soup for parent in tag.parents)
+
+
+def _link_target(tag: "Tag") -> str:
+    """" <url>" after a link whose text does not already show where it goes,
+    so the comment keeps the information ("see this page <https://…>")."""
+    href = str(tag.get("href") or "").strip()
+    if not href.lower().startswith(("http://", "https://")):
+        return ""
+    label = tag.get_text(" ").strip()
+    if not label or label.rstrip("/") == href.rstrip("/") or href in label:
+        return ""
+    return f" <{href}>"
 
 
 def _tidy(text: str) -> str:

@@ -45,7 +45,9 @@ def parse_message(msg: Message) -> ParsedMessage:
         result.body_type = "none"
     result.attachments = body.attachments
     result.cuts = body.cuts + result.cuts
-    if body.cuts and not result.quoted:
-        result.quoted = "\n\n".join(c.text for c in body.cuts if c.rule.startswith("html_quote"))
+    html_quoted = [c.text for c in body.cuts if c.rule.startswith("html_quote")]
+    html_signature = [c.text for c in body.cuts if c.rule.startswith("html_signature")]
+    result.quoted = "\n\n".join(t for t in [*html_quoted, result.quoted] if t)
+    result.signature = "\n\n".join(t for t in [*html_signature, result.signature] if t)
     result.warnings = body.warnings + result.warnings
     return result

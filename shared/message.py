@@ -46,8 +46,9 @@ def decode_header_value(value: object) -> str:
     if value is None:
         return ""
     if isinstance(value, email.header.Header):
-        value = str(value)
-    text = str(value)
+        text = _header_object_text(value)
+    else:
+        text = _undo_surrogates(str(value))
     try:
         parts = email.header.decode_header(text)
     except Exception:
@@ -62,6 +63,39 @@ def decode_header_value(value: object) -> str:
     # inconsistently; joining with "" matches RFC 2047 for adjacent encoded
     # words, and plain chunks keep their own spaces.
     return clean_header_value("".join(out))
+
+
+def _header_object_text(value: email.header.Header) -> str:
+    """compat32 hands out raw 8-bit headers as Header objects in the
+    "unknown-8bit" charset; str() would turn every such byte into U+FFFD.
+    Decode the bytes as UTF-8 (else cp1252) instead; any RFC 2047 words
+    inside are decoded afterwards by the caller."""
+    try:
+        chunks = email.header.decode_header(value)
+    except Exception:
+        return str(value)
+    out: list[str] = []
+    for chunk, charset in chunks:
+        if isinstance(chunk, bytes):
+            out.append(_decode_bytes(chunk, None if charset in (None, "unknown-8bit") else charset))
+        else:
+            out.append(chunk)
+    return "".join(out)
+
+
+_SURROGATES = re.compile(r"[\udc80-\udcff]")
+
+
+def _undo_surrogates(text: str) -> str:
+    """Raw 8-bit header bytes (no RFC 2047) arrive surrogate-escaped from
+    the compat32 parser; decode them as UTF-8, else cp1252, like a body."""
+    if not _SURROGATES.search(text):
+        return text
+    try:
+        data = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return _SURROGATES.sub("\ufffd", text)
+    return _decode_bytes(data, None)
 
 
 def _decode_bytes(data: bytes, charset: str | None) -> str:

@@ -247,6 +247,8 @@ class MailgateMilter(Milter.Base):
             value = value.encode("utf-8", "surrogateescape")
         # Postfix folds with bare LF inside a header value; the stored message uses CRLF.
         value = value.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+        if value[:1] not in (b" ", b"\t"):
+            value = b" " + value  # without P_HDR_LEADSPC the MTA strips the space after the colon
         line = name.encode("ascii", "replace") + b":" + value + b"\r\n"
         self.size += len(line)
         if self.size > self.runtime.settings.max_message_bytes:
@@ -356,8 +358,12 @@ class MailgateMilter(Milter.Base):
 
     def abort(self) -> int:
         """The client gave up on this message (RSET, QUIT mid-way, timeout); forget it."""
-        self._reset()
-        self._end_message()
+        try:
+            self._reset()
+        except Exception as exc:  # noqa: BLE001 -- nothing to answer here; the next MAIL resets again
+            self._failed = f"abort: {exc.__class__.__name__}"
+        finally:
+            self._end_message()
         return Milter.CONTINUE
 
     def close(self) -> int:

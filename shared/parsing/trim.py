@@ -113,12 +113,17 @@ def _joined(lines: list[Line], start: int, end: int) -> str:
     return re.sub(r"\s+", " ", " ".join(p for p in parts if p)).strip()
 
 
+_HEADER_ENDINGS = (":", "：", "wrote", "writes", "said", ">")
+_ISO_START = re.compile(r"^\d{4}[-/]\d{1,2}[-/]\d{1,2}\b")
+
+
 def _header_at(lines: list[Line], i: int) -> tuple[int, str] | None:
     """(number of lines, rule) if a quote header starts at line i."""
     first = lines[i]
     if first.kind == "e" or first.in_code or not first.content:
         return None
     nonempty = 0
+    iso_start = bool(_ISO_START.match(first.content))
     for k in range(1, _MAX_HEADER_LINES + 1):
         j = i + k - 1
         if j >= len(lines):
@@ -137,8 +142,10 @@ def _header_at(lines: list[Line], i: int) -> tuple[int, str] | None:
         nonempty += 1
         if nonempty > 4:
             break
-        last = P.strip_decoration(ln.content) if ln.content[:1] in "-*" else ln.content
-        if not (last.endswith((":", "：", "wrote", "writes", ">", "wrote ----")) or k == 1 or nonempty <= 2):
+        # Cheap filter before the regexes: a header ends with a colon, a verb
+        # ("… wrote"), an address ("<bob@x>"), or starts with an ISO date.
+        tail = P.strip_decoration(ln.content).rstrip("*").rstrip()
+        if not (tail.endswith(_HEADER_ENDINGS) or iso_start):
             continue
         candidate = _joined(lines, i, j + 1)
         rule = P.quote_header(candidate)
@@ -154,11 +161,19 @@ def _classify(lines: list[Line]) -> None:
     n = len(lines)
     # Quote headers (possibly wrapped over several lines) and separators.
     i = 0
+    prev_depth = 0
     while i < n:
         ln = lines[i]
         if ln.kind == "e" or ln.in_code:
             i += 1
             continue
+        # Inside a quote block only its first line can be the header that
+        # opens it; nested history is quote either way (and skipping it
+        # keeps long quotes cheap).
+        if ln.depth and prev_depth:
+            i += 1
+            continue
+        prev_depth = ln.depth
         if P.is_separator(ln.content):
             ln.kind, ln.rule = "b", "separator:" + _slug(P.strip_decoration(ln.content))
             i += 1

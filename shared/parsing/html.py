@@ -61,17 +61,33 @@ def _remove_with_following(tag: "Tag") -> str:
     return "\n".join(r for r in removed if r.strip())
 
 
+# Above this size the HTML is not parsed into a tree (seconds of CPU for a
+# hostile message); tags are stripped crudely instead, so the words survive.
+MAX_HTML_CHARS = 2_000_000
+
+
 def html_to_text(html: str) -> tuple[str, list[Cut]]:
     """Convert `html` to text, dropping marked-up quotations.
 
-    Returns (text, cuts). Never raises: on any failure it falls back to a crude
-    tag strip so the words still reach the tracker.
+    Returns (text, cuts). Never raises: on any failure, or for oversized
+    input, it falls back to a crude tag strip so the words still reach the
+    tracker.
     """
-    try:
-        return _html_to_text(html)
-    except Exception:  # pragma: no cover - defensive
-        text = re.sub(r"<[^>]+>", " ", html)
-        return _tidy(text), []
+    if len(html) <= MAX_HTML_CHARS:
+        try:
+            return _html_to_text(html)
+        except Exception:  # pragma: no cover - defensive
+            pass
+    return _crude_text(html), []
+
+
+def _crude_text(html: str) -> str:
+    import html as html_module
+
+    text = re.sub(r"(?is)<(script|style|head)\b.*?</\1\s*>", " ", html)
+    text = re.sub(r"(?i)<br\s*/?>|</(p|div|li|tr|h\d)\s*>", "\n", text)
+    text = re.sub(r"<[^>]*>", " ", text)
+    return _tidy(html_module.unescape(text))
 
 
 def _html_to_text(html: str) -> tuple[str, list[Cut]]:

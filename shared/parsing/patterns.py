@@ -147,10 +147,26 @@ def is_separator(content: str) -> bool:
     return bool(_SEPARATOR.match(strip_decoration(content)))
 
 
+# Every quote header contains one of these (a verb, an address, or an ISO
+# date): plain substring tests reject ordinary lines before the
+# per-language patterns run.
+_HEADER_HINTS = (
+    "@", "wrote", "writes", "said", "crit", "escribi", "escreveu", "scritto", "schrieb", "schreef",
+    "geschreven", "napisa", "pisze", "skrev", "kirjoitti", "napsal", "írta", "yazdı", "написа", "пише",
+    "写道", "寫道", "작성", "のメッセージ", "書き",
+)
+_ISO_PREFIX = re.compile(r"^\d{4}[-/]")
+
+
+def _has_header_hint(text: str) -> bool:
+    low = text.lower()
+    return any(h in low for h in _HEADER_HINTS) or bool(_ISO_PREFIX.match(text))
+
+
 def quote_header(candidate: str) -> str | None:
     """The rule name when `candidate` (1-6 joined lines) is a quote header."""
     text = strip_decoration(candidate) if candidate[:1] in "-*=_" else candidate.strip()
-    if not text or len(text) > 400:
+    if not text or len(text) > 400 or not _has_header_hint(text):
         return None
     # Strip markdown/HTML-ish emphasis around the whole header.
     text = text.strip("*").strip()

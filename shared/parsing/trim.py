@@ -57,6 +57,10 @@ _INVISIBLE = re.compile(r"^[\s\u1427\u200b\u200c\u200d\u2060\ufeff]*$")
 # almost never a real answer below a full quote.
 _INLINE_ANSWER_MIN_LINES = 7
 _MAX_HEADER_LINES = 6
+# Hostile or huge bodies: quote headers are looked for in the first lines
+# only (a real reply's header is never this far down), so the work per
+# message stays bounded.
+_MAX_SCAN_LINES = 5000
 
 
 @dataclass
@@ -162,7 +166,7 @@ def _classify(lines: list[Line]) -> None:
     # Quote headers (possibly wrapped over several lines) and separators.
     i = 0
     prev_depth = 0
-    while i < n:
+    while i < min(n, _MAX_SCAN_LINES):
         ln = lines[i]
         if ln.kind == "e" or ln.in_code:
             i += 1

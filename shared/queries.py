@@ -178,3 +178,69 @@ def outbound_json(row: OutboundMessage) -> dict:
         "created_at": _iso(row.created_at), "sent_at": _iso(row.sent_at),
         "next_attempt_at": _iso(row.next_attempt_at), "status_reason": row.status_reason or None,
     }
+
+
+
+# --- console: Received list with an indexed search (appended by the console) -----------------
+
+import re  # noqa: E402
+
+from sqlalchemy import literal_column, table, text  # noqa: E402
+from sqlalchemy.orm import load_only  # noqa: E402
+
+SEARCH_TABLE = "received_search"  # FTS5 on SQLite (migration 0002_console_search); absent on PostgreSQL
+LIST_COLUMNS = (
+    "id", "created_at", "source", "status", "reason", "action", "application", "object_ref", "actor",
+    "from_addr", "mail_from", "recipients_text", "subject", "size",
+)
+
+
+def fts_query(term: str) -> str | None:
+    """User words -> an FTS5 query: every word must match, its last token as a prefix.
+
+    `alice@exa` becomes `"alice exa" *`; quotes and operators in the input
+    are never passed through, so a search can never be an FTS syntax error.
+    """
+    parts = []
+    for word in (term or "").split():
+        tokens = re.findall(r"\w+", word)
+        if tokens:
+            parts.append('"' + " ".join(tokens) + '" *')
+    return " AND ".join(parts) or None
+
+
+def has_search_index(session: Session) -> bool:
+    if session.get_bind().dialect.name != "sqlite":
+        return False
+    return session.execute(
+        text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = :n"), {"n": SEARCH_TABLE}
+    ).first() is not None
+
+
+def inbound_page(session: Session, f: InboundFilter | None = None, limit: int = 50,
+                 before_id: int | None = None) -> list[ReceivedMessage]:
+    """One page of the Received list, newest first, keyset on id, only the listed columns loaded.
+
+    With a search on SQLite the FTS index drives the query in rowid order
+    (descending), so the first page stops after `limit` matches instead of
+    reading the table; without the index (PostgreSQL) it falls back to
+    `inbound_query`'s ILIKE, which is correct but a scan.
+    """
+    f = f or InboundFilter()
+    cols = [getattr(ReceivedMessage, c) for c in LIST_COLUMNS]
+    match = fts_query(f.search) if f.search else None
+    if match and has_search_index(session):
+        plain = InboundFilter(**{**f.__dict__, "search": None})
+        rowid = literal_column(f"{SEARCH_TABLE}.rowid")
+        q = (inbound_query(plain)
+             .join(table(SEARCH_TABLE), rowid == ReceivedMessage.id)
+             .where(text(f"{SEARCH_TABLE} MATCH :match").bindparams(match=match)))
+        if before_id is not None:
+            q = q.where(rowid < before_id)
+        q = q.options(load_only(*cols)).order_by(rowid.desc()).limit(limit)
+        return list(session.scalars(q))
+    q = inbound_query(f)
+    if before_id is not None:
+        q = q.where(ReceivedMessage.id < before_id)
+    q = q.options(load_only(*cols)).order_by(ReceivedMessage.id.desc()).limit(limit)
+    return list(session.scalars(q))

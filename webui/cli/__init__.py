@@ -3,5 +3,6 @@
 from mailgate.webui.cli.base import main
 from mailgate.webui.cli import core  # noqa: F401  (registers init, receive, …)
 from mailgate.webui.cli import milter  # noqa: F401  (registers check, milter)
+from mailgate.webui.cli import web  # noqa: F401  (registers web, create-admin)
 
 __all__ = ["main"]

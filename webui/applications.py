@@ -1,0 +1,104 @@
+"""Applications and their create addresses: add (validated in shared.directory), remove, default author."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from mailgate.shared import directory
+from mailgate.shared.models import AppUser, Application, CreateAddress
+from mailgate.webui import settings
+from mailgate.webui.extensions import db
+from mailgate.webui.forms import AddressAddForm, ConfirmForm, DefaultAuthorForm
+from mailgate.webui.helpers import actor, get_or_404, refuse
+
+bp = Blueprint("applications", __name__, url_prefix="/applications")
+
+PUBLIC_WARNING = ("A default author makes this address public: anyone on the internet who knows it can "
+                  "open tasks, which will appear as written by that user.")
+
+
+def _author_choices() -> list[tuple[str, str]]:
+    users = db.session.scalars(select(AppUser).where(AppUser.enabled.is_(True)).order_by(AppUser.username))
+    return [("", "— none: only known users may write —")] + [(u.username, u.username) for u in users]
+
+
+def _apps() -> list[Application]:
+    return list(db.session.scalars(
+        select(Application).options(selectinload(Application.addresses).selectinload(CreateAddress.default_author))
+        .order_by(Application.name)))
+
+
+def _render(app_name: str | None = None, add_form: AddressAddForm | None = None, status: int = 200):
+    forms = {}
+    for app in _apps():
+        form = AddressAddForm(prefix=f"add-{app.id}") if add_form is None or app.name != app_name else add_form
+        form.default_author.choices = _author_choices()
+        forms[app.id] = form
+    return render_template("applications/index.html", apps=_apps(), forms=forms, warning=PUBLIC_WARNING,
+                           domains=settings().domains), status
+
+
+@bp.route("/")
+def index():
+    return _render()
+
+
+@bp.route("/<name>/addresses", methods=["POST"])
+def add_address(name: str):
+    app = db.session.scalars(select(Application).where(Application.name == name)).first()
+    if app is None:
+        abort(404)
+    form = AddressAddForm(prefix=f"add-{app.id}")
+    form.default_author.choices = _author_choices()
+    if not form.validate_on_submit():
+        return _render(name, form, 400)
+    author = form.default_author.data or None
+    if author and not form.confirm_public.data:
+        form.confirm_public.errors = ["Tick this box to confirm you want a public address."]
+        return _render(name, form, 400)
+    try:
+        row = directory.add_create_address(db.session, settings(), name, form.address.data, author, actor=actor())
+    except directory.DirectoryError as exc:
+        refuse(f"Not added: {exc}")
+        form.address.errors = [str(exc)]
+        return _render(name, form, 400)
+    flash(f"Added {row.address} to {name}." + (" It is public (default author)." if author else ""), "info")
+    return redirect(url_for("applications.index"))
+
+
+@bp.route("/addresses/<int:addr_id>/remove", methods=["GET", "POST"])
+def remove_address(addr_id: int):
+    row = get_or_404(CreateAddress, addr_id)
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        address = row.address
+        directory.remove_create_address(db.session, address, actor=actor())
+        flash(f"Removed {address}. Mail to it is now refused as an unknown recipient.", "info")
+        return redirect(url_for("applications.index"))
+    return render_template("applications/remove.html", row=row, form=form)
+
+
+@bp.route("/addresses/<int:addr_id>/default-author", methods=["GET", "POST"])
+def default_author(addr_id: int):
+    row = get_or_404(CreateAddress, addr_id)
+    form = DefaultAuthorForm()
+    form.default_author.choices = _author_choices()
+    if form.validate_on_submit():
+        username = form.default_author.data or None
+        if username and not form.confirm_public.data:
+            form.confirm_public.errors = ["Tick this box to confirm you want a public address."]
+            return render_template("applications/default_author.html", row=row, form=form,
+                                   warning=PUBLIC_WARNING), 400
+        try:
+            directory.set_default_author(db.session, row.address, username, actor=actor())
+        except directory.DirectoryError as exc:
+            refuse(str(exc))
+            return redirect(url_for("applications.default_author", addr_id=addr_id))
+        flash(f"{row.address}: " + (f"default author is now {username}; the address is public."
+                                    if username else "no default author; only known users may write."), "info")
+        return redirect(url_for("applications.index"))
+    if not form.is_submitted():
+        form.default_author.data = row.default_author.username if row.default_author else ""
+    return render_template("applications/default_author.html", row=row, form=form, warning=PUBLIC_WARNING)

@@ -1,0 +1,101 @@
+"""One form class per resource (Flask-WTF: every POST carries a CSRF token).
+
+Validation of *business* rules (a reserved address, a clash with the
+reply-address format) stays in `mailgate.shared.directory`; these forms only
+check shape, so the CLI and the console refuse the same things for the same
+reasons.
+"""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from wtforms import BooleanField, HiddenField, PasswordField, SelectField, StringField, SubmitField, TextAreaField
+from wtforms.validators import DataRequired, InputRequired, Length, Optional
+
+
+class LoginForm(FlaskForm):
+    username = StringField("Username", validators=[DataRequired(), Length(max=64)])
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=1024)])
+    submit = SubmitField("Log in")
+
+
+class ActionForm(FlaskForm):
+    """A bare POST (logout, reprocess, resend, enable/disable): only the CSRF token."""
+
+    submit = SubmitField("Go")
+
+
+class ConfirmForm(FlaskForm):
+    """The second step of a destructive or invalidating action."""
+
+    confirm = BooleanField("I understand", validators=[InputRequired()])
+    submit = SubmitField("Confirm")
+
+
+class VoidForm(ConfirmForm):
+    reason = StringField("Reason", validators=[DataRequired(), Length(max=400)])
+
+
+class TestMessageForm(FlaskForm):
+    sender = StringField("From", validators=[DataRequired(), Length(max=320)])
+    to = StringField("To", validators=[DataRequired(), Length(max=320)])
+    subject = StringField("Subject", validators=[Optional(), Length(max=998)])
+    body = TextAreaField("Body", validators=[Optional(), Length(max=200_000)])
+    attachment = FileField("Attachment (optional)")
+    # The helper: fill "To" with a valid reply address for a task and a user.
+    create_address = SelectField("Create address", choices=[], validate_choice=False)
+    task = StringField("Task (e.g. T1)", validators=[Optional(), Length(max=32)])
+    user = SelectField("As user", choices=[], validate_choice=False)
+    use_create = SubmitField("Use this create address")
+    fill_reply = SubmitField("Fill reply address")
+    send = SubmitField("Send through the pipeline")
+
+
+class RawUploadForm(FlaskForm):
+    eml = FileField("Raw message (.eml)", validators=[FileRequired()])
+    envelope_from = StringField("Envelope sender (optional)", validators=[Optional(), Length(max=320)])
+    envelope_to = StringField("Envelope recipient (optional; empty routes by the headers)",
+                              validators=[Optional(), Length(max=320)])
+    upload = SubmitField("Upload and receive")
+
+
+class AddressAddForm(FlaskForm):
+    address = StringField("New create address", validators=[DataRequired(), Length(max=320)])
+    default_author = SelectField("Default author for unknown senders", choices=[], validate_choice=False)
+    confirm_public = BooleanField("I understand a default author lets anyone open tasks at this address")
+    submit = SubmitField("Add address")
+
+
+class DefaultAuthorForm(FlaskForm):
+    default_author = SelectField("Default author", choices=[], validate_choice=False)
+    confirm_public = BooleanField("I understand this lets anyone open tasks at this address")
+    submit = SubmitField("Save")
+
+
+class UserAddForm(FlaskForm):
+    username = StringField("Username", validators=[DataRequired(), Length(max=64)])
+    email = StringField("Email", validators=[DataRequired(), Length(max=320)])
+    name = StringField("Display name", validators=[Optional(), Length(max=200)])
+    submit = SubmitField("Add user")
+
+
+class UserEmailForm(FlaskForm):
+    email = StringField("Another email address", validators=[DataRequired(), Length(max=320)])
+    submit = SubmitField("Add email")
+
+
+class ReceivedFilterForm(FlaskForm):
+    """GET filters of the Received list (no CSRF: reading only)."""
+
+    class Meta:
+        csrf = False
+
+    status = SelectField("Status", choices=[], validate_choice=False)
+    reason = SelectField("Reason", choices=[], validate_choice=False)
+    application = SelectField("Application", choices=[], validate_choice=False)
+    source = SelectField("Source", choices=[], validate_choice=False)
+    since = StringField("From date", validators=[Optional()])
+    until = StringField("Until date", validators=[Optional()])
+    q = StringField("Search", validators=[Optional(), Length(max=200)])
+    before = HiddenField()

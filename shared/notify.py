@@ -1,18 +1,32 @@
-"""Queue one notification per subscriber (except the actor) for a task event.
+"""Queue notifications for a task event: one per subscriber except the actor.
 
-Each row carries that recipient's personal signed Reply-To, so a reply
-authenticates as them. Rendering of the final MIME message and sending are
-the outbound worker's job; the rows here hold everything it needs.
+Each row carries everything the worker needs to send it (subject, both
+bodies, Message-ID, threading and robot headers, Reply-To), so sending never
+reads the tracker again and the console shows exactly what went out.
+
+- Private replies (the default): one message per recipient, each with that
+  person's own signed Reply-To, so a reply authenticates as them.
+- Public replies (MAILGATE_PUBLIC_REPLIES): one message to everybody with the
+  public reply address; any known user may answer it.
+
+Called inside the caller's transaction: the pipeline's act step (mail) and
+`notify_task_event` (console) commit the task change and its notifications
+together, so there is never a change without its mail or mail without a change.
 """
 
 from __future__ import annotations
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailgate.shared.addresses import issue_reply_address
+from mailgate.shared.addresses import reply_address
 from mailgate.shared.config import Settings
-from mailgate.shared.models import AppUser, Comment, OutboundMessage, Task
+from mailgate.shared.keys import current_key
+from mailgate.shared.models import AppUser, Comment, OutboundMessage, ReceivedMessage, Task
+from mailgate.shared.outbound.compose import html_from_text, marker_headers, new_message_id, thread_headers
 from mailgate.shared.tracker import subscribers
+
+RECIPIENT_MAX = 320  # the column's size; a public message lists everybody in its To header
 
 
 def describe_events(actor: AppUser, task: Task, events: list[str]) -> list[str]:
@@ -39,6 +53,7 @@ def describe_events(actor: AppUser, task: Task, events: list[str]) -> list[str]:
 
 
 def render_text(settings: Settings, task: Task, actor: AppUser, events: list[str], new_text: str) -> str:
+    """The plain-text body: what happened, the new text, the task link, how to reply."""
     parts = ["\n".join(describe_events(actor, task, events))]
     if new_text:
         parts.append(new_text)
@@ -52,29 +67,103 @@ def render_text(settings: Settings, task: Task, actor: AppUser, events: list[str
     return "\n\n".join(parts) + "\n"
 
 
+def subject_for(task: Task) -> str:
+    return f"[{task.ref}] {task.title}"
+
+
+def _recipients(session: Session, task: Task, actor: AppUser) -> list[AppUser]:
+    return [u for u in subscribers(session, task)
+            if u.id != actor.id and u.enabled and u.primary_email]
+
+
+def _parent_message_id(session: Session, source_received_id: int | None) -> str:
+    if source_received_id is None:
+        return ""
+    return session.scalar(select(ReceivedMessage.message_id).where(ReceivedMessage.id == source_received_id)) or ""
+
+
 def queue_task_event(session: Session, settings: Settings, *, task: Task, actor: AppUser,
                      events: list[str], comment: Comment | None = None, new_text: str = "",
                      source_received_id: int | None = None) -> list[OutboundMessage]:
-    """One queued OutboundMessage per other subscriber with an address; returns them."""
+    """Queue the notifications for one event on `task` by `actor`; returns the new rows.
+
+    `events` are the tracker's event words ("created", "commented", "closed",
+    "priority:high", "assigned:bob", …); the first names the row's event.
+    `source_received_id` is the inbound mail that caused it, if any: its
+    Message-ID joins the References so the thread stays whole.
+    """
     if not events:
         return []
+    users = _recipients(session, task, actor)
+    if not users:
+        return []
     body = render_text(settings, task, actor, events, new_text)
-    subject = f"[{task.ref}] {task.title}"
-    rows: list[OutboundMessage] = []
+    body_html = html_from_text(body)
+    subject = subject_for(task)
     event = events[0].partition(":")[0]
-    for user in subscribers(session, task):
-        if user.id == actor.id or not user.enabled or not user.primary_email:
-            continue
-        reply_to, key = issue_reply_address(
-            session, settings, task.ref, None if settings.public_replies else user.id
-        )
-        row = OutboundMessage(
-            status="queued", event=event, task_id=task.id, user_id=user.id,
-            source_received_id=source_received_id, key_id=key.id, sender=settings.from_address,
-            recipient=user.primary_email, reply_to=reply_to, subject=subject, body_text=body,
-            next_attempt_at=None,
-        )
-        session.add(row)
-        rows.append(row)
+    domain = settings.reply_domain
+
+    # Threading: the first notification of a task is its thread root.
+    if task.thread_id:
+        root = False
+        threading = thread_headers(task.thread_id, _parent_message_id(session, source_received_id))
+    else:
+        root = True
+        task.thread_id = new_message_id(domain, task.ref.lower())
+        parent = _parent_message_id(session, source_received_id)
+        threading = thread_headers(parent) if parent else {}
+    headers = {**marker_headers(event, task.ref), **threading}
+
+    key = current_key(session)  # one key look-up for the whole event, not one per recipient
+    common = dict(status="queued", event=event, task_id=task.id, source_received_id=source_received_id,
+                  key_id=key.id, sender=settings.from_address, subject=subject, body_text=body,
+                  body_html=body_html, next_attempt_at=None)
+    rows: list[OutboundMessage] = []
+    if settings.public_replies:
+        addresses = [u.primary_email for u in users]
+        rows.append(OutboundMessage(
+            user_id=None, recipient=_recipient_summary(addresses),
+            reply_to=reply_address(settings, key, task.ref, None),
+            message_id=task.thread_id if root else new_message_id(domain, task.ref.lower()),
+            headers={**headers, "To": ", ".join(addresses)}, **common,
+        ))
+    else:
+        for user in users:
+            rows.append(OutboundMessage(
+                user_id=user.id, recipient=user.primary_email,
+                reply_to=reply_address(settings, key, task.ref, user.id),
+                # Each recipient sees the root once, so the root id may be shared by their copies.
+                message_id=task.thread_id if root else new_message_id(domain, task.ref.lower()),
+                headers=dict(headers), **common,
+            ))
+    key.issued = (key.issued or 0) + len(rows)
+    session.add_all(rows)
     session.flush()
     return rows
+
+
+def notify_task_event(session: Session, settings: Settings, task: Task, actor: AppUser, events: list[str], *,
+                      comment: Comment | None = None, new_text: str = "") -> list[OutboundMessage]:
+    """The console's entry point: a change made on the web notifies like one made by mail.
+
+    `new_text` defaults to the comment's text. Call it in the same
+    transaction as the change.
+    """
+    if comment is not None and not new_text:
+        new_text = comment.text or ""
+    return queue_task_event(session, settings, task=task, actor=actor, events=events, comment=comment,
+                            new_text=new_text, source_received_id=None)
+
+
+def _recipient_summary(addresses: list[str]) -> str:
+    """All addresses when they fit the column, else the first ones and a count."""
+    text = ", ".join(addresses)
+    if len(text) <= RECIPIENT_MAX:
+        return text
+    shown: list[str] = []
+    for i, a in enumerate(addresses):
+        more = f" (+{len(addresses) - i} more)"
+        if len(", ".join(shown + [a])) + len(f" (+{len(addresses) - i - 1} more)") > RECIPIENT_MAX:
+            return ", ".join(shown) + more
+        shown.append(a)
+    return text[:RECIPIENT_MAX]

@@ -45,8 +45,10 @@ def resend(session: Session, outbound_id: int, actor: str, settings: Settings | 
     row.attempts = 0
     row.next_attempt_at = None
     row.last_error = ""
+    previous_mailer, row.mailer, row.sent_at = row.mailer, None, None
     audit.record(session, actor, "outbound.resend", f"outbound #{row.id}",
-                 previous_status=before, recipient=row.recipient, reply_to_resigned=resigned)
+                 previous_status=before, previous_mailer=previous_mailer, recipient=row.recipient,
+                 reply_to_resigned=resigned)
     session.flush()
     return row
 

@@ -3,6 +3,7 @@
 from mailgate.webui.cli.base import main
 from mailgate.webui.cli import core  # noqa: F401  (registers init, receive, …)
 from mailgate.webui.cli import milter  # noqa: F401  (registers check, milter)
+from mailgate.webui.cli import outbound  # noqa: F401  (registers list-outbound, worker, …)
 from mailgate.webui.cli import web  # noqa: F401  (registers web, create-admin)
 
 __all__ = ["main"]

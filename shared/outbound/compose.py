@@ -1,0 +1,76 @@
+"""What makes a notification behave in mail clients and among robots.
+
+- Message-IDs are ours (`…@reply-domain`), random, and stored (bare) on the
+  row before sending, so the row, the console and an arriving reply agree on them.
+- Threading follows Phabricator: a task has one stable thread id
+  (Task.thread_id). The first notification *is* the thread root (its
+  Message-ID is the thread id); every later one answers it with In-Reply-To
+  and References, plus the Message-ID of the mail reply that caused it, so
+  clients that saw that reply hang the notification under it.
+- `Auto-Submitted: auto-generated` and `X-Auto-Response-Suppress: All` keep
+  vacation responders and Exchange auto-replies quiet; OWN_MAIL_HEADER lets
+  the inbound guard drop our own mail if it ever loops back.
+- The HTML part is built from the escaped plain text, never from mail
+  content as HTML: untrusted text cannot inject markup.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import secrets
+
+from mailgate.shared.guard import OWN_MAIL_HEADER
+
+QUIET_HEADERS = {
+    "Auto-Submitted": "auto-generated",
+    "X-Auto-Response-Suppress": "All",
+}
+
+_URL = re.compile(r"https?://[^\s<>\"']+")
+
+
+def new_message_id(domain: str, tag: str = "") -> str:
+    """A fresh, globally unique Message-ID in our own domain, without angle brackets.
+
+    Stored bare, like ReceivedMessage.message_id, so the two compare directly.
+    """
+    left = f"mailgate.{tag}.{secrets.token_hex(10)}" if tag else f"mailgate.{secrets.token_hex(10)}"
+    return f"{left}@{domain}"
+
+
+def bracket(msgid: str) -> str:
+    """`<id>` for a header, from a bare or already bracketed id."""
+    return f"<{msgid.strip().strip('<>')}>"
+
+
+def thread_headers(thread_id: str, parent_id: str = "") -> dict[str, str]:
+    """In-Reply-To/References for a notification that is not the thread root.
+
+    `parent_id` is the Message-ID of the inbound mail that caused this
+    notification (a reply by mail): it becomes the direct parent, the thread
+    root stays first in References so every client finds the thread.
+    """
+    refs = [bracket(thread_id)]
+    if parent_id and bracket(parent_id) != refs[0]:
+        refs.append(bracket(parent_id))
+    return {"In-Reply-To": refs[-1], "References": " ".join(refs)}
+
+
+def marker_headers(event: str, task_ref: str) -> dict[str, str]:
+    """Robot-quieting headers and our own-mail stamp (the value is informative only)."""
+    return {**QUIET_HEADERS, OWN_MAIL_HEADER: f"{event} {task_ref}".strip(), "X-Mailgate-Task": task_ref}
+
+
+def html_from_text(text: str) -> str:
+    """An HTML alternative that shows exactly the plain text: escaped, paragraphs, links."""
+    paragraphs = [p for p in re.split(r"\n\s*\n", text.strip("\n")) if p.strip()]
+    out = []
+    for p in paragraphs:
+        escaped = html.escape(p, quote=True)
+        linked = _URL.sub(lambda m: f'<a href="{m.group(0)}">{m.group(0)}</a>', escaped)
+        out.append("<p>" + linked.replace("\n", "<br>\n") + "</p>")
+    return (
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"></head>\n"
+        "<body style=\"font-family: sans-serif; font-size: 14px;\">\n" + "\n".join(out) + "\n</body></html>\n"
+    )

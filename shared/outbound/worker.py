@@ -1,0 +1,222 @@
+"""The sending loop: claim due rows, render, try mailers in order, record the outcome.
+
+One Worker owns one transport object per configured mailer for its whole
+run, so an SMTP relay sees one connection carrying every message rather
+than a connection per message. `run_once` drains what is due (CLI
+`--once`, cron, tests); `run_forever` polls until asked to stop (SIGTERM in
+the CLI sets the stop event; the batch in hand is finished and recorded
+first, so nothing is left leased for the next worker to wait out).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Sequence
+
+from sqlalchemy import select
+
+from mailgate.shared.config import MailerConfig, Settings
+from mailgate.shared.db import Database, utcnow
+from mailgate.shared.models import Heartbeat, OutboundMessage
+from mailgate.shared.outbound import mailers as mailers_mod
+from mailgate.shared.outbound import queue
+from mailgate.shared.outbound.compose import marker_headers, new_message_id, html_from_text
+from mailgate.shared.outbound.mailers import Mailer, PermanentFailure, TemporaryFailure
+from mailgate.shared.outbound.render import Outgoing, render_bytes
+
+log = logging.getLogger("mailgate.outbound")
+
+NO_MAILER = "no mailer configured (MAILGATE_MAILERS is empty): nothing can be sent"
+HEARTBEAT_SERVICE = "worker"
+
+
+@dataclass
+class Stats:
+    sent: int = 0
+    retry: int = 0
+    failed: int = 0
+    void: int = 0
+    lost_lease: int = 0
+    by_mailer: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def handled(self) -> int:
+        return self.sent + self.retry + self.failed + self.void
+
+    def add(self, r: queue.Result) -> None:
+        setattr(self, r.outcome, getattr(self, r.outcome) + 1)
+        if r.outcome == "sent" and r.mailer:
+            self.by_mailer[r.mailer] = self.by_mailer.get(r.mailer, 0) + 1
+
+    def as_dict(self) -> dict:
+        return {"sent": self.sent, "retry": self.retry, "failed": self.failed, "void": self.void,
+                "lost_lease": self.lost_lease, "by_mailer": dict(self.by_mailer)}
+
+
+def deliver(out: Outgoing, order: Sequence[Mailer]) -> queue.Result:
+    """Try the mailers in order for one message; the Result says what to record."""
+    base = dict(id=out.id, lease=out.lease, attempts=out.attempts)
+    if not order:
+        return queue.Result(outcome="void", note=NO_MAILER, **base)
+    recipients = out.envelope_recipients()
+    if not recipients:
+        return queue.Result(outcome="failed", error="no valid recipient address", note="no valid recipient address", **base)
+    data = render_bytes(out)
+    errors: list[str] = []
+    for m in order:
+        try:
+            note = m.send(out.sender, recipients, data)
+        except PermanentFailure as exc:
+            text = f"{m.key}: {exc}"
+            return queue.Result(outcome="failed", mailer=m.key, error="; ".join(errors + [text]), note=str(exc), **base)
+        except TemporaryFailure as exc:
+            errors.append(f"{m.key}: {exc}")
+            continue
+        except Exception as exc:  # a bug or an unexpected library error: treat as temporary, keep the text
+            log.exception("mailer %s crashed on outbound #%s", m.key, out.id)
+            errors.append(f"{m.key}: {exc.__class__.__name__}: {exc}")
+            continue
+        return queue.Result(outcome="sent", mailer=m.key, error="; ".join(errors), note=note, **base)
+    return queue.Result(outcome="retry", error="; ".join(errors), **base)
+
+
+class Worker:
+    """Drains the outbound queue through the configured mailers."""
+
+    def __init__(self, db: Database, settings: Settings, *, batch_size: int = 100,
+                 lease: timedelta = queue.DEFAULT_LEASE, poll_seconds: float = 2.0,
+                 mailer_configs: Sequence[MailerConfig] | None = None, rng: random.Random | None = None):
+        self.db = db
+        self.settings = settings
+        self.batch_size = batch_size
+        self.lease = lease
+        self.poll_seconds = poll_seconds
+        self.configs = tuple(settings.mailers if mailer_configs is None else mailer_configs)
+        self.mailers = mailers_mod.build(self.configs)
+        self.priorities = {c.key: c.priority for c in self.configs}
+        self.rng = rng or random.Random()
+        self.stop = threading.Event()
+        self.stats = Stats()
+
+    def order(self) -> list[Mailer]:
+        return mailers_mod.ordered(self.mailers, self.priorities, self.rng)
+
+    def run_batch(self) -> int:
+        """Claim, send and record one batch; returns how many rows it claimed."""
+        batch = queue.claim(self.db, self.batch_size, self.lease)
+        if not batch:
+            return 0
+        results = []
+        for out in batch:
+            r = deliver(out, self.order())
+            results.append(r)
+            self.stats.add(r)
+        matched = queue.record(self.db, results)
+        self.stats.lost_lease += max(len(results) - matched, 0)
+        if matched < len(results):
+            log.warning("%d of %d results not recorded: their lease had passed to another worker or an "
+                        "admin changed them", len(results) - matched, len(results))
+        return len(batch)
+
+    def run_once(self) -> Stats:
+        """Send everything due now, then stop (rows that fail temporarily wait for their next attempt)."""
+        try:
+            while not self.stop.is_set() and self.run_batch():
+                pass
+        finally:
+            self.close()
+        return self.stats
+
+    def run_forever(self, idle_close_seconds: float = 30.0) -> Stats:
+        """Poll until `stop` is set; idle SMTP connections are closed rather than left to time out."""
+        idle_since: float | None = None
+        self._beat()
+        last_beat = time.monotonic()
+        try:
+            while not self.stop.is_set():
+                try:
+                    n = self.run_batch()
+                except Exception as exc:  # database away: wait and try again, never die
+                    log.error("worker batch failed: %s: %s", exc.__class__.__name__, exc)
+                    n = 0
+                now = time.monotonic()
+                if now - last_beat > 30:
+                    self._beat()
+                    last_beat = now
+                if n:
+                    idle_since = None
+                    continue
+                if idle_since is None:
+                    idle_since = now
+                elif now - idle_since > idle_close_seconds:
+                    self.close()
+                self.stop.wait(self.poll_seconds)
+        finally:
+            self.close()
+        return self.stats
+
+    def _beat(self) -> None:
+        """A heartbeat row, so the dashboard and health page see the worker alive."""
+        try:
+            host = socket.gethostname()
+            with self.db.transaction() as s:
+                beat = s.get(Heartbeat, (HEARTBEAT_SERVICE, host))
+                if beat is None:
+                    beat = Heartbeat(service=HEARTBEAT_SERVICE, host=host, started_at=utcnow())
+                    s.add(beat)
+                beat.pid = os.getpid()
+                beat.last_seen = utcnow()
+                beat.detail = self.stats.as_dict()
+        except Exception as exc:
+            log.warning("worker heartbeat failed: %s", exc)
+
+    def close(self) -> None:
+        for m in self.mailers:
+            try:
+                m.close()
+            except Exception:
+                pass
+
+
+def send_test(db: Database, settings: Settings, to: str, mailer_key: str | None = None,
+              actor: str = "cli") -> tuple[OutboundMessage, queue.Result]:
+    """Queue a test message to `to` and send it at once (through one mailer, or the usual order).
+
+    The row stays in the outbound log like any other, so the operator sees
+    the test where they look for everything else.
+    """
+    configs = settings.mailers
+    if mailer_key is not None:
+        configs = tuple(c for c in settings.mailers if c.key == mailer_key)
+        if not configs:
+            known = ", ".join(c.key for c in settings.mailers) or "none"
+            raise ValueError(f"no mailer {mailer_key!r} (configured: {known})")
+    text = (f"This is a test message from Mailgate, sent by {actor}"
+            + (f" through mailer {mailer_key!r}" if mailer_key else "") + ".\n\n"
+            "If you can read it, outgoing mail works. Replies to it go nowhere.\n")
+    with db.transaction() as s:
+        row = OutboundMessage(status="queued", event="test", sender=settings.from_address, recipient=to,
+                              subject="Mailgate test message", body_text=text, body_html=html_from_text(text),
+                              message_id=new_message_id(settings.reply_domain, "test"),
+                              headers=marker_headers("test", ""))
+        row.headers.pop("X-Mailgate-Task", None)
+        s.add(row)
+        s.flush()
+        out = queue.claim_one(s, row.id)
+    worker = Worker(db, settings, mailer_configs=configs)
+    try:
+        result = deliver(out, worker.order())
+    finally:
+        worker.close()
+    queue.record(db, [result])
+    with db.read() as s:
+        row = s.scalars(select(OutboundMessage).where(OutboundMessage.id == out.id)).one()
+        s.expunge(row)  # keep its loaded values usable after the read scope rolls back
+    return row, result

@@ -29,7 +29,7 @@ _EMAIL_IN_BRACKETS = re.compile(r"[<(\[]\s*(mailto:)?[^<>()\s]+@[^<>()\s]+\s*[>)
 QUOTE_HEADERS: list[tuple[str, re.Pattern[str]]] = [
     # English: "On Mon, 1 Jan 2024 at 10:00, Bob <bob@x> wrote:", "At 6/16/2016
     # 08:32 PM, you wrote:", Zoho's "---- On … wrote ----" (dashes stripped).
-    ("en_on_wrote", re.compile(r"^(on|at)\b.{3,300}\b(wrote|writes|said)\s*:?$", _I)),
+    ("en_on_wrote", re.compile(r"^(on|at)\b.{3,300}\b(wrote|writes|said|sent)\s*:?$", _I)),
     ("en_wrote", re.compile(r"^.{1,250}\b(wrote|writes)\s*:$", _I)),
     ("fr_a_ecrit", re.compile(r"^.{1,300}\ba\s+[ée]crit\s*:?$", _I)),
     ("es_escribio", re.compile(r"^.{1,300}\bescribi[óo]\s*:?$", _I)),
@@ -64,7 +64,8 @@ ISO_DATE_HEADER = re.compile(
 # "Begin forwarded message:" … The line, once decoration is stripped, must be
 # exactly one of these phrases.
 SEPARATOR_PHRASES = [
-    "original message", "forwarded message", "begin forwarded message", "forwarded email",
+    "original message", "forwarded message", "begin forwarded message", "forwarded email", "reply message",
+    "antwort nachricht", "oprindelig meddelelse",
     "ursprüngliche nachricht", "ursprungliche nachricht", "weitergeleitete nachricht", "originalnachricht",
     "mensaje original", "mensaje reenviado", "message d'origine", "message original", "message transféré",
     "début du message réexpédié", "messaggio originale", "messaggio inoltrato", "mensagem original",

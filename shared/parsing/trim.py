@@ -331,6 +331,9 @@ def _previous_nonempty(lines: list[Line], i: int) -> int | None:
     return j if j >= 0 else None
 
 
+_LINK_START = re.compile(r"^[(<\[]?https?://", re.I)
+
+
 def _quote_continuations(lines: list[Line]) -> None:
     """A text line wedged between two quoted lines is usually a quoted line
     that the sender's client re-wrapped without adding ">" (it starts in
@@ -343,7 +346,8 @@ def _quote_continuations(lines: list[Line]) -> None:
         if above.kind != "q" or below.kind != "q":
             continue
         mid_sentence = len(above.raw) >= 50 and not above.raw.rstrip().endswith((".", "?", "!", ":"))
-        if ln.content[:1].islower() or mid_sentence:
+        link_tail = bool(_LINK_START.match(ln.content))
+        if ln.content[:1].islower() or mid_sentence or link_tail:
             ln.kind, ln.rule = "q", "quote:rewrapped_line"
 
 

@@ -78,7 +78,8 @@ def claim_one(session: Session, outbound_id: int, lease: timedelta = DEFAULT_LEA
 
 def backoff(attempts: int) -> timedelta:
     """Exponential: 1, 2, 4, … minutes after the 1st, 2nd, 3rd failed attempt, capped at 6 h."""
-    return min(BACKOFF_BASE * (2 ** max(attempts - 1, 0)), BACKOFF_CAP)
+    exponent = min(max(attempts - 1, 0), 30)  # 2**30 minutes is far past the cap; no overflow
+    return min(BACKOFF_BASE * (2 ** exponent), BACKOFF_CAP)
 
 
 @dataclass

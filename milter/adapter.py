@@ -327,7 +327,10 @@ class MailgateMilter(Milter.Base):
                                  reason=str(exc) or "unavailable", ms=self._elapsed())
             return self._tempfail(str(exc))
         reply = message_reply(outcome, all_recipients_ours=not self.others)
-        self._log_outcome(envelope, outcome, reply, (time.perf_counter() - t0) * 1000)
+        try:  # stored and decided: a logging problem must not turn into a 451 now
+            self._log_outcome(envelope, outcome, reply, (time.perf_counter() - t0) * 1000)
+        except Exception:  # noqa: BLE001
+            log.exception("could not log the outcome of message #%s", outcome.id)
         rt.count(messages=1)
         if not reply.is_ok:
             self._reply(reply)
@@ -339,8 +342,8 @@ class MailgateMilter(Milter.Base):
         return Milter.CONTINUE
 
     def _log_outcome(self, envelope: Envelope, outcome: Outcome, reply: SmtpReply, receive_ms: float) -> None:
-        self._mlog().info(
-            "message", mid=self._message_id(), rcpt=",".join(envelope.recipients), status=outcome.status,
+        self._mlog(mid=self._message_id()).info(
+            "message", rcpt=",".join(envelope.recipients), status=outcome.status,
             reason=outcome.reason or "", action=outcome.action or "", object=outcome.object or "",
             id=outcome.id, reply=reply.code, others=len(self.others), size=self.size,
             ms=self._elapsed(), receive_ms=round(receive_ms, 1), rcpt_ms=round(self.rcpt_ms, 1),

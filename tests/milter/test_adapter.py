@@ -7,6 +7,7 @@ return code, the SMTP reply set, the recipients deleted and what was stored.
 from __future__ import annotations
 
 import email
+import logging
 import socket
 from pathlib import Path
 
@@ -91,7 +92,8 @@ class Conn:
 
 
 @pytest.fixture
-def runtime(db, settings):
+def runtime(db, settings, caplog):
+    caplog.set_level(logging.INFO)  # the log lines are built, so their code runs in every test
     return Runtime(settings=settings, db=db)
 
 
@@ -105,7 +107,7 @@ def _messages(db):
         return [queries.inbound_json(r) for r in s.query(ReceivedMessage).order_by(ReceivedMessage.id)]
 
 
-def test_good_reply_is_stored_commented_and_deleted_from_recipients(conn, db, seed, task_with_reply, mail):
+def test_good_reply_is_stored_commented_and_deleted_from_recipients(conn, db, seed, task_with_reply, mail, caplog):
     ref, addr = task_with_reply
     before = len(_messages(db))
     res = conn.send(mail(sender="bob@example.org", to=addr, subject="Re: Printer", body="Fixed it.\n"),
@@ -115,6 +117,9 @@ def test_good_reply_is_stored_commented_and_deleted_from_recipients(conn, db, se
     assert res["delrcpt"] == [f"<{addr}>"]
     rows = _messages(db)
     assert len(rows) == before + 1
+    line = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("message "))
+    for part in ("qid=4ABCD", "status=processed", f"rcpt={addr}", "mid=", "ms=", "reason="):
+        assert part in line, line
     rec = rows[-1]
     assert rec["status"] == "processed" and rec["action"] == "comment" and rec["object"] == ref
     with db.read() as s:

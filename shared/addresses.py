@@ -186,22 +186,20 @@ def check_recipient(session: Session, settings: Settings, address: str) -> Recip
             raise Reject(Reason.INVALID_HASH)
         if token.is_public and not settings.public_replies:
             raise Reject(Reason.INVALID_HASH, "Public reply addresses are turned off on this server.")
-        task = session.get(Task, token.object_id)
-        if task is None:
+        from mailgate.shared.models import Application
+
+        found = session.execute(
+            select(Task, Application.name).outerjoin(Application, Application.id == Task.application_id)
+            .where(Task.id == token.object_id)
+        ).first()
+        if found is None:
             raise Reject(Reason.OBJECT_NOT_FOUND, f"Task {token.obj} does not exist (any more).")
-        app = task.application_id and _app_name(session, task.application_id) or "tasks"
-        return Recipient(normalised, "reply", app, token=token, task=task)
+        task, app = found
+        return Recipient(normalised, "reply", app or "tasks", token=token, task=task)
     create = session.scalars(select(CreateAddress).where(CreateAddress.address == normalised)).first()
     if create is not None:
         return Recipient(normalised, "create", create.application.name, create=create)
     raise Reject(Reason.UNKNOWN_RECIPIENT, f"There is no address {normalised} here.")
-
-
-def _app_name(session: Session, app_id: int) -> str:
-    from mailgate.shared.models import Application
-
-    app = session.get(Application, app_id)
-    return app.name if app else "tasks"
 
 
 def find_user_by_email(session: Session, address: str) -> AppUser | None:
@@ -211,5 +209,5 @@ def find_user_by_email(session: Session, address: str) -> AppUser | None:
         addr = normalise(address)
     except AddressError:
         return None
-    row = session.scalars(select(UserEmail).where(UserEmail.address == addr)).first()
-    return row.user if row is not None else None
+    return session.scalars(select(AppUser).join(UserEmail, UserEmail.user_id == AppUser.id)
+                           .where(UserEmail.address == addr)).first()

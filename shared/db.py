@@ -46,6 +46,11 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
 
 
 READ_ONLY = "mailgate_read_only"
+# A write transaction whose commit need not be fsynced on its own: in WAL mode
+# the next fully synchronous commit (the store of the next message) makes it
+# durable too. Used for processing outcomes, which are recoverable from the
+# stored message should power fail in between (see pipeline.recover_stale).
+LAZY_SYNC = "mailgate_lazy_sync"
 
 
 def configure_sqlite(engine: Engine) -> None:
@@ -66,10 +71,13 @@ def configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _begin(conn):
-        if conn.get_execution_options().get(READ_ONLY):
+        options = conn.get_execution_options()
+        if options.get(READ_ONLY):
             conn.exec_driver_sql("BEGIN")
-        else:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            return
+        # Connection-level pragma, so set it for every write transaction.
+        conn.exec_driver_sql("PRAGMA synchronous=NORMAL" if options.get(LAZY_SYNC) else "PRAGMA synchronous=FULL")
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_engine(url: str, **kwargs) -> Engine:
@@ -136,10 +144,12 @@ class Database:
             session.close()
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
+    def session(self, lazy_sync: bool = False) -> Iterator[Session]:
         """A session whose commits the caller controls (the pipeline's steps)."""
         session = self.sessions()
         try:
+            if lazy_sync:
+                session.connection(execution_options={LAZY_SYNC: True})
             yield session
         finally:
             session.close()

@@ -16,12 +16,20 @@ class NoMailKey(Exception):
     """The database has no current key: `mailgate init` has not run."""
 
 
+_MEMO = "mailgate.current_key"
+
+
 def current_key(session: Session) -> MailKey:
+    """The current key, read once per session (one transaction sees one key anyway)."""
+    key = session.info.get(_MEMO)
+    if key is not None and key in session:
+        return key
     key = session.scalars(
         select(MailKey).where(MailKey.retired_at.is_(None)).order_by(MailKey.id.desc()).limit(1)
     ).first()
     if key is None:
         raise NoMailKey("no current mail key; run `mailgate init`")
+    session.info[_MEMO] = key
     return key
 
 
@@ -46,6 +54,7 @@ def rotate_key(session: Session) -> MailKey:
     key = MailKey(secret=secrets.token_hex(32), created_at=now)
     session.add(key)
     session.flush()
+    session.info[_MEMO] = key
     return key
 
 

@@ -17,7 +17,7 @@ import traceback
 from dataclasses import dataclass, field
 from email.message import Message
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -114,16 +114,24 @@ def store(db: Database, settings: Settings, envelope: Envelope, raw: bytes) -> t
         size=len(raw),
         truncated=too_large,
         status=Status.RECEIVED,
+        created_at=utcnow(),
+        attempts=0,
+        reason_text="", robot_reason="", error="", commands=[], unknown_commands=[], decisions=[],
     )
     if too_large:
         rec.status, rec.reason = Status.REJECTED, Reason.TOO_LARGE
         rec.reason_text = (f"The message is {len(raw):,} bytes; this server accepts at most "
                            f"{settings.max_message_bytes:,}.")
         rec.processed_at = utcnow()
-    rec.raw_row = ReceivedRaw(raw=kept)
+    values = {c.key: getattr(rec, c.key) for c in ReceivedMessage.__table__.columns
+              if c.key != "id" and getattr(rec, c.key) is not None}
     try:
-        with db.transaction() as s:
-            s.add(rec)
+        # Core, not the ORM: this insert is on every message's critical path.
+        with db.engine.begin() as conn:
+            rec.id = conn.execute(
+                insert(ReceivedMessage.__table__).values(**values).returning(ReceivedMessage.__table__.c.id)
+            ).scalar_one()
+            conn.execute(insert(ReceivedRaw.__table__).values(message_id=rec.id, raw=kept))
     except Exception as exc:
         raise TempFail(f"could not store the message: {exc.__class__.__name__}") from exc
     return rec, msg
@@ -243,13 +251,9 @@ def step_parse(s: Session, ctx: Context) -> None:
 
 def step_act(s: Session, ctx: Context) -> None:
     rec, parsed, plan, author = ctx.rec, ctx.parsed, ctx.plan, ctx.author
+    # The claim is written with everything else; a racing host that claimed
+    # the same key first makes our flush fail, and we become the duplicate.
     s.add(MessageClaim(dedupe_key=rec.dedupe_key, received_id=rec.id))
-    try:
-        s.flush()
-    except IntegrityError:
-        s.rollback()
-        first = s.get(MessageClaim, rec.dedupe_key)
-        raise _duplicate(ctx, first.received_id if first else 0) from None
     text = _no_nul(parsed.text)
     if ctx.recipient.kind == "create":
         app = ctx.recipient.create.application
@@ -266,6 +270,14 @@ def step_act(s: Session, ctx: Context) -> None:
                                       attachments=parsed.attachments, source_message_id=rec.id)
         events = (["commented"] if comment else []) + tracker.apply_commands(s, task, author, plan)
         rec.action = "comment"
+    try:
+        s.flush()
+    except IntegrityError:
+        s.rollback()
+        first = s.get(MessageClaim, rec.dedupe_key)
+        if first is None:
+            raise
+        raise _duplicate(ctx, first.received_id) from None
     notify.queue_task_event(s, ctx.settings, task=task, actor=author, events=events, comment=comment,
                             new_text=text, source_received_id=rec.id)
     rec.task_id = task.id
@@ -311,8 +323,9 @@ def process(db: Database, settings: Settings, rec: ReceivedMessage, msg: Message
     """Steps 2-8 for a stored message."""
     rec_id = rec.id
     mlog = MessageLog(log, qid=rec.queue_id, mid=rec.message_id, rec=rec_id)
-    with db.session() as s:
-        rec = s.get(ReceivedMessage, rec_id)
+    # `rec` is a plain holder here (not in the session): steps fill in its
+    # outcome fields and one UPDATE writes them with the rest of the work.
+    with db.session(lazy_sync=True) as s, s.no_autoflush:
         ctx = Context(settings, envelope, rec, msg, mlog, timings=timings or Timings())
         try:
             t0 = time.perf_counter()
@@ -331,8 +344,8 @@ def process(db: Database, settings: Settings, rec: ReceivedMessage, msg: Message
             rec.unknown_commands = list(ctx.plan.unknown)
             rec.decisions = ctx.decisions
             rec.processed_at = utcnow()
-            rec.attempts = (rec.attempts or 0) + 1
             rec.error = ""
+            s.execute(_outcome_update(rec))
             s.commit()
             ctx.timings.act = time.perf_counter() - t0
             outcome = _outcome(rec)
@@ -355,44 +368,52 @@ def process(db: Database, settings: Settings, rec: ReceivedMessage, msg: Message
     return outcome
 
 
-def _record_disposition(db: Database, rec_id: int, d: Disposition, ctx: Context) -> Outcome:
+OUTCOME_FIELDS = ("status", "reason", "reason_text", "action", "application", "routed_to", "object_ref", "actor",
+                  "task_id", "comment_id", "duplicate_of", "commands", "unknown_commands", "robot", "robot_reason",
+                  "decisions", "parse", "error", "processed_at")
+
+
+def _outcome_update(rec: ReceivedMessage):
+    values = {f: getattr(rec, f) for f in OUTCOME_FIELDS}
+    return (update(ReceivedMessage).where(ReceivedMessage.id == rec.id)
+            .values(attempts=ReceivedMessage.attempts + 1, **values))
+
+
+def _save_outcome(db: Database, rec: ReceivedMessage) -> Outcome:
     try:
         with db.transaction() as s:
-            rec = s.get(ReceivedMessage, rec_id)
-            rec.status, rec.reason, rec.reason_text = d.status, d.reason, d.text
-            rec.duplicate_of = d.detail.get("duplicate_of")
-            rec.robot = ctx.robot
-            rec.robot_reason = d.text if ctx.robot else ""
-            rec.decisions = ctx.decisions
-            rec.application = ctx.application
-            rec.routed_to = ctx.routed_to
-            rec.object_ref = ctx.object_ref
-            rec.actor = ctx.actor
-            if ctx.parsed is not None:
-                rec.parse = _json_safe(ctx.parsed.to_json())
-            rec.processed_at = utcnow()
-            rec.attempts = (rec.attempts or 0) + 1
-            rec.error = ""
-            return _outcome(rec)
+            s.execute(_outcome_update(rec))
     except Exception as exc:
         raise TempFail("could not record the outcome") from exc
+    return _outcome(rec)
+
+
+def _record_disposition(db: Database, rec_id: int, d: Disposition, ctx: Context) -> Outcome:
+    rec = ctx.rec
+    rec.status, rec.reason, rec.reason_text = d.status, d.reason, d.text
+    rec.duplicate_of = d.detail.get("duplicate_of")
+    rec.robot = ctx.robot
+    rec.robot_reason = d.text if ctx.robot else ""
+    rec.decisions = ctx.decisions
+    rec.application, rec.routed_to, rec.object_ref, rec.actor = ctx.application, ctx.routed_to, ctx.object_ref, ctx.actor
+    rec.action = rec.task_id = rec.comment_id = None
+    rec.commands, rec.unknown_commands = [], []
+    rec.parse = _json_safe(ctx.parsed.to_json()) if ctx.parsed is not None else rec.parse
+    rec.processed_at = utcnow()
+    rec.error = ""
+    return _save_outcome(db, rec)
 
 
 def _record_failure(db: Database, rec_id: int, ctx: Context, exc: BaseException) -> Outcome:
-    tb = "".join(traceback.format_exception(exc))
     ctx.log.error("processing crashed", error=exc.__class__.__name__)
-    try:
-        with db.transaction() as s:
-            rec = s.get(ReceivedMessage, rec_id)
-            rec.status, rec.reason = Status.FAILED, Reason.INTERNAL_ERROR
-            rec.reason_text = DEFAULT_TEXT[Reason.INTERNAL_ERROR]
-            rec.error = tb
-            rec.decisions = ctx.decisions
-            rec.processed_at = utcnow()
-            rec.attempts = (rec.attempts or 0) + 1
-            return _outcome(rec)
-    except Exception as exc2:
-        raise TempFail("could not record the failure") from exc2
+    rec = ctx.rec
+    rec.status, rec.reason = Status.FAILED, Reason.INTERNAL_ERROR
+    rec.reason_text = DEFAULT_TEXT[Reason.INTERNAL_ERROR]
+    rec.error = "".join(traceback.format_exception(exc))
+    rec.decisions = ctx.decisions
+    rec.action = rec.task_id = rec.comment_id = None
+    rec.processed_at = utcnow()
+    return _save_outcome(db, rec)
 
 
 # --- public entry points ----------------------------------------------------------------

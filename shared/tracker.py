@@ -84,16 +84,15 @@ def builtin_app(session: Session) -> Application:
 
 
 def subscribe(session: Session, task: Task, user: AppUser) -> None:
-    if session.get(TaskSubscriber, (task.id, user.id)) is None:
-        session.add(TaskSubscriber(task_id=task.id, user_id=user.id))
-        session.flush()
+    """Through the relationship: one SELECT of the task's subscriptions at most, no flush."""
+    if not any(sub.user_id == user.id for sub in task.subscriptions):
+        task.subscriptions.append(TaskSubscriber(user_id=user.id))
 
 
 def unsubscribe(session: Session, task: Task, user: AppUser) -> None:
-    row = session.get(TaskSubscriber, (task.id, user.id))
-    if row is not None:
-        session.delete(row)
-        session.flush()
+    for sub in list(task.subscriptions):
+        if sub.user_id == user.id:
+            task.subscriptions.remove(sub)  # delete-orphan removes the row
 
 
 def subscribers(session: Session, task: Task) -> list[AppUser]:
@@ -124,18 +123,14 @@ def apply_commands(session: Session, task: Task, actor: AppUser, plan: CommandPl
             subscribe(session, task, actor)
         elif cmd.name == "unsubscribe":
             unsubscribe(session, task, actor)
-    session.flush()
     return events
 
 
-def _store_attachments(session: Session, task: Task, comment: Comment | None,
-                       files: list[ParsedAttachment]) -> None:
-    for f in files:
-        session.add(Attachment(
-            task_id=task.id, comment_id=comment.id if comment else None,
-            name=(f.name or "attachment")[:255], content_type=(f.content_type or "application/octet-stream")[:255],
-            size=len(f.data), data=f.data,
-        ))
+def _attachment_rows(task: Task, files: list[ParsedAttachment]) -> list[Attachment]:
+    return [Attachment(
+        task_id=task.id, name=(f.name or "attachment")[:255],
+        content_type=(f.content_type or "application/octet-stream")[:255], size=len(f.data), data=f.data,
+    ) for f in files]
 
 
 def make_title(subject: str, text: str) -> str:
@@ -153,9 +148,9 @@ def create_task(session: Session, *, app: Application, author: AppUser, title: s
     task = Task(application_id=app.id, title=title, description=description, author_id=author.id,
                 status="open", priority="normal", source_message_id=source_message_id)
     session.add(task)
-    session.flush()
+    session.flush()  # the task number is needed for attachments and notifications
     subscribe(session, task, author)
-    _store_attachments(session, task, None, attachments)
+    session.add_all(_attachment_rows(task, attachments))
     return task
 
 
@@ -166,7 +161,6 @@ def add_comment(session: Session, *, task: Task, author: AppUser, text: str,
     if not text and not attachments:
         return None
     comment = Comment(task_id=task.id, author_id=author.id, text=text, source_message_id=source_message_id)
+    comment.attachments.extend(_attachment_rows(task, attachments))
     session.add(comment)
-    session.flush()
-    _store_attachments(session, task, comment, attachments)
     return comment

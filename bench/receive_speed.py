@@ -1,0 +1,133 @@
+"""Benchmark: receive() in one process on SQLite, with a baseline from the same run.
+
+    .venv/bin/python -P bench/receive_speed.py [-n 2000]
+
+Each message is a realistic ~4 KB reply (new text, a signature, a quoted
+history, an Outlook-style header block) to a signed reply address: the
+comment is written and one notification is queued. The baseline is the
+cheapest durable store imaginable on the same disk: one INSERT of the same
+bytes and a commit with the same pragmas (WAL, synchronous=FULL) per message.
+Prints messages/s, the ratio to the baseline, and the per-message cost by
+stage (store / route+authorise / parse / act+commit).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from mailgate.shared import directory, schema
+from mailgate.shared.addresses import issue_reply_address
+from mailgate.shared.config import from_env
+from mailgate.shared.db import Database
+from mailgate.shared.envelope import Envelope
+from mailgate.shared.pipeline import Timings, receive
+
+QUOTE = "\n".join(f"> line {i} of the earlier discussion, quoted back by the mail client as usual." for i in range(25))
+
+
+def reply(i: int, to: str) -> bytes:
+    body = (
+        f"Thanks, I had a look at this and the fix in build {i} works for me.\n"
+        "The printer on the third floor still jams when duplex printing is on, though;\n"
+        "could you check the tray settings before closing this?\n\n"
+        "!priority high\n\n"
+        "--\nBob Example\nOperations\n\n"
+        f"On Mon, 2 Nov 2026 at 10:{i % 60:02d}, Alice Example <alice@example.org> wrote:\n"
+        f"{QUOTE}\n\n"
+        "From: Carol <carol@example.org>\nSent: Monday, 2 November 2026 09:00\nTo: Alice\nSubject: printer\n\n"
+        + "Older text in the forwarded history. " * 30 + "\n"
+    )
+    headers = (
+        f"From: Bob Example <bob@example.org>\r\nTo: {to}\r\nSubject: Re: [T1] Printer on fire\r\n"
+        f"Message-ID: <bench-{i}-{time.time_ns()}@example.org>\r\nDate: Mon, 2 Nov 2026 10:00:00 +0000\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        "Received: from mx.example.org (mx.example.org [192.0.2.1]) by reply.example.com\r\n\r\n"
+    )
+    return (headers + body.replace("\n", "\r\n")).encode()
+
+
+def baseline(path: Path, messages: list[bytes]) -> float:
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("CREATE TABLE m (id INTEGER PRIMARY KEY, raw BLOB)")
+    t0 = time.perf_counter()
+    for raw in messages:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT INTO m (raw) VALUES (?)", (raw,))
+        conn.execute("COMMIT")
+    elapsed = time.perf_counter() - t0
+    conn.close()
+    return len(messages) / elapsed
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("-n", type=int, default=2000, help="messages (default 2000)")
+    args = ap.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {"MAILGATE_INSTANCE": tmp, "MAILGATE_REPLY_DOMAIN": "reply.example.com",
+               "MAILGATE_SECRET_KEY": "bench"}
+        settings = from_env(env)
+        db = Database.from_settings(settings)
+        schema.init(db)
+        with db.transaction() as s:
+            directory.add_user(s, "alice", ["alice@example.org"], actor="bench")
+            directory.add_user(s, "bob", ["bob@example.org"], actor="bench")
+            directory.add_create_address(s, settings, "tasks", "bugs@reply.example.com", actor="bench")
+        create = (b"From: alice@example.org\r\nTo: bugs@reply.example.com\r\nSubject: Printer on fire\r\n"
+                  b"Message-ID: <bench-create@example.org>\r\n\r\nIt burns.\r\n")
+        assert receive(db, settings, Envelope(recipients=["bugs@reply.example.com"]), create).object == "T1"
+        with db.transaction() as s:
+            bob_id = directory.get_user(s, "bob").id
+            addr = issue_reply_address(s, settings, "T1", bob_id)[0]
+        messages = [reply(i, addr) for i in range(args.n)]
+        size = statistics.mean(len(m) for m in messages)
+
+        # warm-up (imports, caches) outside the measurement
+        for raw in messages[:20]:
+            receive(db, settings, Envelope(source="pipe", sender="bob@example.org", recipients=[addr]),
+                    raw.replace(b"bench-", b"warm-"))
+
+        per: list[Timings] = []
+        t0 = time.perf_counter()
+        for raw in messages:
+            t = Timings()
+            out = receive(db, settings, Envelope(source="pipe", sender="bob@example.org", recipients=[addr]),
+                          raw, timings=t)
+            if out.status != "processed":
+                sys.exit(f"unexpected outcome {out}")
+            per.append(t)
+        elapsed = time.perf_counter() - t0
+        rate = args.n / elapsed
+        base = baseline(Path(tmp) / "baseline.db", messages)
+        db.dispose()
+
+    def ms(values: list[float]) -> str:
+        values = sorted(values)
+        return (f"mean {statistics.mean(values) * 1000:6.3f} ms  p50 {values[len(values) // 2] * 1000:6.3f}  "
+                f"p99 {values[int(len(values) * 0.99)] * 1000:6.3f}")
+
+    print(f"machine: {platform.node()} · {os.cpu_count()} cores · Python {platform.python_version()} · "
+          f"SQLite {sqlite3.sqlite_version}")
+    print(f"messages: {args.n} replies of {size:,.0f} bytes on average (comment + 1 notification each)")
+    print(f"receive():               {rate:8.1f} msg/s")
+    print(f"baseline (INSERT+commit): {base:8.1f} msg/s   ratio receive/baseline = {rate / base:.2f}")
+    print("per message:")
+    print(f"  store (commit #1)      {ms([t.store for t in per])}")
+    print(f"  dedupe+guard+route+auth {ms([t.authorise for t in per])}")
+    print(f"  parse                  {ms([t.parse for t in per])}")
+    print(f"  act + commit #2        {ms([t.act for t in per])}")
+
+
+if __name__ == "__main__":
+    main()

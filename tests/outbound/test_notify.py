@@ -1,0 +1,79 @@
+"""What gets queued for a task event: who, with which Reply-To, which headers, which bodies."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from sqlalchemy import select
+
+from mailgate.shared import tracker
+from mailgate.shared.guard import OWN_MAIL_HEADER
+from mailgate.shared.models import AppUser, OutboundMessage, Task
+from mailgate.shared.notify import notify_task_event, queue_task_event
+from mailgate.shared.outbound.compose import html_from_text
+from mailgate.shared.outbound.render import Outgoing, render
+
+
+def _rows(s, task_id):
+    return list(s.scalars(select(OutboundMessage).where(OutboundMessage.task_id == task_id)
+                          .order_by(OutboundMessage.id)))
+
+
+def test_console_event_notifies_everyone_but_the_actor(db, settings, seed, task_with_reply):
+    ref, _ = task_with_reply
+    with db.transaction() as s:
+        task = s.get(Task, int(ref[1:]))
+        carol = s.get(AppUser, seed.carol)
+        tracker.subscribe(s, task, carol)
+        before = len(_rows(s, task.id))
+        task.priority = "high"
+        rows = notify_task_event(s, settings, task, carol, ["priority:high"])
+        assert sorted(r.recipient for r in rows) == ["alice@example.org", "bob@example.org"]
+        assert {r.event for r in rows} == {"priority"}
+        assert all(r.source_received_id is None for r in rows)
+        assert len(_rows(s, task.id)) == before + 2
+        for r in rows:
+            assert "Carol changed the priority to high." in r.body_text
+            assert r.headers["References"] == f"<{task.thread_id}>"  # answers the thread root
+            assert r.headers["Auto-Submitted"] == "auto-generated" and OWN_MAIL_HEADER in r.headers
+            assert r.reply_to.startswith(f"{ref}+{r.user_id}+")
+
+
+def test_disabled_and_addressless_subscribers_get_nothing(db, settings, seed, task_with_reply):
+    ref, _ = task_with_reply
+    with db.transaction() as s:
+        task = s.get(Task, int(ref[1:]))
+        s.get(AppUser, seed.bob).enabled = False
+        assert notify_task_event(s, settings, task, s.get(AppUser, seed.alice), ["closed"]) == []
+
+
+def test_public_replies_send_one_message_to_all(db, settings, seed, task_with_reply):
+    ref, _ = task_with_reply
+    public = replace(settings, public_replies=True)
+    with db.transaction() as s:
+        task = s.get(Task, int(ref[1:]))
+        tracker.subscribe(s, task, s.get(AppUser, seed.carol))
+        (row,) = queue_task_event(s, public, task=task, actor=s.get(AppUser, seed.alice), events=["commented"],
+                                  new_text="Hello all")
+        assert row.user_id is None and f"{ref}+public+" in row.reply_to
+        out = Outgoing.of(row)
+        assert out.envelope_recipients() == ["bob@example.org", "carol@example.org"]
+        msg = render(out)
+        assert msg["To"] == "bob@example.org, carol@example.org"
+        assert msg["Reply-To"] == row.reply_to
+
+
+def test_html_alternative_is_escaped_text():
+    html = html_from_text("<script>alert(1)</script> & more\n\nsee https://x.example/tasks/1?a=1&b=2\n")
+    assert "<script>" not in html and "&lt;script&gt;" in html and "&amp; more" in html
+    assert '<a href="https://x.example/tasks/1?a=1&amp;b=2">' in html
+
+
+def test_rendered_message_has_both_parts_and_row_headers_cannot_override_core_ones(db, settings, task_with_reply):
+    with db.read() as s:
+        row = s.scalars(select(OutboundMessage)).first()
+        out = Outgoing.of(row)
+    msg = render(replace(out, headers={**out.headers, "Bcc": "x@example.com", "From": "evil@example.com"}))
+    assert msg["Bcc"] is None and "evil" not in msg["From"]
+    assert msg.get_body(("plain",)) is not None and msg.get_body(("html",)) is not None
+    assert msg["Subject"].startswith("[T1] ")

@@ -456,3 +456,27 @@ def reprocess(db: Database, settings: Settings, rec_id: int) -> Outcome:
                             client_addr=rec.client_addr, client_name=rec.client_name, helo=rec.helo,
                             queue_id=rec.queue_id, auth_results=rec.auth_results)
     return process(db, settings, rec, load_message(raw), envelope)
+
+
+def recover_stale(db: Database, settings: Settings, older_than_seconds: int = 600, limit: int = 200) -> list[Outcome]:
+    """Finish messages left 'received': the process died, or power failed, between store and outcome.
+
+    Safe to run on every host at once: a message acted on twice is stopped by
+    its dedupe claim and recorded as a duplicate.
+    """
+    from datetime import timedelta
+
+    cutoff = utcnow() - timedelta(seconds=older_than_seconds)
+    with db.read() as s:
+        ids = s.scalars(
+            select(ReceivedMessage.id).where(ReceivedMessage.status == Status.RECEIVED,
+                                             ReceivedMessage.created_at < cutoff)
+            .order_by(ReceivedMessage.id).limit(limit)
+        ).all()
+    outcomes = []
+    for rec_id in ids:
+        try:
+            outcomes.append(reprocess(db, settings, rec_id))
+        except NotReprocessable:
+            continue  # another host finished it meanwhile
+    return outcomes

@@ -419,3 +419,19 @@ def test_nul_bytes_and_broken_charsets(db, seed, receive):
     out = receive(raw)
     assert out.status == "processed"
     assert "Caf" in task_of(db, "T1")["description"]
+
+
+def test_stale_received_messages_are_recovered_once(db, settings, seed, mail):
+    """A crash between store and outcome leaves 'received'; recovery finishes it, exactly once."""
+    from mailgate.shared.pipeline import recover_stale, store
+
+    rec, _ = store(db, settings, Envelope(recipients=[seed.create_address]), mail(subject="Stuck"))
+    assert recover_stale(db, settings, older_than_seconds=3600) == []  # too young
+    (out,) = recover_stale(db, settings, older_than_seconds=0)
+    assert (out.id, out.status, out.action) == (rec.id, "processed", "create")
+    assert recover_stale(db, settings, older_than_seconds=0) == []
+    # a second stored copy of the same message, also stuck, becomes a duplicate
+    rec2, _ = store(db, settings, Envelope(recipients=[seed.create_address]),
+                    mail(subject="Stuck", msgid=rec.message_id and f"<{rec.message_id}>"))
+    (dup,) = recover_stale(db, settings, older_than_seconds=0)
+    assert (dup.id, dup.reason) == (rec2.id, "duplicate")

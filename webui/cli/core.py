@@ -13,7 +13,7 @@ from mailgate.shared.envelope import Envelope
 from mailgate.shared.message import load_message
 from mailgate.shared.outcomes import EX_TEMPFAIL, Outcome, TempFail, pipe_exit_code
 from mailgate.shared.parsing import classify_robot, parse_message
-from mailgate.shared.pipeline import NotReprocessable, receive, reprocess
+from mailgate.shared.pipeline import NotReprocessable, receive, recover_stale, reprocess
 from mailgate.shared import queries
 from mailgate.webui.cli.base import AppContext, emit_json, fail, main, pass_app, table
 
@@ -320,12 +320,27 @@ def receive_pipe(sender: str, recipients: tuple[str, ...], queue_id: str, client
 
 
 @main.command("reprocess")
-@click.argument("rec_id", metavar="ID", type=int)
+@click.argument("rec_id", metavar="[ID]", type=int, required=False)
+@click.option("--stale", is_flag=True, help="Instead of ID: every message left 'received' (a crash between "
+              "store and outcome).")
+@click.option("--older-than", type=click.IntRange(0), default=600, show_default=True,
+              help="With --stale: seconds a message must have waited.")
 @click.option("--json", "as_json", is_flag=True)
 @pass_app
-def reprocess_cmd(app: AppContext, rec_id: int, as_json: bool) -> None:
+def reprocess_cmd(app: AppContext, rec_id: int | None, stale: bool, older_than: int, as_json: bool) -> None:
     """Run a failed, rejected or stuck message through steps 2-8 again."""
+    if stale == (rec_id is not None):
+        fail("give a message ID, or --stale")
     try:
+        if stale:
+            outcomes = recover_stale(app.db, app.settings, older_than)
+            if as_json:
+                emit_json([o.to_json() for o in outcomes])
+            else:
+                for o in outcomes:
+                    _print_outcome(o, False)
+                click.echo(f"{len(outcomes)} stale message(s) reprocessed")
+            return
         outcome = reprocess(app.db, app.settings, rec_id)
     except NotReprocessable as exc:
         fail(str(exc))

@@ -1,14 +1,28 @@
 #!/usr/bin/env bash
-# The one test command: installs what the tests need (Debian, as root), then runs them all.
-#   ./scripts/test.sh            everything
-#   ./scripts/test.sh -k milter  extra arguments go to pytest
+# The one test command: installs what the tests need (Debian, as root), then runs
+# the whole suite on SQLite and again on a throwaway PostgreSQL cluster.
+#   ./scripts/test.sh              everything, both databases
+#   ./scripts/test.sh -k milter    extra arguments go to pytest (both runs)
+#   MAILGATE_TEST_POSTGRES=0 ./scripts/test.sh   SQLite only (a quick local run)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/pg.sh"
 cd "$REPO"
 
 install_system_packages
 make_venv "[test]"
 
 export PYTHONSAFEPATH=1   # the repo root must never shadow pymilter's `milter`
-log "running the test suite (SQLite)"
-"$VENV/bin/pytest" "$@"
+
+log "test suite on SQLite"
+status=0
+"$VENV/bin/pytest" "$@" || status=$?
+
+if [ "${MAILGATE_TEST_POSTGRES:-1}" != 0 ]; then
+    pgdir=$(mktemp -d /tmp/mailgate-pg.XXXXXX)
+    trap 'pg_stop "$pgdir"; rm -rf "$pgdir"' EXIT
+    url=$(pg_start "$pgdir" "${MAILGATE_TEST_PG_PORT:-55432}")
+    log "test suite on PostgreSQL ($url)"
+    MAILGATE_TEST_DATABASE_URL=$url "$VENV/bin/pytest" "$@" || status=$?
+fi
+exit $status

@@ -217,11 +217,12 @@ def _classify(lines: list[Line]) -> None:
     # Delimiters and client signatures, at top level only, and never the first
     # line (a message cannot start with its own signature).
     seen_text = False
-    for ln in lines:
+    for x, ln in enumerate(lines):
         if ln.kind == "t" and not ln.in_code and ln.depth == 0:
-            if seen_text and _RULE_LINE.match(ln.raw):
-                ln.kind = "d"
-                ln.rule = "signature:dash_dash" if _SIG_DASHES.match(ln.raw) else "delimiter:" + _rule_name(ln.raw)
+            if seen_text and _SIG_DASHES.match(ln.raw):
+                ln.kind, ln.rule = "d", "signature:dash_dash"
+            elif seen_text and _RULE_LINE.match(ln.raw) and _footer_follows(lines, x):
+                ln.kind, ln.rule = "d", "delimiter:" + _rule_name(ln.raw)
             elif seen_text and P.mobile_signature(ln.content):
                 ln.kind, ln.rule = "s", "signature:client"
         if ln.kind in ("t", "q", "b"):
@@ -254,6 +255,20 @@ def _continuation(content: str) -> bool:
     "info@foo.bar> wrote:", "<bob@x.org>", "a écrit :", "(bob@x.org) escreveu:".
     """
     return bool(content) and (content[0] in "<([>\"" or content[0].islower() or bool(_ADDRESS_START.match(content)))
+
+
+# A rule line ("-----", "_____", "=====") introduces a footer (mailing-list
+# boilerplate, a signature, a disclaimer) when little follows it; a rule with
+# a long text after it is the sender's own section break (Markdown "---"),
+# and cutting there would drop what they wrote.
+_MAX_FOOTER_LINES = 12
+
+
+def _footer_follows(lines: list[Line], x: int) -> bool:
+    after = [ln for ln in lines[x + 1:] if ln.kind != "e"]
+    if any(ln.kind in ("b", "h") for ln in after):
+        return True  # history follows: what is between is footer or history
+    return sum(1 for ln in after if ln.kind == "t") <= _MAX_FOOTER_LINES
 
 
 def _rule_name(raw: str) -> str:

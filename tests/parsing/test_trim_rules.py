@@ -218,3 +218,13 @@ def test_every_cut_names_its_rule_and_text() -> None:
     ]
     assert result.quoted.startswith("On Mon")
     assert result.signature.startswith("--")
+
+
+def test_markdown_rule_with_long_text_after_is_a_section_break() -> None:
+    body = "Steps:\n1. open the page\n---\n" + "\n".join(f"Observation {i}." for i in range(15))
+    assert text(body) == body
+
+
+def test_rule_line_with_short_footer_is_cut() -> None:
+    body = "Question?\n\n-----\nACME Corp, 1 Road, Town\nConfidential."
+    assert text(body) == "Question?"

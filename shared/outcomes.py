@@ -174,13 +174,17 @@ def message_reply(outcome: Outcome, all_recipients_ours: bool) -> SmtpReply:
 # sysexits(3) for the pipe ingress (`mailgate receive`), as Postfix's pipe(8) reads them.
 EX_OK = 0
 EX_NOUSER = 67
-EX_DATAERR = 65
 EX_TEMPFAIL = 75
 
 
 def pipe_exit_code(outcome: Outcome) -> int:
-    if outcome.status == Status.REJECTED:
-        if outcome.reason in RCPT_REASONS:
-            return EX_NOUSER
-        return EX_DATAERR
+    """0, 67 or 75 only (DESIGN.md).
+
+    Once Postfix has accepted the mail, any other failure code makes it send
+    a bounce to a sender who may be forged; a content refusal is therefore
+    recorded (status rejected) and exits 0. An unknown address is 67, which
+    the contract asks for.
+    """
+    if outcome.status == Status.REJECTED and outcome.reason in RCPT_REASONS:
+        return EX_NOUSER
     return EX_OK

@@ -161,3 +161,13 @@ def test_pipe_exit_codes(env, seed, task_with_reply):
     bad_config = run_pipe({**env, "MAILGATE_MAX_MESSAGE_BYTES": "many"}, make_mail(),
                           "--sender", "a@example.org", "--recipient", "bugs@reply.example.com")
     assert bad_config.returncode == 75 and b"MAILGATE_MAX_MESSAGE_BYTES" in bad_config.stderr
+
+
+def test_pipe_content_refusal_is_recorded_without_a_bounce(env, seed):
+    out = run_pipe(env, make_mail(sender="stranger@example.com"),
+                   "--sender", "stranger@example.com", "--recipient", "bugs@reply.example.com")
+    assert out.returncode == 0
+    listing = subprocess.run([MAILGATE, "list-inbound", "--json"], env={"PATH": "/usr/bin:/bin", **env},
+                             capture_output=True, cwd="/", check=True)
+    first = json.loads(listing.stdout)[0]
+    assert (first["source"], first["status"], first["reason"]) == ("pipe", "rejected", "unknown_sender")

@@ -183,12 +183,20 @@ class PrivatePostfix:
         self._postfix("reload")
 
     def stop(self, remove: bool = True) -> None:
-        self._postfix("stop", check=False)
-        # postfix stop returns before every child is gone; wait for the master's pid file to go.
         pid_file = self.root / "queue" / "pid" / "master.pid"
+        try:
+            pid = int(pid_file.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            pid = None
+        self._postfix("stop", check=False)
+        # `postfix stop` returns before the master is gone (its pid file stays); wait for the process.
         deadline = time.monotonic() + 10
-        while pid_file.exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
+        while pid and time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
         if remove:
             shutil.rmtree(self.root, ignore_errors=True)
 
@@ -269,8 +277,22 @@ class MilterProcess:
         if self.proc is None or self.proc.poll() is not None:
             return None if self.proc is None else self.proc.returncode
         self.proc.terminate()
+        # libmilter notices the stop only when its accept loop wakes (every 5 s); a
+        # connection wakes it at once, so poke the socket until the process is gone.
+        deadline = time.monotonic() + timeout
+        while self.proc.poll() is None and time.monotonic() < deadline:
+            try:
+                with socket.socket(socket.AF_UNIX) as s:
+                    s.settimeout(0.2)
+                    s.connect(self.socket_path)
+            except OSError:
+                pass
+            try:
+                return self.proc.wait(0.1)
+            except subprocess.TimeoutExpired:
+                continue
         try:
-            return self.proc.wait(timeout)
+            return self.proc.wait(1)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             return self.proc.wait(5)

@@ -11,7 +11,8 @@ Bounce evidence
             Final-Recipient/Status/Action block in the unquoted body text; an
             Amazon SES / SNS bounce or delivery notification (JSON body);
             From: a mail system (MAILER-DAEMON, postmaster, "Mail Delivery
-            Subsystem", …).
+            Subsystem", …); an abuse feedback report (ARF), which is the
+            mail system reporting on delivery too.
   combined  a bounce-like Subject ("Undeliverable", "Returned mail",
             "Delivery Status Notification", …) or a bounce phrase in the
             unquoted body ("could not be delivered", "User unknown", …),
@@ -21,6 +22,7 @@ Bounce evidence
             ("Fwd: Returned mail", "> 550 User unknown") stays human.
 Auto-reply evidence
   Auto-Submitted other than "no" (RFC 3834), X-Autoreply, X-Autorespond,
+  read receipts (RFC 8098 disposition notifications),
   Precedence: bulk | junk | list | auto_reply, Apple's X-Apple-Action:
   VACATION, and an auto-reply Subject prefix ("Automatic reply:", "Out of
   Office:", "Abwesenheitsnotiz:", "Réponse automatique :", …) — a prefix
@@ -188,6 +190,8 @@ def _bounce_evidence(msg: Message, sender: str | None, sender_src: str) -> str |
     report_type = str(msg.get_param("report-type") or "").lower()
     if ctype == "multipart/report" and report_type in ("delivery-status", "global-delivery-status"):
         return f"multipart/report; report-type={report_type}"
+    if ctype == "multipart/report" and report_type == "feedback-report":
+        return "abuse/complaint feedback report (ARF)"
     for part in _walk(msg):
         if part.get_content_type() in ("message/delivery-status", "message/global-delivery-status"):
             return "delivery-status report part"
@@ -243,6 +247,12 @@ def _auto_reply_evidence(msg: Message) -> str | None:
     precedence = header_text(msg, "Precedence").lower().strip()
     if precedence in ("bulk", "junk", "list", "auto_reply", "auto-reply"):
         return f"Precedence: {precedence}"
+    report_type = str(msg.get_param("report-type") or "").lower()
+    if msg.get_content_type() == "multipart/report" and report_type == "disposition-notification":
+        return "read receipt (multipart/report; report-type=disposition-notification)"
+    for part in _walk(msg, limit=50):
+        if part.get_content_type() == "message/disposition-notification":
+            return "read receipt (message/disposition-notification part)"
     if header_text(msg, "X-Apple-Action").upper() == "VACATION":
         return "X-Apple-Action: VACATION"
     subject = header_text(msg, "Subject")

@@ -137,3 +137,18 @@ def test_humans_stay_human(headers: str, body: str) -> None:
 def test_never_raises_on_garbage_headers() -> None:
     for raw in [b"", b"\xff\xfe", b"Content-Type: multipart/report; report-type=\n\n", b"From: =?x?q?\xff?=\n\n"]:
         classify_robot(load_message(raw), None)
+
+
+def test_read_receipt_is_an_auto_reply() -> None:
+    headers = ("From: Bob <bob@example.com>\nSubject: Read: T12\nMIME-Version: 1.0\n"
+               "Content-Type: multipart/report; report-type=disposition-notification; boundary=b\n")
+    body = ("--b\nContent-Type: text/plain\n\nYour message was read.\n--b\n"
+            "Content-Type: message/disposition-notification\n\nDisposition: manual-action/MDN-sent-manually; displayed\n--b--\n")
+    v = verdict(headers, body)
+    assert v.kind == "auto_reply" and "read receipt" in v.reason
+
+
+def test_abuse_feedback_report_is_a_bounce() -> None:
+    headers = ("From: scomp@aol.net\nSubject: Email Feedback Report\nMIME-Version: 1.0\n"
+               "Content-Type: multipart/report; report-type=feedback-report; boundary=b\n")
+    assert verdict(headers, "--b\nContent-Type: text/plain\n\nx\n--b--\n").kind == "bounce"

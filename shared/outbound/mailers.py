@@ -217,6 +217,7 @@ class SendmailMailer:
     def send(self, sender: str, recipients: Sequence[str], data: bytes) -> str:
         # -oi: a lone "." line is text, not the end; -f: the envelope sender (bounces come to us).
         cmd = [self.binary, "-oi", *self.args, "-f", sender, "--", *recipients]
+        data = data.replace(b"\r\n", b"\n")  # local submission speaks the host's line ending
         try:
             proc = subprocess.run(cmd, input=data, capture_output=True, timeout=self.timeout)
         except FileNotFoundError:

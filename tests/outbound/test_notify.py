@@ -11,7 +11,7 @@ from mailgate.shared.guard import OWN_MAIL_HEADER
 from mailgate.shared.models import AppUser, OutboundMessage, Task
 from mailgate.shared.notify import notify_task_event, queue_task_event
 from mailgate.shared.outbound.compose import html_from_text
-from mailgate.shared.outbound.render import Outgoing, render
+from mailgate.shared.outbound.render import Outgoing, render, render_bytes
 
 
 def _rows(s, task_id):
@@ -77,3 +77,16 @@ def test_rendered_message_has_both_parts_and_row_headers_cannot_override_core_on
     assert msg["Bcc"] is None and "evil" not in msg["From"]
     assert msg.get_body(("plain",)) is not None and msg.get_body(("html",)) is not None
     assert msg["Subject"].startswith("[T1] ")
+
+
+def test_headers_cannot_be_injected_and_unicode_subjects_survive():
+    out = Outgoing(id=1, sender="noreply@reply.example.com", recipient="bob@example.org", reply_to="",
+                   subject="Drucker brennt – schnell!\r\nBcc: evil@example.com", message_id="m1@reply.example.com",
+                   headers={"X-Note": "a\nBcc: evil@example.com", "Bad Name": "x"}, body_text="Grüße\n")
+    raw = render_bytes(out)
+    assert b"\nBcc:" not in raw and b"Bad Name" not in raw
+    assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
+    msg = render(out)
+    assert msg["Subject"] == "Drucker brennt – schnell! Bcc: evil@example.com"
+    assert msg.get_body(("plain",)).get_content().rstrip() == "Grüße"
+    assert msg.get_body(("html",)) is None

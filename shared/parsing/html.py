@@ -132,10 +132,20 @@ def _html_to_text(html: str) -> tuple[str, list[Cut]]:
             continue
         cut("html_quote:blockquote", _render(tag))
         tag.extract()
-    return _tidy(_render(soup)), cuts
+    text = _tidy(_render(soup))
+    if not text and cuts:
+        # Everything was inside quote markup: a forward (Gmail wraps the
+        # forwarded message in gmail_quote) or an odd client. Render it all,
+        # blockquotes as "> " lines, and let the text trimmer decide what is
+        # history — a forward with nothing above keeps its content.
+        whole = BeautifulSoup(html, "html.parser")
+        for tag in whole.find_all(_DROP):
+            tag.decompose()
+        return _tidy(_render(whole, quote_blocks=True)), []
+    return text, cuts
 
 
-def _render(node: "Tag") -> str:
+def _render(node: "Tag", quote_blocks: bool = False) -> str:
     """Text with line breaks where the blocks were.
 
     Block boundaries add a line break only when not already at the start of
@@ -183,6 +193,9 @@ def _render(node: "Tag") -> str:
                     out.append("----")
                 if name == "pre":
                     out.append(child.get_text())
+                elif name == "blockquote" and quote_blocks:
+                    inner = _tidy(_render(child, quote_blocks=True))
+                    out.append("\n".join("> " + ln if ln else ">" for ln in inner.split("\n")))
                 else:
                     walk(child)
                 if name == "a":

@@ -407,9 +407,14 @@ def trim_reply(text: str) -> TrimResult:
     kinds = c.kinds()
     # 3. no text at all
     if "t" not in kinds:
-        if "b" in kinds or "h" in kinds:
-            first = kinds.find("b")
-            c.cut(0, len(c.lines), c.lines[first].rule if first >= 0 else "header_block:from_sent_to")
+        # a header anywhere, even nested inside the quote, makes it history
+        header = next((ln.rule for ln in c.lines if ln.kind in ("b", "h")
+                       or ln.rule.startswith(("quote_header", "header_block", "separator"))), None)
+        if header is None:  # nested headers were not classified (see _classify)
+            header = next((rule for ln in c.lines[:500] if ln.kind == "q"
+                           for rule in [P.quote_header(ln.content)] if rule), None)
+        if header:
+            c.cut(0, len(c.lines), header)
         return _result(c)
 
     # 4. bottom-posting under a header at the very top

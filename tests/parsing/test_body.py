@@ -182,3 +182,17 @@ def test_html_signature_goes_to_signature() -> None:
 def test_malformed_html_never_raises() -> None:
     for html in ["<div", "</blockquote></blockquote><p>x", "<div id=divRplyFwdMsg>", "<<<>>>&&&;", "\x00<p>\x00"]:
         html_to_text(html)
+
+
+def test_html_gmail_forward_with_nothing_above_keeps_the_forwarded_text() -> None:
+    raw = ('Content-Type: text/html; charset=utf-8\n\n<div dir="ltr"><br><div class="gmail_quote">'
+           '---------- Forwarded message ----------<br>From: <b>Bob</b> &lt;bob@example.com&gt;<br>'
+           'Date: Fri, Feb 11, 2010 at 5:59 PM<br>Subject: Printer broken<br>To: Mary &lt;mary@example.com&gt;'
+           '<br><br><br><div dir="ltr">The printer on floor 2 is broken.</div></div><br></div>')
+    assert parse_raw(raw).text == "The printer on floor 2 is broken."
+
+
+def test_html_reply_that_is_only_a_quote_is_empty() -> None:
+    raw = ("Content-Type: text/html; charset=utf-8\n\n<div>On 3 Feb 2025, at 10:12, Bob &lt;b@example.com&gt; wrote:</div>"
+           "<blockquote type=\"cite\"><div>Is it done?</div></blockquote>")
+    assert parse_raw(raw).text == ""

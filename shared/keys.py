@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from mailgate.shared.db import utcnow
@@ -33,7 +33,24 @@ def current_key(session: Session) -> MailKey:
     return key
 
 
+def _serialise(session: Session) -> None:
+    """One key change at a time across every host.
+
+    SQLite writers already serialise (BEGIN IMMEDIATE). On PostgreSQL, two
+    READ COMMITTED rotations would each retire the old key and each insert a
+    new one, leaving two current keys: a transaction-scoped advisory lock
+    makes the second wait for the first and then see its key.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
+        session.info.pop(_MEMO, None)
+
+
+_LOCK_KEY = 0x6D61696C6B6579  # "mailkey"
+
+
 def ensure_key(session: Session) -> MailKey:
+    _serialise(session)
     try:
         return current_key(session)
     except NoMailKey:
@@ -49,6 +66,7 @@ def rotate_key(session: Session) -> MailKey:
     The UPDATE takes row locks on PostgreSQL (and SQLite's write lock), so
     two concurrent rotations serialise and leave exactly one current key.
     """
+    _serialise(session)
     now = utcnow()
     session.execute(update(MailKey).where(MailKey.retired_at.is_(None)).values(retired_at=now))
     key = MailKey(secret=secrets.token_hex(32), created_at=now)

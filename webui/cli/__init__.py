@@ -5,5 +5,6 @@ from mailgate.webui.cli import core  # noqa: F401  (registers init, receive, …
 from mailgate.webui.cli import milter  # noqa: F401  (registers check, milter)
 from mailgate.webui.cli import outbound  # noqa: F401  (registers list-outbound, worker, …)
 from mailgate.webui.cli import web  # noqa: F401  (registers web, create-admin)
+from mailgate.webui.cli import retention  # noqa: F401  (registers purge)
 
 __all__ = ["main"]

@@ -1,0 +1,79 @@
+"""Retention: remove old mail, never what is still needed.
+
+Kept whatever their age: messages still `received` (not finished: the
+stale-message recovery needs them), `failed` ones awaiting a reprocess
+(unless asked), and outbound mail still `queued`. Tasks and comments stay;
+their link to the source message becomes empty. Deletes go in batches so
+the milter never waits long behind a purge.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import delete, func, select
+
+from mailgate.shared import audit
+from mailgate.shared.db import Database, utcnow
+from mailgate.shared.models import OutboundMessage, ReceivedMessage
+
+BATCH = 500
+DONE_INBOUND = ("processed", "ignored", "rejected")
+DONE_OUTBOUND = ("sent", "failed", "void")
+
+
+@dataclass
+class PurgeResult:
+    received: int = 0
+    outbound: int = 0
+    kept_failed: int = 0
+
+    def to_json(self) -> dict:
+        return {"received": self.received, "outbound": self.outbound, "kept_failed": self.kept_failed}
+
+
+def _inbound_statuses(include_failed: bool) -> tuple[str, ...]:
+    return DONE_INBOUND + (("failed",) if include_failed else ())
+
+
+def purge(db: Database, older_than_days: int, *, include_failed: bool = False, dry_run: bool = False,
+          actor: str = "system") -> PurgeResult:
+    """Delete received and outbound messages older than the given number of days."""
+    if older_than_days < 1:
+        raise ValueError("older_than_days must be at least 1")
+    cutoff = utcnow() - timedelta(days=older_than_days)
+    statuses = _inbound_statuses(include_failed)
+    inbound_where = (ReceivedMessage.created_at < cutoff, ReceivedMessage.status.in_(statuses))
+    outbound_where = (OutboundMessage.created_at < cutoff, OutboundMessage.status.in_(DONE_OUTBOUND))
+    result = PurgeResult()
+    with db.read() as s:
+        if not include_failed:
+            result.kept_failed = s.scalar(select(func.count()).select_from(ReceivedMessage).where(
+                ReceivedMessage.created_at < cutoff, ReceivedMessage.status == "failed")) or 0
+        if dry_run:
+            result.received = s.scalar(select(func.count()).select_from(ReceivedMessage).where(*inbound_where)) or 0
+            result.outbound = s.scalar(select(func.count()).select_from(OutboundMessage).where(*outbound_where)) or 0
+            return result
+    while True:
+        with db.transaction() as s:
+            ids = s.scalars(select(OutboundMessage.id).where(*outbound_where).limit(BATCH)).all()
+            if ids:
+                s.execute(delete(OutboundMessage).where(OutboundMessage.id.in_(ids)))
+        result.outbound += len(ids)
+        if len(ids) < BATCH:
+            break
+    while True:
+        with db.transaction() as s:
+            ids = s.scalars(select(ReceivedMessage.id).where(*inbound_where).limit(BATCH)).all()
+            if ids:
+                # raw bytes and dedupe claims go with the row (ON DELETE CASCADE);
+                # tasks/comments/outbound keep existing (ON DELETE SET NULL).
+                s.execute(delete(ReceivedMessage).where(ReceivedMessage.id.in_(ids)))
+        result.received += len(ids)
+        if len(ids) < BATCH:
+            break
+    with db.transaction() as s:
+        audit.record(s, actor, "purge", f"older than {older_than_days} days", **result.to_json(),
+                     include_failed=include_failed)
+    return result

@@ -360,8 +360,13 @@ def _quote_continuations(lines: list[Line]) -> None:
         above, below = lines[x - 1], lines[x + 1]
         if above.kind != "q" or below.kind != "q":
             continue
-        mid_sentence = len(above.raw) >= 50 and not above.raw.rstrip().endswith((".", "?", "!", ":"))
         link_tail = bool(_LINK_START.match(ln.content))
+        # Only a long quoted line gets re-wrapped; a short answer between
+        # short questions ("> Fixed?" / "yes" / "> And the other?") is an
+        # inline reply and must stay.
+        if len(above.raw) < 60 and not link_tail:
+            continue
+        mid_sentence = not above.raw.rstrip().endswith((".", "?", "!", ":"))
         if ln.content[:1].islower() or mid_sentence or link_tail:
             ln.kind, ln.rule = "q", "quote:rewrapped_line"
 

@@ -228,3 +228,9 @@ def test_markdown_rule_with_long_text_after_is_a_section_break() -> None:
 def test_rule_line_with_short_footer_is_cut() -> None:
     body = "Question?\n\n-----\nACME Corp, 1 Road, Town\nConfidential."
     assert text(body) == "Question?"
+
+
+def test_short_lowercase_inline_answers_stay() -> None:
+    body = "Answers below.\n\n> Is it fixed?\nyes\n> And the login page?\nno, still broken\n> Ok"
+    got = text(body)
+    assert "yes" in got and "no, still broken" in got

@@ -1,0 +1,258 @@
+#!/usr/bin/env python3
+"""Benchmark: Postfix alone vs Postfix + `mailgate milter` doing the full processing.
+
+    .venv/bin/python -P bench/milter_throughput.py [--clients 8] [--per-client 2000]
+
+Runs, in one go on this machine, two private Postfix instances (`postfix -c`,
+own queue, high loopback port; the system Postfix is left alone):
+
+  (a) no milter: Mailgate's domain is a relay domain delivered to `discard:`
+      (the safety-net transport), i.e. Postfix's own cost for the same mail;
+  (b) the same Postfix with `smtpd_milters` = `mailgate milter` on a unix
+      socket, SQLite with WAL + synchronous=FULL (each message committed to
+      disk before the end-of-message answer), every message a realistic reply
+      (new text, signature, quoted history, sometimes a !command) to a signed
+      reply address: stored, parsed, commented, notifications queued.
+
+N concurrent smtplib clients each send their share over fresh connections.
+Prints messages/s for both, the ratio b/a, and client-side latency
+percentiles per SMTP stage (RCPT answer, DATA: from the DATA command to the
+final answer, and the whole message from connect to the final answer), and
+checks that (b) stored and processed every message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import smtplib
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mailgate.milter.privatepostfix import MilterProcess, PrivatePostfix
+from mailgate.shared import directory, schema
+from mailgate.shared.addresses import issue_reply_address
+from mailgate.shared.config import from_env
+from mailgate.shared.db import Database
+from mailgate.shared.envelope import Envelope
+from mailgate.shared.pipeline import receive
+
+DOMAIN = "reply.example.com"
+QUOTE = "\n".join(f"> line {i} of the earlier discussion, quoted back by the mail client." for i in range(15))
+COMMANDS = ["", "", "", "", "", "", "", "", "!priority high\n\n", "!assign alice\n\n"]
+
+
+def reply(i: int, sender: str, name: str, to: str, ref: str) -> bytes:
+    body = (
+        f"Thanks, I had a look at this (reply {i}); the fix works for me.\n"
+        "The printer on the third floor still jams when duplex printing is on,\n"
+        "could you check the tray settings before closing this?\n\n"
+        + COMMANDS[i % len(COMMANDS)]
+        + f"--\n{name}\nOperations\n\n"
+        f"On Mon, 2 Nov 2026 at 10:{i % 60:02d}, Mailgate <noreply@{DOMAIN}> wrote:\n{QUOTE}\n"
+    )
+    headers = (
+        f"From: {name} <{sender}>\r\nTo: {to}\r\nSubject: Re: [{ref}] Printer on fire\r\n"
+        f"Message-ID: <bench-{i}-{time.time_ns()}@example.org>\r\nDate: Mon, 2 Nov 2026 10:00:00 +0000\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+    )
+    return (headers + body.replace("\n", "\r\n")).encode()
+
+
+@dataclass
+class Stats:
+    rcpt: list[float] = field(default_factory=list)
+    data: list[float] = field(default_factory=list)
+    whole: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def send_all(port: int, jobs: list[tuple[str, str, bytes]], clients: int) -> tuple[float, Stats]:
+    stats = Stats()
+    shares = [jobs[i::clients] for i in range(clients)]
+    start_gate = threading.Barrier(clients + 1)
+
+    def client(share: list[tuple[str, str, bytes]]) -> None:
+        rcpt_t, data_t, whole_t, errs = [], [], [], []
+        start_gate.wait()
+        for sender, rcpt, raw in share:
+            t0 = time.perf_counter()
+            try:
+                smtp = smtplib.SMTP("127.0.0.1", port, timeout=60)
+                smtp.ehlo("bench.example.org")
+                code, text = smtp.mail(sender)
+                t1 = time.perf_counter()
+                code, text = smtp.rcpt(rcpt)
+                t2 = time.perf_counter()
+                if code != 250:
+                    errs.append(f"RCPT {code} {text!r}")
+                    smtp.quit()
+                    continue
+                code, text = smtp.data(raw)
+                t3 = time.perf_counter()
+                if code != 250:
+                    errs.append(f"DATA {code} {text!r}")
+                smtp.quit()
+            except Exception as exc:  # noqa: BLE001 -- counted, reported
+                errs.append(f"{exc.__class__.__name__}: {exc}")
+                continue
+            rcpt_t.append(t2 - t1)
+            data_t.append(t3 - t2)
+            whole_t.append(t3 - t0)
+        with stats.lock:
+            stats.rcpt += rcpt_t
+            stats.data += data_t
+            stats.whole += whole_t
+            stats.errors += errs
+
+    threads = [threading.Thread(target=client, args=(s,)) for s in shares]
+    for t in threads:
+        t.start()
+    start_gate.wait()
+    t0 = time.perf_counter()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - t0, stats
+
+
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))] * 1000
+
+
+def describe(name: str, elapsed: float, n: int, st: Stats) -> dict:
+    ok = len(st.whole)
+    rate = ok / elapsed if elapsed else 0.0
+    print(f"\n({name}) {ok}/{n} messages in {elapsed:.1f} s = {rate:.0f} msg/s"
+          + (f"; {len(st.errors)} errors, first: {st.errors[0]}" if st.errors else ""))
+    print("  stage       p50 ms   p90 ms   p99 ms   max ms")
+    for label, values in (("RCPT", st.rcpt), ("DATA", st.data), ("message", st.whole)):
+        print(f"  {label:<9} {pct(values, 50):8.2f} {pct(values, 90):8.2f} {pct(values, 99):8.2f} "
+              f"{pct(values, 100):8.2f}")
+    return {"rate": rate, "p50": pct(st.whole, 50), "p99": pct(st.whole, 99), "rcpt99": pct(st.rcpt, 99),
+            "data99": pct(st.data, 99), "errors": len(st.errors)}
+
+
+def prepare(instance: Path, users: int, tasks: int) -> tuple[dict[str, str], list[tuple[str, str, str, str]]]:
+    """A fresh durable database with users, tasks, and one reply address per (task, user)."""
+    env = {
+        "MAILGATE_INSTANCE": str(instance),
+        "MAILGATE_DATABASE_URL": f"sqlite:///{instance / 'mailgate.db'}",
+        "MAILGATE_REPLY_DOMAIN": DOMAIN,
+        "MAILGATE_SECRET_KEY": "bench",
+        "MAILGATE_MAILERS": '[{"key": "test", "type": "test"}]',
+    }
+    settings = from_env(env)
+    db = Database.from_settings(settings)
+    schema.init(db)
+    people = [(f"user{u}", f"user{u}@example.org", f"User {u}") for u in range(users)]
+    with db.transaction() as s:
+        ids = {name: directory.add_user(s, name, [mail], full, actor="bench").id for name, mail, full in people}
+        directory.add_user(s, "alice", ["alice@example.org"], "Alice", actor="bench")
+        directory.add_create_address(s, settings, "tasks", f"bugs@{DOMAIN}", actor="bench")
+    refs = []
+    for t in range(tasks):
+        raw = (f"From: user0@example.org\r\nTo: bugs@{DOMAIN}\r\nSubject: Printer {t} on fire\r\n"
+               f"Message-ID: <bench-task-{t}@example.org>\r\n\r\nIt burns.\r\n").encode()
+        out = receive(db, settings, Envelope(source="test", sender="user0@example.org",
+                                             recipients=[f"bugs@{DOMAIN}"]), raw)
+        refs.append(out.object)
+    targets = []
+    with db.transaction() as s:
+        for ref in refs:
+            for name, mail, full in people:
+                addr, _ = issue_reply_address(s, settings, ref, ids[name])
+                targets.append((mail, full, addr, ref))
+    db.dispose()
+    return env, targets
+
+
+def count_processed(env: dict[str, str]) -> dict[str, int]:
+    from sqlalchemy import func, select
+
+    from mailgate.shared.models import ReceivedMessage
+
+    db = Database.from_settings(from_env(env))
+    with db.read() as s:
+        rows = s.execute(select(ReceivedMessage.status, func.count()).where(ReceivedMessage.source == "milter")
+                         .group_by(ReceivedMessage.status)).all()
+    db.dispose()
+    return {status: n for status, n in rows}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--per-client", type=int, default=2000, help="messages per client")
+    ap.add_argument("--users", type=int, default=10)
+    ap.add_argument("--tasks", type=int, default=40)
+    ap.add_argument("--keep", action="store_true", help="keep the temporary folder (logs, database)")
+    args = ap.parse_args()
+    total = args.clients * args.per_client
+
+    work = Path(tempfile.mkdtemp(prefix="mailgate-bench-", dir="/tmp"))
+    os.chmod(work, 0o755)
+    print(f"machine: {platform.node()} · {os.cpu_count()} cores · Python {platform.python_version()} · "
+          f"load {os.getloadavg()[0]:.2f} · work dir {work}")
+    env, targets = prepare(work / "instance", args.users, args.tasks)
+    jobs = []
+    for i in range(total):
+        mail, full, addr, ref = targets[(i * 7919) % len(targets)]
+        jobs.append((mail, addr, reply(i, mail, full, addr, ref)))
+    size = sum(len(j[2]) for j in jobs) / len(jobs)
+    print(f"{total} replies ({args.clients} clients x {args.per_client}), {size:,.0f} bytes on average, "
+          f"to {len(targets)} distinct reply addresses; one SMTP connection per message")
+
+    results = {}
+    # (a) Postfix alone.
+    pf = PrivatePostfix(domains=(DOMAIN,))
+    pf.start()
+    try:
+        elapsed, st = send_all(pf.port, jobs, args.clients)
+        results["a"] = describe("a: Postfix, no milter", elapsed, total, st)
+        pf.wait_queue_empty(120)
+    finally:
+        pf.stop(remove=not args.keep)
+
+    # (b) Postfix + mailgate milter.
+    for i, (mail, addr, raw) in enumerate(jobs):  # fresh Message-IDs: no duplicates across runs
+        jobs[i] = (mail, addr, raw.replace(b"Message-ID: <bench-", b"Message-ID: <bench-b-", 1))
+    pf = PrivatePostfix(domains=(DOMAIN,))
+    pf.milter_socket = str(pf.root / "queue" / "mailgate" / "milter.sock")
+    milter = MilterProcess(env=env, socket_path=pf.milter_socket, log_path=work / "milter.log")
+    try:
+        pf.start()
+        milter.start()
+        elapsed, st = send_all(pf.port, jobs, args.clients)
+        results["b"] = describe("b: Postfix + mailgate milter (full processing, durable SQLite)", elapsed, total, st)
+        pf.wait_queue_empty(120)
+    finally:
+        milter.stop()
+        pf.stop(remove=not args.keep)
+    counts = count_processed(env)
+    print(f"  stored by the milter: {sum(counts.values())} ({', '.join(f'{k} {v}' for k, v in sorted(counts.items()))})")
+
+    a, b = results["a"], results["b"]
+    print(f"\nratio b/a = {b['rate'] / a['rate']:.2f}   (target >= 0.5)")
+    print(f"added latency per message: p50 {b['p50'] - a['p50']:+.1f} ms, p99 {b['p99'] - a['p99']:+.1f} ms "
+          f"(target p99 <= 20 ms)")
+    print(f"load average after the run: {os.getloadavg()[0]:.2f} (other work on this machine skews numbers)")
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+    else:
+        print(f"kept {work}")
+    return 0 if not (a["errors"] or b["errors"]) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

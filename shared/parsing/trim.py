@@ -461,10 +461,10 @@ def trim_reply(text: str) -> TrimResult:
 
 
 def _result(c: _Cutter) -> TrimResult:
-    text = "\n".join(ln.raw for ln in c.lines).strip("\n")
-    # strip leading/trailing blank lines but keep the first line's indentation
-    text = "\n".join(text.split("\n")).strip("\n")
-    while text.startswith((" ", "\t")) and "\n" not in text.split("\n", 1)[0] and not text.strip():
+    # Leading/trailing blank lines go; the first line keeps its indentation
+    # (an indented code block may start the reply).
+    text = "\n".join(ln.raw for ln in c.lines).strip("\n").rstrip()
+    if not text.strip():
         text = ""
-    return TrimResult(text=text.strip("\n").rstrip(), quoted="\n\n".join(c.quoted),
+    return TrimResult(text=text, quoted="\n\n".join(c.quoted),
                       signature="\n\n".join(c.signature), cuts=c.cuts)

@@ -148,7 +148,7 @@ def _header_at(lines: list[Line], i: int) -> tuple[int, str] | None:
             break
         # Cheap filter before the regexes: a header ends with a colon, a verb
         # ("… wrote"), an address ("<bob@x>"), or starts with an ISO date.
-        tail = P.strip_decoration(ln.content).rstrip("*").rstrip()
+        tail = ln.content.rstrip(" \t*-=~_")
         if not (tail.endswith(_HEADER_ENDINGS) or iso_start):
             continue
         candidate = _joined(lines, i, j + 1)

@@ -216,12 +216,19 @@ def _classify(lines: list[Line]) -> None:
 
     # Delimiters and client signatures, at top level only, and never the first
     # line (a message cannot start with its own signature).
+    # For each line: how many text lines follow it, and does history follow?
+    text_after = [0] * (n + 1)
+    history_after = [False] * (n + 1)
+    for x in range(n - 1, -1, -1):
+        text_after[x] = text_after[x + 1] + (lines[x + 1].kind == "t" if x + 1 < n else 0)
+        history_after[x] = history_after[x + 1] or (x + 1 < n and lines[x + 1].kind in ("b", "h"))
     seen_text = False
     for x, ln in enumerate(lines):
         if ln.kind == "t" and not ln.in_code and ln.depth == 0:
             if seen_text and _SIG_DASHES.match(ln.raw):
                 ln.kind, ln.rule = "d", "signature:dash_dash"
-            elif seen_text and _RULE_LINE.match(ln.raw) and _footer_follows(lines, x):
+            elif seen_text and _RULE_LINE.match(ln.raw) and (
+                    history_after[x] or text_after[x] <= _MAX_FOOTER_LINES):
                 ln.kind, ln.rule = "d", "delimiter:" + _rule_name(ln.raw)
             elif seen_text and P.mobile_signature(ln.content):
                 ln.kind, ln.rule = "s", "signature:client"
@@ -262,13 +269,6 @@ def _continuation(content: str) -> bool:
 # a long text after it is the sender's own section break (Markdown "---"),
 # and cutting there would drop what they wrote.
 _MAX_FOOTER_LINES = 12
-
-
-def _footer_follows(lines: list[Line], x: int) -> bool:
-    after = [ln for ln in lines[x + 1:] if ln.kind != "e"]
-    if any(ln.kind in ("b", "h") for ln in after):
-        return True  # history follows: what is between is footer or history
-    return sum(1 for ln in after if ln.kind == "t") <= _MAX_FOOTER_LINES
 
 
 def _rule_name(raw: str) -> str:

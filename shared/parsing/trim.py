@@ -13,7 +13,8 @@ recorded as a Cut with the rule of the line that caused it):
 
 1. Everything from the first delimiter on is a signature or footer
    (`-- ` is the standard signature separator; underscore and dash rules
-   introduce mailing-list footers and Outlook history).
+   introduce mailing-list footers and Outlook history — but a rule followed
+   by more than 12 text lines and no history is a section break, kept).
 2. Everything from the first client signature on: the device line closes the
    new text, what follows it is the quoted history some clients append
    without any marker.

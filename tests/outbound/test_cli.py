@@ -1,0 +1,55 @@
+"""The outbound commands: JSON shapes other tools rely on, and the worker through the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from mailgate.webui.cli import main
+
+
+@pytest.fixture
+def cli(env, db):
+    runner = CliRunner()
+
+    def run(*args: str, ok: bool = True):
+        result = runner.invoke(main, list(args), env=env, catch_exceptions=False)
+        if ok:
+            assert result.exit_code == 0, result.output
+        return result
+
+    return run
+
+
+def test_list_show_worker_void_resend(cli, task_with_reply):
+    rows = json.loads(cli("list-outbound", "--json").stdout)
+    assert len(rows) == 1
+    assert {"id", "status", "recipient", "subject", "mailer"} <= set(rows[0])
+    assert rows[0]["status"] == "queued" and rows[0]["recipient"] == "bob@example.org"
+    out = cli("worker", "--once", "--json").stdout
+    assert json.loads(out[out.index("{"):])["sent"] == 1
+    (row,) = json.loads(cli("list-outbound", "--status", "sent", "--json").stdout)
+    assert row["mailer"] == "test"
+    detail = json.loads(cli("show-outbound", str(row["id"]), "--json").stdout)
+    names = [h[0] for h in detail["headers"]]
+    for name in ("From", "To", "Reply-To", "Subject", "Message-ID", "Auto-Submitted", "X-Auto-Response-Suppress",
+                 "X-Mailgate-Notification", "Content-Type"):
+        assert name in names
+    assert "Printer on fire" in detail["body_text"] and detail["body_html"].startswith("<!DOCTYPE html>")
+    text = cli("show-outbound", str(row["id"])).stdout
+    assert "-- text/plain --" in text and "-- text/html --" in text and "Reply-To: T1+" in text
+    assert cli("void-outbound", str(row["id"]), ok=False).exit_code == 1  # sent: cannot be voided
+    cli("resend-outbound", str(row["id"]))
+    assert json.loads(cli("list-outbound", "--status", "queued", "--json").stdout)[0]["id"] == row["id"]
+    cli("void-outbound", str(row["id"]), "--reason", "not needed")
+    (void,) = json.loads(cli("list-outbound", "--status", "void", "--json").stdout)
+    assert void["status_reason"] == "not needed"
+
+
+def test_send_test_and_unknown_mailer(cli):
+    res = cli("send-test", "--to", "ops@example.org", "--json")
+    assert json.loads(res.stdout)["status"] == "sent"
+    res = cli("send-test", "--to", "ops@example.org", "--mailer", "nope", ok=False)
+    assert res.exit_code == 1 and "no mailer 'nope'" in res.output

@@ -56,6 +56,8 @@ class Outgoing:
         return self.headers.get("To") or self.recipient
 
     def envelope_recipients(self) -> list[str]:
+        if "To" not in self.headers:  # the usual case: one recipient, no parsing needed
+            return [self.recipient.strip()] if self.recipient.strip() else []
         return [addr for _name, addr in getaddresses([self.to_header()]) if addr]
 
 

@@ -91,7 +91,7 @@ for d in $DOMAINS; do
     die "$d is in mydestination; Mailgate's domains must be relay domains only (remove it from mydestination)"
   fi
 done
-relay="$(postconf -h relay_domains)"
+relay="$(postconf -nh relay_domains)"  # -n: only what is set, not the default expression
 for d in $DOMAINS; do
   printf '%s\n' $relay | tr -d ',' | grep -qix "$d" || relay="${relay:+$relay, }$d"
 done
@@ -99,7 +99,7 @@ postconf -e "relay_domains = $relay"
 
 { echo "# Written by Mailgate's postfix/setup.sh; safety net, see postfix/main.cf.snippet."
   for d in $DOMAINS; do echo "$d discard:NOT-CONSUMED-BY-MAILGATE"; done; } > /etc/postfix/mailgate_transport
-transport="$(postconf -h transport_maps)"
+transport="$(postconf -nh transport_maps)"
 case "$transport" in
   *texthash:/etc/postfix/mailgate_transport*) ;;
   *) postconf -e "transport_maps = texthash:/etc/postfix/mailgate_transport${transport:+, $transport}" ;;
@@ -107,7 +107,7 @@ esac
 
 postconf -e "recipient_delimiter = +" "milter_protocol = 6" "milter_default_action = tempfail"
 entry="{ unix:/mailgate/milter.sock, default_action=tempfail, connect_timeout=10s, command_timeout=30s, content_timeout=120s }"
-milters="$(postconf -h smtpd_milters)"
+milters="$(postconf -nh smtpd_milters)"
 case "$milters" in
   *unix:/mailgate/milter.sock*) ;;
   *) postconf -e "smtpd_milters = ${milters:+$milters, }$entry" ;;

@@ -48,6 +48,12 @@ QUOTE_HEADERS: list[tuple[str, re.Pattern[str]]] = [
     ("zh_xiedao", re.compile(r"^.{1,300}(写道|寫道)\s*[:：]$")),
     ("ko_jakseong", re.compile(r"^.{1,300}작성\s*[:：]$")),
     ("ja_message", re.compile(r"^.{1,300}(のメッセージ|書きました|書き込みました)\s*[:：]$")),
+    # Less frequent languages, one pattern: Greek, Hebrew, Arabic, Vietnamese,
+    # Indonesian/Malay, Romanian, Croatian/Serbian/Slovene, Slovak, Baltic,
+    # Estonian, Bulgarian.
+    ("other_wrote", re.compile(
+        r"^.{1,300}(έγραψε|כתב|כתבה|كتب|đã viết|menulis|a scris|je napisao|je napisala|je napisal|"
+        r"napísal|napísala|rašė|rakstīja|kirjutas|написа)\s*[:：]$", _I)),
 ]
 
 # Headers with no verb at all (old Gmail, Russian and Japanese clients, mail
@@ -87,6 +93,7 @@ _DECORATION = " \t*_=~-<>[]"
 FROM_KEYS = [
     "from", "de", "von", "van", "da", "fra", "från", "od", "от", "від", "lähettäjä", "kimden",
     "feladó", "发件人", "寄件者", "差出人", "보낸 사람", "message du", "expéditeur", "remitente",
+    "από", "מאת", "من", "de la",
 ]
 OTHER_KEYS = [
     "sent", "date", "to", "cc", "bcc", "subject", "reply-to",
@@ -102,6 +109,8 @@ OTHER_KEYS = [
     "gönderildi", "kime", "konu", "elküldve", "címzett", "tárgy",
     "发送时间", "收件人", "主题", "抄送", "日期", "寄件日期", "收件者", "主旨", "副本",
     "送信日時", "宛先", "件名", "보낸 날짜", "받는 사람", "제목", "참조",
+    "στάλθηκε", "προς", "θέμα", "נשלח", "אל", "נושא", "تاريخ الإرسال", "إلى", "الموضوع",
+    "trimis", "către", "subiect",
 ]
 _KEY_ALT = "|".join(sorted({re.escape(k.strip()) for k in FROM_KEYS + OTHER_KEYS}, key=len, reverse=True))
 HEADER_LINE = re.compile(r"^\s*\*{0,2}\s*(" + _KEY_ALT + r")\s*\*{0,2}\s*[:：]", _I)
@@ -154,7 +163,8 @@ def is_separator(content: str) -> bool:
 _HEADER_HINTS = (
     "@", "wrote", "writes", "said", "crit", "escribi", "escreveu", "scritto", "schrieb", "schreef",
     "geschreven", "napisa", "pisze", "skrev", "kirjoitti", "napsal", "írta", "yazdı", "написа", "пише",
-    "写道", "寫道", "작성", "のメッセージ", "書き",
+    "写道", "寫道", "작성", "のメッセージ", "書き", "έγραψε", "כתב", "كتب", "viết", "menulis", "scris",
+    "napis", "rašė", "rakstīja", "kirjutas",
 )
 _ISO_PREFIX = re.compile(r"^\d{4}[-/]")
 

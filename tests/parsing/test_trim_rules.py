@@ -39,6 +39,10 @@ def rules(body: str) -> list[str]:
     ("2025/02/03 10:12、Bob <bob@example.com> のメッセージ:", "quote_header:ja_message"),
     ("2025-02-03 10:12 GMT+01:00 Bob <bob@example.com>:", "quote_header:date_address"),
     ("---- On Mon, 03 Feb 2025 10:12:00 +0100 bob@example.com wrote ----", "quote_header:en_on_wrote"),
+    ("Στις 3/2/2025 10:12 π.μ., ο Bob <bob@example.com> έγραψε:", "quote_header:other_wrote"),
+    ("Pada tanggal 3 Feb 2025 10.12, Bob <bob@example.com> menulis:", "quote_header:other_wrote"),
+    ("În lun., 3 feb. 2025 la 10:12, Bob <bob@example.com> a scris:", "quote_header:other_wrote"),
+    ("Dňa 3. 2. 2025 o 10:12 Bob <bob@example.com> napísal:", "quote_header:other_wrote"),
 ])
 def test_quote_header_cuts_history(header: str, rule: str) -> None:
     body = f"Thanks, that works.\n\n{header}\n> Does it work?\n> Bob\n"
@@ -82,6 +86,8 @@ def test_outlook_header_block() -> None:
     "*From:* Bob\n*Sent:* 2025-02-03\n*To:* alice@example.com\n*Subject:* report",
     "发件人: Bob <bob@example.com>\n发送时间: 2025年2月3日 10:12\n收件人: Alice\n主题: 报告",
     "From: Human Resources\n<a-very-long-address@example.com>\nSent: Monday, 3 February 2025\nTo: Alice",
+    "De la: Bob <bob@example.com>\nTrimis: luni, 3 februarie 2025 10:12\nCătre: Alice\nSubiect: raport",
+    "Από: Bob <bob@example.com>\nΣτάλθηκε: Δευτέρα, 3 Φεβρουαρίου 2025\nΠρος: Alice\nΘέμα: αναφορά",
 ])
 def test_header_blocks_in_other_languages(block: str) -> None:
     assert text(f"Reply\n\n{block}\n\nOld text\n") == "Reply"

@@ -14,9 +14,10 @@ import re
 
 from .models import Command, Cut
 
-# `!` then a word starting with a letter; arguments are the rest of the line.
-# "!!!" or "!1" are emphasis, not commands.
-_COMMAND = re.compile(r"^\s*!([A-Za-z][\w-]{0,39})(?:\s+(.*?))?\s*$")
+# `!` (or the full-width `！` a CJK input method types) then a word starting
+# with a letter; arguments are the rest of the line. "!!!" or "!1" are
+# emphasis, not commands.
+_COMMAND = re.compile(r"^\s*[!！]([A-Za-z][\w-]{0,39})(?:\s+(.*?))?\s*$")
 
 
 def parse_command(line: str) -> Command | None:

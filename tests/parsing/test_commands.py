@@ -46,3 +46,7 @@ def test_command_before_signature_is_found() -> None:
 def test_only_commands() -> None:
     rest, cmds, cuts = extract_commands("!unsubscribe")
     assert rest == "" and [c.name for c in cmds] == ["unsubscribe"] and cuts
+
+
+def test_full_width_exclamation_mark() -> None:
+    assert [str(c) for c in parse_text("！close\n\n好的").commands] == ["close"]

@@ -9,8 +9,10 @@ here, on the tree, before the text trimmer sees the result:
   `gmail_quote`, most webmails);
 - Gmail's `div.gmail_quote` (the "On … wrote:" line lives inside it);
 - Outlook / Exchange: `div#divRplyFwdMsg` (the From/Sent/To header block)
-  and everything after it, `div#appendonsend` likewise, and the old
-  border-top separator `<div style="border:none;border-top:solid #E1E1E1 …">`;
+  and everything after it, `div#appendonsend` likewise, Outlook for Mac's
+  `#OLK_SRC_BODY_SECTION`, the old border-top separator
+  `<div style="border:none;border-top:solid #E1E1E1 …">`, and the `x_`
+  prefixed ids/classes Outlook Web gives them when it forwards such mail;
 - Thunderbird's `.moz-cite-prefix` ("On … wrote:"), Yahoo's `.yahoo_quoted`,
   ProtonMail's `.protonmail_quote`, Zimbra's `hr#zwchr` and what follows.
 
@@ -107,8 +109,9 @@ def _html_to_text(html: str) -> tuple[str, list[Cut]]:
 
     # Markers after which everything is the previous message.
     for finder, rule in (
-        (lambda: soup.find(id="divRplyFwdMsg"), "html_quote:outlook_divRplyFwdMsg"),
-        (lambda: soup.find(id="appendonsend"), "html_quote:outlook_appendonsend"),
+        (lambda: soup.find(id=("divRplyFwdMsg", "x_divRplyFwdMsg")), "html_quote:outlook_divRplyFwdMsg"),
+        (lambda: soup.find(id=("appendonsend", "x_appendonsend")), "html_quote:outlook_appendonsend"),
+        (lambda: soup.find(id="OLK_SRC_BODY_SECTION"), "html_quote:outlook_mac"),
         (lambda: soup.find("hr", id="zwchr"), "html_quote:zimbra"),
         (lambda: soup.find("div", style=_OUTLOOK_BORDER), "html_quote:outlook_border"),
     ):
@@ -117,6 +120,7 @@ def _html_to_text(html: str) -> tuple[str, list[Cut]]:
             cut(rule, _remove_with_following(tag))
     for cls, rule in (
         ("gmail_quote", "html_quote:gmail_quote"),
+        ("x_gmail_quote", "html_quote:gmail_quote"),
         ("moz-cite-prefix", "html_quote:thunderbird_cite_prefix"),
         ("yahoo_quoted", "html_quote:yahoo_quoted"),
         ("protonmail_quote", "html_quote:protonmail_quote"),

@@ -196,3 +196,8 @@ def test_html_reply_that_is_only_a_quote_is_empty() -> None:
     raw = ("Content-Type: text/html; charset=utf-8\n\n<div>On 3 Feb 2025, at 10:12, Bob &lt;b@example.com&gt; wrote:</div>"
            "<blockquote type=\"cite\"><div>Is it done?</div></blockquote>")
     assert parse_raw(raw).text == ""
+
+
+def test_html_outlook_mac_and_outlook_web_prefixed_markers() -> None:
+    assert html_to_text('<div>Reply</div><span id="OLK_SRC_BODY_SECTION"><b>From:</b> Bob</span><p>old</p>')[0] == "Reply"
+    assert html_to_text('<div>Reply</div><div id="x_divRplyFwdMsg">From: Bob</div><div>old</div>')[0] == "Reply"

@@ -36,6 +36,7 @@ from typing import Any, Callable
 
 import Milter
 
+from mailgate.milter.durability import GroupSync, NoSync, WriteQueue
 from mailgate.shared.addresses import check_recipient, is_ours
 from mailgate.shared.config import Settings
 from mailgate.shared.db import Database
@@ -65,6 +66,8 @@ class Runtime:
     active: int = 0  # milter connections open (one per SMTP session, idle or not)
     in_flight: int = 0  # messages between MAIL FROM and their end (graceful shutdown waits for 0)
     stopping: threading.Event = field(default_factory=threading.Event)
+    writes: WriteQueue = field(default_factory=WriteQueue)  # one writer at a time (no SQLite busy sleeps)
+    syncer: GroupSync | NoSync = field(default_factory=NoSync)  # durable before the answer
 
     def count(self, **deltas: int) -> None:
         with self.lock:
@@ -321,7 +324,9 @@ class MailgateMilter(Milter.Base):
         )
         raw = b"".join(self.chunks)
         try:
-            outcome = receive(rt.db, rt.settings, envelope, raw)
+            with rt.writes.turn():
+                outcome = receive(rt.db, rt.settings, envelope, raw)
+            rt.syncer.sync()  # on disk before we answer; shared with concurrent sessions
         except TempFail as exc:
             self._mlog().warning("message deferred", rcpt=",".join(envelope.recipients), status="tempfail",
                                  reason=str(exc) or "unavailable", ms=self._elapsed())

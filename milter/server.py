@@ -28,6 +28,7 @@ import Milter
 import milter as libmilter
 
 from mailgate.milter.adapter import MailgateMilter, Runtime
+from mailgate.milter.durability import NoSync, open_database
 from mailgate.shared import logs
 from mailgate.shared.config import Settings
 from mailgate.shared.db import Database, utcnow
@@ -123,7 +124,7 @@ class Heartbeat(threading.Thread):
         detail = {"socket": self.socket_spec, "state": state, "messages": rt.messages, "tempfails": rt.tempfails,
                   "rcpt_rejects": rt.rcpt_rejects, "connections": rt.active, "in_flight": rt.in_flight}
         try:
-            with rt.db.transaction() as s:
+            with rt.writes.turn(), rt.db.transaction() as s:
                 row = s.get(Row, (HEARTBEAT_SERVICE, self.host))
                 if row is None:
                     row = Row(service=HEARTBEAT_SERVICE, host=self.host)
@@ -192,9 +193,12 @@ def serve(settings: Settings, *, socket_spec: str | None = None, group: str | No
         log.warning("listening on %s: a TCP socket costs ~43 ms per message (Nagle + delayed ACK); "
                     "use a unix socket", spec)
 
-    db = db or Database.from_settings(settings)  # one engine for the whole process
+    if db is None:
+        db, syncer = open_database(settings)  # one engine for the whole process
+    else:
+        syncer = NoSync()
     check_database(db)
-    runtime = Runtime(settings=settings, db=db)
+    runtime = Runtime(settings=settings, db=db, syncer=syncer)
     _register(make_factory(runtime), spec, timeout=600)
 
     old_umask = os.umask(0o117)  # libmilter creates the socket 0660 (it honours the umask)

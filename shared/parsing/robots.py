@@ -203,7 +203,7 @@ def _bounce_evidence(msg: Message, sender: str | None, sender_src: str) -> str |
     # also a human admin's address, so there it only counts as an automated
     # sender (combined evidence below).
     display = from_value.split("<")[0] if from_addr else from_value
-    if _DAEMON_FROM.search(display.replace("postmaster", "").replace("post_master", "")) \
+    if _DAEMON_FROM.search(re.sub(r"post_?master", "", display, flags=re.I)) \
             or re.match(r"mailer[-_]?daemon@", from_addr):
         return f"From: {from_value[:60]}"
     if sender and _DAEMON_FROM.search(sender):

@@ -36,7 +36,8 @@ class Chart:
     height: int
     peak: int
     days: list[tuple[int, str]]  # (x, label) at each midnight
-    totals: dict[str, int]
+    totals: dict[str, int]  # per status over the 7 days (168 whole hours)
+    today: dict[str, int]  # per status since midnight UTC
 
 
 def _hour_expr(session: Session):
@@ -57,7 +58,10 @@ def hourly_counts(session: Session, now: datetime) -> tuple[datetime, dict[tuple
 
 
 def build(session: Session, now: datetime) -> Chart:
+    """One grouped query (a covering-index range scan) feeds the picture and the day/week counts."""
     start, counts = hourly_counts(session, now)
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    today = {s: 0 for s in STATUSES}
     keys = [(start + timedelta(hours=i)) for i in range(HOURS)]
     per_hour = [{s: counts.get((k.strftime("%Y-%m-%d %H"), s), 0) for s in STATUSES} for k in keys]
     peak = max([sum(h.values()) for h in per_hour] + [1])
@@ -68,6 +72,8 @@ def build(session: Session, now: datetime) -> Chart:
         for status in STATUSES:
             n = hour[status]
             totals[status] += n
+            if k >= midnight:
+                today[status] += n
             if not n:
                 continue
             h = HEIGHT * n / peak
@@ -75,4 +81,4 @@ def build(session: Session, now: datetime) -> Chart:
             bars.append(Bar(i * BAR_W, round(y, 2), round(h, 2), status,
                             f"{k:%Y-%m-%d %H}:00 UTC — {n} {status}"))
     days = [(i * BAR_W, f"{k:%a %d}") for i, k in enumerate(keys) if k.hour == 0]
-    return Chart(bars, HOURS * BAR_W, HEIGHT, peak, days, totals)
+    return Chart(bars, HOURS * BAR_W, HEIGHT, peak, days, totals, today)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from flask import Blueprint, render_template
 from sqlalchemy import func, select
 
@@ -16,19 +14,11 @@ from mailgate.webui.extensions import db
 bp = Blueprint("dashboard", __name__)
 
 
-def _counts_since(since) -> dict[str, int]:
-    rows = db.session.execute(
-        select(ReceivedMessage.status, func.count()).where(ReceivedMessage.created_at >= since)
-        .group_by(ReceivedMessage.status)
-    ).all()
-    return dict(rows)
-
-
 @bp.route("/")
 def index():
     s = db.session
     now = utcnow()
-    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    picture = chart.build(s, now)
     failures = list(s.scalars(
         select(ReceivedMessage).where(ReceivedMessage.status == "failed")
         .order_by(ReceivedMessage.id.desc()).limit(10)
@@ -46,8 +36,8 @@ def index():
     milter = max((b.last_seen for b in beats if b.service == "milter"), default=None)
     return render_template(
         "dashboard/index.html",
-        today=_counts_since(today), week=_counts_since(now - timedelta(days=7)),
+        today=picture.today, week=picture.totals,
         statuses=chart.STATUSES, failures=failures, failed_total=failed_total,
         outbound=outbound, key=key, fingerprint=keys.fingerprint(key) if key else None,
-        milter_seen=milter, beats=beats, chart=chart.build(s, now),
+        milter_seen=milter, beats=beats, chart=picture,
     )

@@ -143,6 +143,24 @@ def describe(name: str, elapsed: float, n: int, st: Stats) -> dict:
             "data99": pct(st.data, 99), "errors": len(st.errors)}
 
 
+SERVER_STAGES = ("rcpt_ms", "wait_ms", "store_ms", "route_ms", "parse_ms", "act_ms", "sync_ms", "ms")
+
+
+def server_stages(log_text: str) -> dict[str, list[float]]:
+    """Per-stage milliseconds from the milter's one-line-per-message log."""
+    out: dict[str, list[float]] = {k: [] for k in SERVER_STAGES}
+    for line in log_text.splitlines():
+        if " mailgate.milter message " not in line:
+            continue
+        fields = dict(part.split("=", 1) for part in line.split() if "=" in part)
+        for k in SERVER_STAGES:
+            try:
+                out[k].append(float(fields[k]) / 1000)
+            except (KeyError, ValueError):
+                pass
+    return out
+
+
 def prepare(instance: Path, users: int, tasks: int) -> tuple[dict[str, str], list[tuple[str, str, str, str]]]:
     """A fresh durable database with users, tasks, and one reply address per (task, user)."""
     env = {
@@ -239,6 +257,14 @@ def main() -> int:
     finally:
         milter.stop()
         pf.stop(remove=not args.keep)
+    stages = server_stages((work / "milter.log").read_text(errors="replace"))
+    labels = {"rcpt_ms": "RCPT check", "wait_ms": "write queue", "store_ms": "store+commit",
+              "route_ms": "dedupe..auth", "parse_ms": "parse", "act_ms": "act+commit", "sync_ms": "group fsync",
+              "ms": "MAIL..EOM"}
+    print("  inside the milter (from its log):")
+    print("  stage            p50 ms   p90 ms   p99 ms")
+    for k in SERVER_STAGES:
+        print(f"  {labels[k]:<15} {pct(stages[k], 50):8.2f} {pct(stages[k], 90):8.2f} {pct(stages[k], 99):8.2f}")
     counts = count_processed(env)
     print(f"  stored by the milter: {sum(counts.values())} ({', '.join(f'{k} {v}' for k, v in sorted(counts.items()))})")
 

@@ -45,7 +45,7 @@ from mailgate.shared.logs import MessageLog
 from mailgate.shared.outcomes import (
     TEMPFAIL, Outcome, Reason, Reject, SmtpReply, TempFail, message_reply, rcpt_reply,
 )
-from mailgate.shared.pipeline import receive
+from mailgate.shared.pipeline import Timings, receive
 
 log = logging.getLogger("mailgate.milter")
 
@@ -323,17 +323,25 @@ class MailgateMilter(Milter.Base):
             auth_results=self.auth_results,
         )
         raw = b"".join(self.chunks)
+        timings = Timings()
         try:
             with rt.writes.turn():
-                outcome = receive(rt.db, rt.settings, envelope, raw)
+                t_turn = time.perf_counter()
+                outcome = receive(rt.db, rt.settings, envelope, raw, timings)
+            t_stored = time.perf_counter()
             rt.syncer.sync()  # on disk before we answer; shared with concurrent sessions
+            t_synced = time.perf_counter()
         except TempFail as exc:
             self._mlog().warning("message deferred", rcpt=",".join(envelope.recipients), status="tempfail",
                                  reason=str(exc) or "unavailable", ms=self._elapsed())
             return self._tempfail(str(exc))
         reply = message_reply(outcome, all_recipients_ours=not self.others)
+        stages = {"wait_ms": (t_turn - t0) * 1000, "receive_ms": (t_stored - t_turn) * 1000,
+                  "store_ms": timings.store * 1000, "route_ms": timings.authorise * 1000,
+                  "parse_ms": timings.parse * 1000, "act_ms": timings.act * 1000,
+                  "sync_ms": (t_synced - t_stored) * 1000}
         try:  # stored and decided: a logging problem must not turn into a 451 now
-            self._log_outcome(envelope, outcome, reply, (time.perf_counter() - t0) * 1000)
+            self._log_outcome(envelope, outcome, reply, stages)
         except Exception:  # noqa: BLE001
             log.exception("could not log the outcome of message #%s", outcome.id)
         rt.count(messages=1)
@@ -346,12 +354,13 @@ class MailgateMilter(Milter.Base):
         self._reset()
         return Milter.CONTINUE
 
-    def _log_outcome(self, envelope: Envelope, outcome: Outcome, reply: SmtpReply, receive_ms: float) -> None:
+    def _log_outcome(self, envelope: Envelope, outcome: Outcome, reply: SmtpReply, stages: dict[str, float]) -> None:
+        """The one line per message: what, for whom, the verdict, and where the milliseconds went."""
         self._mlog(mid=self._message_id()).info(
             "message", rcpt=",".join(envelope.recipients), status=outcome.status,
             reason=outcome.reason or "", action=outcome.action or "", object=outcome.object or "",
             id=outcome.id, reply=reply.code, others=len(self.others), size=self.size,
-            ms=self._elapsed(), receive_ms=round(receive_ms, 1), rcpt_ms=round(self.rcpt_ms, 1),
+            ms=self._elapsed(), rcpt_ms=round(self.rcpt_ms, 1), **{k: round(v, 1) for k, v in stages.items()},
         )
 
     def _message_id(self) -> str:

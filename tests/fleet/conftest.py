@@ -24,9 +24,11 @@ def _require() -> None:
         pytest.fail(str(exc), pytrace=False)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def fleet():
-    """Two hosts on one PostgreSQL for the whole module (seeding and start-up take seconds)."""
+    """Two hosts on one PostgreSQL, shared by every fleet test (start-up and seeding take ~15 s).
+
+    Tests tell their messages apart by Message-ID, never by counting tables."""
     _require()
     f = Fleet(hosts=2).start()
     try:

@@ -90,7 +90,8 @@ def check_database(db: Database) -> None:
     try:
         current = schema.current_revision(db)
     except Exception as exc:
-        raise StartupError(f"database unreachable ({exc.__class__.__name__}: {exc}); "
+        detail = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        raise StartupError(f"database unreachable ({exc.__class__.__name__}: {detail}); "
                            f"check MAILGATE_DATABASE_URL and the database server") from None
     if current is None:
         raise StartupError("database not initialised; run `mailgate init` with the same environment")

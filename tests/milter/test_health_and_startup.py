@@ -1,0 +1,79 @@
+"""`mailgate check` pieces that need no Postfix, and the milter's start-up refusals."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mailgate.milter import server
+from mailgate.shared import health
+from mailgate.shared.db import Database
+
+
+def test_smtpd_milters_parsing():
+    value = "inet:localhost:8891, { unix:/mailgate/milter.sock, default_action=tempfail, command_timeout=30s }"
+    entries = health._milter_entries(value)
+    assert entries[0] == ("inet:localhost:8891", {})
+    assert entries[1] == ("unix:/mailgate/milter.sock", {"default_action": "tempfail", "command_timeout": "30s"})
+
+
+def test_socket_names_inside_and_outside_the_chroot():
+    specs = health.postfix_socket_specs("/var/spool/postfix/mailgate/milter.sock", "/var/spool/postfix")
+    assert specs == {"unix:/var/spool/postfix/mailgate/milter.sock", "unix:/mailgate/milter.sock"}
+
+
+def test_run_checks_never_raises_and_always_names_a_fix(settings, tmp_path):
+    broken = Database(f"sqlite:///{tmp_path}/missing-dir/none.db")
+    checks = health.run_checks(settings, broken, postfix_config_dir=str(tmp_path / "no-postfix-here"))
+    names = [c.name for c in checks]
+    assert names == ["database", "mail key", "domains", "postfix running", "milter configured",
+                     "milter default action", "domain routed", "milter socket", "milter last seen"]
+    for c in checks:
+        assert isinstance(c, health.Check)
+        assert c.ok or c.fix, c
+    assert not checks[0].ok
+
+
+def test_heartbeat_check_reads_the_milter_row(settings, db):
+    from mailgate.milter.adapter import Runtime
+
+    assert not health.check_heartbeat(settings, db).ok
+    server.Heartbeat(Runtime(settings=settings, db=db), "unix:/x").beat()
+    check = health.check_heartbeat(settings, db)
+    assert check.ok and f"pid {os.getpid()}" in check.detail
+
+
+def test_socket_directory_must_be_writable(tmp_path):
+    with pytest.raises(server.StartupError, match="cannot be created"):
+        server.prepare_socket_dir(str(tmp_path / "a" / "b" / "milter.sock"), None)
+    with pytest.raises(server.StartupError, match="group 'no-such-group-xyz' does not exist"):
+        server.prepare_socket_dir(str(tmp_path / "milter.sock"), "no-such-group-xyz")
+    (tmp_path / "milter.sock").write_text("not a socket")
+    with pytest.raises(server.StartupError, match="not a socket"):
+        server.prepare_socket_dir(str(tmp_path / "milter.sock"), None)
+
+
+def test_uninitialised_database_is_refused_at_start_up(tmp_path):
+    db = Database(f"sqlite:///{tmp_path}/empty.db")
+    with pytest.raises(server.StartupError, match="mailgate init"):
+        server.check_database(db)
+
+
+def test_cli_milter_exits_78_with_one_clear_line(env, tmp_path):
+    exe = Path(sys.executable).with_name("mailgate")
+    run_env = {**os.environ, **env, "PYTHONSAFEPATH": "1"}
+    unreachable = subprocess.run([str(exe), "milter", "--socket", f"unix:{tmp_path}/s/milter.sock", "--group", ""],
+                                 env={**run_env, "MAILGATE_DATABASE_URL": f"sqlite:///{tmp_path}/no/such/dir.db"},
+                                 capture_output=True, text=True, timeout=60, cwd="/")
+    assert unreachable.returncode == 78
+    assert unreachable.stderr.count("\n") == 1 and "database unreachable" in unreachable.stderr
+    Path(env["MAILGATE_INSTANCE"]).mkdir(parents=True, exist_ok=True)
+    out = subprocess.run([str(exe), "milter", "--socket", f"unix:{tmp_path}/s/milter.sock", "--group", ""],
+                         env={**os.environ, **env, "PYTHONSAFEPATH": "1"}, capture_output=True, text=True,
+                         timeout=60, cwd="/")
+    assert out.returncode == 78, out.stderr
+    assert "database not initialised; run `mailgate init`" in out.stderr

@@ -2,6 +2,7 @@
 """Benchmark: Postfix alone vs Postfix + `mailgate milter` doing the full processing.
 
     .venv/bin/python -P bench/milter_throughput.py [--clients 8] [--per-client 2000]
+    .venv/bin/python -P bench/milter_throughput.py --postgres     # (b) on a throwaway PostgreSQL cluster
 
 Runs, in one go on this machine, two private Postfix instances (`postfix -c`,
 own queue, high loopback port; the system Postfix is left alone):
@@ -161,17 +162,24 @@ def server_stages(log_text: str) -> dict[str, list[float]]:
     return out
 
 
-def prepare(instance: Path, users: int, tasks: int) -> tuple[dict[str, str], list[tuple[str, str, str, str]]]:
+def prepare(instance: Path, users: int, tasks: int,
+            database_url: str | None = None) -> tuple[dict[str, str], list[tuple[str, str, str, str]]]:
     """A fresh durable database with users, tasks, and one reply address per (task, user)."""
     env = {
         "MAILGATE_INSTANCE": str(instance),
-        "MAILGATE_DATABASE_URL": f"sqlite:///{instance / 'mailgate.db'}",
+        "MAILGATE_DATABASE_URL": database_url or f"sqlite:///{instance / 'mailgate.db'}",
         "MAILGATE_REPLY_DOMAIN": DOMAIN,
         "MAILGATE_SECRET_KEY": "bench",
         "MAILGATE_MAILERS": '[{"key": "test", "type": "test"}]',
     }
     settings = from_env(env)
     db = Database.from_settings(settings)
+    if not settings.is_sqlite:  # a throwaway database: start from an empty schema
+        from sqlalchemy import text
+
+        with db.engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
     schema.init(db)
     people = [(f"user{u}", f"user{u}@example.org", f"User {u}") for u in range(users)]
     with db.transaction() as s:
@@ -215,6 +223,10 @@ def main() -> int:
     ap.add_argument("--users", type=int, default=10)
     ap.add_argument("--tasks", type=int, default=40)
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder (logs, database)")
+    ap.add_argument("--database-url", help="run (b) on this PostgreSQL database instead of SQLite; "
+                    "THROWAWAY: its public schema is dropped and re-created")
+    ap.add_argument("--postgres", action="store_true",
+                    help="run (b) on a throwaway PostgreSQL cluster (scripts/pg.sh), stopped at the end")
     args = ap.parse_args()
     total = args.clients * args.per_client
 
@@ -222,7 +234,29 @@ def main() -> int:
     os.chmod(work, 0o755)
     print(f"machine: {platform.node()} · {os.cpu_count()} cores · Python {platform.python_version()} · "
           f"load {os.getloadavg()[0]:.2f} · work dir {work}")
-    env, targets = prepare(work / "instance", args.users, args.tasks)
+    pgdir = None
+    if args.postgres:
+        import subprocess
+
+        pgdir = Path(tempfile.mkdtemp(prefix="mailgate-bench-pg-", dir="/tmp"))  # outside `work`, removed by run()
+        pg_sh = Path(__file__).resolve().parents[1] / "scripts" / "pg.sh"
+        args.database_url = subprocess.run(
+            ["bash", "-c", f'. "{pg_sh}" && pg_start "$1" "$2"', "pg_start", str(pgdir), str(55500 + os.getpid() % 400)],
+            check=True, capture_output=True, text=True, timeout=120).stdout.strip().splitlines()[-1]
+    try:
+        return run(args, work, total)
+    finally:
+        if pgdir is not None:
+            subprocess.run(["bash", "-c", f'. "{pg_sh}" && pg_stop "$1"', "pg_stop", str(pgdir)], timeout=120)
+            if not args.keep:
+                shutil.rmtree(pgdir, ignore_errors=True)
+
+
+def run(args, work: Path, total: int) -> int:
+    database = "PostgreSQL" if args.database_url else "durable SQLite"
+    if args.database_url:
+        print(f"database for (b): {args.database_url}")
+    env, targets = prepare(work / "instance", args.users, args.tasks, args.database_url)
     jobs = []
     for i in range(total):
         mail, full, addr, ref = targets[(i * 7919) % len(targets)]
@@ -252,7 +286,7 @@ def main() -> int:
         pf.start()
         milter.start()
         elapsed, st = send_all(pf.port, jobs, args.clients)
-        results["b"] = describe("b: Postfix + mailgate milter (full processing, durable SQLite)", elapsed, total, st)
+        results["b"] = describe(f"b: Postfix + mailgate milter (full processing, {database})", elapsed, total, st)
         pf.wait_queue_empty(120)
     finally:
         milter.stop()

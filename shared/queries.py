@@ -189,24 +189,53 @@ from sqlalchemy import literal_column, table, text  # noqa: E402
 from sqlalchemy.orm import load_only  # noqa: E402
 
 SEARCH_TABLE = "received_search"  # FTS5 on SQLite (migration 0002_console_search); absent on PostgreSQL
+SEARCH_COLUMNS = (
+    ReceivedMessage.from_addr, ReceivedMessage.mail_from, ReceivedMessage.recipients_text,
+    ReceivedMessage.subject, ReceivedMessage.message_id,
+)
 LIST_COLUMNS = (
     "id", "created_at", "source", "status", "reason", "action", "application", "object_ref", "actor",
     "from_addr", "mail_from", "recipients_text", "subject", "size",
 )
 
 
-def fts_query(term: str) -> str | None:
-    """User words -> an FTS5 query: every word must match, its last token as a prefix.
+@dataclass
+class SearchPlan:
+    """How a search box becomes an indexed query: FTS5 terms, plus substrings to confirm."""
 
-    `alice@exa` becomes `"alice exa" *`; quotes and operators in the input
-    are never passed through, so a search can never be an FTS syntax error.
+    match: str | None  # the FTS5 expression (whole tokens; never a syntax error)
+    contains: list[str]  # words that must also appear as typed, anywhere in a searchable field
+
+
+def search_plan(term: str) -> SearchPlan:
+    """User words -> an FTS5 query that stays fast on a million rows.
+
+    A plain word matches a whole word (`kettle`), or its beginnings when it
+    ends with `*` (`kett*`). A word with punctuation - an address, a domain,
+    a Message-ID - matches as typed from the start of a word (`alice@exa`
+    finds alice@example.org, `body@else` does not find nobody@else): its
+    leading tokens go to the index as a phrase (`"alice"`) and the word
+    itself is confirmed with a substring test on those few candidate rows.
+    The last token is never a prefix query: FTS5 expands a prefix into every
+    matching word, and `example*` over a million addresses costs ~130 ms
+    alone. Quotes and operators in the input are never passed through.
     """
-    parts = []
+    parts: list[str] = []
+    contains: list[str] = []
     for word in (term or "").split():
         tokens = re.findall(r"\w+", word)
-        if tokens:
-            parts.append('"' + " ".join(tokens) + '" *')
-    return " AND ".join(parts) or None
+        if not tokens:
+            continue
+        if len(tokens) == 1:
+            parts.append(f'"{tokens[0]}"' + (" *" if word.endswith("*") else ""))
+            continue
+        parts.append('"' + " ".join(tokens[:-1]) + '"')
+        contains.append(word.strip("<>()[]{}\"',;*"))
+    return SearchPlan(" AND ".join(parts) or None, contains)
+
+
+def fts_query(term: str) -> str | None:
+    return search_plan(term).match
 
 
 def has_search_index(session: Session) -> bool:
@@ -223,18 +252,21 @@ def inbound_page(session: Session, f: InboundFilter | None = None, limit: int = 
 
     With a search on SQLite the FTS index drives the query in rowid order
     (descending), so the first page stops after `limit` matches instead of
-    reading the table; without the index (PostgreSQL) it falls back to
-    `inbound_query`'s ILIKE, which is correct but a scan.
+    reading the table (see `search_plan` for what a word matches); without
+    the index (PostgreSQL) it falls back to `inbound_query`'s ILIKE
+    substring match, which is correct but a scan.
     """
     f = f or InboundFilter()
     cols = [getattr(ReceivedMessage, c) for c in LIST_COLUMNS]
-    match = fts_query(f.search) if f.search else None
-    if match and has_search_index(session):
+    plan = search_plan(f.search) if f.search else None
+    if plan and plan.match and has_search_index(session):
         plain = InboundFilter(**{**f.__dict__, "search": None})
         rowid = literal_column(f"{SEARCH_TABLE}.rowid")
         q = (inbound_query(plain)
              .join(table(SEARCH_TABLE), rowid == ReceivedMessage.id)
-             .where(text(f"{SEARCH_TABLE} MATCH :match").bindparams(match=match)))
+             .where(text(f"{SEARCH_TABLE} MATCH :match").bindparams(match=plan.match)))
+        for word in plan.contains:
+            q = q.where(or_(*(col.icontains(word, autoescape=True) for col in SEARCH_COLUMNS)))
         if before_id is not None:
             q = q.where(rowid < before_id)
         q = q.options(load_only(*cols)).order_by(rowid.desc()).limit(limit)

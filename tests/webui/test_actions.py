@@ -102,6 +102,13 @@ def test_received_filters_search_and_keyset_pages(app, browser, receive, mail):
     assert "Stranger danger" in html and "Message number" not in html
     html = browser.get("/received/?q=stranger").get_data(as_text=True)
     assert "Stranger danger" in html
+    assert "Stranger danger" not in browser.get("/received/?q=strang").get_data(as_text=True)  # whole words
+    assert "Stranger danger" in browser.get("/received/?q=strang*").get_data(as_text=True)  # or beginnings
+    html = browser.get("/received/?q=nobody@else.exa").get_data(as_text=True)  # punctuation: as typed
+    assert "Stranger danger" in html and "Message number" not in html
+    assert "Stranger danger" not in browser.get("/received/?q=body@else").get_data(as_text=True)  # from a word start
+    html = browser.get("/received/?q=%3Cnobody@else.example%3E").get_data(as_text=True)
+    assert "Stranger danger" in html
     html = browser.get("/received/?since=2000-01-01&until=2000-01-02").get_data(as_text=True)
     assert "No messages match" in html
     html = browser.get("/received/?application=tasks&status=processed").get_data(as_text=True)
@@ -317,3 +324,4 @@ def test_dashboard_counts_and_chart(browser, receive, mail, task_with_reply):
     html = browser.get("/").get_data(as_text=True)
     assert "<svg" in html and 'class="s-processed"' in html and 'class="s-rejected"' in html
     assert "Milter last seen" in html and "Outbound queue" in html
+

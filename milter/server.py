@@ -44,6 +44,14 @@ STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
 class StartupError(Exception):
     """The milter cannot usefully start; the message says what to do."""
 
+    exit_code = 78  # EX_CONFIG: an operator must fix something; the unit does not restart on it
+
+
+class DatabaseUnreachable(StartupError):
+    """The database server is down or out of reach: worth retrying (a fleet's hosts start while it restarts)."""
+
+    exit_code = 75  # EX_TEMPFAIL: the unit's Restart=on-failure tries again until the database is back
+
 
 # --- checks before listening -----------------------------------------------------------
 
@@ -91,8 +99,11 @@ def check_database(db: Database) -> None:
         current = schema.current_revision(db)
     except Exception as exc:
         detail = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-        raise StartupError(f"database unreachable ({exc.__class__.__name__}: {detail}); "
-                           f"check MAILGATE_DATABASE_URL and the database server") from None
+        # A database server may be restarting (exit 75, retried); an SQLite file that cannot be opened is a
+        # configuration error (78).
+        error = StartupError if db.url.startswith("sqlite") else DatabaseUnreachable
+        raise error(f"database unreachable ({exc.__class__.__name__}: {detail}); "
+                    f"check MAILGATE_DATABASE_URL and the database server") from None
     if current is None:
         raise StartupError("database not initialised; run `mailgate init` with the same environment")
     if current != schema.head_revision():
@@ -219,19 +230,44 @@ def serve(settings: Settings, *, socket_spec: str | None = None, group: str | No
 
     if pid_file:
         Path(pid_file).write_text(f"{os.getpid()}\n")
-    # libmilter waits for these signals in a thread of its own (sigwait); every other
-    # thread must have them blocked, or the kernel may deliver SIGTERM to one of ours
-    # and the default action kills the process mid-message. Threads inherit the mask.
+    # Who gets SIGTERM decides whether a stop is graceful. pymilter forgets its
+    # interpreter as soon as libmilter's main() returns, after which callbacks of
+    # sessions still open can no longer run: a message half-way would hang until
+    # Postfix's timeout. So libmilter's own signal thread must never see the stop:
+    # every thread but this one blocks the stop signals (threads inherit the mask
+    # at creation), libmilter runs in a thread of its own, and this main thread --
+    # which Linux prefers for a process-directed signal -- takes them, drains the
+    # messages in flight, and only then tells libmilter to stop.
     signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     heartbeat = Heartbeat(runtime, spec)
     heartbeat.beat("started")
     heartbeat.start()
+    failure: list[BaseException] = []
+
+    def run_libmilter() -> None:
+        try:
+            libmilter.main()
+        except BaseException as exc:  # noqa: BLE001 -- reported by the main thread
+            failure.append(exc)
+
+    worker = threading.Thread(target=run_libmilter, name="libmilter", daemon=True)
+    worker.start()
+    received: list[int] = []
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, lambda signum, _frame: received.append(signum))
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     log.info("listening socket=%s database=%s domains=%s pid=%d", spec, settings.database_url.split("@")[-1],
              ",".join(settings.domains), os.getpid())
+    left = 0
     try:
-        libmilter.main()  # returns when libmilter got SIGTERM/SIGINT/SIGHUP
-    finally:
+        while not received and worker.is_alive():
+            time.sleep(0.2)
+        if received:
+            log.info("stopping on %s: finishing %d message(s) in flight, new recipients get 451",
+                     signal.Signals(received[0]).name, runtime.in_flight)
         left = drain(runtime, drain_seconds)
+    finally:
+        _stop_libmilter(worker, path)
         heartbeat.stop_event.set()
         heartbeat.beat("stopped")
         if path:
@@ -246,3 +282,22 @@ def serve(settings: Settings, *, socket_spec: str | None = None, group: str | No
                 pass
         log.info("stopped messages=%d tempfails=%d unfinished=%d", runtime.messages, runtime.tempfails, left)
         db.dispose()
+    if failure:
+        raise StartupError(f"libmilter stopped: {failure[0]}")
+
+
+def _stop_libmilter(worker: threading.Thread, path: str | None, timeout: float = 10.0) -> None:
+    """smfi_stop(), then wake libmilter's accept loop (it polls every 5 s) by connecting to it."""
+    if not worker.is_alive():
+        return
+    libmilter.stop()
+    deadline = time.monotonic() + timeout
+    while worker.is_alive() and time.monotonic() < deadline:
+        if path:
+            try:
+                with socketlib.socket(socketlib.AF_UNIX) as s:
+                    s.settimeout(0.2)
+                    s.connect(path)
+            except OSError:
+                pass
+        worker.join(0.1)

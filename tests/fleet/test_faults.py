@@ -176,3 +176,38 @@ def test_milter_killed_after_store_before_answer(healthy):
     recover_stale(fleet.db, fleet.settings, older_than_seconds=0)
     seen = rows_by_message_id(fleet.db, [mid])[mid]
     assert seen == {"rows": 2, "processed": 1, "duplicate": 1, "received": 0, "other": [], "comments": 1}, seen
+
+
+def test_milter_starting_while_database_down_exits_75_to_be_restarted(healthy, tmp_path):
+    """A host (re)starting during the outage must not stay down: 75 (EX_TEMPFAIL) is restarted by the unit, 78 is not."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    fleet = healthy
+    exe = Path(sys.executable).with_name("mailgate")
+    sock = tmp_path / "sock" / "milter.sock"
+    cmd = [str(exe), "milter", "--socket", f"unix:{sock}", "--group", ""]
+    env = {**os.environ, **fleet.env("host-late"), "PYTHONSAFEPATH": "1"}
+    fleet.pg.stop()
+    try:
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120, cwd="/")
+    finally:
+        fleet.pg.start()
+    assert out.returncode == 75, out.stderr
+    assert out.stderr.count("\n") == 1 and "database unreachable" in out.stderr
+    # The restart that follows (RestartSec later) finds the database and listens.
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd="/")
+    try:
+        deadline = time.monotonic() + 60
+        while not sock.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert proc.poll() is None and sock.exists(), proc.stderr.read().decode() if proc.poll() is not None else ""
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)

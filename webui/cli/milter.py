@@ -45,4 +45,4 @@ def milter(app: AppContext, socket_spec: str | None, group: str, pid_file: str |
         serve(app.settings, socket_spec=socket_spec, group=group, pid_file=pid_file, log_level=log_level)
     except StartupError as exc:
         click.echo(f"mailgate milter: {exc}", err=True)
-        sys.exit(78)  # EX_CONFIG: systemd does not restart-loop on it when told so
+        sys.exit(exc.exit_code)  # 78 EX_CONFIG: not restarted by the unit; 75: database unreachable, restarted

@@ -229,8 +229,12 @@ def search_plan(term: str) -> SearchPlan:
         if len(tokens) == 1:
             parts.append(f'"{tokens[0]}"' + (" *" if word.endswith("*") else ""))
             continue
-        parts.append('"' + " ".join(tokens[:-1]) + '"')
-        contains.append(word.strip("<>()[]{}\"',;*"))
+        core = word.strip("<>()[]{}\"',;*")
+        # The last token may be cut short (`alice@exa`) unless punctuation follows it (`error273@`).
+        typed = word.rstrip("*")
+        whole = tokens if not (typed[-1].isalnum() or typed[-1] == "_") else tokens[:-1]
+        parts.append('"' + " ".join(whole) + '"')
+        contains.append(core)
     return SearchPlan(" AND ".join(parts) or None, contains)
 
 

@@ -43,6 +43,15 @@ class PermanentFailure(MailerFailure):
     pass
 
 
+class MailerDown(TemporaryFailure):
+    """The mailer itself is unusable right now (no connection, login refused, binary missing).
+
+    Unlike a 4xx for one message, this says nothing about the message: the
+    worker skips this mailer for a while instead of paying a connect timeout
+    on every message of the batch.
+    """
+
+
 class Mailer(Protocol):
     key: str
     type: str
@@ -123,11 +132,11 @@ class SMTPMailer:
                 conn.login(self.user, self.password)
         except smtplib.SMTPAuthenticationError as exc:
             # Our credentials, not the message: another mailer may work.
-            raise TemporaryFailure(f"{self.host}:{self.port} login: {_smtp_text(exc.smtp_code, exc.smtp_error)}") from None
+            raise MailerDown(f"{self.host}:{self.port} login: {_smtp_text(exc.smtp_code, exc.smtp_error)}") from None
         except smtplib.SMTPResponseException as exc:
-            raise TemporaryFailure(f"{self.host}:{self.port} greeting: {_smtp_text(exc.smtp_code, exc.smtp_error)}") from None
+            raise MailerDown(f"{self.host}:{self.port} greeting: {_smtp_text(exc.smtp_code, exc.smtp_error)}") from None
         except (OSError, smtplib.SMTPException) as exc:
-            raise TemporaryFailure(f"{self.host}:{self.port}: {exc.__class__.__name__}: {exc}") from None
+            raise MailerDown(f"{self.host}:{self.port}: {exc.__class__.__name__}: {exc}") from None
         self.connections += 1
         return conn
 
@@ -147,7 +156,7 @@ class SMTPMailer:
                 return self._send(sender, recipients, data)
             except (smtplib.SMTPServerDisconnected, ConnectionError, OSError) as exc2:
                 self._drop()
-                raise TemporaryFailure(f"{self.host}:{self.port}: connection lost: {exc2}") from None
+                raise MailerDown(f"{self.host}:{self.port}: connection lost: {exc2}") from None
 
     def _send(self, sender: str, recipients: Sequence[str], data: bytes) -> str:
         assert self._conn is not None
@@ -221,7 +230,7 @@ class SendmailMailer:
         try:
             proc = subprocess.run(cmd, input=data, capture_output=True, timeout=self.timeout)
         except FileNotFoundError:
-            raise TemporaryFailure(f"{self.binary}: not found") from None
+            raise MailerDown(f"{self.binary}: not found") from None
         except subprocess.TimeoutExpired:
             raise TemporaryFailure(f"{self.binary}: no answer in {self.timeout:g} s") from None
         except OSError as exc:

@@ -76,6 +76,18 @@ def claim_one(session: Session, outbound_id: int, lease: timedelta = DEFAULT_LEA
     return Outgoing.of(row, lease=until)
 
 
+def release(db: Database, outs: list[Outgoing]) -> int:
+    """Hand leased rows back, due now and untouched (a worker stopping before it got to them)."""
+    if not outs:
+        return 0
+    t = OutboundMessage.__table__
+    stmt = (update(t).where(t.c.id == bindparam("b_id"), t.c.status == "queued", t.c.next_attempt_at == bindparam("b_lease"))
+            .values(next_attempt_at=None))
+    with db.transaction() as s:
+        result = s.connection().execute(stmt, [{"b_id": o.id, "b_lease": o.lease} for o in outs])
+        return result.rowcount if result.rowcount is not None and result.rowcount >= 0 else len(outs)
+
+
 def backoff(attempts: int) -> timedelta:
     """Exponential: 1, 2, 4, … minutes after the 1st, 2nd, 3rd failed attempt, capped at 6 h."""
     exponent = min(max(attempts - 1, 0), 30)  # 2**30 minutes is far past the cap; no overflow

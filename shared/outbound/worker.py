@@ -4,8 +4,14 @@ One Worker owns one transport object per configured mailer for its whole
 run, so an SMTP relay sees one connection carrying every message rather
 than a connection per message. `run_once` drains what is due (CLI
 `--once`, cron, tests); `run_forever` polls until asked to stop (SIGTERM in
-the CLI sets the stop event; the batch in hand is finished and recorded
-first, so nothing is left leased for the next worker to wait out).
+the CLI sets the stop event; the message in hand is finished, the batch's
+results are recorded and its unsent rows handed back, so nothing is left
+leased for the next worker to wait out).
+
+A mailer that cannot even connect is skipped for DOWN_SECONDS instead of
+costing a connect timeout per message, and a batch never runs past half its
+lease (the rest goes back to the queue), so a slow relay cannot make a
+second worker send the same rows.
 """
 
 from __future__ import annotations
@@ -28,13 +34,14 @@ from mailgate.shared.models import Heartbeat, OutboundMessage
 from mailgate.shared.outbound import mailers as mailers_mod
 from mailgate.shared.outbound import queue
 from mailgate.shared.outbound.compose import marker_headers, new_message_id, html_from_text
-from mailgate.shared.outbound.mailers import Mailer, PermanentFailure, TemporaryFailure
+from mailgate.shared.outbound.mailers import Mailer, MailerDown, PermanentFailure, TemporaryFailure
 from mailgate.shared.outbound.render import Outgoing, render_bytes
 
 log = logging.getLogger("mailgate.outbound")
 
 NO_MAILER = "no mailer configured (MAILGATE_MAILERS is empty): nothing can be sent"
 HEARTBEAT_SERVICE = "worker"
+DOWN_SECONDS = 30.0  # how long a mailer that could not connect is skipped before trying it again
 
 
 @dataclass
@@ -60,8 +67,13 @@ class Stats:
                 "lost_lease": self.lost_lease, "by_mailer": dict(self.by_mailer)}
 
 
-def deliver(out: Outgoing, order: Sequence[Mailer]) -> queue.Result:
-    """Try the mailers in order for one message; the Result says what to record."""
+def deliver(out: Outgoing, order: Sequence[Mailer], down: dict[str, str] | None = None) -> queue.Result:
+    """Try the mailers in order for one message; the Result says what to record.
+
+    `down` maps mailer keys to why they are unusable right now; those are
+    skipped, and a mailer that turns out to be down is added to it.
+    """
+    down = {} if down is None else down
     base = dict(id=out.id, lease=out.lease, attempts=out.attempts)
     if not order:
         return queue.Result(outcome="void", note=NO_MAILER, **base)
@@ -71,8 +83,15 @@ def deliver(out: Outgoing, order: Sequence[Mailer]) -> queue.Result:
     data = render_bytes(out)
     errors: list[str] = []
     for m in order:
+        if m.key in down:
+            errors.append(f"{m.key}: skipped, down ({down[m.key]})")
+            continue
         try:
             note = m.send(out.sender, recipients, data)
+        except MailerDown as exc:
+            down[m.key] = str(exc)
+            errors.append(f"{m.key}: {exc}")
+            continue
         except PermanentFailure as exc:
             text = f"{m.key}: {exc}"
             return queue.Result(outcome="failed", mailer=m.key, error="; ".join(errors + [text]), note=str(exc), **base)
@@ -104,6 +123,7 @@ class Worker:
         self.rng = rng or random.Random()
         self.stop = threading.Event()
         self.stats = Stats()
+        self._down: dict[str, tuple[float, str]] = {}  # key -> (monotonic time it may be retried, why)
 
     def order(self) -> list[Mailer]:
         return mailers_mod.ordered(self.mailers, self.priorities, self.rng)
@@ -113,11 +133,25 @@ class Worker:
         batch = queue.claim(self.db, self.batch_size, self.lease)
         if not batch:
             return 0
+        started = time.monotonic()
+        # Stop well inside the lease: past it another worker may take these rows and send them again.
+        deadline = started + self.lease.total_seconds() / 2
+        now = time.monotonic()
+        down = {k: why for k, (until, why) in self._down.items() if until > now}
         results = []
-        for out in batch:
-            r = deliver(out, self.order())
+        for i, out in enumerate(batch):
+            if time.monotonic() > deadline or self.stop.is_set():
+                released = queue.release(self.db, batch[i:])
+                log.warning("%s; %d unsent rows handed back to the queue",
+                            "stopping" if self.stop.is_set() else "batch ran past half its lease", released)
+                break
+            r = deliver(out, self.order(), down)
             results.append(r)
             self.stats.add(r)
+        for key, why in down.items():
+            if key not in self._down or self._down[key][0] <= now:
+                self._down[key] = (time.monotonic() + DOWN_SECONDS, why)
+                log.warning("mailer %s is down, skipped for %d s: %s", key, DOWN_SECONDS, why)
         matched = queue.record(self.db, results)
         self.stats.lost_lease += max(len(results) - matched, 0)
         if matched < len(results):

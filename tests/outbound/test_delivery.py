@@ -174,3 +174,46 @@ def test_send_test_through_a_named_mailer(db, settings, sink, refusing_mailer):
     assert row.status == "queued" and row.attempts == 1 and "down" in row.last_error
     with pytest.raises(ValueError):
         send_test(db, settings, "ops@example.org", "nope")
+
+
+def test_a_down_mailer_is_tried_once_per_batch_not_once_per_message(db, settings, sink, refusing_mailer, seed,
+                                                                     task_with_reply, monkeypatch):
+    from mailgate.shared.outbound import mailers
+
+    settings = with_mailers(settings, MailerConfig("down", "smtp", 10, refusing_mailer.options),
+                            sink.mailer("backup", priority=5))
+    with db.transaction() as s:
+        for i in range(9):
+            s.add(OutboundMessage(status="queued", recipient=f"u{i}@example.org", sender="noreply@x.example",
+                                  subject="s", body_text="x"))
+    connects = []
+    real = mailers.SMTPMailer._connect
+    monkeypatch.setattr(mailers.SMTPMailer, "_connect", lambda self: connects.append(self.key) or real(self))
+    stats = Worker(db, settings, batch_size=50).run_once()
+    assert stats.sent == 10 and stats.by_mailer == {"backup": 10}
+    assert connects.count("down") == 1 and connects.count("backup") == 1
+    rows = _rows(db)
+    assert "skipped, down" in rows[-1].last_error
+
+
+def test_stop_mid_batch_hands_the_rest_back(db, settings, task_with_reply):
+    from mailgate.shared.outbound import queue
+
+    with db.transaction() as s:
+        for i in range(5):
+            s.add(OutboundMessage(status="queued", recipient=f"u{i}@example.org", sender="noreply@x.example",
+                                  subject="s", body_text="x"))
+    worker = Worker(db, settings, batch_size=10)
+    real = worker.order
+    calls = []
+
+    def order():
+        calls.append(1)
+        if len(calls) == 2:
+            worker.stop.set()  # SIGTERM arrives while the 2nd message is being sent
+        return real()
+
+    worker.order = order
+    stats = worker.run_once()
+    assert stats.sent == 2
+    assert len(queue.claim(db, 10)) == 4  # the other four are due again at once, not leased

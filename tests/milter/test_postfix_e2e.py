@@ -168,3 +168,21 @@ def test_mailgate_check_sees_the_wiring(postfix, milter_proc, settings, db):
     milter_proc.stop()
     checks = {c.name: c for c in run_checks(wired, db, postfix_config_dir=str(postfix.config_dir))}
     assert not checks["milter socket"].ok and checks["milter socket"].fix
+
+
+def test_sigterm_lets_the_message_in_flight_finish(postfix, milter_proc, db, task_with_reply, mail):
+    import signal
+
+    ref, addr = task_with_reply
+    with smtplib.SMTP("127.0.0.1", postfix.port, timeout=60) as smtp:
+        smtp.ehlo()
+        assert smtp.mail("bob@example.org")[0] == 250
+        assert smtp.rcpt(addr)[0] == 250
+        milter_proc.proc.send_signal(signal.SIGTERM)  # mid-message: after RCPT, before DATA
+        time.sleep(0.5)
+        assert milter_proc.proc.poll() is None, "the milter quit with a message in flight"
+        code, text = smtp.data(_reply(mail, addr, "Finished during shutdown.\n"))
+        assert code == 250, (code, text)
+    assert any("Finished during shutdown." in c for c in _comments(db, ref))
+    assert milter_proc.proc.wait(30) == 0
+    assert "stopped" in milter_proc.log() and "unfinished=0" in milter_proc.log()

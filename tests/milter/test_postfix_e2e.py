@@ -186,3 +186,15 @@ def test_sigterm_lets_the_message_in_flight_finish(postfix, milter_proc, db, tas
     assert any("Finished during shutdown." in c for c in _comments(db, ref))
     assert milter_proc.proc.wait(30) == 0
     assert "stopped" in milter_proc.log() and "unfinished=0" in milter_proc.log()
+
+
+def test_mixed_case_rcpt_is_deleted_not_discarded(postfix, milter_proc, db, task_with_reply, mail):
+    """delrcpt names the recipient exactly as the client sent it, so Postfix's match never misses."""
+    ref, addr = task_with_reply
+    local, domain = addr.split("@")
+    shouted = f"{local.upper()}@{domain.title()}"
+    with smtplib.SMTP("127.0.0.1", postfix.port, timeout=30) as smtp:
+        assert smtp.sendmail("Bob@Example.org", [shouted], _reply(mail, shouted, "Shouted reply.\n")) == {}
+    assert any("Shouted reply." in c for c in _comments(db, ref))
+    postfix.wait_queue_empty()
+    assert "NOT-CONSUMED-BY-MAILGATE" not in postfix.log()

@@ -8,10 +8,12 @@ Layout (small modules, one concern each):
 - `queue`    — claiming due rows safely for several workers, recording results, backoff.
 - `worker`   — the loop behind `mailgate worker [--once]` and `send-test`.
 - `actions`  — Resend / Void, shared by the console and the CLI (audited).
+- `health`   — mailer probes and queue checks for `mailgate check` / the Health page.
 
 The console and the CLI call these functions; no rule lives in a view or a command.
 """
 
 from mailgate.shared.outbound.actions import OutboundError, get, resend, void
+from mailgate.shared.outbound.render import headers_as_sent
 
-__all__ = ["OutboundError", "get", "resend", "void"]
+__all__ = ["OutboundError", "get", "headers_as_sent", "resend", "void"]

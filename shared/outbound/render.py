@@ -131,3 +131,8 @@ def _part(subtype: str, text: str) -> str:
     body = quoprimime.body_encode(text.encode("utf-8").decode("latin-1"), 76, eol="\r\n")
     return (f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
             f"Content-Transfer-Encoding: quoted-printable\r\n\r\n{body}")
+
+
+def headers_as_sent(row: OutboundMessage) -> list[tuple[str, str]]:
+    """Every header of a row's message as it goes on the wire (Date: now), for the CLI and the console."""
+    return [(name, str(value)) for name, value in render(Outgoing.of(row)).items()]

@@ -82,3 +82,20 @@ def test_continuous_worker_sends_and_stops_on_sigterm(db, settings, env, tmp_pat
     assert len(log.read_text().splitlines()) == 5
     with db.read() as s:
         assert s.scalars(select(Heartbeat).where(Heartbeat.service == "worker")).first() is not None
+
+
+def test_health_checks_probe_mailers_and_queue(db, settings, sink, refusing_mailer, tmp_path):
+    from mailgate.shared.outbound.health import check_mailers, check_queue
+    from .conftest import with_mailers
+
+    checks = check_mailers(with_mailers(settings, sink.mailer(), refusing_mailer,
+                                        MailerConfig("sm", "sendmail", None, {"binary": str(tmp_path / "nope")}),
+                                        MailerConfig("t", "test")))
+    assert [c.ok for c in checks] == [True, False, False, True]
+    assert sink.handler.messages == []  # probing sends nothing
+    assert check_mailers(with_mailers(settings))[0].ok is False
+    assert check_queue(db).ok is True
+    with db.transaction() as s:
+        s.add(OutboundMessage(status="queued", recipient="x@example.org", created_at=__import__("datetime").datetime(2020, 1, 1)))
+    stale = check_queue(db)
+    assert stale.ok is False and "mailgate worker" in stale.fix

@@ -15,8 +15,7 @@ from sqlalchemy import select
 
 from mailgate.shared import audit, queries
 from mailgate.shared.models import OutboundMessage
-from mailgate.shared.outbound import OutboundError, resend, void
-from mailgate.shared.outbound.render import Outgoing, render
+from mailgate.shared.outbound import OutboundError, headers_as_sent, resend, void
 from mailgate.shared.outbound.worker import Worker, send_test
 from mailgate.webui.cli.base import AppContext, emit_json, fail, main, pass_app, table
 
@@ -25,12 +24,11 @@ OUT_STATUSES = ["queued", "sent", "failed", "void"]
 
 def detail_json(row: OutboundMessage) -> dict:
     """Everything about one row, with the headers exactly as they are sent (Date aside)."""
-    msg = render(Outgoing.of(row))
     data = queries.outbound_json(row)
     data.update({
         "sender": row.sender, "message_id": row.message_id, "source_received_id": row.source_received_id,
         "user_id": row.user_id,
-        "headers": [[k, str(v)] for k, v in msg.items()],
+        "headers": [list(h) for h in headers_as_sent(row)],
         "body_text": row.body_text, "body_html": row.body_html,
     })
     return data

@@ -1,0 +1,81 @@
+"""Outbound checks for `mailgate check` and the console's Health page.
+
+Returns shared.health.Check objects (name, ok, detail, fix) so the health
+module can append them to its list unchanged. Probing a mailer opens a
+connection and says EHLO (and logs in when configured) but sends nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import smtplib
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from mailgate.shared.config import MailerConfig, Settings
+from mailgate.shared.db import Database, utcnow
+from mailgate.shared.health import Check
+from mailgate.shared.models import Heartbeat, OutboundMessage
+from mailgate.shared.outbound.mailers import MailerFailure, SendmailMailer, SMTPMailer
+from mailgate.shared.outbound.worker import HEARTBEAT_SERVICE
+
+STALE_QUEUE = timedelta(minutes=15)  # a due message older than this means no worker is sending
+WORKER_STALE = timedelta(minutes=2)
+
+
+def check_mailer(config: MailerConfig, timeout: float = 5.0) -> Check:
+    name = f"mailer {config.key} ({config.type})"
+    if config.type == "test":
+        return Check(name, True, "test mailer: records messages, sends nothing")
+    if config.type == "sendmail":
+        m = SendmailMailer(config.key, dict(config.options))
+        path = m.binary if os.path.isabs(m.binary) else shutil.which(m.binary)
+        if not path or not os.access(path, os.X_OK):
+            return Check(name, False, f"{m.binary} is missing or not executable",
+                         "Install the local MTA (Postfix provides /usr/sbin/sendmail) or set options.binary.")
+        return Check(name, True, f"{path} is executable")
+    m = SMTPMailer(config.key, {**dict(config.options), "timeout": min(timeout, float(config.options.get("timeout") or timeout))})
+    try:
+        conn = m._connect()
+    except MailerFailure as exc:
+        return Check(name, False, str(exc), "Check host, port, TLS and credentials in MAILGATE_MAILERS.")
+    try:
+        code, _ = conn.noop()
+    except (OSError, smtplib.SMTPException) as exc:
+        return Check(name, False, f"{m.host}:{m.port}: NOOP failed: {exc}", "Check the relay.")
+    finally:
+        m._conn = conn
+        m.close()
+    tls = "implicit TLS" if m.ssl else ("STARTTLS" if m.starttls else "no TLS")
+    return Check(name, code == 250, f"{m.host}:{m.port} answers ({tls}{', logged in' if m.user else ''})")
+
+
+def check_mailers(settings: Settings, timeout: float = 5.0) -> list[Check]:
+    if not settings.mailers:
+        return [Check("mailers", False, "no mailer configured: notifications are voided, nothing is sent",
+                      "Set MAILGATE_MAILERS, e.g. [{\"key\": \"local\", \"type\": \"sendmail\"}].")]
+    return [check_mailer(c, timeout) for c in settings.mailers]
+
+
+def check_queue(db: Database) -> Check:
+    """Is the queue moving? Due messages waiting long, failures, and the worker's last heartbeat."""
+    now = utcnow()
+    with db.read() as s:
+        counts = dict(s.execute(select(OutboundMessage.status, func.count()).group_by(OutboundMessage.status)).all())
+        oldest_due = s.scalar(select(func.min(OutboundMessage.created_at)).where(
+            OutboundMessage.status == "queued",
+            (OutboundMessage.next_attempt_at.is_(None)) | (OutboundMessage.next_attempt_at <= now)))
+        last_beat = s.scalar(select(func.max(Heartbeat.last_seen)).where(Heartbeat.service == HEARTBEAT_SERVICE))
+    parts = [f"{counts.get(k, 0)} {k}" for k in ("queued", "sent", "failed", "void")]
+    detail = ", ".join(parts)
+    if last_beat is not None:
+        detail += f"; worker last seen {int((now - last_beat).total_seconds())} s ago"
+    if oldest_due is not None and now - oldest_due > STALE_QUEUE:
+        stale_worker = last_beat is None or now - last_beat > WORKER_STALE
+        return Check("outbound queue", False,
+                     detail + f"; oldest due message waiting {int((now - oldest_due).total_seconds() / 60)} min",
+                     "Start the worker: `mailgate worker`." if stale_worker
+                     else "The worker runs but cannot send: see `mailgate list-outbound --status queued`.")
+    return Check("outbound queue", True, detail)

@@ -108,6 +108,8 @@ def main() -> int:
         ("filtered: reason=unknown_sender & source=pipe", "/received/?reason=unknown_sender&source=pipe"),
         ("filtered: application=tasks & status=rejected", "/received/?application=tasks&status=rejected"),
         ("filtered: one day (date range)", "/received/?since=2026-10-01&until=2026-10-01"),
+        ("filtered: two months (date range)", "/received/?since=2026-09-01&until=2026-10-31"),
+        ("filtered: two months & status=failed", "/received/?since=2026-09-01&until=2026-10-31&status=failed"),
         ("deep page (keyset, ~950,000 rows back)", f"/received/?before={top // 20}"),
         ("deep page, filtered (status=ignored, ~900,000 back)", f"/received/?status=ignored&before={top // 10}"),
         (f"search: sender ({sender})", f"/received/?q={sender}"),

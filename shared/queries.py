@@ -184,8 +184,9 @@ def outbound_json(row: OutboundMessage) -> dict:
 # --- console: Received list with an indexed search (appended by the console) -----------------
 
 import re  # noqa: E402
+from datetime import timedelta  # noqa: E402
 
-from sqlalchemy import literal_column, table, text  # noqa: E402
+from sqlalchemy import func, literal_column, table, text  # noqa: E402
 from sqlalchemy.orm import load_only  # noqa: E402
 
 SEARCH_TABLE = "received_search"  # FTS5 on SQLite (migration 0002_console_search); absent on PostgreSQL
@@ -250,6 +251,34 @@ def has_search_index(session: Session) -> bool:
     ).first() is not None
 
 
+CLOCK_SLACK = timedelta(minutes=10)
+BOUNDARY_ROWS = 100
+
+
+def _id_bounds(session: Session, f: InboundFilter) -> tuple[int | None, int | None]:
+    """Narrow a date range to an id range with two short index reads (None: no bound).
+
+    Ids grow in arrival order and created_at with them, up to clock
+    differences between writers (milter hosts, the console). The bounds come
+    from the rows just *outside* the range: the smallest id among the
+    BOUNDARY_ROWS rows stamped before `since - CLOCK_SLACK`, the largest among
+    those from `until + CLOCK_SLACK` on; created_at is still checked on every
+    row. So the page is read down the primary key instead of sorting every
+    row of a wide range (a two-month range took over a second on a million
+    rows), and only a row whose clock was off by more than the slack *and*
+    the boundary rows could be left out.
+    """
+    col, rid = ReceivedMessage.created_at, ReceivedMessage.id
+    lo = hi = None
+    if f.since:
+        before = select(rid).where(col < f.since - CLOCK_SLACK).order_by(col.desc()).limit(BOUNDARY_ROWS).subquery()
+        lo = session.scalar(select(func.min(before.c.id)))
+    if f.until:
+        after = select(rid).where(col >= f.until + CLOCK_SLACK).order_by(col).limit(BOUNDARY_ROWS).subquery()
+        hi = session.scalar(select(func.max(after.c.id)))
+    return lo, hi
+
+
 def inbound_page(session: Session, f: InboundFilter | None = None, limit: int = 50,
                  before_id: int | None = None) -> list[ReceivedMessage]:
     """One page of the Received list, newest first, keyset on id, only the listed columns loaded.
@@ -262,6 +291,11 @@ def inbound_page(session: Session, f: InboundFilter | None = None, limit: int = 
     """
     f = f or InboundFilter()
     cols = [getattr(ReceivedMessage, c) for c in LIST_COLUMNS]
+    f_lo = None
+    if f.since or f.until:
+        f_lo, high = _id_bounds(session, f)
+        if high is not None:
+            before_id = min(before_id, high + 1) if before_id is not None else high + 1
     plan = search_plan(f.search) if f.search else None
     if plan and plan.match and has_search_index(session):
         plain = InboundFilter(**{**f.__dict__, "search": None})
@@ -273,10 +307,14 @@ def inbound_page(session: Session, f: InboundFilter | None = None, limit: int = 
             q = q.where(or_(*(col.icontains(word, autoescape=True) for col in SEARCH_COLUMNS)))
         if before_id is not None:
             q = q.where(rowid < before_id)
+        if f_lo is not None:
+            q = q.where(rowid >= f_lo)
         q = q.options(load_only(*cols)).order_by(rowid.desc()).limit(limit)
         return list(session.scalars(q))
     q = inbound_query(f)
     if before_id is not None:
         q = q.where(ReceivedMessage.id < before_id)
+    if f_lo is not None:
+        q = q.where(ReceivedMessage.id >= f_lo)
     q = q.options(load_only(*cols)).order_by(ReceivedMessage.id.desc()).limit(limit)
     return list(session.scalars(q))

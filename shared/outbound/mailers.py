@@ -26,6 +26,7 @@ import smtplib
 import ssl
 import subprocess
 import threading
+import time
 from typing import Protocol, Sequence
 
 from mailgate.shared.config import MailerConfig
@@ -248,7 +249,8 @@ class SendmailMailer:
 
 
 class TestMailer:
-    """Records, sends nothing. Options: log (file: one line per message), fail ("temporary"|"permanent").
+    """Records, sends nothing. Options: log (file: one line per message), fail ("temporary"|"permanent"),
+    delay (seconds per message, to stand in for a slow relay in drills and tests).
 
     Every instance appends to the class-wide `outbox` (in-process tests);
     `log` lets tests with several processes see who sent what.
@@ -264,12 +266,15 @@ class TestMailer:
         self.key = key
         self.log = options.get("log") or ""
         self.fail = options.get("fail") or ""
+        self.delay = float(options.get("delay") or 0)
 
     def send(self, sender: str, recipients: Sequence[str], data: bytes) -> str:
         if self.fail == "temporary":
             raise TemporaryFailure(f"{self.key}: 451 4.3.0 test mailer told to fail temporarily")
         if self.fail == "permanent":
             raise PermanentFailure(f"{self.key}: 550 5.7.1 test mailer told to fail permanently")
+        if self.delay:
+            time.sleep(self.delay)
         with TestMailer._lock:
             TestMailer.outbox.append((self.key, sender, list(recipients), data))
         if self.log:

@@ -33,7 +33,7 @@ def test_two_worker_threads_never_send_the_same_row(db, settings, tmp_path):
     n = 400
     _queue_rows(db, settings, n)
     log = tmp_path / "sent.log"
-    settings = with_mailers(settings, MailerConfig("t", "test", None, {"log": str(log)}))
+    settings = with_mailers(settings, MailerConfig("t", "test", None, {"log": str(log), "delay": 0.003}))
     workers = [Worker(Database(settings.database_url), settings, batch_size=7) for _ in range(3)]
     threads = [threading.Thread(target=w.run_once) for w in workers]
     for t in threads:
@@ -55,7 +55,7 @@ def test_two_worker_processes_never_send_the_same_row(db, settings, env, tmp_pat
     _queue_rows(db, settings, n)
     log = tmp_path / "sent.log"
     penv = {**os.environ, **env,
-            "MAILGATE_MAILERS": json.dumps([{"key": "t", "type": "test", "options": {"log": str(log)}}])}
+            "MAILGATE_MAILERS": json.dumps([{"key": "t", "type": "test", "options": {"log": str(log), "delay": 0.005}}])}
     mailgate = Path(sys.executable).with_name("mailgate")
     procs = [subprocess.Popen([str(mailgate), "worker", "--once", "--batch", "5", "--json"], env=penv,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]

@@ -18,6 +18,7 @@ import random
 import statistics
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 BUDGET_MS = 150.0
@@ -58,6 +59,7 @@ def _plans(app, db) -> dict[str, list[str]]:
         "status=failed": queries.InboundFilter(status="failed"),
         "reason=unknown_sender, source=pipe": queries.InboundFilter(reason="unknown_sender", source="pipe"),
         "search": queries.InboundFilter(search="kettle.printer42"),
+        "two months": queries.InboundFilter(since=datetime(2026, 9, 1), until=datetime(2026, 11, 1)),
     }
     from sqlalchemy import event
 

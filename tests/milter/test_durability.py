@@ -76,3 +76,17 @@ def test_write_queue_is_exclusive():
     for t in threads:
         t.join()
     assert max(peak) == 1
+
+
+def test_checkpointer_moves_the_wal_into_the_database(settings, db, seed):
+    from mailgate.milter.durability import Checkpointer
+
+    mdb, _ = open_database(settings)
+    try:
+        with mdb.read() as s:
+            assert s.execute(text("PRAGMA wal_autocheckpoint")).scalar() == 0
+        with mdb.transaction() as s:
+            s.execute(text("CREATE TABLE bench_scratch (x)"))
+        Checkpointer(mdb).checkpoint()  # no exception, outside any transaction
+    finally:
+        mdb.dispose()

@@ -94,7 +94,18 @@ def schedule(kills: int, db_stop: float) -> list[Fault]:
 
 
 def run_faults(fleet, faults: list[Fault], progress: Progress, stop: threading.Event, db_stop: float,
-               restart_delay: float, log) -> None:
+               restart_delay: float, log, done: threading.Event, errors: list) -> None:
+    try:
+        _run_faults(fleet, faults, progress, stop, db_stop, restart_delay, log)
+    except BaseException as exc:  # noqa: BLE001 -- reported by soak()
+        errors.append(exc)
+        stop.set()
+    finally:
+        done.set()
+
+
+def _run_faults(fleet, faults: list[Fault], progress: Progress, stop: threading.Event, db_stop: float,
+                restart_delay: float, log) -> None:
     host = fleet.hosts[0]
     for fault in faults:
         if not progress.wait_for(int(fault.at_fraction * progress.total), stop):
@@ -138,6 +149,10 @@ def soak(fleet, *, messages: int, clients: int = 8, kills: int = 5, db_stop: flo
     stop = threading.Event()
     faults = schedule(kills, db_stop)
     errors: list[BaseException] = []
+    faults_done = threading.Event()
+    # The last 10 % of the messages wait for the last fault to be over: every fault then happens
+    # with traffic still to come, even when a slow restart lets the clients run ahead.
+    tail = max(1, int(messages * 0.9)) if faults else messages
 
     def client(c: int) -> None:
         home = c % len(ports)
@@ -148,6 +163,8 @@ def soak(fleet, *, messages: int, clients: int = 8, kills: int = 5, db_stop: flo
                     i = next(next_job, None)
                 if i is None:
                     return
+                if i >= tail and not faults_done.wait(600):
+                    raise RuntimeError("the faults did not finish within 600 s")
                 msgid, mail, name, addr, ref = jobs[i]
                 _, raw = h.reply(f"{tag} {i}", mail, name, addr, ref, msgid=msgid)
                 results[i] = sender.deliver(msgid, home, mail, addr, raw, max_attempts=attempts)
@@ -161,8 +178,8 @@ def soak(fleet, *, messages: int, clients: int = 8, kills: int = 5, db_stop: flo
         finally:
             sender.close()
 
-    fault_thread = threading.Thread(target=lambda: run_faults(fleet, faults, progress, stop, db_stop,
-                                                              restart_delay, log), name="faults")
+    fault_thread = threading.Thread(target=run_faults, name="faults", args=(
+        fleet, faults, progress, stop, db_stop, restart_delay, log, faults_done, errors))
     threads = [threading.Thread(target=client, args=(c,), name=f"client{c}") for c in range(clients)]
     log(f"{messages} messages, {clients} clients over {len(ports)} hosts (ports {ports}), "
         f"faults: {', '.join(f'{f.kind}@{f.at_fraction:.0%}' for f in faults) or 'none'}")

@@ -157,3 +157,26 @@ def test_uninitialised_database_is_503(settings, tmp_path):
     r = create_app({"MAILGATE_SETTINGS": empty, "TESTING": True}).test_client().get("/login")
     assert r.status_code == 503
     assert "mailgate init" in r.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("url", [u for u in GET_ROUTES if "/raw" not in u and "attachments" not in u] + ["/login"])
+def test_every_form_control_has_a_visible_label(app, browser, world, url):
+    from html.parser import HTMLParser
+
+    class Controls(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.controls, self.labels = [], set()
+
+        def handle_starttag(self, tag, attrs):
+            a = dict(attrs)
+            if tag == "label" and a.get("for"):
+                self.labels.add(a["for"])
+            if tag in ("input", "select", "textarea") and a.get("type") not in ("hidden", "submit", "button"):
+                self.controls.append(a.get("id") or a.get("name"))
+
+    client = app.test_client() if url == "/login" else browser.client
+    page = Controls()
+    page.feed(client.get(url).get_data(as_text=True))
+    unlabeled = [c for c in page.controls if c not in page.labels]
+    assert not unlabeled, f"{url}: controls without a <label for>: {unlabeled}"

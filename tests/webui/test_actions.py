@@ -325,3 +325,14 @@ def test_dashboard_counts_and_chart(browser, receive, mail, task_with_reply):
     assert "<svg" in html and 'class="s-processed"' in html and 'class="s-rejected"' in html
     assert "Milter last seen" in html and "Outbound queue" in html
 
+
+
+def test_dashboard_milter_last_seen_from_heartbeat(browser, db):
+    from mailgate.shared.db import utcnow
+    from mailgate.shared.models import Heartbeat
+
+    assert "never" in browser.get("/").get_data(as_text=True)
+    with db.transaction() as s:
+        s.add(Heartbeat(service="milter", host="mx1.example.com", pid=42, last_seen=utcnow()))
+    html = browser.get("/").get_data(as_text=True)
+    assert "seconds ago" in html and "milter on mx1.example.com" in html

@@ -143,6 +143,30 @@ def _populate(db, settings, receive, mail, seed) -> None:
     with db.transaction() as s:
         s.add(OutboundMessage(recipient="carol@example.org", subject="[T1] Printer on fire", status="failed",
                               attempts=3, last_error="451 4.3.0 try later"))
+    # A week of traffic for the chart: copies of the above, spread back in time.
+    import random
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from mailgate.shared.db import utcnow
+    from mailgate.shared.models import ReceivedMessage
+
+    rnd = random.Random(3)
+    first = None
+    for i in range(120):
+        kind = rnd.random()
+        if kind < 0.7:
+            out = receive(mail(subject=f"Report {i}", body="Numbers attached."))
+        elif kind < 0.85:
+            out = receive(mail(sender="stranger@else.example", subject=f"Offer {i}", body="x"))
+        else:
+            out = receive(mail(sender="carol@example.org", subject=f"Away {i}", body="Away",
+                               headers={"Auto-Submitted": "auto-replied"}))
+        first = first or out.id
+        with db.transaction() as s:
+            s.execute(update(ReceivedMessage).where(ReceivedMessage.id == out.id).values(
+                created_at=utcnow() - timedelta(hours=rnd.triangular(1, 160, 150))))
 
 
 @pytest.mark.skipif(not os.environ.get("MAILGATE_SCREENSHOTS"), reason="set MAILGATE_SCREENSHOTS=1 to refresh")

@@ -33,7 +33,7 @@ from typing import Iterator
 from sqlalchemy import event
 
 from mailgate.shared.config import Settings
-from mailgate.shared.db import Database
+from mailgate.shared.db import GROUP_SYNC, Database
 
 
 class GroupSync:
@@ -117,7 +117,8 @@ def open_database(settings: Settings, pool_size: int = 20, max_overflow: int = 2
     if not settings.is_sqlite:
         return Database(settings.database_url, pool_size=pool_size, max_overflow=max_overflow), NoSync()
     path = settings.database_url.split("///", 1)[-1]
-    db = Database(settings.database_url, pool_size=pool_size, max_overflow=max_overflow)
+    db = Database(settings.database_url, pool_size=pool_size, max_overflow=max_overflow,
+                  execution_options={GROUP_SYNC: True})  # no per-commit FULL: GroupSync makes it durable
 
     @event.listens_for(db.engine, "connect")
     def _normal(dbapi_conn, _record) -> None:  # runs after the core's pragmas (registered later)

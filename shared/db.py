@@ -51,6 +51,10 @@ READ_ONLY = "mailgate_read_only"
 # durable too. Used for processing outcomes, which are recoverable from the
 # stored message should power fail in between (see pipeline.recover_stale).
 LAZY_SYNC = "mailgate_lazy_sync"
+# Engine-wide: the owner makes commits durable itself (the milter fsyncs the
+# WAL once for a group of commits before it answers), so transactions run
+# with the connection's synchronous=NORMAL and no per-commit pragma.
+GROUP_SYNC = "mailgate_group_sync"
 
 
 def configure_sqlite(engine: Engine) -> None:
@@ -75,8 +79,9 @@ def configure_sqlite(engine: Engine) -> None:
         if options.get(READ_ONLY):
             conn.exec_driver_sql("BEGIN")
             return
-        # Connection-level pragma, so set it for every write transaction.
-        conn.exec_driver_sql("PRAGMA synchronous=NORMAL" if options.get(LAZY_SYNC) else "PRAGMA synchronous=FULL")
+        if not options.get(GROUP_SYNC):
+            # Connection-level pragma, so set it for every write transaction.
+            conn.exec_driver_sql("PRAGMA synchronous=NORMAL" if options.get(LAZY_SYNC) else "PRAGMA synchronous=FULL")
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 

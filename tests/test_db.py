@@ -26,18 +26,15 @@ def test_store_commits_are_full_and_outcome_commits_lazy(tmp_path):
 
 def test_group_sync_engine_never_forces_a_per_commit_fsync(tmp_path):
     """The milter's engine: its owner fsyncs once per group of commits (milter/durability.py)."""
+    from sqlalchemy import event
+
     db = Database(f"sqlite:///{tmp_path}/b.db", execution_options={GROUP_SYNC: True})
+
+    @event.listens_for(db.engine, "connect")  # as milter/durability.py does
+    def _normal(dbapi_conn, _r):
+        dbapi_conn.execute("PRAGMA synchronous=NORMAL")
+
     try:
-        with db.engine.connect() as raw:
-            raw.exec_driver_sql("PRAGMA synchronous=NORMAL")
-            raw.commit()
-        db.engine.dispose()
-        from sqlalchemy import event
-
-        @event.listens_for(db.engine, "connect")
-        def _normal(dbapi_conn, _r):
-            dbapi_conn.execute("PRAGMA synchronous=NORMAL")
-
         assert sync_in_write(db) == 1
         assert sync_in_write(db, lazy_sync=True) == 1
     finally:

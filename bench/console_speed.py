@@ -49,8 +49,6 @@ def _setup(instance: Path):
 
 def _plans(app, db) -> dict[str, list[str]]:
     """EXPLAIN QUERY PLAN of the list query behind each page (the index that answers it)."""
-    from sqlalchemy.dialects import sqlite
-
     from mailgate.shared import queries
 
     captured: dict[str, list[str]] = {}

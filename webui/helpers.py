@@ -1,12 +1,11 @@
-"""Small helpers the views share: who is acting, and the shared Settings/Database."""
+"""Small helpers the views share: who is acting, refusing an action, 404 for a missing row."""
 
 from __future__ import annotations
 
 from flask import abort, flash
 from flask_login import current_user
 
-from mailgate.webui import settings  # noqa: F401  (re-exported for views)
-from mailgate.webui.database import pipeline_db, rollback  # noqa: F401
+from mailgate.webui.database import rollback
 
 
 def actor() -> str:

@@ -10,11 +10,11 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from sqlalchemy import select
 
 from mailgate.shared import queries
+from mailgate.shared.models import OutboundMessage
 from mailgate.shared.outbound import OutboundError
 from mailgate.shared.outbound import resend as resend_message
 from mailgate.shared.outbound import void as void_message
 from mailgate.webui import settings
-from mailgate.shared.models import OutboundMessage
 from mailgate.webui.extensions import db
 from mailgate.webui.forms import ActionForm, VoidForm
 from mailgate.webui.helpers import actor, get_or_404, refuse

@@ -333,10 +333,13 @@ def check_heartbeat(settings: Settings, db: Database) -> Check:
     now = utcnow()
     host, pid, last, detail = beats[0]
     age = int((now - last).total_seconds())
-    live = [b for b in beats if now - b[2] <= HEARTBEAT_STALE]
+    live = [b for b in beats if now - b[2] <= HEARTBEAT_STALE and b[3].get("state") != "stopped"]
     text = f"{host} pid {pid}, {age} s ago" + (f"; {detail.get('messages', 0)} messages since start" if detail else "")
     if len(beats) > 1:
         text += f" ({len(live)} of {len(beats)} hosts alive)"
+    if detail.get("state") == "stopped" and not live:
+        return Check("milter last seen", False, text + " -- stopped cleanly since",
+                     "Start it: `mailgate milter` (postfix/setup.sh, or systemctl start mailgate-milter).")
     if not live:
         return Check("milter last seen", False, text + " -- stopped or hung",
                      "Restart the milter; its log says why it stopped.")

@@ -45,6 +45,9 @@ def test_heartbeat_check_reads_the_milter_row(settings, db):
     server.Heartbeat(Runtime(settings=settings, db=db), "unix:/x").beat()
     check = health.check_heartbeat(settings, db)
     assert check.ok and f"pid {os.getpid()}" in check.detail
+    server.Heartbeat(Runtime(settings=settings, db=db), "unix:/x").beat("stopped")
+    check = health.check_heartbeat(settings, db)
+    assert not check.ok and "stopped" in check.detail and check.fix
 
 
 def test_socket_directory_must_be_writable(tmp_path):

@@ -29,7 +29,7 @@ import Milter
 import milter as libmilter
 
 from mailgate.milter.adapter import MailgateMilter, Runtime
-from mailgate.milter.durability import Checkpointer, GroupSync, NoSync, open_database
+from mailgate.milter.durability import Checkpointer, GroupSync, NoSync, WriteQueue, open_database
 from mailgate.shared import logs
 from mailgate.shared.config import Settings
 from mailgate.shared.db import Database, utcnow
@@ -211,7 +211,7 @@ def serve(settings: Settings, *, socket_spec: str | None = None, group: str | No
     else:
         syncer = NoSync()
     check_database(db)
-    runtime = Runtime(settings=settings, db=db, syncer=syncer)
+    runtime = Runtime(settings=settings, db=db, syncer=syncer, writes=WriteQueue(enabled=settings.is_sqlite))
     _register(make_factory(runtime), spec, timeout=600)
 
     old_umask = os.umask(0o117)  # libmilter creates the socket 0660 (it honours the umask)

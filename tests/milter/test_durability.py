@@ -90,3 +90,10 @@ def test_checkpointer_moves_the_wal_into_the_database(settings, db, seed):
         Checkpointer(mdb).checkpoint()  # no exception, outside any transaction
     finally:
         mdb.dispose()
+
+
+def test_write_queue_can_be_disabled_for_postgresql():
+    q = WriteQueue(enabled=False)
+    with q.turn():
+        with q.turn():  # no lock: re-entry and concurrency are fine
+            pass

@@ -123,7 +123,8 @@ class WriteQueue:
 def open_database(settings: Settings, pool_size: int = 20, max_overflow: int = 200) -> tuple[Database, GroupSync | NoSync]:
     """The milter's one Database for the whole process, and how to make its commits durable."""
     if not settings.is_sqlite:
-        return Database(settings.database_url, pool_size=pool_size, max_overflow=max_overflow), NoSync()
+        # The server's max_connections is shared by every MX host and the console: stay modest.
+        return Database(settings.database_url, pool_size=10, max_overflow=20), NoSync()
     path = settings.database_url.split("///", 1)[-1]
     db = Database(settings.database_url, pool_size=pool_size, max_overflow=max_overflow,
                   execution_options={GROUP_SYNC: True})  # no per-commit FULL: GroupSync makes it durable

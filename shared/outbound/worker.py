@@ -24,7 +24,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Sequence
+from typing import Callable, Sequence
 
 from sqlalchemy import select
 
@@ -168,13 +168,18 @@ class Worker:
             self.close()
         return self.stats
 
-    def run_forever(self, idle_close_seconds: float = 30.0) -> Stats:
-        """Poll until `stop` is set; idle SMTP connections are closed rather than left to time out."""
+    def run_forever(self, idle_close_seconds: float = 30.0, housekeeping: Callable[[], None] | None = None) -> Stats:
+        """Poll until `stop` is set; idle SMTP connections are closed rather than left to time out.
+
+        `housekeeping` (shared.housekeeping.Housekeeper.tick) runs between batches.
+        """
         idle_since: float | None = None
         self._beat()
         last_beat = time.monotonic()
         try:
             while not self.stop.is_set():
+                if housekeeping is not None:
+                    housekeeping()
                 try:
                     n = self.run_batch()
                 except Exception as exc:  # database away: wait and try again, never die

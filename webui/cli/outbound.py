@@ -143,7 +143,11 @@ def void_outbound(app: AppContext, out_id: int, reason: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the run's counts as JSON at the end.")
 @pass_app
 def worker_cmd(app: AppContext, once: bool, batch: int, poll: float, lease: int, as_json: bool) -> None:
-    """Send the outbound queue (continuously; SIGTERM/SIGINT finish the batch in hand and exit)."""
+    """Send the outbound queue (continuously; SIGTERM/SIGINT finish the batch in hand and exit).
+
+    The continuous worker also finishes messages left 'received' by a crash
+    and, with MAILGATE_PURGE_AFTER_DAYS set, purges old mail once a day.
+    """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
     if not app.settings.mailers:
@@ -156,7 +160,12 @@ def worker_cmd(app: AppContext, once: bool, batch: int, poll: float, lease: int,
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    stats = w.run_once() if once else w.run_forever()
+    if once:
+        stats = w.run_once()
+    else:
+        from mailgate.shared.housekeeping import Housekeeper
+
+        stats = w.run_forever(housekeeping=Housekeeper(app.db, app.settings).tick)
     if as_json:
         emit_json(stats.as_dict())
     else:

@@ -286,8 +286,8 @@ def inbound_page(session: Session, f: InboundFilter | None = None, limit: int = 
     With a search on SQLite the FTS index drives the query in rowid order
     (descending), so the first page stops after `limit` matches instead of
     reading the table (see `search_plan` for what a word matches); without
-    the index (PostgreSQL) it falls back to `inbound_query`'s ILIKE
-    substring match, which is correct but a scan.
+    the index (PostgreSQL) every word must appear as typed in one of the
+    fields (ILIKE), which is exact but a scan.
     """
     f = f or InboundFilter()
     cols = [getattr(ReceivedMessage, c) for c in LIST_COLUMNS]
@@ -311,7 +311,11 @@ def inbound_page(session: Session, f: InboundFilter | None = None, limit: int = 
             q = q.where(rowid >= f_lo)
         q = q.options(load_only(*cols)).order_by(rowid.desc()).limit(limit)
         return list(session.scalars(q))
-    q = inbound_query(f)
+    q = inbound_query(InboundFilter(**{**f.__dict__, "search": None}))
+    for word in (f.search or "").split():  # no index: every word, as typed, anywhere in a field
+        core = word.strip("<>()[]{}\"',;*")
+        if core:
+            q = q.where(or_(*(col.icontains(core, autoescape=True) for col in SEARCH_COLUMNS)))
     if before_id is not None:
         q = q.where(ReceivedMessage.id < before_id)
     if f_lo is not None:

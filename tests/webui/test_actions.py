@@ -85,7 +85,7 @@ def test_test_receiver_shows_rejections_too(browser, db):
 
 # --- Received ----------------------------------------------------------------------------------
 
-def test_received_filters_search_and_keyset_pages(app, browser, receive, mail):
+def test_received_filters_search_and_keyset_pages(app, browser, receive, mail, settings):
     for i in range(7):
         receive(mail(subject=f"Message number {i}", body="x"))
     receive(mail(sender="nobody@else.example", subject="Stranger danger", body="x"))
@@ -102,11 +102,12 @@ def test_received_filters_search_and_keyset_pages(app, browser, receive, mail):
     assert "Stranger danger" in html and "Message number" not in html
     html = browser.get("/received/?q=stranger").get_data(as_text=True)
     assert "Stranger danger" in html
-    assert "Stranger danger" not in browser.get("/received/?q=strang").get_data(as_text=True)  # whole words
-    assert "Stranger danger" in browser.get("/received/?q=strang*").get_data(as_text=True)  # or beginnings
     html = browser.get("/received/?q=nobody@else.exa").get_data(as_text=True)  # punctuation: as typed
     assert "Stranger danger" in html and "Message number" not in html
-    assert "Stranger danger" not in browser.get("/received/?q=body@else").get_data(as_text=True)  # from a word start
+    if settings.is_sqlite:  # the FTS5 index: whole words; PostgreSQL matches substrings (ILIKE)
+        assert "Stranger danger" not in browser.get("/received/?q=strang").get_data(as_text=True)
+        assert "Stranger danger" in browser.get("/received/?q=strang*").get_data(as_text=True)
+        assert "Stranger danger" not in browser.get("/received/?q=body@else").get_data(as_text=True)
     html = browser.get("/received/?q=%3Cnobody@else.example%3E").get_data(as_text=True)
     assert "Stranger danger" in html
     html = browser.get("/received/?since=2000-01-01&until=2000-01-02").get_data(as_text=True)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, abort, render_template, request
 from sqlalchemy import select
 
+from werkzeug.utils import secure_filename
+
 from mailgate.shared import queries
 from mailgate.shared.models import Attachment, ReceivedMessage
 from mailgate.webui.extensions import db
@@ -38,7 +40,9 @@ def attachment(att_id: int):
     if row is None:
         abort(404)
     # Always a download, never rendered: an HTML or SVG attachment must not run in our origin.
+    # The name is the sender's: reduced to safe ASCII before it goes into a header.
+    name = secure_filename(row.name or "") or f"attachment-{row.id}"
     return Response(row.data, mimetype="application/octet-stream", headers={
-        "Content-Disposition": f'attachment; filename="attachment-{row.id}"',
+        "Content-Disposition": f'attachment; filename="{name}"',
         "X-Content-Type-Options": "nosniff",
     })

@@ -35,6 +35,10 @@ def test_test_receiver_form_runs_the_pipeline_and_shows_the_outcome(browser, db)
     assert r.status_code == 302 and "/received/" in r.location
     page = browser.get(r.location).get_data(as_text=True)
     assert "processed" in page and "create" in page and "T1" in page and "df.txt" in page
+    att = __import__("re").search(r'href="(/tasks/attachments/\d+)"', page).group(1)
+    r = browser.get(att)
+    assert r.data == b"df output" and r.mimetype == "application/octet-stream"
+    assert 'filename="df.txt"' in r.headers["Content-Disposition"]
     with db.read() as s:
         rec = s.scalars(select(ReceivedMessage)).one()
         assert rec.source == "test" and rec.status == "processed" and rec.commands == ["priority high"]

@@ -25,6 +25,9 @@ XSS_HTML = ('<html><body><p>Hello <b>there</b></p><script>window.__xss = 3</scri
             '<a href="javascript:window.__xss = 5">click</a></body></html>')
 
 if not (shutil.which(CHROMIUM) or Path(CHROMIUM).exists()):
+    # CI sets MAILGATE_REQUIRE_BROWSER=1 so that a missing browser fails instead of skipping quietly.
+    if os.environ.get("MAILGATE_REQUIRE_BROWSER") == "1":
+        raise RuntimeError(f"{CHROMIUM} not installed (apt install chromium) and MAILGATE_REQUIRE_BROWSER=1")
     pytestmark.append(pytest.mark.skip(reason=f"{CHROMIUM} not installed (apt install chromium)"))
 
 

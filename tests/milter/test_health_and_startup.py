@@ -68,7 +68,10 @@ def test_uninitialised_database_is_refused_at_start_up(tmp_path):
 
 def test_cli_milter_exits_78_with_one_clear_line(env, tmp_path):
     exe = Path(sys.executable).with_name("mailgate")
-    run_env = {**os.environ, **env, "PYTHONSAFEPATH": "1"}
+    # Always an empty SQLite file here (also in the PostgreSQL run, whose shared test database
+    # may already hold a schema): the point is the refusal, not the database kind.
+    run_env = {**os.environ, **env, "PYTHONSAFEPATH": "1",
+               "MAILGATE_DATABASE_URL": f"sqlite:///{env['MAILGATE_INSTANCE']}/empty.db"}
     unreachable = subprocess.run([str(exe), "milter", "--socket", f"unix:{tmp_path}/s/milter.sock", "--group", ""],
                                  env={**run_env, "MAILGATE_DATABASE_URL": f"sqlite:///{tmp_path}/no/such/dir.db"},
                                  capture_output=True, text=True, timeout=60, cwd="/")
@@ -76,7 +79,6 @@ def test_cli_milter_exits_78_with_one_clear_line(env, tmp_path):
     assert unreachable.stderr.count("\n") == 1 and "database unreachable" in unreachable.stderr
     Path(env["MAILGATE_INSTANCE"]).mkdir(parents=True, exist_ok=True)
     out = subprocess.run([str(exe), "milter", "--socket", f"unix:{tmp_path}/s/milter.sock", "--group", ""],
-                         env={**os.environ, **env, "PYTHONSAFEPATH": "1"}, capture_output=True, text=True,
-                         timeout=60, cwd="/")
+                         env=run_env, capture_output=True, text=True, timeout=60, cwd="/")
     assert out.returncode == 78, out.stderr
     assert "database not initialised; run `mailgate init`" in out.stderr

@@ -103,9 +103,12 @@ class NoSync:
 class WriteQueue:
     """One writer at a time inside this process (see the module docstring).
 
-    Only for SQLite, which has one write lock per database anyway. PostgreSQL
-    locks rows, and its sessions spend much of their time waiting on the
-    server, so concurrent sessions there overlap usefully: `enabled=False`.
+    Used for PostgreSQL too: there, concurrent `receive()` calls replying to
+    the same task wait on each other's row locks (measured, 8 clients: act p99
+    0.07 s -> 1.1 s, and 3 of 800 messages got 451 from lock errors) while the
+    GIL gives them no CPU parallelism to win. Other hosts of a fleet still
+    write concurrently; that is the pipeline's business (it retries nothing,
+    the sender does after a 451).
     """
 
     def __init__(self, enabled: bool = True) -> None:

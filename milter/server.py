@@ -211,7 +211,7 @@ def serve(settings: Settings, *, socket_spec: str | None = None, group: str | No
     else:
         syncer = NoSync()
     check_database(db)
-    runtime = Runtime(settings=settings, db=db, syncer=syncer, writes=WriteQueue(enabled=settings.is_sqlite))
+    runtime = Runtime(settings=settings, db=db, syncer=syncer, writes=WriteQueue())
     _register(make_factory(runtime), spec, timeout=600)
 
     old_umask = os.umask(0o117)  # libmilter creates the socket 0660 (it honours the umask)

@@ -99,7 +99,7 @@ def test_checkpointer_moves_the_wal_into_the_database(settings, db, seed):
         mdb.dispose()
 
 
-def test_write_queue_can_be_disabled_for_postgresql():
+def test_write_queue_can_be_disabled():
     q = WriteQueue(enabled=False)
     with q.turn():
         with q.turn():  # no lock: re-entry and concurrency are fine

@@ -43,13 +43,11 @@ from mailgate.shared.db import Database
 from mailgate.shared.envelope import Envelope
 from mailgate.shared.logs import MessageLog
 from mailgate.shared.outcomes import (
-    TEMPFAIL, Outcome, Reason, Reject, SmtpReply, TempFail, message_reply, rcpt_reply,
+    TEMPFAIL, Outcome, Reason, Reject, SmtpReply, Status, TempFail, message_reply, rcpt_reply,
 )
 from mailgate.shared.pipeline import Timings, receive
 
 log = logging.getLogger("mailgate.milter")
-
-TOO_LARGE = SmtpReply(552, "5.3.4", "")  # text filled in with the limit
 
 
 @dataclass
@@ -283,8 +281,9 @@ class MailgateMilter(Milter.Base):
 
     def _refuse_too_large(self) -> int:
         limit = self.runtime.settings.max_message_bytes
-        self._reply(SmtpReply(TOO_LARGE.code, TOO_LARGE.xcode,
-                              f"Message too large: this server accepts at most {limit:,} bytes for Mailgate addresses."))
+        refused = Outcome(id=None, status=Status.REJECTED, reason=Reason.TOO_LARGE,
+                          text=f"Message too large: this server accepts at most {limit:,} bytes for Mailgate addresses.")
+        self._reply(message_reply(refused, all_recipients_ours=not self.others))  # 552 5.3.4, from outcomes.py
         self._mlog().info("message refused", rcpt=",".join(_bare(r) for r in self.ours), status="rejected",
                           reason=Reason.TOO_LARGE, size=f">{limit}", ms=self._elapsed())
         self.chunks = []  # free the buffer at once; the rest of the body is not read into memory

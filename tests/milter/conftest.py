@@ -7,6 +7,7 @@ silent skip would hide a broken pipeline.
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -28,6 +29,9 @@ def postfix():
     """One private Postfix for the module, milter socket under its queue directory."""
     require("postfix", "postfix")
     postfix_binary()
+    if os.geteuid() != 0:
+        pytest.fail("the Postfix end-to-end tests start a private Postfix, whose master must run as root; "
+                    "run the suite as root (CI does)", pytrace=False)
     pf = PrivatePostfix()
     pf.milter_socket = str(pf.root / "queue" / "mailgate" / "milter.sock")
     pf.start()

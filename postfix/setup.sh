@@ -2,7 +2,10 @@
 # Wire this machine's Postfix to Mailgate and start both. Idempotent: run it again
 # after changing the domain or upgrading; it converges, it does not duplicate.
 #
-#   sudo postfix/setup.sh [--demo]
+#   sudo postfix/setup.sh [--demo] [ENV_FILE]
+#
+# ENV_FILE (default /etc/mailgate/mailgate.env, created on first run) holds the MAILGATE_*
+# settings; scripts/setup.sh passes its own.
 #
 # Environment (all optional):
 #   MAILGATE_REPLY_DOMAIN   the reply domain (default: the one in /etc/mailgate/mailgate.env,
@@ -26,11 +29,13 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(dirname "$here")"
 demo=0
+env_arg=""
 for arg in "$@"; do
   case "$arg" in
     --demo) demo=1 ;;
-    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
-    *) echo "setup.sh: unknown argument $arg" >&2; exit 2 ;;
+    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
+    -*) echo "setup.sh: unknown option $arg" >&2; exit 2 ;;
+    *) env_arg="$arg" ;;
   esac
 done
 
@@ -41,7 +46,7 @@ die() { printf 'setup.sh: %s\n' "$*" >&2; exit 1; }
 command -v postconf >/dev/null || die "Postfix is not installed: apt-get install postfix libmilter-dev"
 MAILGATE_BIN="${MAILGATE_BIN:-$repo/.venv/bin/mailgate}"
 [ -x "$MAILGATE_BIN" ] || die "$MAILGATE_BIN not found: create the venv first (python3 -m venv .venv && .venv/bin/pip install -e .)"
-ENV_FILE="${MAILGATE_ENV_FILE:-/etc/mailgate/mailgate.env}"
+ENV_FILE="${env_arg:-${MAILGATE_ENV_FILE:-/etc/mailgate/mailgate.env}}"
 SPOOL="$(postconf -xh queue_directory)"
 SOCKET_DIR="$SPOOL/mailgate"
 SOCKET="$SOCKET_DIR/milter.sock"
@@ -78,7 +83,9 @@ elif [ -n "${MAILGATE_REPLY_DOMAIN:-}" ]; then
 fi
 set -a; . "$ENV_FILE"; set +a
 install -d -m 0750 -o mailgate -g mailgate "${MAILGATE_INSTANCE:-/var/lib/mailgate}"
-mg() { if [ "$RUN_AS" = root ]; then "$MAILGATE_BIN" "$@"; else runuser -u mailgate -- env $(grep -v '^#' "$ENV_FILE" | xargs) "$MAILGATE_BIN" "$@"; fi; }
+# The settings are exported (set -a above) and runuser keeps the environment, so values
+# with spaces or quotes (MAILGATE_MAILERS' JSON) reach mailgate intact.
+mg() { if [ "$RUN_AS" = root ]; then "$MAILGATE_BIN" "$@"; else runuser -u mailgate -- "$MAILGATE_BIN" "$@"; fi; }
 mg init
 [ "$RUN_AS" = root ] || chown -R mailgate:mailgate "${MAILGATE_INSTANCE:-/var/lib/mailgate}"
 DOMAINS="$(PYTHONSAFEPATH=1 "$(dirname "$MAILGATE_BIN")/python" -c \
@@ -139,7 +146,7 @@ else
   if [ "$RUN_AS" = root ]; then
     setsid nohup "$MAILGATE_BIN" milter --pid-file "$PID_FILE" >>"$LOG_FILE" 2>&1 < /dev/null &
   else
-    setsid nohup runuser -u mailgate -- env $(grep -v '^#' "$ENV_FILE" | xargs) PYTHONSAFEPATH=1 \
+    PYTHONSAFEPATH=1 setsid nohup runuser -u mailgate -- \
       "$MAILGATE_BIN" milter --pid-file "$PID_FILE" >>"$LOG_FILE" 2>&1 < /dev/null &
   fi
 fi

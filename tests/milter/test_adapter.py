@@ -288,3 +288,13 @@ def test_headers_and_body_are_stored_as_received(conn, db, seed, task_with_reply
         assert s.get(ReceivedMessage, rec_id).auth_results == "mx; dkim=pass"
     assert b"Subject: A long subject that Postfix may fold\r\n" in stored
     assert b"\r\n\r\nLine one.\nLine two.\n" in stored
+
+
+def test_the_adapter_never_discards():
+    """DISCARD stalls Postfix's flow control and drops other recipients' copies (POSTFIX-NOTES.md)."""
+    import inspect
+
+    import mailgate.milter.adapter as adapter
+
+    source = inspect.getsource(adapter)
+    assert "Milter.DISCARD" not in source and "milter.DISCARD" not in source

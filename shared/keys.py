@@ -76,6 +76,33 @@ def rotate_key(session: Session) -> MailKey:
     return key
 
 
+def issued_counts(session: Session, keys: list[MailKey]) -> dict[int, int]:
+    """How many reply addresses each key has handed out.
+
+    Addresses given out directly (CLI `reply-address`, the Test Receiver's
+    helper) are counted in `MailKey.issued`; those in notifications are the
+    outbound rows signed with the key. Counting rows instead of bumping a
+    counter keeps every processed message from locking the one key row,
+    which on PostgreSQL would serialise all hosts of a fleet.
+    """
+    if not keys:
+        return {}
+    from sqlalchemy import func
+
+    from mailgate.shared.models import OutboundMessage
+
+    ids = [k.id for k in keys]
+    sent = dict(session.execute(
+        select(OutboundMessage.key_id, func.count()).where(OutboundMessage.key_id.in_(ids))
+        .group_by(OutboundMessage.key_id)
+    ).all())
+    return {k.id: (k.issued or 0) + sent.get(k.id, 0) for k in keys}
+
+
+def issued_count(session: Session, key: MailKey) -> int:
+    return issued_counts(session, [key])[key.id]
+
+
 def fingerprint(key: MailKey) -> str:
     """Safe to show: identifies the key without revealing it."""
     digest = hashlib.sha256(b"mailgate-fingerprint:" + key.secret.encode()).hexdigest()

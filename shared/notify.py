@@ -144,7 +144,6 @@ def queue_task_event(session: Session, settings: Settings, *, task: Task, actor:
                 message_id=task.thread_id if root else new_message_id(domain, task.ref.lower()),
                 headers=dict(headers), **common,
             ))
-    key.issued = (key.issued or 0) + len(rows)
     session.add_all(rows)
     session.flush()
     return rows

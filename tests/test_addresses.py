@@ -118,3 +118,21 @@ def test_comparison_is_constant_time():
     from mailgate.shared import addresses
 
     assert "compare_digest" in inspect.getsource(addresses.verify)
+
+
+def test_issued_counts_direct_and_notification_addresses(db, settings, seed, receive, mail, task_with_reply):
+    """Notifications are counted from their rows: no per-message update of the shared key row."""
+    with db.read() as s:
+        before = keys.issued_count(s, keys.current_key(s))
+        raw_issued = keys.current_key(s).issued
+    _, addr = task_with_reply  # issued directly by the fixture, before `before` was read
+    out = receive(mail(sender="bob@example.org", to=addr, body="Notifies alice."))
+    assert out.status == "processed"
+    with db.read() as s:
+        key = keys.current_key(s)
+        assert key.issued == raw_issued  # the key row was not written by the pipeline
+        assert keys.issued_count(s, key) == before + 1
+    with db.transaction() as s:
+        keys.rotate_key(s)
+    with db.read() as s:
+        assert keys.issued_count(s, keys.current_key(s)) == 0

@@ -39,5 +39,6 @@ def index():
         today=picture.today, week=picture.totals,
         statuses=chart.STATUSES, failures=failures, failed_total=failed_total,
         outbound=outbound, key=key, fingerprint=keys.fingerprint(key) if key else None,
+        key_issued=keys.issued_count(s, key) if key else 0,
         milter_seen=milter, beats=beats, chart=picture,
     )

@@ -25,8 +25,10 @@ def index():
         key = None
     retired = list(db.session.scalars(
         select(MailKey).where(MailKey.retired_at.is_not(None)).order_by(MailKey.id.desc()).limit(10)))
+    issued = keys.issued_counts(db.session, ([key] if key else []) + retired)
     return render_template("mailkey/index.html", key=key, fingerprint=keys.fingerprint(key) if key else None,
-                           retired=[(k, keys.fingerprint(k)) for k in retired], warning=ROTATE_WARNING)
+                           retired=[(k, keys.fingerprint(k)) for k in retired], issued=issued,
+                           warning=ROTATE_WARNING)
 
 
 @bp.route("/rotate", methods=["GET", "POST"])
@@ -34,7 +36,7 @@ def rotate():
     form = ConfirmForm()
     if form.validate_on_submit():
         old = keys.current_key(db.session) if _has_key() else None
-        old_fp, issued = (keys.fingerprint(old), old.issued) if old else (None, 0)
+        old_fp, issued = (keys.fingerprint(old), keys.issued_count(db.session, old)) if old else (None, 0)
         new = keys.rotate_key(db.session)
         audit.record(db.session, actor(), "mailkey.rotate", keys.fingerprint(new), retired=old_fp, issued=issued)
         flash(f"Mail key rotated: {old_fp or 'no key'} retired ({issued} reply addresses stop working); "

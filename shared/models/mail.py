@@ -109,7 +109,7 @@ class MailKey(Base):
     secret: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     retired_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
-    issued: Mapped[int] = mapped_column(Integer, default=0)  # reply addresses handed out
+    issued: Mapped[int] = mapped_column(Integer, default=0)  # handed out directly; see keys.issued_counts
 
 
 class OutboundMessage(Base):
@@ -125,7 +125,7 @@ class OutboundMessage(Base):
     task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id", ondelete="SET NULL"), index=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("app_users.id", ondelete="SET NULL"))
     source_received_id: Mapped[int | None] = mapped_column(ForeignKey("received_messages.id", ondelete="SET NULL"))
-    key_id: Mapped[int | None] = mapped_column(ForeignKey("mail_keys.id", ondelete="SET NULL"))
+    key_id: Mapped[int | None] = mapped_column(ForeignKey("mail_keys.id", ondelete="SET NULL"), index=True)
     sender: Mapped[str] = mapped_column(String(320), default="")
     recipient: Mapped[str] = mapped_column(String(320))
     reply_to: Mapped[str] = mapped_column(String(320), default="")

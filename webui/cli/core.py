@@ -266,7 +266,7 @@ def rotate_key_cmd(app: AppContext, yes: bool) -> None:
         click.confirm("Every reply address sent so far will stop working. Rotate the mail key?", abort=True)
     with app.db.transaction() as s:
         old = keys.current_key(s)
-        old_fp, issued = keys.fingerprint(old), old.issued
+        old_fp, issued = keys.fingerprint(old), keys.issued_count(s, old)
         new = keys.rotate_key(s)
         audit.record(s, audit.cli_actor(), "mailkey.rotate", keys.fingerprint(new), retired=old_fp, issued=issued)
         new_fp = keys.fingerprint(new)

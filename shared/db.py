@@ -115,6 +115,15 @@ class Database:
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @classmethod
+    def from_engine(cls, engine: Engine) -> "Database":
+        """Wrap an engine made elsewhere (the console's Flask-SQLAlchemy engine): one pool, one set of pragmas."""
+        db = cls.__new__(cls)
+        db.url = str(engine.url)
+        db.engine = engine
+        db.sessions = sessionmaker(engine, expire_on_commit=False)
+        return db
+
+    @classmethod
     def from_settings(cls, settings) -> "Database":
         if settings.is_sqlite:
             path = settings.database_url.split("///", 1)[-1]

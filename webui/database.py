@@ -12,7 +12,6 @@ import logging
 
 from flask import Flask, current_app, g, render_template, request
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import sessionmaker
 
 from mailgate.shared import schema
 from mailgate.shared.db import READ_ONLY, Database, configure_sqlite, is_unavailable
@@ -38,11 +37,7 @@ def pipeline_db() -> Database:
     """
     found = current_app.extensions.get("mailgate.database")
     if found is None:
-        found = Database.__new__(Database)
-        found.url = str(db.engine.url)
-        found.engine = db.engine
-        found.sessions = sessionmaker(db.engine, expire_on_commit=False)
-        current_app.extensions["mailgate.database"] = found
+        found = current_app.extensions["mailgate.database"] = Database.from_engine(db.engine)
     return found
 
 

@@ -13,6 +13,7 @@ install_system_packages
 make_venv "[test]"
 
 export PYTHONSAFEPATH=1   # the repo root must never shadow pymilter's `milter`
+export MAILGATE_REQUIRE_BROWSER=1   # a missing Chromium fails the browser tests instead of skipping them
 
 log "test suite on SQLite"
 status=0

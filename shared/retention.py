@@ -37,6 +37,19 @@ def _inbound_statuses(include_failed: bool) -> tuple[str, ...]:
     return DONE_INBOUND + (("failed",) if include_failed else ())
 
 
+def _delete_in_batches(db: Database, model, where: tuple) -> int:
+    """Short transactions of BATCH rows, so writers (the milter) never wait long."""
+    total = 0
+    while True:
+        with db.transaction() as s:
+            ids = s.scalars(select(model.id).where(*where).limit(BATCH)).all()
+            if ids:
+                s.execute(delete(model).where(model.id.in_(ids)))
+        total += len(ids)
+        if len(ids) < BATCH:
+            return total
+
+
 def purge(db: Database, older_than_days: int, *, include_failed: bool = False, dry_run: bool = False,
           actor: str = "system") -> PurgeResult:
     """Delete received and outbound messages older than the given number of days."""
@@ -55,24 +68,10 @@ def purge(db: Database, older_than_days: int, *, include_failed: bool = False, d
             result.received = s.scalar(select(func.count()).select_from(ReceivedMessage).where(*inbound_where)) or 0
             result.outbound = s.scalar(select(func.count()).select_from(OutboundMessage).where(*outbound_where)) or 0
             return result
-    while True:
-        with db.transaction() as s:
-            ids = s.scalars(select(OutboundMessage.id).where(*outbound_where).limit(BATCH)).all()
-            if ids:
-                s.execute(delete(OutboundMessage).where(OutboundMessage.id.in_(ids)))
-        result.outbound += len(ids)
-        if len(ids) < BATCH:
-            break
-    while True:
-        with db.transaction() as s:
-            ids = s.scalars(select(ReceivedMessage.id).where(*inbound_where).limit(BATCH)).all()
-            if ids:
-                # raw bytes and dedupe claims go with the row (ON DELETE CASCADE);
-                # tasks/comments/outbound keep existing (ON DELETE SET NULL).
-                s.execute(delete(ReceivedMessage).where(ReceivedMessage.id.in_(ids)))
-        result.received += len(ids)
-        if len(ids) < BATCH:
-            break
+    result.outbound = _delete_in_batches(db, OutboundMessage, outbound_where)
+    # Raw bytes and dedupe claims go with a received row (ON DELETE CASCADE);
+    # tasks, comments and outbound rows stay (ON DELETE SET NULL).
+    result.received = _delete_in_batches(db, ReceivedMessage, inbound_where)
     with db.transaction() as s:
         audit.record(s, actor, "purge", f"older than {older_than_days} days", **result.to_json(),
                      include_failed=include_failed)

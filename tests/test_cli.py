@@ -171,3 +171,14 @@ def test_pipe_content_refusal_is_recorded_without_a_bounce(env, seed):
                              capture_output=True, cwd="/", check=True)
     first = json.loads(listing.stdout)[0]
     assert (first["source"], first["status"], first["reason"]) == ("pipe", "rejected", "unknown_sender")
+
+
+def test_disable_and_enable_a_user(cli, seed, task_with_reply):
+    _, addr = task_with_reply
+    cli("user", "disable", "bob")
+    out = j(cli("receive-test", "--json", input=make_mail(sender="bob@example.org", to=addr)))
+    assert out["reason"] == "sender_mismatch"
+    cli("user", "enable", "bob")
+    out = j(cli("receive-test", "--json", input=make_mail(sender="bob@example.org", to=addr, body="Back.")))
+    assert out["status"] == "processed"
+    assert "no user 'zed'" in cli("user", "disable", "zed", ok=False).stderr

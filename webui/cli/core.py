@@ -101,17 +101,21 @@ def user_add_email(app: AppContext, username: str, email: str) -> None:
         fail(str(exc))
 
 
+def _set_enabled(app: AppContext, username: str, enabled: bool) -> None:
+    try:
+        with app.db.transaction() as s:
+            directory.set_user_enabled(s, username, enabled, actor=audit.cli_actor())
+    except DirectoryError as exc:
+        fail(str(exc))
+    click.echo(f"user {username} {'enabled' if enabled else 'disabled'}")
+
+
 @user.command("disable")
 @click.argument("username")
 @pass_app
 def user_disable(app: AppContext, username: str) -> None:
     """Disable USERNAME: their mail is refused from now on."""
-    try:
-        with app.db.transaction() as s:
-            directory.set_user_enabled(s, username, False, actor=audit.cli_actor())
-    except DirectoryError as exc:
-        fail(str(exc))
-    click.echo(f"user {username} disabled")
+    _set_enabled(app, username, False)
 
 
 @user.command("enable")
@@ -119,12 +123,7 @@ def user_disable(app: AppContext, username: str) -> None:
 @pass_app
 def user_enable(app: AppContext, username: str) -> None:
     """Enable USERNAME again."""
-    try:
-        with app.db.transaction() as s:
-            directory.set_user_enabled(s, username, True, actor=audit.cli_actor())
-    except DirectoryError as exc:
-        fail(str(exc))
-    click.echo(f"user {username} enabled")
+    _set_enabled(app, username, True)
 
 
 @user.command("list")

@@ -17,12 +17,12 @@ import hmac
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from mailgate.shared.config import Settings
 from mailgate.shared.keys import current_key
-from mailgate.shared.models import AppUser, CreateAddress, MailKey, Task
+from mailgate.shared.models import AppUser, Application, CreateAddress, MailKey, Task, UserEmail
 from mailgate.shared.outcomes import Reason, Reject
 
 HASH_LEN = 16
@@ -138,6 +138,13 @@ def verify(key: MailKey, token: ReplyToken) -> bool:
 
 # --- recipient checks ------------------------------------------------------------------
 
+# Built once: these run for every RCPT and every message.
+_SELECT_TASK = (select(Task, Application.name).outerjoin(Application, Application.id == Task.application_id)
+                .where(Task.id == bindparam("task_id")))
+_SELECT_USER_BY_EMAIL = (select(AppUser).join(UserEmail, UserEmail.user_id == AppUser.id)
+                         .where(UserEmail.address == bindparam("address")))
+_SELECT_CREATE = select(CreateAddress).where(CreateAddress.address == bindparam("address"))
+
 @dataclass
 class Recipient:
     """A recipient Mailgate answers for, after the message-free checks."""
@@ -186,28 +193,20 @@ def check_recipient(session: Session, settings: Settings, address: str) -> Recip
             raise Reject(Reason.INVALID_HASH)
         if token.is_public and not settings.public_replies:
             raise Reject(Reason.INVALID_HASH, "Public reply addresses are turned off on this server.")
-        from mailgate.shared.models import Application
-
-        found = session.execute(
-            select(Task, Application.name).outerjoin(Application, Application.id == Task.application_id)
-            .where(Task.id == token.object_id)
-        ).first()
+        found = session.execute(_SELECT_TASK, {"task_id": token.object_id}).first()
         if found is None:
             raise Reject(Reason.OBJECT_NOT_FOUND, f"Task {token.obj} does not exist (any more).")
         task, app = found
         return Recipient(normalised, "reply", app or "tasks", token=token, task=task)
-    create = session.scalars(select(CreateAddress).where(CreateAddress.address == normalised)).first()
+    create = session.scalars(_SELECT_CREATE, {"address": normalised}).first()
     if create is not None:
         return Recipient(normalised, "create", create.application.name, create=create)
     raise Reject(Reason.UNKNOWN_RECIPIENT, f"There is no address {normalised} here.")
 
 
 def find_user_by_email(session: Session, address: str) -> AppUser | None:
-    from mailgate.shared.models import UserEmail
-
     try:
         addr = normalise(address)
     except AddressError:
         return None
-    return session.scalars(select(AppUser).join(UserEmail, UserEmail.user_id == AppUser.id)
-                           .where(UserEmail.address == addr)).first()
+    return session.scalars(_SELECT_USER_BY_EMAIL, {"address": addr}).first()

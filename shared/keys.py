@@ -17,6 +17,7 @@ class NoMailKey(Exception):
 
 
 _MEMO = "mailgate.current_key"
+_SELECT_CURRENT = select(MailKey).where(MailKey.retired_at.is_(None)).order_by(MailKey.id.desc()).limit(1)
 
 
 def current_key(session: Session) -> MailKey:
@@ -24,9 +25,7 @@ def current_key(session: Session) -> MailKey:
     key = session.info.get(_MEMO)
     if key is not None and key in session:
         return key
-    key = session.scalars(
-        select(MailKey).where(MailKey.retired_at.is_(None)).order_by(MailKey.id.desc()).limit(1)
-    ).first()
+    key = session.scalars(_SELECT_CURRENT).first()
     if key is None:
         raise NoMailKey("no current mail key; run `mailgate init`")
     session.info[_MEMO] = key

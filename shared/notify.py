@@ -16,13 +16,15 @@ together, so there is never a change without its mail or mail without a change.
 
 from __future__ import annotations
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from dataclasses import dataclass
+
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session
 
 from mailgate.shared.addresses import reply_address
 from mailgate.shared.config import Settings
 from mailgate.shared.keys import current_key
-from mailgate.shared.models import AppUser, Comment, OutboundMessage, ReceivedMessage, Task, TaskSubscriber
+from mailgate.shared.models import AppUser, Comment, OutboundMessage, ReceivedMessage, Task, TaskSubscriber, UserEmail
 from mailgate.shared.outbound.compose import html_from_text, marker_headers, new_message_id, thread_headers
 
 RECIPIENT_MAX = 320  # the column's size; a public message lists everybody in its To header
@@ -70,29 +72,42 @@ def subject_for(task: Task) -> str:
     return f"[{task.ref}] {task.title}"
 
 
-def _recipients(session: Session, task: Task, actor: AppUser) -> list[AppUser]:
-    """Subscribers who get mail: not the actor, enabled, with an address.
-
-    Their addresses are loaded in one query (not one per subscriber): an
-    event on a task with a thousand subscribers stays a handful of queries.
-    """
-    users = session.scalars(
-        select(AppUser).join(TaskSubscriber, TaskSubscriber.user_id == AppUser.id)
-        .where(TaskSubscriber.task_id == task.id).order_by(AppUser.id)
-        .options(selectinload(AppUser.emails))
-    ).all()
-    return [u for u in users if u.id != actor.id and u.enabled and u.primary_email]
+@dataclass(frozen=True)
+class Recipient:
+    id: int
+    primary_email: str
 
 
-def _parent_message_id(session: Session, source_received_id: int | None) -> str:
-    if source_received_id is None:
-        return ""
+# One query for every subscriber's first address (not one per subscriber, and
+# no ORM objects): an event on a task with a thousand subscribers stays cheap.
+_SELECT_RECIPIENTS = (
+    select(AppUser.id, UserEmail.address)
+    .join(TaskSubscriber, TaskSubscriber.user_id == AppUser.id)
+    .join(UserEmail, UserEmail.user_id == AppUser.id)
+    .where(TaskSubscriber.task_id == bindparam("task_id"), AppUser.enabled.is_(True),
+           AppUser.id != bindparam("actor_id"))
+    .order_by(AppUser.id, UserEmail.id)
+)
+
+
+def _recipients(session: Session, task: Task, actor: AppUser) -> list[Recipient]:
+    """Subscribers who get mail: not the actor, enabled, with an address (their first one)."""
+    found: dict[int, str] = {}
+    for user_id, address in session.execute(_SELECT_RECIPIENTS, {"task_id": task.id, "actor_id": actor.id}):
+        found.setdefault(user_id, address)
+    return [Recipient(uid, addr) for uid, addr in found.items()]
+
+
+def _parent_message_id(session: Session, source_received_id: int | None, known: str | None = None) -> str:
+    if known is not None or source_received_id is None:
+        return known or ""
     return session.scalar(select(ReceivedMessage.message_id).where(ReceivedMessage.id == source_received_id)) or ""
 
 
 def queue_task_event(session: Session, settings: Settings, *, task: Task, actor: AppUser,
                      events: list[str], comment: Comment | None = None, new_text: str = "",
-                     source_received_id: int | None = None) -> list[OutboundMessage]:
+                     source_received_id: int | None = None,
+                     parent_message_id: str | None = None) -> list[OutboundMessage]:
     """Queue the notifications for one event on `task` by `actor`; returns the new rows.
 
     `events` are the tracker's event words ("created", "commented", "closed",
@@ -114,11 +129,11 @@ def queue_task_event(session: Session, settings: Settings, *, task: Task, actor:
     # Threading: the first notification of a task is its thread root.
     if task.thread_id:
         root = False
-        threading = thread_headers(task.thread_id, _parent_message_id(session, source_received_id))
+        threading = thread_headers(task.thread_id, _parent_message_id(session, source_received_id, parent_message_id))
     else:
         root = True
         task.thread_id = new_message_id(domain, task.ref.lower())
-        parent = _parent_message_id(session, source_received_id)
+        parent = _parent_message_id(session, source_received_id, parent_message_id)
         threading = thread_headers(parent) if parent else {}
     headers = {**marker_headers(event, task.ref), **threading}
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.orm import Session
 
 from mailgate.shared.models import AppUser, Application, Attachment, Comment, Task, TaskSubscriber
@@ -83,16 +83,38 @@ def builtin_app(session: Session) -> Application:
     return app
 
 
+_SUBS = TaskSubscriber.__table__
+_SELECT_SUBSCRIBER_IDS = select(_SUBS.c.user_id).where(_SUBS.c.task_id == bindparam("task_id"))
+_INSERT_SUBSCRIBER = insert(_SUBS)
+_DELETE_SUBSCRIBER = delete(_SUBS).where(_SUBS.c.task_id == bindparam("task_id"),
+                                         _SUBS.c.user_id == bindparam("user_id"))
+_MEMO = "mailgate.subscribers"
+
+
+def subscriber_ids(session: Session, task: Task) -> set[int]:
+    """The task's subscribers, read once per transaction and kept in step by (un)subscribe.
+
+    Core rows, not ORM objects: on the path of every reply, loading and
+    flushing TaskSubscriber objects cost more than the rest of the comment.
+    """
+    memo = session.info.setdefault(_MEMO, {})
+    if task.id not in memo:
+        memo[task.id] = set(session.scalars(_SELECT_SUBSCRIBER_IDS, {"task_id": task.id}))
+    return memo[task.id]
+
+
 def subscribe(session: Session, task: Task, user: AppUser) -> None:
-    """Through the relationship: one SELECT of the task's subscriptions at most, no flush."""
-    if not any(sub.user_id == user.id for sub in task.subscriptions):
-        task.subscriptions.append(TaskSubscriber(user_id=user.id))
+    ids = subscriber_ids(session, task)
+    if user.id not in ids:
+        session.execute(_INSERT_SUBSCRIBER, {"task_id": task.id, "user_id": user.id})
+        ids.add(user.id)
 
 
 def unsubscribe(session: Session, task: Task, user: AppUser) -> None:
-    for sub in list(task.subscriptions):
-        if sub.user_id == user.id:
-            task.subscriptions.remove(sub)  # delete-orphan removes the row
+    ids = subscriber_ids(session, task)
+    if user.id in ids:
+        session.execute(_DELETE_SUBSCRIBER, {"task_id": task.id, "user_id": user.id})
+        ids.discard(user.id)
 
 
 def subscribers(session: Session, task: Task) -> list[AppUser]:

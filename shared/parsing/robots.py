@@ -209,20 +209,25 @@ def _bounce_evidence(msg: Message, sender: str | None, sender_src: str) -> str |
     if sender and _DAEMON_FROM.search(sender):
         return f"{sender_src} {sender[:60]}"
     body = _first_text(msg)
-    if _SES_JSON.search(body):
+    folded = body.lower()  # cheap substring tests first: the regexes only run where they can match
+    if "notificationtype" in folded and _SES_JSON.search(body):
         return "Amazon SES notification"
-    dsn_fields = {m.group(1).lower() for m in _DSN_FIELD.finditer(body)}
-    if "final-recipient" in dsn_fields and (_DSN_STATUS.search(body) or len(dsn_fields) >= 3):
-        return "Final-Recipient/Status block in the body"
+    if "final-recipient" in folded:
+        dsn_fields = {m.group(1).lower() for m in _DSN_FIELD.finditer(body)}
+        if "final-recipient" in dsn_fields and (_DSN_STATUS.search(body) or len(dsn_fields) >= 3):
+            return "Final-Recipient/Status block in the body"
 
-    subject = header_text(msg, "Subject")
-    bounce_subject = bool(_BOUNCE_SUBJECT.search(subject)) and not _REPLY_PREFIX.match(subject)
-    phrase = _BOUNCE_PHRASE.search(body)
     automated = bool(_AUTOMATED_LOCAL.match(from_addr.split("@")[0])) if from_addr else False
     null_sender = sender == ""
     # Subject and body phrases are things a human can write too ("Undeliverable
-    # mail to our customers?"): only together with a robot sender.
-    if (bounce_subject or phrase) and (automated or null_sender):
+    # mail to our customers?"): only together with a robot sender, so they are
+    # only looked for when the sender is one.
+    if not (automated or null_sender):
+        return None
+    subject = header_text(msg, "Subject")
+    bounce_subject = bool(_BOUNCE_SUBJECT.search(subject)) and not _REPLY_PREFIX.match(subject)
+    phrase = _BOUNCE_PHRASE.search(body)
+    if bounce_subject or phrase:
         what = f"subject {subject[:50]!r}" if bounce_subject else f"body {phrase.group(0)!r}"
         who = f"automated sender {from_addr}" if automated else "null sender"
         return f"{who} and bounce {what}"

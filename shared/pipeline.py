@@ -285,9 +285,9 @@ def step_act(s: Session, ctx: Context) -> None:
                                       attachments=parsed.attachments, source_message_id=rec.id)
         events = (["commented"] if comment else []) + tracker.apply_commands(s, task, author, plan)
         rec.action = "comment"
-    s.flush()
     notify.queue_task_event(s, ctx.settings, task=task, actor=author, events=events, comment=comment,
                             new_text=text, source_received_id=rec.id, parent_message_id=rec.message_id)
+    s.flush()  # one unit of work for the comment, task changes and notifications (no-op when notify did it)
     rec.task_id = task.id
     rec.comment_id = comment.id if comment else None
     rec.object_ref = task.ref

@@ -377,4 +377,14 @@ def run_checks(settings: Settings, db: Database, *, postfix_config_dir: str | No
     results.append(guarded("domain routed", lambda: check_domain_routed(settings, pf)))
     results.append(guarded("milter socket", lambda: check_socket(settings, pf)))
     results.append(guarded("milter last seen", lambda: check_heartbeat(settings, db)))
+    # Outbound last: mail in works without it. Imported here because
+    # outbound.health builds on this module's Check.
+    from mailgate.shared.outbound import health as outbound_health
+
+    try:
+        results.extend(outbound_health.check_mailers(settings))
+    except Exception as exc:  # noqa: BLE001 -- same rule as guarded(): never take the page down
+        results.append(Check("mailers", False, f"check crashed: {exc.__class__.__name__}: {exc}"[:400],
+                             "Report this as a bug."))
+    results.append(guarded("outbound queue", lambda: outbound_health.check_queue(db)))
     return results

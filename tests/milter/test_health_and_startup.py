@@ -31,7 +31,8 @@ def test_run_checks_never_raises_and_always_names_a_fix(settings, tmp_path):
     checks = health.run_checks(settings, broken, postfix_config_dir=str(tmp_path / "no-postfix-here"))
     names = [c.name for c in checks]
     assert names == ["database", "mail key", "domains", "postfix running", "milter configured",
-                     "milter default action", "domain routed", "milter socket", "milter last seen"]
+                     "milter default action", "domain routed", "milter socket", "milter last seen",
+                     "mailer test (test)", "outbound queue"]
     for c in checks:
         assert isinstance(c, health.Check)
         assert c.ok or c.fix, c
@@ -82,3 +83,11 @@ def test_cli_milter_exits_78_with_one_clear_line(env, tmp_path):
                          env=run_env, capture_output=True, text=True, timeout=60, cwd="/")
     assert out.returncode == 78, out.stderr
     assert "database not initialised; run `mailgate init`" in out.stderr
+
+
+def test_run_checks_includes_outbound(settings, db):
+    """One list for the operator: mail in, then mail out (mailers, queue)."""
+    from mailgate.shared import health
+
+    names = [c.name for c in health.run_checks(settings, db)]
+    assert names.index("milter last seen") < names.index("mailer test (test)") < names.index("outbound queue")

@@ -47,6 +47,11 @@ make_venv() {
     fi
     log "installing Mailgate into $VENV"
     "$VENV/bin/pip" install -q --disable-pip-version-check --upgrade pip >/dev/null 2>&1 || true
-    "$VENV/bin/pip" install -q --disable-pip-version-check -e "$REPO$extras" 2>&1 | grep -v "^WARNING: Location" >&2 || true
+    local out
+    out=$(mktemp)
+    if ! "$VENV/bin/pip" install -q --disable-pip-version-check -e "$REPO$extras" > "$out" 2>&1; then
+        cat "$out" >&2; rm -f "$out"; log "pip install failed"; return 1
+    fi
+    rm -f "$out"
     "$VENV/bin/python" -P -c "import mailgate.shared, Milter" || { log "installation failed"; return 1; }
 }

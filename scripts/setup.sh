@@ -19,21 +19,22 @@ make_venv ""
 ln -sf "$VENV/bin/mailgate" /usr/local/bin/mailgate
 
 mkdir -p "$CONF_DIR"
+# Defaults for what the file does not set yet (an existing value is never changed).
+ensure_setting() {
+    grep -q "^$1=" "$ENV_FILE" 2>/dev/null || printf '%s=%s\n' "$1" "$2" >> "$ENV_FILE"
+}
 if [ ! -f "$ENV_FILE" ]; then
     log "writing $ENV_FILE"
-    umask 077
-    cat > "$ENV_FILE" <<CONF
-# Mailgate configuration (see docs/design-notes.md for every variable).
-MAILGATE_REPLY_DOMAIN=${DOMAIN:-reply.mailgate.localhost}
-MAILGATE_INSTANCE=/var/lib/mailgate
-MAILGATE_BASE_URL=http://127.0.0.1:8080
-MAILGATE_MILTER_SOCKET=unix:/var/spool/postfix/mailgate/milter.sock
-MAILGATE_MAILERS=[{"key": "local", "type": "sendmail"}]
-CONF
-    umask 022
-elif [ -n "$DOMAIN" ]; then
-    sed -i "s/^MAILGATE_REPLY_DOMAIN=.*/MAILGATE_REPLY_DOMAIN=$DOMAIN/" "$ENV_FILE"
+    (umask 077; echo "# Mailgate configuration (see docs/design-notes.md for every variable)." > "$ENV_FILE")
 fi
+if [ -n "$DOMAIN" ]; then
+    sed -i "/^MAILGATE_REPLY_DOMAIN=/d" "$ENV_FILE"
+fi
+ensure_setting MAILGATE_REPLY_DOMAIN "${DOMAIN:-reply.mailgate.localhost}"
+ensure_setting MAILGATE_INSTANCE /var/lib/mailgate
+ensure_setting MAILGATE_BASE_URL http://127.0.0.1:8080
+ensure_setting MAILGATE_MILTER_SOCKET unix:/var/spool/postfix/mailgate/milter.sock
+ensure_setting MAILGATE_MAILERS "'[{\"key\": \"local\", \"type\": \"sendmail\"}]'"  # quoted: sourced by sh and systemd
 set -a; . "$ENV_FILE"; set +a
 DOMAIN=$MAILGATE_REPLY_DOMAIN
 

@@ -57,3 +57,21 @@ def test_templates_folder_is_found_next_to_webui():
     import mailgate.webui
 
     assert (Path(mailgate.webui.__file__).resolve().parent.parent / "templates").is_dir()
+
+
+def test_wheel_ships_templates_static_files_and_migrations(tmp_path):
+    """A real (non-editable) install needs its data files: build the wheel and look inside."""
+    import zipfile
+
+    out = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
+                          "-w", str(tmp_path), str(REPO)], capture_output=True, text=True, cwd="/")
+    assert out.returncode == 0, out.stderr[-2000:]
+    (wheel,) = tmp_path.glob("mailgate-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for must in ("mailgate/templates/base.html", "mailgate/templates/inbound/detail.html",
+                 "mailgate/shared/migrations/env.py", "mailgate/shared/migrations/script.py.mako",
+                 "mailgate/shared/migrations/versions/0001_initial_schema.py", "mailgate/webui/cli/core.py",
+                 "mailgate/milter/adapter.py", "mailgate/shared/parsing/trim.py"):
+        assert must in names, must
+    assert any(n.startswith("mailgate/webui/static/") for n in names)
+    assert not any(n.startswith(("milter/", "shared/", "webui/")) for n in names)  # nothing top-level

@@ -225,6 +225,11 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
     if "@" not in from_address or any(c in from_address for c in "\r\n<> "):
         raise ConfigError(PREFIX + "FROM_ADDRESS", f"{from_address!r} is not an email address")
 
+    purge_days = env.integer("PURGE_AFTER_DAYS", 0)
+    if 0 < purge_days < 7:
+        raise ConfigError(PREFIX + "PURGE_AFTER_DAYS", "0 (off) or at least 7: senders retry for up to 5 days "
+                          "and a purged message's dedupe claim goes with it")
+
     return Settings(
         instance_path=instance,
         database_url=url,
@@ -238,5 +243,5 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
         mailers=_mailers(PREFIX + "MAILERS", env.get("MAILERS")),
         base_url=base_url,
         from_address=from_address,
-        purge_after_days=env.integer("PURGE_AFTER_DAYS", 0),
+        purge_after_days=purge_days,
     )

@@ -19,6 +19,10 @@ from mailgate.shared.db import Database, utcnow
 from mailgate.shared.models import OutboundMessage, ReceivedMessage
 
 BATCH = 500
+# A purged message takes its dedupe claim with it, so a copy arriving later
+# would be acted on again. Senders' MTAs give up after 5 days (Postfix's
+# maximal_queue_lifetime), so a week is the shortest safe retention.
+MIN_DAYS = 7
 DONE_INBOUND = ("processed", "ignored", "rejected")
 DONE_OUTBOUND = ("sent", "failed", "void")
 
@@ -53,8 +57,9 @@ def _delete_in_batches(db: Database, model, where: tuple) -> int:
 def purge(db: Database, older_than_days: int, *, include_failed: bool = False, dry_run: bool = False,
           actor: str = "system") -> PurgeResult:
     """Delete received and outbound messages older than the given number of days."""
-    if older_than_days < 1:
-        raise ValueError("older_than_days must be at least 1")
+    if older_than_days < MIN_DAYS:
+        raise ValueError(f"older_than_days must be at least {MIN_DAYS}: a purged message's dedupe claim goes "
+                         "with it, and senders retry for up to 5 days")
     cutoff = utcnow() - timedelta(days=older_than_days)
     statuses = _inbound_statuses(include_failed)
     inbound_where = (ReceivedMessage.created_at < cutoff, ReceivedMessage.status.in_(statuses))

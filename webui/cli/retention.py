@@ -5,13 +5,13 @@ from __future__ import annotations
 import click
 
 from mailgate.shared import audit
-from mailgate.shared.retention import purge
+from mailgate.shared.retention import MIN_DAYS, purge
 from mailgate.webui.cli.base import AppContext, emit_json, main, pass_app
 
 
 @main.command("purge")
-@click.option("--older-than", "days", type=click.IntRange(1), required=True, metavar="DAYS",
-              help="Remove messages older than this many days.")
+@click.option("--older-than", "days", type=click.IntRange(MIN_DAYS), required=True, metavar="DAYS",
+              help=f"Remove messages older than this many days (at least {MIN_DAYS}: dedupe claims go too).")
 @click.option("--include-failed", is_flag=True, help="Also remove failed messages awaiting a reprocess.")
 @click.option("--dry-run", is_flag=True, help="Count only.")
 @click.option("--json", "as_json", is_flag=True)

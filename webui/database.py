@@ -16,7 +16,7 @@ from sqlalchemy.exc import OperationalError
 from mailgate.shared import schema
 from mailgate.shared.db import READ_ONLY, Database, configure_sqlite, is_unavailable
 
-from mailgate.webui.extensions import db
+from mailgate.webui.extensions import db, login_manager
 
 log = logging.getLogger("mailgate.webui")
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
@@ -94,16 +94,25 @@ def init_app(app: Flask) -> None:
         if exc is not None:
             db.session.rollback()
 
+    def _page_503(detail: str):
+        # Flask-Login's template context loads current_user eagerly, i.e. queries
+        # the database that is down: this page is rendered for an anonymous user.
+        g._login_user = login_manager.anonymous_user()
+        return render_template("errors/503.html", detail=detail), 503
+
     @app.errorhandler(DatabaseUnavailable)
     def _unavailable(exc):
         log.error("database unavailable: %s", exc)
-        return render_template("errors/503.html", detail=str(exc)), 503
+        return _page_503(str(exc))
 
     @app.errorhandler(OperationalError)
     def _operational(exc):
-        db.session.rollback()
+        try:
+            db.session.rollback()
+        except Exception:  # noqa: BLE001 -- the connection is already gone; nothing to undo
+            pass
         if is_unavailable(exc):
             app.extensions.pop("mailgate.schema_ok", None)
             log.error("database unavailable: %s", exc)
-            return render_template("errors/503.html", detail=exc.__class__.__name__), 503
+            return _page_503(exc.__class__.__name__)
         raise exc

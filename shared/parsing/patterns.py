@@ -195,6 +195,21 @@ def quote_header(candidate: str) -> str | None:
     return None
 
 
+def undated_quote_header(candidate: str) -> str | None:
+    """The rule name for a header shape without date or address ("On Mon, Alice wrote:").
+
+    Alone such a line could be prose, so the trimmer only uses this for the
+    last line of text when nothing but quoted lines follow it.
+    """
+    text = candidate.strip().strip("*").strip()
+    if not text or len(text) > 200 or not text.endswith((":", "：")):
+        return None
+    for name, rx in QUOTE_HEADERS:
+        if rx.match(text):
+            return f"quote_header:{name}_undated"
+    return None
+
+
 def is_header_line(content: str) -> bool:
     """A "Key: value" line of an Outlook-style header block."""
     return bool(HEADER_LINE.match(content))

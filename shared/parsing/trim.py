@@ -446,7 +446,13 @@ def trim_reply(text: str) -> TrimResult:
     last_t = kinds.rfind("t")
     if last_t >= 0 and re.search(r"[qbh]", kinds[last_t + 1:]):
         rule = next((ln.rule for ln in c.lines[last_t + 1:] if ln.kind == "b"), "quote:trailing")
-        c.cut(last_t + 1, len(c.lines), rule)
+        start = last_t + 1
+        # A header without a date ("On Mon, Alice wrote:") right above the quote
+        # it introduces belongs to that quote.
+        undated = P.undated_quote_header(c.lines[last_t].content) if re.fullmatch(r"e*q[qe]*", kinds[start:]) else None
+        if undated and last_t > 0:
+            start, rule = last_t, undated
+        c.cut(start, len(c.lines), rule)
 
     # 7. headers left between inline answers
     x = 0

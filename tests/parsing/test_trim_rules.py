@@ -240,3 +240,28 @@ def test_short_lowercase_inline_answers_stay() -> None:
     body = "Answers below.\n\n> Is it fixed?\nyes\n> And the login page?\nno, still broken\n> Ok"
     got = text(body)
     assert "yes" in got and "no, still broken" in got
+
+
+@pytest.mark.parametrize("header,rule", [
+    ("On Mon, Alice wrote:", "quote_header:en_on_wrote_undated"),
+    ("Le lundi, Alice a écrit :", "quote_header:fr_a_ecrit_undated"),
+])
+def test_undated_header_right_above_the_quote_goes_with_it(header, rule):
+    from mailgate.shared.parsing.trim import trim_reply
+
+    r = trim_reply(f"Sounds good.\n\n{header}\n> old text\n> more\n")
+    assert r.text == "Sounds good."
+    assert rule in [c.rule for c in r.cuts]
+
+
+@pytest.mark.parametrize("body,kept", [
+    # prose ending in a colon is not a header shape: it stays, the quote goes
+    ("The manual says the following:\n> quoted line\n", "The manual says the following:"),
+    # an inline answer follows the quote: the header stays where it is
+    ("On it.\n\nOn Monday the team wrote:\n> x\n\nmore answer here\n",
+     "On it.\n\nOn Monday the team wrote:\n> x\n\nmore answer here"),
+])
+def test_undated_header_shape_alone_is_not_enough(body, kept):
+    from mailgate.shared.parsing.trim import trim_reply
+
+    assert trim_reply(body).text == kept

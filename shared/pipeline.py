@@ -297,7 +297,8 @@ def step_act(s: Session, ctx: Context) -> None:
                 if plan.unknown else "") + ".")
 
 
-STEPS = (step_dedupe, step_guard, step_route, step_authorise, step_parse, step_act)
+# Steps 2-5 decide; then parse (6) and act (7); record (8) is the driver's.
+CHECKS = (step_dedupe, step_guard, step_route, step_authorise)
 
 
 def _no_nul(text: str) -> str:
@@ -337,15 +338,12 @@ def process(db: Database, settings: Settings, rec: ReceivedMessage, msg: Message
         ctx = Context(settings, envelope, rec, msg, mlog, timings=timings or Timings())
         try:
             t0 = time.perf_counter()
-            for step in STEPS:
-                if step is step_parse:
-                    t1 = time.perf_counter()
-                    ctx.timings.authorise = t1 - t0
-                    step(s, ctx)
-                    t0 = time.perf_counter()
-                    ctx.timings.parse = t0 - t1
-                else:
-                    step(s, ctx)
+            for check in CHECKS:
+                check(s, ctx)
+            t1 = time.perf_counter()
+            step_parse(s, ctx)
+            t2 = time.perf_counter()
+            step_act(s, ctx)
             rec.status, rec.reason, rec.reason_text = Status.PROCESSED, None, ""
             rec.actor = ctx.author.username
             rec.commands = [str(c) for c in ctx.plan.valid]
@@ -355,7 +353,8 @@ def process(db: Database, settings: Settings, rec: ReceivedMessage, msg: Message
             rec.error = ""
             _write_outcome(s, rec)
             s.commit()
-            ctx.timings.act = time.perf_counter() - t0
+            ctx.timings.authorise, ctx.timings.parse = t1 - t0, t2 - t1
+            ctx.timings.act = time.perf_counter() - t2
             outcome = _outcome(rec)
         except Disposition as d:
             s.rollback()

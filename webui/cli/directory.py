@@ -1,0 +1,161 @@
+"""The directory: application users (`user …`) and create addresses (`address …`)."""
+
+from __future__ import annotations
+
+import click
+
+from mailgate.shared import audit, directory
+from mailgate.shared.directory import DirectoryError
+from mailgate.webui.cli.base import AppContext, emit_json, fail, main, pass_app, table
+
+
+# --- users -------------------------------------------------------------------------------
+
+@main.group()
+def user() -> None:
+    """Application users (the people who mail tasks)."""
+
+
+@user.command("add")
+@click.argument("username")
+@click.argument("email", nargs=-1, required=True)
+@click.option("--name", default="", help="Display name.")
+@pass_app
+def user_add(app: AppContext, username: str, email: tuple[str, ...], name: str) -> None:
+    """Add USERNAME with one or more EMAIL addresses."""
+    try:
+        with app.db.transaction() as s:
+            u = directory.add_user(s, username, list(email), name, actor=audit.cli_actor())
+            click.echo(f"user {u.username} (#{u.id}): {', '.join(e.address for e in u.emails)}")
+    except DirectoryError as exc:
+        fail(str(exc))
+
+
+@user.command("add-email")
+@click.argument("username")
+@click.argument("email")
+@pass_app
+def user_add_email(app: AppContext, username: str, email: str) -> None:
+    """Give USERNAME another EMAIL address."""
+    try:
+        with app.db.transaction() as s:
+            u = directory.add_user_email(s, username, email, actor=audit.cli_actor())
+            click.echo(f"user {u.username}: {', '.join(e.address for e in u.emails)}")
+    except DirectoryError as exc:
+        fail(str(exc))
+
+
+def _set_enabled(app: AppContext, username: str, enabled: bool) -> None:
+    try:
+        with app.db.transaction() as s:
+            directory.set_user_enabled(s, username, enabled, actor=audit.cli_actor())
+    except DirectoryError as exc:
+        fail(str(exc))
+    click.echo(f"user {username} {'enabled' if enabled else 'disabled'}")
+
+
+@user.command("disable")
+@click.argument("username")
+@pass_app
+def user_disable(app: AppContext, username: str) -> None:
+    """Disable USERNAME: their mail is refused from now on."""
+    _set_enabled(app, username, False)
+
+
+@user.command("enable")
+@click.argument("username")
+@pass_app
+def user_enable(app: AppContext, username: str) -> None:
+    """Enable USERNAME again."""
+    _set_enabled(app, username, True)
+
+
+@user.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@pass_app
+def user_list(app: AppContext, as_json: bool) -> None:
+    """List users and their addresses."""
+    from sqlalchemy import select
+
+    from mailgate.shared.models import AppUser
+
+    with app.db.read() as s:
+        users = s.scalars(select(AppUser).order_by(AppUser.username)).all()
+        data = [{"id": u.id, "username": u.username, "name": u.name, "enabled": u.enabled,
+                 "emails": [e.address for e in u.emails]} for u in users]
+    if as_json:
+        emit_json(data)
+    else:
+        table([(d["id"], d["username"], d["name"], "yes" if d["enabled"] else "no", ", ".join(d["emails"]))
+               for d in data], ["id", "username", "name", "enabled", "emails"], [6, 24, 30, 7, 60])
+
+
+# --- create addresses --------------------------------------------------------------------
+
+@main.group()
+def address() -> None:
+    """Create addresses: mail to one opens a task in its application."""
+
+
+@address.command("add")
+@click.argument("application")
+@click.argument("address")
+@click.option("--default-author", metavar="USER", help="Author for mail from unknown senders (opens the address to anyone).")
+@pass_app
+def address_add(app: AppContext, application: str, address: str, default_author: str | None) -> None:
+    """Add ADDRESS as a create address of APPLICATION."""
+    try:
+        with app.db.transaction() as s:
+            row = directory.add_create_address(s, app.settings, application, address, default_author,
+                                               actor=audit.cli_actor())
+            click.echo(f"create address {row.address} -> {application}")
+    except DirectoryError as exc:
+        fail(str(exc))
+    if default_author:
+        click.echo(f"warning: anyone can now open tasks at {address}; they are filed as {default_author}.",
+                   err=True)
+
+
+@address.command("list")
+@click.argument("application", required=False)
+@click.option("--json", "as_json", is_flag=True)
+@pass_app
+def address_list(app: AppContext, application: str | None, as_json: bool) -> None:
+    """List create addresses (of APPLICATION, or all)."""
+    with app.db.read() as s:
+        rows = directory.list_create_addresses(s, application)
+        data = [{"address": r.address, "application": r.application.name,
+                 "default_author": r.default_author.username if r.default_author else None,
+                 "created_at": r.created_at.isoformat(timespec="seconds") + "Z"} for r in rows]
+    if as_json:
+        emit_json(data)
+    else:
+        table([(d["address"], d["application"], d["default_author"] or "") for d in data],
+              ["address", "application", "default author"], [60, 24, 24])
+
+
+@address.command("remove")
+@click.argument("address")
+@pass_app
+def address_remove(app: AppContext, address: str) -> None:
+    """Remove the create address ADDRESS (mail to it is then refused)."""
+    try:
+        with app.db.transaction() as s:
+            directory.remove_create_address(s, address, actor=audit.cli_actor())
+    except DirectoryError as exc:
+        fail(str(exc))
+    click.echo(f"removed {address.lower()}")
+
+
+@address.command("set-default-author")
+@click.argument("address")
+@click.argument("username", required=False)
+@pass_app
+def address_set_default_author(app: AppContext, address: str, username: str | None) -> None:
+    """Set (or, without USERNAME, clear) the author used for unknown senders."""
+    try:
+        with app.db.transaction() as s:
+            directory.set_default_author(s, address, username, actor=audit.cli_actor())
+    except DirectoryError as exc:
+        fail(str(exc))
+    click.echo(f"{address.lower()}: default author {username or '(none)'}")

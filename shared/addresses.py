@@ -126,12 +126,6 @@ def parse_reply_local(settings: Settings, local: str) -> ReplyToken | None:
     return ReplyToken(obj=obj.upper(), kind=OBJECT_KINDS[m.group(1)], object_id=int(m.group(2)), user=user, digest=digest)
 
 
-def looks_like_reply_address(settings: Settings, local: str) -> bool:
-    """True for anything shaped like `x+y+z`: create addresses must never clash with it."""
-    parts = local.lower().split("+")
-    return len(parts) >= 3 or parse_reply_local(settings, local) is not None
-
-
 def verify(key: MailKey, token: ReplyToken) -> bool:
     return hmac.compare_digest(_digest(key.secret, token.obj, token.user), token.digest)
 

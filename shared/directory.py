@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailgate.shared import audit
-from mailgate.shared.addresses import AddressError, is_reserved, looks_like_reply_address, split_address
+from mailgate.shared.addresses import AddressError, is_reserved, split_address
 from mailgate.shared.config import Settings
 from mailgate.shared.models import AppUser, Application, CreateAddress, UserEmail
 
@@ -35,6 +35,13 @@ def get_application(session: Session, name: str) -> Application:
     if app is None:
         raise DirectoryError(f"no application {name!r}")
     return app
+
+
+def _split(address: str) -> tuple[str, str]:
+    try:
+        return split_address(address)
+    except AddressError as exc:
+        raise DirectoryError(str(exc)) from None
 
 
 def _address_in_use(session: Session, address: str) -> str | None:
@@ -62,10 +69,7 @@ def add_user(session: Session, username: str, emails: list[str], name: str = "",
 
 
 def _attach_email(session: Session, user: AppUser, email: str) -> None:
-    try:
-        local, domain = split_address(email)
-    except AddressError as exc:
-        raise DirectoryError(str(exc)) from None
+    local, domain = _split(email)
     address = f"{local}@{domain}"
     used = _address_in_use(session, address)
     if used:
@@ -90,15 +94,12 @@ def set_user_enabled(session: Session, username: str, enabled: bool, *, actor: s
 
 def validate_create_address(session: Session, settings: Settings, address: str) -> str:
     """The normalised address, or DirectoryError saying what is wrong with it."""
-    try:
-        local, domain = split_address(address)
-    except AddressError as exc:
-        raise DirectoryError(str(exc)) from None
+    local, domain = _split(address)
     if not settings.serves_domain(domain):
         raise DirectoryError(f"{domain} is not a domain Mailgate serves ({', '.join(settings.domains)})")
     if is_reserved(local):
         raise DirectoryError(f"{local}@ is a reserved name (postmaster, abuse, noreply, …)")
-    if "+" in local or looks_like_reply_address(settings, local):
+    if "+" in local:  # so it can never take the shape of a reply address (x+y+hash)
         raise DirectoryError(f"{local}@ clashes with the reply-address format (no '+' in create addresses)")
     normalised = f"{local}@{domain}"
     used = _address_in_use(session, normalised)
@@ -121,10 +122,7 @@ def add_create_address(session: Session, settings: Settings, app_name: str, addr
 
 
 def get_create_address(session: Session, address: str) -> CreateAddress:
-    try:
-        local, domain = split_address(address)
-    except AddressError as exc:
-        raise DirectoryError(str(exc)) from None
+    local, domain = _split(address)
     row = session.scalars(select(CreateAddress).where(CreateAddress.address == f"{local}@{domain}")).first()
     if row is None:
         raise DirectoryError(f"no create address {address!r}")

@@ -53,16 +53,19 @@ def decode_header_value(value: object) -> str:
         parts = email.header.decode_header(text)
     except Exception:
         return clean_header_value(text)
-    out: list[str] = []
-    for chunk, charset in parts:
-        if isinstance(chunk, bytes):
-            out.append(_decode_bytes(chunk, charset))
-        else:
-            out.append(chunk)
-    # decode_header drops the whitespace between encoded and plain words
-    # inconsistently; joining with "" matches RFC 2047 for adjacent encoded
-    # words, and plain chunks keep their own spaces.
-    return clean_header_value("".join(out))
+    return clean_header_value(_join_chunks(parts))
+
+
+def _join_chunks(parts: list[tuple[str | bytes, str | None]]) -> str:
+    """Decoded words joined with "": decode_header drops the whitespace between
+    encoded and plain words inconsistently, joining with "" matches RFC 2047
+    for adjacent encoded words, and plain chunks keep their own spaces.
+    compat32's raw 8-bit bytes come as charset "unknown-8bit": guessed like a body."""
+    return "".join(
+        _decode_bytes(chunk, None if charset in (None, "unknown-8bit") else charset)
+        if isinstance(chunk, bytes) else chunk
+        for chunk, charset in parts
+    )
 
 
 def _header_object_text(value: email.header.Header) -> str:
@@ -71,16 +74,9 @@ def _header_object_text(value: email.header.Header) -> str:
     Decode the bytes as UTF-8 (else cp1252) instead; any RFC 2047 words
     inside are decoded afterwards by the caller."""
     try:
-        chunks = email.header.decode_header(value)
+        return _join_chunks(email.header.decode_header(value))
     except Exception:
         return str(value)
-    out: list[str] = []
-    for chunk, charset in chunks:
-        if isinstance(chunk, bytes):
-            out.append(_decode_bytes(chunk, None if charset in (None, "unknown-8bit") else charset))
-        else:
-            out.append(chunk)
-    return "".join(out)
 
 
 _SURROGATES = re.compile(r"[\udc80-\udcff]")

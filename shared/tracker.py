@@ -117,13 +117,6 @@ def unsubscribe(session: Session, task: Task, user: AppUser) -> None:
         ids.discard(user.id)
 
 
-def subscribers(session: Session, task: Task) -> list[AppUser]:
-    return list(session.scalars(
-        select(AppUser).join(TaskSubscriber, TaskSubscriber.user_id == AppUser.id)
-        .where(TaskSubscriber.task_id == task.id).order_by(AppUser.id)
-    ))
-
-
 def apply_commands(session: Session, task: Task, actor: AppUser, plan: CommandPlan) -> list[str]:
     """Apply validated commands; returns the events they caused (for notifications)."""
     events: list[str] = []

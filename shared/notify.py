@@ -16,13 +16,15 @@ together, so there is never a change without its mail or mail without a change.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from mailgate.shared.addresses import reply_address
 from mailgate.shared.config import Settings
+from mailgate.shared.db import utcnow
 from mailgate.shared.keys import current_key
 from mailgate.shared.models import AppUser, Comment, OutboundMessage, ReceivedMessage, Task, TaskSubscriber, UserEmail
 from mailgate.shared.outbound.compose import html_from_text, marker_headers, new_message_id, thread_headers
@@ -90,6 +92,41 @@ _SELECT_RECIPIENTS = (
 )
 
 
+@dataclass
+class QueuedMessage:
+    """A notification as queued: the values of its outbound_messages row, and its id once inserted.
+
+    Rows are written with one Core executemany, not ORM objects: on the path
+    of every reply, creating and flushing OutboundMessage objects cost more
+    than rendering them. The worker reads the table, never these objects.
+    """
+
+    status: str
+    event: str
+    task_id: int
+    source_received_id: int | None
+    key_id: int
+    sender: str
+    subject: str
+    body_text: str
+    body_html: str
+    created_at: datetime
+    user_id: int | None
+    recipient: str
+    reply_to: str
+    message_id: str
+    headers: dict = field(default_factory=dict)
+    attempts: int = 0
+    id: int | None = None
+
+    def values(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "id"}
+
+
+_OUTBOUND = OutboundMessage.__table__
+_INSERT_OUTBOUND = insert(_OUTBOUND).returning(_OUTBOUND.c.id, sort_by_parameter_order=True)
+
+
 def _recipients(session: Session, task: Task, actor: AppUser) -> list[Recipient]:
     """Subscribers who get mail: not the actor, enabled, with an address (their first one)."""
     found: dict[int, str] = {}
@@ -105,9 +142,9 @@ def _parent_message_id(session: Session, source_received_id: int | None, known: 
 
 
 def queue_task_event(session: Session, settings: Settings, *, task: Task, actor: AppUser,
-                     events: list[str], comment: Comment | None = None, new_text: str = "",
+                     events: list[str], new_text: str = "",
                      source_received_id: int | None = None,
-                     parent_message_id: str | None = None) -> list[OutboundMessage]:
+                     parent_message_id: str | None = None) -> list["QueuedMessage"]:
     """Queue the notifications for one event on `task` by `actor`; returns the new rows.
 
     `events` are the tracker's event words ("created", "commented", "closed",
@@ -140,32 +177,31 @@ def queue_task_event(session: Session, settings: Settings, *, task: Task, actor:
     key = current_key(session)  # one key look-up for the whole event, not one per recipient
     common = dict(status="queued", event=event, task_id=task.id, source_received_id=source_received_id,
                   key_id=key.id, sender=settings.from_address, subject=subject, body_text=body,
-                  body_html=body_html, next_attempt_at=None)
-    rows: list[OutboundMessage] = []
+                  body_html=body_html, created_at=utcnow())
     if settings.public_replies:
         addresses = [u.primary_email for u in users]
-        rows.append(OutboundMessage(
+        rows = [QueuedMessage(
             user_id=None, recipient=_recipient_summary(addresses),
             reply_to=reply_address(settings, key, task.ref, None),
             message_id=task.thread_id if root else new_message_id(domain, task.ref.lower()),
             headers={**headers, "To": ", ".join(addresses)}, **common,
-        ))
+        )]
     else:
-        for user in users:
-            rows.append(OutboundMessage(
-                user_id=user.id, recipient=user.primary_email,
-                reply_to=reply_address(settings, key, task.ref, user.id),
-                # Each recipient sees the root once, so the root id may be shared by their copies.
-                message_id=task.thread_id if root else new_message_id(domain, task.ref.lower()),
-                headers=dict(headers), **common,
-            ))
-    session.add_all(rows)
-    session.flush()
+        rows = [QueuedMessage(
+            user_id=user.id, recipient=user.primary_email,
+            reply_to=reply_address(settings, key, task.ref, user.id),
+            # Each recipient sees the root once, so the root id may be shared by their copies.
+            message_id=task.thread_id if root else new_message_id(domain, task.ref.lower()),
+            headers=dict(headers), **common,
+        ) for user in users]
+    ids = session.execute(_INSERT_OUTBOUND, [r.values() for r in rows]).scalars().all()
+    for row, row_id in zip(rows, ids):
+        row.id = row_id
     return rows
 
 
 def notify_task_event(session: Session, settings: Settings, task: Task, actor: AppUser, events: list[str], *,
-                      comment: Comment | None = None, new_text: str = "") -> list[OutboundMessage]:
+                      comment: Comment | None = None, new_text: str = "") -> list["QueuedMessage"]:
     """The console's entry point: a change made on the web notifies like one made by mail.
 
     `new_text` defaults to the comment's text. Call it in the same
@@ -173,8 +209,8 @@ def notify_task_event(session: Session, settings: Settings, task: Task, actor: A
     """
     if comment is not None and not new_text:
         new_text = comment.text or ""
-    return queue_task_event(session, settings, task=task, actor=actor, events=events, comment=comment,
-                            new_text=new_text, source_received_id=None)
+    return queue_task_event(session, settings, task=task, actor=actor, events=events, new_text=new_text,
+                            source_received_id=None)
 
 
 def _recipient_summary(addresses: list[str]) -> str:

@@ -277,19 +277,18 @@ def step_act(s: Session, ctx: Context) -> None:
             attachments=parsed.attachments, source_message_id=rec.id,
         )
         events = ["created"] + tracker.apply_commands(s, task, author, plan)
-        comment = None
+        comment_id = None
         rec.action = "create"
     else:
         task = ctx.recipient.task
-        comment = tracker.add_comment(s, task=task, author=author, text=text,
-                                      attachments=parsed.attachments, source_message_id=rec.id)
-        events = (["commented"] if comment else []) + tracker.apply_commands(s, task, author, plan)
+        comment_id = tracker.add_comment(s, task=task, author=author, text=text,
+                                         attachments=parsed.attachments, source_message_id=rec.id)
+        events = (["commented"] if comment_id else []) + tracker.apply_commands(s, task, author, plan)
         rec.action = "comment"
-    notify.queue_task_event(s, ctx.settings, task=task, actor=author, events=events, comment=comment,
-                            new_text=text, source_received_id=rec.id, parent_message_id=rec.message_id)
-    s.flush()  # one unit of work for the comment, task changes and notifications (no-op when notify did it)
+    notify.queue_task_event(s, ctx.settings, task=task, actor=author, events=events, new_text=text, source_received_id=rec.id, parent_message_id=rec.message_id)
+    s.flush()  # the task's own changes (commands, thread id); comment and notifications are Core inserts
     rec.task_id = task.id
-    rec.comment_id = comment.id if comment else None
+    rec.comment_id = comment_id
     rec.object_ref = task.ref
     ctx.note(f"{'Created' if rec.action == 'create' else 'Commented on'} {task.ref} as {author.username}"
              + (f"; commands: {', '.join('!' + str(c) for c in plan.valid)}" if plan.valid else "")

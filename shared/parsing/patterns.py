@@ -150,11 +150,21 @@ def strip_decoration(text: str) -> str:
     return text.strip(_DECORATION).strip()
 
 
+_SEPARATOR_SET = frozenset(p.lower() for p in SEPARATOR_PHRASES)
+
+
 def is_separator(content: str) -> bool:
     """An "Original Message" / "Forwarded message" separator line."""
     if len(content) > 80:
         return False
-    return bool(_SEPARATOR.match(strip_decoration(content)))
+    text = strip_decoration(content)
+    if text.isascii():
+        # The same test as _SEPARATOR without the regex: a phrase, optional
+        # spaces, an optional colon. (On ASCII text re.IGNORECASE is lower().)
+        if text.endswith(":"):
+            text = text[:-1]
+        return text.rstrip().lower() in _SEPARATOR_SET
+    return bool(_SEPARATOR.match(text))
 
 
 # Every quote header contains one of these (a verb, an address, or an ISO
@@ -174,6 +184,36 @@ def _has_header_hint(text: str) -> bool:
     return any(h in low for h in _HEADER_HINTS) or bool(_ISO_PREFIX.match(text))
 
 
+# For each of QUOTE_HEADERS, substrings one of which its pattern needs in
+# ASCII text (lowercased): the patterns that cannot match are not run. On
+# ASCII text re.IGNORECASE equals lower(), with one exception that is why
+# Turkish has "yazd": its dotless "ı" matches "i" and "I". A pattern whose
+# verb is not ASCII ("írta", Cyrillic, CJK) cannot match ASCII text at all.
+_ASCII_NEEDS: dict[str, tuple[str, ...]] = {
+    "en_on_wrote": ("wrote", "writes", "said", "sent"),
+    "en_wrote": ("wrote", "writes"),
+    "fr_a_ecrit": ("crit",),
+    "es_escribio": ("escribi",),
+    "ca_ha_escrit": ("ha escrit", "va escriure"),
+    "pt_escreveu": ("escreveu",),
+    "it_ha_scritto": ("ha scritto",),
+    "de_schrieb": ("schrieb",),
+    "nl_schreef": ("schreef", "geschreven"),
+    "pl_napisal": ("napisal", "pisze"),
+    "scandinavian_skrev": ("skrev",),
+    "fi_kirjoitti": ("kirjoitti",),
+    "cs_napsal": ("napsal",),
+    "hu_irta": (),
+    "tr_yazdi": ("yazd",),
+    "ru_napisal": (),
+    "zh_xiedao": (),
+    "ko_jakseong": (),
+    "ja_message": (),
+    "other_wrote": ("menulis", "a scris", "je napisa", "kirjutas"),
+}
+_QUOTE_HEADERS_ASCII = [(name, rx, _ASCII_NEEDS[name]) for name, rx in QUOTE_HEADERS]
+
+
 def quote_header(candidate: str) -> str | None:
     """The rule name when `candidate` (1-6 joined lines) is a quote header."""
     text = strip_decoration(candidate) if candidate[:1] in "-*=_" else candidate.strip()
@@ -181,7 +221,14 @@ def quote_header(candidate: str) -> str | None:
         return None
     # Strip markdown/HTML-ish emphasis around the whole header.
     text = text.strip("*").strip()
-    for name, rx in QUOTE_HEADERS:
+    low = text.lower() if text.isascii() else None
+    for name, rx, needs in _QUOTE_HEADERS_ASCII:
+        if low is not None:
+            for need in needs:
+                if need in low:
+                    break
+            else:
+                continue  # the pattern cannot match: skip it
         if rx.match(text):
             if name == "en_on_wrote" and not text.rstrip().endswith(":") and not _DATEISH.search(text):
                 return None
@@ -212,11 +259,18 @@ def undated_quote_header(candidate: str) -> str | None:
 
 def is_header_line(content: str) -> bool:
     """A "Key: value" line of an Outlook-style header block."""
-    return bool(HEADER_LINE.match(content))
+    return ("：" in content or ":" in content) and HEADER_LINE.match(content) is not None
 
 
 def is_from_header_line(content: str) -> bool:
-    return bool(_FROM_KEY.match(content))
+    return ("：" in content or ":" in content) and _FROM_KEY.match(content) is not None
+
+
+_LINKS = re.compile(r"<[^<>]*>|\[([^\]]*)\]\([^)]*\)|https?://\S+")
+# In ASCII text (lowercased), MOBILE_SIGNATURES or _SENT_VERB needs one of
+# these; the alternatives with a non-ASCII word cannot match ASCII text.
+_MOBILE_NEEDS = ("envoy", "von meinem", "gesendet", "diese nachricht", "sendt fra", "skickat",
+                 "enviado", "inviato da", "verzonden", "outlook for", "from my", "mobile", "sent", "posted")
 
 
 def mobile_signature(content: str) -> bool:
@@ -229,8 +283,16 @@ def mobile_signature(content: str) -> bool:
     text = content.strip()
     if not text or len(text) > 160:
         return False
-    text = re.sub(r"<[^<>]*>|\[([^\]]*)\]\([^)]*\)|https?://\S+", r"\1", text).strip()
+    if "<" in text or "[" in text or "http" in text:  # else _LINKS cannot match
+        text = _LINKS.sub(r"\1", text).strip()
     text = text.strip("()<> \t").strip()
+    if text.isascii():
+        low = text.lower()
+        for need in _MOBILE_NEEDS:
+            if need in low:
+                break
+        else:
+            return False  # neither pattern below can match
     if MOBILE_SIGNATURES.match(text):
         return True
     match = _SENT_VERB.match(text)

@@ -51,6 +51,7 @@ _FENCE = re.compile(r"^[ \t]*(```|~~~)")
 # Invisible characters some clients leave on their own line: Gmail's "ᐧ"
 # tracking marker, zero-width spaces, BOM.
 _INVISIBLE = re.compile(r"^[\s\u1427\u200b\u200c\u200d\u2060\ufeff]*$")
+_INVISIBLE_CHARS = "\u1427\u200b\u200c\u200d\u2060\ufeff"
 
 # How many stray text lines after a quoted history still count as "part of
 # the history" (a footer, a quoted sig that lost its ">"), rather than an
@@ -64,7 +65,7 @@ _MAX_HEADER_LINES = 6
 _MAX_SCAN_LINES = 5000
 
 
-@dataclass
+@dataclass(slots=True)
 class Line:
     raw: str
     depth: int
@@ -72,6 +73,10 @@ class Line:
     kind: str = "t"
     rule: str = ""
     in_code: bool = False
+    # Set by _split, read by _header_at's cheap filter: can this line end a
+    # quote header, and the index of the next line (this one or later) that can.
+    header_end: bool = False
+    next_header_end: int = 0
 
 
 @dataclass
@@ -83,25 +88,39 @@ class TrimResult:
 
 
 def _split(text: str) -> list[Line]:
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
     out: list[Line] = []
+    append = out.append
     in_code = False
+    # Cheap filters before the regexes, each a condition the regex needs: a
+    # fence needs its backticks or tildes, a quote marker a ">", and an
+    # invisible line has no character other than whitespace and the few
+    # invisible ones.
+    fences = "```" in text or "~~~" in text
     for raw in text.split("\n"):
         raw = raw.rstrip()
-        if _FENCE.match(raw):
+        if fences and _FENCE.match(raw):
             in_code = not in_code
-            out.append(Line(raw, 0, raw.strip(), "t", in_code=True))
+            append(Line(raw, 0, raw.strip(), "t", "", True))
             continue
-        match = _QUOTE_PREFIX.match(raw) if not in_code else None
+        lead = raw.lstrip()
+        if not lead or (lead[0] in _INVISIBLE_CHARS and _INVISIBLE.match(raw)):
+            append(Line("", 0, "", "e", "", in_code))
+            continue
+        match = _QUOTE_PREFIX.match(raw) if not in_code and ">" in raw else None
         if match:
             depth = match.group(0).count(">")
             content = raw[match.end():].strip()
         else:
-            depth, content = 0, raw.strip()
-        if _INVISIBLE.match(raw):
-            out.append(Line("", 0, "", "e", in_code=in_code))
-            continue
-        out.append(Line(raw, depth, content, "q" if depth else "t", in_code=in_code))
+            depth, content = 0, lead
+        append(Line(raw, depth, content, "q" if depth else "t", "", in_code,
+                    content.rstrip(_HEADER_TAIL).endswith(_HEADER_ENDINGS)))
+    following = len(out)
+    for x in range(len(out) - 1, -1, -1):
+        if out[x].header_end:
+            following = x
+        out[x].next_header_end = following
     return out
 
 
@@ -115,10 +134,14 @@ def _joined(lines: list[Line], start: int, end: int) -> str:
             parts.append(ln.raw.strip())
         else:
             parts.append(ln.content)
-    return re.sub(r"\s+", " ", " ".join(p for p in parts if p)).strip()
+    return _SPACES.sub(" ", " ".join(p for p in parts if p)).strip()
+
+
+_SPACES = re.compile(r"\s+")
 
 
 _HEADER_ENDINGS = (":", "：", "wrote", "writes", "said", ">")
+_HEADER_TAIL = " \t*-=~_"
 _ISO_START = re.compile(r"^\d{4}[-/]\d{1,2}[-/]\d{1,2}\b")
 
 
@@ -127,11 +150,14 @@ def _header_at(lines: list[Line], i: int) -> tuple[int, str] | None:
     first = lines[i]
     if first.kind == "e" or first.in_code or not first.content:
         return None
+    iso_start = first.content[0].isdecimal() and _ISO_START.match(first.content) is not None
+    if not iso_start and first.next_header_end >= i + _MAX_HEADER_LINES:
+        return None  # no line of the window passes the filter below
     nonempty = 0
-    iso_start = bool(_ISO_START.match(first.content))
+    n = len(lines)
     for k in range(1, _MAX_HEADER_LINES + 1):
         j = i + k - 1
-        if j >= len(lines):
+        if j >= n:
             break
         ln = lines[j]
         if ln.in_code:
@@ -149,13 +175,16 @@ def _header_at(lines: list[Line], i: int) -> tuple[int, str] | None:
             break
         # Cheap filter before the regexes: a header ends with a colon, a verb
         # ("… wrote"), an address ("<bob@x>"), or starts with an ISO date.
-        tail = ln.content.rstrip(" \t*-=~_")
-        if not (tail.endswith(_HEADER_ENDINGS) or iso_start):
+        if not (ln.header_end or iso_start):
             continue
         candidate = _joined(lines, i, j + 1)
         rule = P.quote_header(candidate)
         if rule:
-            has_gap = any(lines[x].kind == "e" for x in range(i, j + 1))
+            has_gap = False
+            for x in range(i, j + 1):
+                if lines[x].kind == "e":
+                    has_gap = True
+                    break
             if has_gap and not rule.endswith("en_on_wrote"):
                 return None
             return k, rule
@@ -167,7 +196,8 @@ def _classify(lines: list[Line]) -> None:
     # Quote headers (possibly wrapped over several lines) and separators.
     i = 0
     prev_depth = 0
-    while i < min(n, _MAX_SCAN_LINES):
+    scan = min(n, _MAX_SCAN_LINES)
+    while i < scan:
         ln = lines[i]
         if ln.kind == "e" or ln.in_code:
             i += 1
@@ -218,25 +248,43 @@ def _classify(lines: list[Line]) -> None:
     # Delimiters and client signatures, at top level only, and never the first
     # line (a message cannot start with its own signature).
     # For each line: how many text lines follow it, and does history follow?
+    # (Computed when a rule line first needs it: only the entries after that
+    # line are read, and the loop below has not changed those yet.)
+    text_after: list[int] = []
+    history_after: list[bool] = []
+    seen_text = False
+    end = n  # the first delimiter: trim_reply cuts everything from it on
+    for x, ln in enumerate(lines):
+        if ln.kind == "t" and not ln.in_code and ln.depth == 0 and seen_text:
+            if _SIG_DASHES.match(ln.raw):
+                ln.kind, ln.rule = "d", "signature:dash_dash"
+            elif _RULE_LINE.match(ln.raw):
+                if not text_after:
+                    text_after, history_after = _suffix_counts(lines)
+                if history_after[x] or text_after[x] <= _MAX_FOOTER_LINES:
+                    ln.kind, ln.rule = "d", "delimiter:" + _rule_name(ln.raw)
+            if ln.kind == "d":
+                end = x
+                break  # what follows is cut with it: its kinds do not matter
+            if P.mobile_signature(ln.content):
+                ln.kind, ln.rule = "s", "signature:client"
+        if ln.kind in ("t", "q", "b"):
+            seen_text = True
+
+    # Lines before the first delimiter only look at their neighbours, and the
+    # delimiter itself is never a quote: the lines after it need no look.
+    _quote_continuations(lines, end)
+
+
+def _suffix_counts(lines: list[Line]) -> tuple[list[int], list[bool]]:
+    """For each line: how many text lines follow it, and whether a header does."""
+    n = len(lines)
     text_after = [0] * (n + 1)
     history_after = [False] * (n + 1)
     for x in range(n - 1, -1, -1):
         text_after[x] = text_after[x + 1] + (lines[x + 1].kind == "t" if x + 1 < n else 0)
         history_after[x] = history_after[x + 1] or (x + 1 < n and lines[x + 1].kind in ("b", "h"))
-    seen_text = False
-    for x, ln in enumerate(lines):
-        if ln.kind == "t" and not ln.in_code and ln.depth == 0:
-            if seen_text and _SIG_DASHES.match(ln.raw):
-                ln.kind, ln.rule = "d", "signature:dash_dash"
-            elif seen_text and _RULE_LINE.match(ln.raw) and (
-                    history_after[x] or text_after[x] <= _MAX_FOOTER_LINES):
-                ln.kind, ln.rule = "d", "delimiter:" + _rule_name(ln.raw)
-            elif seen_text and P.mobile_signature(ln.content):
-                ln.kind, ln.rule = "s", "signature:client"
-        if ln.kind in ("t", "q", "b"):
-            seen_text = True
-
-    _quote_continuations(lines)
+    return text_after, history_after
 
 
 def _header_starts_later(lines: list[Line], i: int, k: int) -> bool:
@@ -350,11 +398,12 @@ def _previous_nonempty(lines: list[Line], i: int) -> int | None:
 _LINK_START = re.compile(r"^[(<\[]?https?://", re.I)
 
 
-def _quote_continuations(lines: list[Line]) -> None:
+def _quote_continuations(lines: list[Line], end: int) -> None:
     """A text line wedged between two quoted lines is usually a quoted line
     that the sender's client re-wrapped without adding ">" (it starts in
-    lowercase, or the quoted line above stops mid-sentence)."""
-    for x in range(1, len(lines) - 1):
+    lowercase, or the quoted line above stops mid-sentence). Lines from `end`
+    on are not looked at."""
+    for x in range(1, min(len(lines) - 1, end)):
         ln = lines[x]
         if ln.kind != "t" or ln.in_code:
             continue

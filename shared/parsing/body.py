@@ -25,6 +25,7 @@ from email.message import Message
 
 from ..message import decode_header_value
 from .charsets import decode_bytes
+from . import mime
 from .html import html_to_text
 from .models import Attachment, Cut
 
@@ -72,12 +73,12 @@ def _filename(part: Message) -> str:
     """The part's file name, decoded (RFC 2231 and, in practice, RFC 2047)."""
     name = None
     try:
-        name = part.get_filename()
+        name = mime.filename(part)
     except Exception:
         name = None
     if not name:
         try:
-            name = part.get_param("name")
+            name = mime.param(part, "name")
             if isinstance(name, tuple):  # RFC 2231 triple
                 from email.utils import collapse_rfc2231_value
 
@@ -115,17 +116,24 @@ def _payload_bytes(part: Message) -> bytes:
 
 def _param(part: Message, name: str) -> str:
     try:
-        value = part.get_param(name)
+        value = mime.param(part, name)
     except Exception:
         return ""
     return str(value).lower() if value and not isinstance(value, tuple) else ""
 
 
 def part_text(part: Message) -> tuple[str, str | None]:
-    """The decoded text of a non-multipart part, and a warning if we guessed."""
+    """The decoded text of a non-multipart part, and a warning if we guessed.
+
+    Decoded once per part: the robot guard reads the same text first.
+    """
+    return mime.cached_text(part, _part_text)
+
+
+def _part_text(part: Message) -> tuple[str, str | None]:
     data = _payload_bytes(part)
     try:
-        charset = part.get_content_charset()
+        charset = mime.content_charset(part)
     except Exception:
         charset = None
     text, warning = decode_bytes(data, charset)

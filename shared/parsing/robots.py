@@ -45,6 +45,7 @@ import re
 from email.message import Message
 
 from ..message import decode_header_value, header_text
+from . import mime
 from .body import part_text
 from .models import RobotVerdict
 
@@ -164,8 +165,8 @@ def _walk(msg: Message, limit: int = 200):
         return
 
 
-def _first_text(msg: Message) -> str:
-    """Unquoted lines of the first text part (at most 200 lines)."""
+def _first_text_part(msg: Message) -> tuple[str, str] | None:
+    """The decoded text and content type of the first text part."""
     for part in _walk(msg):
         try:
             ctype = part.get_content_type()
@@ -176,18 +177,22 @@ def _first_text(msg: Message) -> str:
             disp = str(part.get("Content-Disposition") or "").lower()
             if disp.startswith("attachment"):
                 continue
-            text, _ = part_text(part)
-            if ctype != "text/plain":
-                text = re.sub(r"<[^>]+>", " ", text)
-            lines = [ln for ln in text.split("\n")[:400] if not ln.lstrip().startswith(">")]
-            return "\n".join(lines[:200])
-    return ""
+            return part_text(part)[0], ctype
+    return None
+
+
+def _unquoted(text: str, ctype: str) -> str:
+    """Unquoted lines of a part's text (at most 200 lines), tags removed."""
+    if ctype != "text/plain":
+        text = re.sub(r"<[^>]+>", " ", text)
+    lines = [ln for ln in text.split("\n")[:400] if not ln.lstrip().startswith(">")]
+    return "\n".join(lines[:200])
 
 
 def _bounce_evidence(msg: Message, sender: str | None, sender_src: str) -> str | None:
     """A reason phrase when the message is a bounce, else None."""
     ctype = msg.get_content_type()
-    report_type = str(msg.get_param("report-type") or "").lower()
+    report_type = str(mime.param(msg, "report-type") or "").lower()
     if ctype == "multipart/report" and report_type in ("delivery-status", "global-delivery-status"):
         return f"multipart/report; report-type={report_type}"
     if ctype == "multipart/report" and report_type == "feedback-report":
@@ -208,7 +213,17 @@ def _bounce_evidence(msg: Message, sender: str | None, sender_src: str) -> str |
         return f"From: {from_value[:60]}"
     if sender and _DAEMON_FROM.search(sender):
         return f"{sender_src} {sender[:60]}"
-    body = _first_text(msg)
+    automated = bool(_AUTOMATED_LOCAL.match(from_addr.split("@")[0])) if from_addr else False
+    null_sender = sender == ""
+    found = _first_text_part(msg)
+    # The body's unquoted head is only needed for the two decisive markers
+    # below and, from a robot sender, for bounce phrases. Neither marker
+    # anywhere in the whole text (tags and quotes included) means neither is
+    # in that head, and a human sender's message is done here.
+    whole = found[0].lower() if found else ""
+    if not (automated or null_sender or "notificationtype" in whole or "final-recipient" in whole):
+        return None
+    body = _unquoted(*found) if found else ""
     folded = body.lower()  # cheap substring tests first: the regexes only run where they can match
     if "notificationtype" in folded and _SES_JSON.search(body):
         return "Amazon SES notification"
@@ -217,8 +232,6 @@ def _bounce_evidence(msg: Message, sender: str | None, sender_src: str) -> str |
         if "final-recipient" in dsn_fields and (_DSN_STATUS.search(body) or len(dsn_fields) >= 3):
             return "Final-Recipient/Status block in the body"
 
-    automated = bool(_AUTOMATED_LOCAL.match(from_addr.split("@")[0])) if from_addr else False
-    null_sender = sender == ""
     # Subject and body phrases are things a human can write too ("Undeliverable
     # mail to our customers?"): only together with a robot sender, so they are
     # only looked for when the sender is one.
@@ -255,7 +268,7 @@ def _auto_reply_evidence(msg: Message) -> str | None:
     precedence = header_text(msg, "Precedence").lower().strip()
     if precedence in ("bulk", "junk", "list", "auto_reply", "auto-reply"):
         return f"Precedence: {precedence}"
-    report_type = str(msg.get_param("report-type") or "").lower()
+    report_type = str(mime.param(msg, "report-type") or "").lower()
     if msg.get_content_type() == "multipart/report" and report_type == "disposition-notification":
         return "read receipt (multipart/report; report-type=disposition-notification)"
     for part in _walk(msg, limit=50):

@@ -9,12 +9,15 @@ restarted server is picked up without restarting Mailgate.
 
 from __future__ import annotations
 
+import os
+import threading
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Iterator
 
 from sqlalchemy import MetaData, create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
@@ -46,15 +49,70 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
 
 
 READ_ONLY = "mailgate_read_only"
-# A write transaction whose commit need not be fsynced on its own: in WAL mode
-# the next fully synchronous commit (the store of the next message) makes it
-# durable too. Used for processing outcomes, which are recoverable from the
-# stored message should power fail in between (see pipeline.recover_stale).
+# A write transaction whose commit is not fsynced on its own: the caller makes
+# it durable with Database.make_durable() (one WAL fsync for all of a
+# message's commits) before it answers. The pipeline's connection has it.
 LAZY_SYNC = "mailgate_lazy_sync"
 # Engine-wide: the owner makes commits durable itself (the milter fsyncs the
 # WAL once for a group of commits before it answers), so transactions run
 # with the connection's synchronous=NORMAL and no per-commit pragma.
 GROUP_SYNC = "mailgate_group_sync"
+
+
+_SYNC_MODE = "mailgate_sync_mode"
+
+
+class WalSync:
+    """fsync an SQLite database's WAL file: every commit written before the call is then on disk.
+
+    In WAL mode this is exactly what synchronous=FULL adds to each commit, so
+    a writer with several commits per unit of work (the pipeline: store, then
+    outcome) pays for one fsync instead of one per commit. SQLite deletes the
+    WAL when its last connection closes (after checkpointing it into the
+    database file) and creates a new one later: the file is held open to
+    notice that (its link count drops to 0), and a new file's directory entry
+    is synced once so that the file itself survives a power cut. SQLite puts
+    no locks on the WAL file, so holding it open is safe.
+    """
+
+    def __init__(self, db_path: str):
+        self.wal = db_path + "-wal"
+        self.directory = str(Path(db_path).parent)
+        self._fd: int | None = None
+        self._lock = threading.Lock()
+
+    def sync(self) -> None:
+        with self._lock:
+            fd = self._fd
+            if fd is not None and os.fstat(fd).st_nlink == 0:  # replaced since: sync the new one
+                self.close()
+                fd = None
+            new = fd is None
+            if new:
+                try:
+                    fd = self._fd = os.open(self.wal, os.O_RDONLY)
+                except FileNotFoundError:
+                    return  # no WAL: everything was checkpointed (and synced) into the database file
+            os.fsync(fd)
+            if new:
+                dfd = os.open(self.directory, os.O_RDONLY)
+                try:
+                    os.fsync(dfd)
+                finally:
+                    os.close(dfd)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def sqlite_path(url: str) -> str | None:
+    """The database file of an SQLite URL; None for in-memory databases and other engines."""
+    if not url.startswith("sqlite"):
+        return None
+    path = url.split("///", 1)[-1].split("?", 1)[0]
+    return path if path and path != ":memory:" else None
 
 
 def configure_sqlite(engine: Engine) -> None:
@@ -80,8 +138,13 @@ def configure_sqlite(engine: Engine) -> None:
             conn.exec_driver_sql("BEGIN")
             return
         if not options.get(GROUP_SYNC):
-            # Connection-level pragma, so set it for every write transaction.
-            conn.exec_driver_sql("PRAGMA synchronous=NORMAL" if options.get(LAZY_SYNC) else "PRAGMA synchronous=FULL")
+            # A connection-level pragma: set it when this transaction wants another mode
+            # than the connection's last one (connections are pooled and shared).
+            wanted = "NORMAL" if options.get(LAZY_SYNC) else "FULL"
+            info = conn.connection.info
+            if info.get(_SYNC_MODE) != wanted:
+                conn.exec_driver_sql(f"PRAGMA synchronous={wanted}")
+                info[_SYNC_MODE] = wanted
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
@@ -113,6 +176,11 @@ class Database:
         self.url = url
         self.engine = make_engine(url, **engine_kwargs)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._init_durability()
+
+    def _init_durability(self) -> None:
+        path = sqlite_path(self.url)
+        self.wal_sync = WalSync(path) if path else None
 
     @classmethod
     def from_engine(cls, engine: Engine) -> "Database":
@@ -121,16 +189,14 @@ class Database:
         db.url = str(engine.url)
         db.engine = engine
         db.sessions = sessionmaker(engine, expire_on_commit=False)
+        db._init_durability()
         return db
 
     @classmethod
     def from_settings(cls, settings) -> "Database":
-        if settings.is_sqlite:
-            path = settings.database_url.split("///", 1)[-1]
-            if path and path != ":memory:":
-                from pathlib import Path
-
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+        path = sqlite_path(settings.database_url)
+        if path:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
         return cls(settings.database_url)
 
     @contextmanager
@@ -158,15 +224,42 @@ class Database:
             session.close()
 
     @contextmanager
-    def session(self, lazy_sync: bool = False) -> Iterator[Session]:
-        """A session whose commits the caller controls (the pipeline's steps)."""
-        session = self.sessions()
+    def session(self, lazy_sync: bool = False, bind: Connection | None = None) -> Iterator[Session]:
+        """A session whose commits the caller controls (the pipeline's steps).
+
+        With `bind`, the session works on that connection (see pipeline()).
+        """
+        session = self.sessions(bind=bind) if bind is not None else self.sessions()
         try:
-            if lazy_sync:
+            if lazy_sync and bind is None:
                 session.connection(execution_options={LAZY_SYNC: True})
             yield session
         finally:
             session.close()
 
+    @contextmanager
+    def pipeline(self) -> Iterator[Connection]:
+        """One connection for all of a message's transactions, committed without a per-commit fsync.
+
+        The caller calls make_durable() after the last commit and before it
+        answers for the message. One checkout and one fsync per message,
+        where two sessions with a FULL commit each cost twice as much.
+        """
+        with self.engine.connect() as conn:
+            conn.execution_options(**{LAZY_SYNC: True})
+            yield conn
+
+    def make_durable(self) -> None:
+        """Put every commit made so far on disk (SQLite); PostgreSQL commits are durable already.
+
+        An engine with GROUP_SYNC belongs to an owner that syncs for a whole
+        group of sessions itself (the milter), so this is a no-op there.
+        """
+        if self.wal_sync is None or self.engine.get_execution_options().get(GROUP_SYNC):
+            return
+        self.wal_sync.sync()
+
     def dispose(self) -> None:
         self.engine.dispose()
+        if self.wal_sync is not None:
+            self.wal_sync.close()

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from email.message import Message
 
 from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -50,6 +51,22 @@ _SELECT_CLAIM = select(_CLAIM.c.received_id).where(_CLAIM.c.dedupe_key == bindpa
 _INSERT_CLAIM = insert(_CLAIM)
 
 
+class Record:
+    """A received message's column values while the pipeline works on them.
+
+    A plain holder rather than a ReceivedMessage: the ORM's attribute events
+    on ~60 assignments per message cost more than the insert. reprocess()
+    passes a detached ReceivedMessage instead; both have the same attributes.
+    """
+
+    def __init__(self, **values) -> None:
+        self.__dict__.update(dict.fromkeys(_COLUMNS))
+        self.__dict__.update(values)
+
+
+_COLUMNS = tuple(c.key for c in _RECEIVED.columns)
+
+
 @dataclass
 class Timings:
     """Seconds spent per stage of the last message (the benchmark reads these)."""
@@ -64,7 +81,7 @@ class Timings:
 class Context:
     settings: Settings
     envelope: Envelope
-    rec: ReceivedMessage
+    rec: Record | ReceivedMessage
     msg: Message
     log: MessageLog
     decisions: list[str] = field(default_factory=list)
@@ -99,14 +116,30 @@ def _head(raw: bytes) -> bytes:
     return raw[:cut] + b"\r\n\r\n[body not kept: message larger than the limit]\r\n"
 
 
-def store(db: Database, settings: Settings, envelope: Envelope, raw: bytes) -> tuple[ReceivedMessage, Message]:
-    """Commit the raw bytes and envelope before anything else; TempFail if we cannot."""
+def store(db: Database, settings: Settings, envelope: Envelope, raw: bytes) -> tuple[Record, Message]:
+    """Step 1 on its own, durable when it returns (tests and tools; receive() uses _store)."""
+    try:
+        with db.pipeline() as conn:
+            stored = _store(conn, settings, envelope, raw)
+        db.make_durable()
+    except TempFail:
+        raise
+    except Exception as exc:
+        raise TempFail(f"could not store the message: {exc.__class__.__name__}") from exc
+    return stored
+
+
+def _store(conn: Connection, settings: Settings, envelope: Envelope, raw: bytes) -> tuple[Record, Message]:
+    """Commit the raw bytes and envelope before anything else; TempFail if we cannot.
+
+    Committed here, made durable (fsynced) by the caller before it answers.
+    """
     too_large = len(raw) > settings.max_message_bytes
     kept = _head(raw) if too_large else raw
     msg = load_message(kept)
     recipients = [_clip(r, 320) for r in envelope.recipients]
     header_rcpts = [] if recipients else [a for h in ROUTING_HEADERS[:2] for a in header_addresses(msg, h)]
-    rec = ReceivedMessage(
+    values = dict(
         source=envelope.source,
         queue_id=_clip(envelope.queue_id, 64),
         mail_from=None if envelope.sender is None else _clip(envelope.sender, 320),
@@ -128,20 +161,17 @@ def store(db: Database, settings: Settings, envelope: Envelope, raw: bytes) -> t
         reason_text="", robot_reason="", error="", commands=[], unknown_commands=[], decisions=[],
     )
     if too_large:
-        rec.status, rec.reason = Status.REJECTED, Reason.TOO_LARGE
-        rec.reason_text = (f"The message is {len(raw):,} bytes; this server accepts at most "
-                           f"{settings.max_message_bytes:,}.")
-        rec.processed_at = utcnow()
-    values = {c.key: getattr(rec, c.key) for c in _RECEIVED.columns
-              if c.key != "id" and getattr(rec, c.key) is not None}
+        values.update(status=Status.REJECTED, reason=Reason.TOO_LARGE, processed_at=utcnow(),
+                      reason_text=(f"The message is {len(raw):,} bytes; this server accepts at most "
+                                   f"{settings.max_message_bytes:,}."))
     try:
         # Core with prebuilt statements, not the ORM: this is every message's critical path.
-        with db.engine.begin() as conn:
-            rec.id = conn.execute(_INSERT_RECEIVED, values).scalar_one()
-            conn.execute(_INSERT_RAW, {"message_id": rec.id, "raw": kept})
+        with conn.begin():
+            rec_id = conn.execute(_INSERT_RECEIVED, {k: v for k, v in values.items() if v is not None}).scalar_one()
+            conn.execute(_INSERT_RAW, {"message_id": rec_id, "raw": kept})
     except Exception as exc:
         raise TempFail(f"could not store the message: {exc.__class__.__name__}") from exc
-    return rec, msg
+    return Record(id=rec_id, **values), msg
 
 
 # --- steps 2-7 --------------------------------------------------------------------------
@@ -326,14 +356,29 @@ def _outcome(rec: ReceivedMessage) -> Outcome:
     )
 
 
-def process(db: Database, settings: Settings, rec: ReceivedMessage, msg: Message, envelope: Envelope,
+def process(db: Database, settings: Settings, rec: Record | ReceivedMessage, msg: Message, envelope: Envelope,
             timings: Timings | None = None) -> Outcome:
-    """Steps 2-8 for a stored message."""
+    """Steps 2-8 for a stored message, durable when it returns."""
+    try:
+        with db.pipeline() as conn:
+            outcome = _process(db, conn, settings, rec, msg, envelope, timings)
+        db.make_durable()
+    except TempFail:
+        raise
+    except Exception as exc:
+        if is_unavailable(exc) or isinstance(exc, OSError):
+            raise TempFail("database unavailable while processing") from exc
+        raise
+    return outcome
+
+
+def _process(db: Database, conn: Connection, settings: Settings, rec: Record | ReceivedMessage, msg: Message,
+             envelope: Envelope, timings: Timings | None = None) -> Outcome:
     rec_id = rec.id
     mlog = MessageLog(log, qid=rec.queue_id, mid=rec.message_id, rec=rec_id)
     # `rec` is a plain holder here (not in the session): steps fill in its
     # outcome fields and one UPDATE writes them with the rest of the work.
-    with db.session(lazy_sync=True) as s, s.no_autoflush:
+    with db.session(bind=conn) as s, s.no_autoflush:
         ctx = Context(settings, envelope, rec, msg, mlog, timings=timings or Timings())
         try:
             t0 = time.perf_counter()
@@ -358,7 +403,7 @@ def process(db: Database, settings: Settings, rec: ReceivedMessage, msg: Message
         except Disposition as d:
             s.rollback()
             s.close()
-            outcome = _record_disposition(db, rec_id, d, ctx)
+            outcome = _record_disposition(conn, d, ctx)
         except TempFail:
             s.rollback()
             raise
@@ -368,7 +413,7 @@ def process(db: Database, settings: Settings, rec: ReceivedMessage, msg: Message
             if is_unavailable(exc):
                 mlog.warning("database unavailable while processing", error=exc.__class__.__name__)
                 raise TempFail("database unavailable while processing") from exc
-            outcome = _record_failure(db, rec_id, ctx, exc)
+            outcome = _record_failure(conn, ctx, exc)
     mlog.info("processed", status=outcome.status, reason=outcome.reason, action=outcome.action,
               object=outcome.object, actor=outcome.actor)
     return outcome
@@ -386,21 +431,21 @@ _UPDATE_OUTCOME = (
 )
 
 
-def _write_outcome(s: Session, rec: ReceivedMessage) -> None:
+def _write_outcome(s: Session | Connection, rec: Record | ReceivedMessage) -> None:
     """One prebuilt Core UPDATE (the ORM's bulk-update path costs more than the work)."""
     s.execute(_UPDATE_OUTCOME, {"rec_id": rec.id, **{"v_" + f: getattr(rec, f) for f in OUTCOME_FIELDS}})
 
 
-def _save_outcome(db: Database, rec: ReceivedMessage) -> Outcome:
+def _save_outcome(conn: Connection, rec: Record | ReceivedMessage) -> Outcome:
     try:
-        with db.transaction() as s:
-            _write_outcome(s, rec)
+        with conn.begin():
+            _write_outcome(conn, rec)
     except Exception as exc:
         raise TempFail("could not record the outcome") from exc
     return _outcome(rec)
 
 
-def _record_disposition(db: Database, rec_id: int, d: Disposition, ctx: Context) -> Outcome:
+def _record_disposition(conn: Connection, d: Disposition, ctx: Context) -> Outcome:
     rec = ctx.rec
     rec.status, rec.reason, rec.reason_text = d.status, d.reason, d.text
     rec.duplicate_of = d.detail.get("duplicate_of")
@@ -413,10 +458,10 @@ def _record_disposition(db: Database, rec_id: int, d: Disposition, ctx: Context)
     rec.parse = _json_safe(ctx.parsed.to_json()) if ctx.parsed is not None else rec.parse
     rec.processed_at = utcnow()
     rec.error = ""
-    return _save_outcome(db, rec)
+    return _save_outcome(conn, rec)
 
 
-def _record_failure(db: Database, rec_id: int, ctx: Context, exc: BaseException) -> Outcome:
+def _record_failure(conn: Connection, ctx: Context, exc: BaseException) -> Outcome:
     ctx.log.error("processing crashed", error=exc.__class__.__name__)
     rec = ctx.rec
     rec.status, rec.reason = Status.FAILED, Reason.INTERNAL_ERROR
@@ -425,23 +470,32 @@ def _record_failure(db: Database, rec_id: int, ctx: Context, exc: BaseException)
     rec.decisions = ctx.decisions
     rec.action = rec.task_id = rec.comment_id = None
     rec.processed_at = utcnow()
-    return _save_outcome(db, rec)
+    return _save_outcome(conn, rec)
 
 
 # --- public entry points ----------------------------------------------------------------
 
 def receive(db: Database, settings: Settings, envelope: Envelope, raw: bytes,
             timings: Timings | None = None) -> Outcome:
-    """Store, then decide and act. Raises only TempFail (the database is unavailable)."""
+    """Store, then decide and act; durable when it returns. Raises only TempFail (answer 4xx)."""
     timings = timings if timings is not None else Timings()
-    t0 = time.perf_counter()
-    rec, msg = store(db, settings, envelope, raw)
-    timings.store = time.perf_counter() - t0
-    MessageLog(log, qid=rec.queue_id, mid=rec.message_id, rec=rec.id).info(
-        "stored", source=rec.source, size=rec.size, rcpt=",".join(rec.rcpt_to or []))
-    if rec.status != Status.RECEIVED:
-        return _outcome(rec)
-    return process(db, settings, rec, msg, envelope, timings)
+    try:
+        with db.pipeline() as conn:
+            t0 = time.perf_counter()
+            rec, msg = _store(conn, settings, envelope, raw)
+            timings.store = time.perf_counter() - t0
+            MessageLog(log, qid=rec.queue_id, mid=rec.message_id, rec=rec.id).info(
+                "stored", source=rec.source, size=rec.size, rcpt=",".join(rec.rcpt_to or []))
+            if rec.status != Status.RECEIVED:
+                outcome = _outcome(rec)
+            else:
+                outcome = _process(db, conn, settings, rec, msg, envelope, timings)
+        db.make_durable()  # one fsync covers the store and the outcome
+    except TempFail:
+        raise
+    except Exception as exc:  # the connection, its checkout or the fsync: nothing is answered yet
+        raise TempFail(f"could not store the message durably: {exc.__class__.__name__}") from exc
+    return outcome
 
 
 REPROCESSABLE = (Status.FAILED, Status.RECEIVED, Status.REJECTED)

@@ -16,12 +16,13 @@ import hashlib
 import hmac
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from mailgate.shared.config import Settings
-from mailgate.shared.keys import current_key
+from mailgate.shared.keys import SigningKey, current_key, signing_key
 from mailgate.shared.models import AppUser, Application, CreateAddress, MailKey, Task, UserEmail
 from mailgate.shared.outcomes import Reason, Reject
 
@@ -77,7 +78,7 @@ def _digest(secret: str, obj: str, user: str) -> str:
     return mac.hexdigest()[:HASH_LEN]
 
 
-def reply_address(settings: Settings, key: MailKey, obj: str, user_id: int | None) -> str:
+def reply_address(settings: Settings, key: MailKey | SigningKey, obj: str, user_id: int | None) -> str:
     """The signed address for object `obj` (e.g. "T12") and user id, or public when user_id is None."""
     user = "public" if user_id is None else str(int(user_id))
     local = f"{obj.upper()}+{user}+{_digest(key.secret, obj, user)}"
@@ -126,7 +127,7 @@ def parse_reply_local(settings: Settings, local: str) -> ReplyToken | None:
     return ReplyToken(obj=obj.upper(), kind=OBJECT_KINDS[m.group(1)], object_id=int(m.group(2)), user=user, digest=digest)
 
 
-def verify(key: MailKey, token: ReplyToken) -> bool:
+def verify(key: MailKey | SigningKey, token: ReplyToken) -> bool:
     return hmac.compare_digest(_digest(key.secret, token.obj, token.user), token.digest)
 
 
@@ -135,8 +136,10 @@ def verify(key: MailKey, token: ReplyToken) -> bool:
 # Built once: these run for every RCPT and every message.
 _SELECT_TASK = (select(Task, Application.name).outerjoin(Application, Application.id == Task.application_id)
                 .where(Task.id == bindparam("task_id")))
-_SELECT_USER_BY_EMAIL = (select(AppUser).join(UserEmail, UserEmail.user_id == AppUser.id)
-                         .where(UserEmail.address == bindparam("address")))
+_USERS = AppUser.__table__
+_SELECT_USER_BY_EMAIL = (select(_USERS.c.id, _USERS.c.username, _USERS.c.name, _USERS.c.enabled)
+                         .join(UserEmail.__table__, UserEmail.__table__.c.user_id == _USERS.c.id)
+                         .where(UserEmail.__table__.c.address == bindparam("address")))
 _SELECT_CREATE = select(CreateAddress).where(CreateAddress.address == bindparam("address"))
 
 @dataclass
@@ -183,7 +186,7 @@ def check_recipient(session: Session, settings: Settings, address: str) -> Recip
     if token is not None:
         if domain != settings.reply_domain:
             raise Reject(Reason.UNKNOWN_RECIPIENT, f"Reply addresses live at {settings.reply_domain} only.")
-        if not verify(current_key(session), token):
+        if not verify(signing_key(session), token):
             raise Reject(Reason.INVALID_HASH)
         if token.is_public and not settings.public_replies:
             raise Reject(Reason.INVALID_HASH, "Public reply addresses are turned off on this server.")
@@ -198,9 +201,19 @@ def check_recipient(session: Session, settings: Settings, address: str) -> Recip
     raise Reject(Reason.UNKNOWN_RECIPIENT, f"There is no address {normalised} here.")
 
 
-def find_user_by_email(session: Session, address: str) -> AppUser | None:
+class UserRef(NamedTuple):
+    """The sender's account as the pipeline needs it; a Core row, not an AppUser object (per message)."""
+
+    id: int
+    username: str
+    name: str
+    enabled: bool
+
+
+def find_user_by_email(session: Session, address: str) -> UserRef | None:
     try:
         addr = normalise(address)
     except AddressError:
         return None
-    return session.scalars(_SELECT_USER_BY_EMAIL, {"address": addr}).first()
+    row = session.connection().execute(_SELECT_USER_BY_EMAIL, {"address": addr}).first()
+    return UserRef(*row) if row is not None else None

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import secrets
 
+from typing import NamedTuple
+
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
@@ -32,6 +34,35 @@ def current_key(session: Session) -> MailKey:
     return key
 
 
+class SigningKey(NamedTuple):
+    """What signing and checking an address needs of the current key: its id and secret."""
+
+    id: int
+    secret: str
+
+
+_SIGNING_MEMO = "mailgate.signing_key"
+_KEYS = MailKey.__table__
+_SELECT_SIGNING = (select(_KEYS.c.id, _KEYS.c.secret).where(_KEYS.c.retired_at.is_(None))
+                   .order_by(_KEYS.c.id.desc()).limit(1))
+
+
+def signing_key(session: Session) -> SigningKey:
+    """The current key as a plain pair, read once per session: the per-message path (check and sign).
+
+    One Core row instead of a MailKey object: this runs for every RCPT and
+    every message. Read from the database each time a session starts, never
+    cached across sessions, so a rotation on any host applies at once.
+    """
+    key = session.info.get(_SIGNING_MEMO)
+    if key is None:
+        row = session.connection().execute(_SELECT_SIGNING).first()
+        if row is None:
+            raise NoMailKey("no current mail key; run `mailgate init`")
+        key = session.info[_SIGNING_MEMO] = SigningKey(row.id, row.secret)
+    return key
+
+
 def _serialise(session: Session) -> None:
     """One key change at a time across every host.
 
@@ -43,6 +74,7 @@ def _serialise(session: Session) -> None:
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
         session.info.pop(_MEMO, None)
+    session.info.pop(_SIGNING_MEMO, None)
 
 
 _LOCK_KEY = 0x6D61696C6B6579  # "mailkey"

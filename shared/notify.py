@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from mailgate.shared.addresses import reply_address
 from mailgate.shared.config import Settings
 from mailgate.shared.db import utcnow
-from mailgate.shared.keys import current_key
+from mailgate.shared.keys import signing_key
 from mailgate.shared.models import AppUser, Comment, OutboundMessage, ReceivedMessage, Task, TaskSubscriber, UserEmail
 from mailgate.shared.outbound.compose import html_from_text, marker_headers, new_message_id, thread_headers
 
@@ -130,7 +130,7 @@ _INSERT_OUTBOUND = insert(_OUTBOUND).returning(_OUTBOUND.c.id, sort_by_parameter
 def _recipients(session: Session, task: Task, actor: AppUser) -> list[Recipient]:
     """Subscribers who get mail: not the actor, enabled, with an address (their first one)."""
     found: dict[int, str] = {}
-    for user_id, address in session.execute(_SELECT_RECIPIENTS, {"task_id": task.id, "actor_id": actor.id}):
+    for user_id, address in session.connection().execute(_SELECT_RECIPIENTS, {"task_id": task.id, "actor_id": actor.id}):
         found.setdefault(user_id, address)
     return [Recipient(uid, addr) for uid, addr in found.items()]
 
@@ -174,7 +174,7 @@ def queue_task_event(session: Session, settings: Settings, *, task: Task, actor:
         threading = thread_headers(parent) if parent else {}
     headers = {**marker_headers(event, task.ref), **threading}
 
-    key = current_key(session)  # one key look-up for the whole event, not one per recipient
+    key = signing_key(session)  # one key look-up for the whole event, not one per recipient
     common = dict(status="queued", event=event, task_id=task.id, source_received_id=source_received_id,
                   key_id=key.id, sender=settings.from_address, subject=subject, body_text=body,
                   body_html=body_html, created_at=utcnow())
@@ -194,7 +194,7 @@ def queue_task_event(session: Session, settings: Settings, *, task: Task, actor:
             message_id=task.thread_id if root else new_message_id(domain, task.ref.lower()),
             headers=dict(headers), **common,
         ) for user in users]
-    ids = session.execute(_INSERT_OUTBOUND, [r.values() for r in rows]).scalars().all()
+    ids = session.connection().execute(_INSERT_OUTBOUND, [r.values() for r in rows]).scalars().all()
     for row, row_id in zip(rows, ids):
         row.id = row_id
     return rows

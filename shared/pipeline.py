@@ -177,7 +177,7 @@ def _store(conn: Connection, settings: Settings, envelope: Envelope, raw: bytes)
 # --- steps 2-7 --------------------------------------------------------------------------
 
 def step_dedupe(s: Session, ctx: Context) -> None:
-    holder = s.execute(_SELECT_CLAIM, {"key": ctx.rec.dedupe_key}).scalar()
+    holder = s.connection().execute(_SELECT_CLAIM, {"key": ctx.rec.dedupe_key}).scalar()
     if holder is not None and holder != ctx.rec.id:
         raise _duplicate(ctx, holder)
 
@@ -292,7 +292,7 @@ def step_act(s: Session, ctx: Context) -> None:
     # this insert fail (on PostgreSQL it waits for that host's commit), and
     # we become the duplicate before doing any work.
     try:
-        s.execute(_INSERT_CLAIM, {"dedupe_key": rec.dedupe_key, "received_id": rec.id, "claimed_at": utcnow()})
+        s.connection().execute(_INSERT_CLAIM, {"dedupe_key": rec.dedupe_key, "received_id": rec.id, "claimed_at": utcnow()})
     except IntegrityError:
         s.rollback()
         holder = s.execute(_SELECT_CLAIM, {"key": rec.dedupe_key}).scalar()
@@ -433,7 +433,8 @@ _UPDATE_OUTCOME = (
 
 def _write_outcome(s: Session | Connection, rec: Record | ReceivedMessage) -> None:
     """One prebuilt Core UPDATE (the ORM's bulk-update path costs more than the work)."""
-    s.execute(_UPDATE_OUTCOME, {"rec_id": rec.id, **{"v_" + f: getattr(rec, f) for f in OUTCOME_FIELDS}})
+    conn = s.connection() if isinstance(s, Session) else s
+    conn.execute(_UPDATE_OUTCOME, {"rec_id": rec.id, **{"v_" + f: getattr(rec, f) for f in OUTCOME_FIELDS}})
 
 
 def _save_outcome(conn: Connection, rec: Record | ReceivedMessage) -> Outcome:

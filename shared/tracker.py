@@ -99,21 +99,21 @@ def subscriber_ids(session: Session, task: Task) -> set[int]:
     """
     memo = session.info.setdefault(_MEMO, {})
     if task.id not in memo:
-        memo[task.id] = set(session.scalars(_SELECT_SUBSCRIBER_IDS, {"task_id": task.id}))
+        memo[task.id] = set(session.connection().execute(_SELECT_SUBSCRIBER_IDS, {"task_id": task.id}).scalars())
     return memo[task.id]
 
 
 def subscribe(session: Session, task: Task, user: AppUser) -> None:
     ids = subscriber_ids(session, task)
     if user.id not in ids:
-        session.execute(_INSERT_SUBSCRIBER, {"task_id": task.id, "user_id": user.id})
+        session.connection().execute(_INSERT_SUBSCRIBER, {"task_id": task.id, "user_id": user.id})
         ids.add(user.id)
 
 
 def unsubscribe(session: Session, task: Task, user: AppUser) -> None:
     ids = subscriber_ids(session, task)
     if user.id in ids:
-        session.execute(_DELETE_SUBSCRIBER, {"task_id": task.id, "user_id": user.id})
+        session.connection().execute(_DELETE_SUBSCRIBER, {"task_id": task.id, "user_id": user.id})
         ids.discard(user.id)
 
 
@@ -183,9 +183,10 @@ def add_comment(session: Session, *, task: Task, author: AppUser, text: str,
     subscribe(session, task, author)
     if not text and not attachments:
         return None
-    comment_id = session.execute(_INSERT_COMMENT, {
+    conn = session.connection()
+    comment_id = conn.execute(_INSERT_COMMENT, {
         "task_id": task.id, "author_id": author.id, "text": text, "source_message_id": source_message_id,
     }).scalar_one()
     if attachments:
-        session.execute(_INSERT_ATTACHMENT, [_attachment_values(task, f, comment_id) for f in attachments])
+        conn.execute(_INSERT_ATTACHMENT, [_attachment_values(task, f, comment_id) for f in attachments])
     return comment_id

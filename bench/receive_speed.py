@@ -99,6 +99,7 @@ def main() -> None:
                     raw.replace(b"bench-", b"warm-"))
 
         per: list[Timings] = []
+        c0 = time.process_time()
         t0 = time.perf_counter()
         for raw in messages:
             t = Timings()
@@ -108,6 +109,7 @@ def main() -> None:
                 sys.exit(f"unexpected outcome {out}")
             per.append(t)
         elapsed = time.perf_counter() - t0
+        cpu_ms = (time.process_time() - c0) / args.n * 1000
         rate = args.n / elapsed
         base = baseline(Path(tmp) / "baseline.db", messages)
         db.dispose()
@@ -120,13 +122,15 @@ def main() -> None:
     print(f"machine: {platform.node()} · {os.cpu_count()} cores · Python {platform.python_version()} · "
           f"SQLite {sqlite3.sqlite_version}")
     print(f"messages: {args.n} replies of {size:,.0f} bytes on average (comment + 1 notification each)")
-    print(f"receive():               {rate:8.1f} msg/s")
+    print(f"receive():                {rate:8.1f} msg/s")
     print(f"baseline (INSERT+commit): {base:8.1f} msg/s   ratio receive/baseline = {rate / base:.2f}")
+    print(f"CPU per message: {cpu_ms:.2f} ms (the rest of the wall time is waiting for the disk)")
     print("per message:")
-    print(f"  store (commit #1)      {ms([t.store for t in per])}")
+    print(f"  store (commit #1)       {ms([t.store for t in per])}")
     print(f"  dedupe+guard+route+auth {ms([t.authorise for t in per])}")
-    print(f"  parse                  {ms([t.parse for t in per])}")
-    print(f"  act + commit #2        {ms([t.act for t in per])}")
+    print(f"  parse                   {ms([t.parse for t in per])}")
+    print(f"  act + commit #2         {ms([t.act for t in per])}")
+    print(f"  durable (WAL fsync)     {ms([t.durable for t in per])}")
 
 
 if __name__ == "__main__":

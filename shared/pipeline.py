@@ -75,6 +75,7 @@ class Timings:
     parse: float = 0.0
     authorise: float = 0.0
     act: float = 0.0
+    durable: float = 0.0  # the one fsync that covers the store and the outcome
 
 
 @dataclass
@@ -491,7 +492,9 @@ def receive(db: Database, settings: Settings, envelope: Envelope, raw: bytes,
                 outcome = _outcome(rec)
             else:
                 outcome = _process(db, conn, settings, rec, msg, envelope, timings)
+        t1 = time.perf_counter()
         db.make_durable()  # one fsync covers the store and the outcome
+        timings.durable = time.perf_counter() - t1
     except TempFail:
         raise
     except Exception as exc:  # the connection, its checkout or the fsync: nothing is answered yet

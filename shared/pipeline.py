@@ -1,6 +1,7 @@
 """receive(envelope, raw): the single entry for every way a message arrives.
 
-Eight steps, in DESIGN.md's order. Step 1 commits on its own, so nothing
+Eight steps, in DESIGN.md's order. Step 1 commits on its own, and receive()
+makes every commit durable (one WAL fsync) before it returns, so nothing
 that reached a 2xx is ever lost. Steps 2-8 run in one transaction and
 commit only when the message is acted on; a disposition (Ignore/Reject) is
 an exception that rolls the transaction back and is then recorded on the

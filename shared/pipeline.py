@@ -15,8 +15,10 @@ from __future__ import annotations
 import logging
 import time
 import traceback
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import Message
+from typing import Iterator
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Connection
@@ -120,15 +122,29 @@ def _head(raw: bytes) -> bytes:
 
 def store(db: Database, settings: Settings, envelope: Envelope, raw: bytes) -> tuple[Record, Message]:
     """Step 1 on its own, durable when it returns (tests and tools; receive() uses _store)."""
+    with _durable_unit(db, "could not store the message") as conn:
+        stored = _store(conn, settings, envelope, raw)
+    return stored
+
+
+@contextmanager
+def _durable_unit(db: Database, failure: str, timings: Timings | None = None) -> Iterator[Connection]:
+    """The pipeline's connection; its commits are on disk when the block ends.
+
+    Anything that goes wrong here (checkout, commit, fsync) happens before
+    anyone was answered: it becomes TempFail, and the sender retries.
+    """
     try:
         with db.pipeline() as conn:
-            stored = _store(conn, settings, envelope, raw)
-        db.make_durable()
+            yield conn
+        t0 = time.perf_counter()
+        db.make_durable()  # one fsync covers every commit of the block
+        if timings is not None:
+            timings.durable = time.perf_counter() - t0
     except TempFail:
         raise
     except Exception as exc:
-        raise TempFail(f"could not store the message: {exc.__class__.__name__}") from exc
-    return stored
+        raise TempFail(f"{failure}: {exc.__class__.__name__}") from exc
 
 
 def _store(conn: Connection, settings: Settings, envelope: Envelope, raw: bytes) -> tuple[Record, Message]:
@@ -361,16 +377,8 @@ def _outcome(rec: ReceivedMessage) -> Outcome:
 def process(db: Database, settings: Settings, rec: Record | ReceivedMessage, msg: Message, envelope: Envelope,
             timings: Timings | None = None) -> Outcome:
     """Steps 2-8 for a stored message, durable when it returns."""
-    try:
-        with db.pipeline() as conn:
-            outcome = _process(db, conn, settings, rec, msg, envelope, timings)
-        db.make_durable()
-    except TempFail:
-        raise
-    except Exception as exc:
-        if is_unavailable(exc) or isinstance(exc, OSError):
-            raise TempFail("database unavailable while processing") from exc
-        raise
+    with _durable_unit(db, "database unavailable while processing", timings) as conn:
+        outcome = _process(db, conn, settings, rec, msg, envelope, timings)
     return outcome
 
 
@@ -482,24 +490,16 @@ def receive(db: Database, settings: Settings, envelope: Envelope, raw: bytes,
             timings: Timings | None = None) -> Outcome:
     """Store, then decide and act; durable when it returns. Raises only TempFail (answer 4xx)."""
     timings = timings if timings is not None else Timings()
-    try:
-        with db.pipeline() as conn:
-            t0 = time.perf_counter()
-            rec, msg = _store(conn, settings, envelope, raw)
-            timings.store = time.perf_counter() - t0
-            MessageLog(log, qid=rec.queue_id, mid=rec.message_id, rec=rec.id).info(
-                "stored", source=rec.source, size=rec.size, rcpt=",".join(rec.rcpt_to or []))
-            if rec.status != Status.RECEIVED:
-                outcome = _outcome(rec)
-            else:
-                outcome = _process(db, conn, settings, rec, msg, envelope, timings)
-        t1 = time.perf_counter()
-        db.make_durable()  # one fsync covers the store and the outcome
-        timings.durable = time.perf_counter() - t1
-    except TempFail:
-        raise
-    except Exception as exc:  # the connection, its checkout or the fsync: nothing is answered yet
-        raise TempFail(f"could not store the message durably: {exc.__class__.__name__}") from exc
+    with _durable_unit(db, "could not store the message durably", timings) as conn:
+        t0 = time.perf_counter()
+        rec, msg = _store(conn, settings, envelope, raw)
+        timings.store = time.perf_counter() - t0
+        MessageLog(log, qid=rec.queue_id, mid=rec.message_id, rec=rec.id).info(
+            "stored", source=rec.source, size=rec.size, rcpt=",".join(rec.rcpt_to or []))
+        if rec.status != Status.RECEIVED:
+            outcome = _outcome(rec)
+        else:
+            outcome = _process(db, conn, settings, rec, msg, envelope, timings)
     return outcome
 
 

@@ -242,6 +242,20 @@ def quote_header(candidate: str) -> str | None:
     return None
 
 
+_ON_AT = re.compile(r"^(on|at)\b", _I)  # how en_on_wrote starts
+
+
+def may_start_on_wrote(candidate: str) -> bool:
+    """False when quote_header(candidate), and quote_header of any longer
+    candidate that starts with this one, cannot be en_on_wrote: the text
+    quote_header matches (decoration stripped the same way) does not start
+    with "On"/"At". An empty text says nothing about longer ones: True.
+    """
+    text = strip_decoration(candidate) if candidate[:1] in "-*=_" else candidate.strip()
+    text = text.strip("*").strip()
+    return not text or _ON_AT.match(text) is not None
+
+
 def undated_quote_header(candidate: str) -> str | None:
     """The rule name for a header shape without date or address ("On Mon, Alice wrote:").
 

@@ -110,12 +110,15 @@ def _split(text: str) -> list[Line]:
             continue
         match = _QUOTE_PREFIX.match(raw) if not in_code and ">" in raw else None
         if match:
-            depth = match.group(0).count(">")
-            content = raw[match.end():].strip()
+            end = match.end()
+            depth = raw.count(">", 0, end)
+            content = raw[end:].strip()
         else:
             depth, content = 0, lead
+        # (header_end: the test _header_at's filter makes, only where the
+        # last character allows it)
         append(Line(raw, depth, content, "q" if depth else "t", "", in_code,
-                    content.rstrip(_HEADER_TAIL).endswith(_HEADER_ENDINGS)))
+                    content[-1:] in _HEADER_LAST and content.rstrip(_HEADER_TAIL).endswith(_HEADER_ENDINGS)))
     following = len(out)
     for x in range(len(out) - 1, -1, -1):
         if out[x].header_end:
@@ -142,6 +145,7 @@ _SPACES = re.compile(r"\s+")
 
 _HEADER_ENDINGS = (":", "：", "wrote", "writes", "said", ">")
 _HEADER_TAIL = " \t*-=~_"
+_HEADER_LAST = frozenset(_HEADER_TAIL + ":：esd>")  # last characters of _HEADER_ENDINGS, or stripped
 _ISO_START = re.compile(r"^\d{4}[-/]\d{1,2}[-/]\d{1,2}\b")
 
 
@@ -155,6 +159,7 @@ def _header_at(lines: list[Line], i: int) -> tuple[int, str] | None:
         return None  # no line of the window passes the filter below
     nonempty = 0
     n = len(lines)
+    gap = False  # an empty line between line i and line j
     for k in range(1, _MAX_HEADER_LINES + 1):
         j = i + k - 1
         if j >= n:
@@ -163,6 +168,8 @@ def _header_at(lines: list[Line], i: int) -> tuple[int, str] | None:
         if ln.in_code:
             break
         if ln.kind == "e" or not ln.content:
+            if ln.kind == "e":
+                gap = True
             if first.depth == 0 and ln.depth == 0 and ln.kind == "e":
                 continue  # allowed inside wrapped "On … wrote:" only (checked below)
             if ln.depth != first.depth:
@@ -178,14 +185,13 @@ def _header_at(lines: list[Line], i: int) -> tuple[int, str] | None:
         if not (ln.header_end or iso_start):
             continue
         candidate = _joined(lines, i, j + 1)
+        if gap and not P.may_start_on_wrote(candidate):
+            # Across an empty line only "On … wrote:" counts, and every
+            # longer candidate of this window starts as this one does.
+            return None
         rule = P.quote_header(candidate)
         if rule:
-            has_gap = False
-            for x in range(i, j + 1):
-                if lines[x].kind == "e":
-                    has_gap = True
-                    break
-            if has_gap and not rule.endswith("en_on_wrote"):
+            if gap and not rule.endswith("en_on_wrote"):
                 return None
             return k, rule
     return None
@@ -236,14 +242,13 @@ def _classify(lines: list[Line]) -> None:
     _mark_header_blocks(lines)
 
     # A quoted header inside a quote block is part of that quote (nested
-    # history); only the header that opens a quote block is a header.
-    prev = None
-    for ln in lines:
-        if ln.kind == "e":
-            continue
-        if ln.kind == "b" and ln.depth > 0 and prev is not None and prev.depth > 0:
-            ln.kind = "q"
-        prev = ln
+    # history); only the header that opens a quote block is a header. (Each
+    # line's verdict depends on the nearest non-empty line above it only.)
+    for x, ln in enumerate(lines):
+        if ln.kind == "b" and ln.depth > 0:
+            above = _previous_nonempty(lines, x)
+            if above is not None and lines[above].depth > 0:
+                ln.kind = "q"
 
     # Delimiters and client signatures, at top level only, and never the first
     # line (a message cannot start with its own signature).
@@ -338,11 +343,14 @@ def _mark_header_blocks(lines: list[Line]) -> None:
     line or separator just above it belongs to it.
     """
     n = len(lines)
-    i = 0
-    while i < n:
+    # A block starts on a "Key:" line: only lines with a colon are tried.
+    starts = [x for x, ln in enumerate(lines) if ":" in ln.content or "：" in ln.content]
+    resume = 0  # the line after the last block found
+    for i in starts:
+        if i < resume:
+            continue
         ln = lines[i]
         if ln.kind not in ("t", "q") or not P.is_header_line(ln.content):
-            i += 1
             continue
         depth = ln.depth
         members = [i]
@@ -383,9 +391,7 @@ def _mark_header_blocks(lines: list[Line]) -> None:
             lines[start].kind = "b"
             if not lines[start].rule.startswith("separator"):
                 lines[start].rule = "header_block:from_sent_to"
-            i = members[-1] + 1
-            continue
-        i += 1
+            resume = members[-1] + 1
 
 
 def _previous_nonempty(lines: list[Line], i: int) -> int | None:
@@ -445,6 +451,15 @@ class _Cutter:
         (self.signature if kind == "signature" else self.quoted).append(text)
 
 
+# The rules below, as patterns over the string of line kinds.
+_TOP_HEADER = re.compile(r"^e*b[bqhe]*?(?=t)")
+_ONLY_TEXT = re.compile(r"[te]*")
+_HEADER_AFTER_TEXT = re.compile(r"te*(b)")
+_HISTORY_THEN_TEXT = re.compile(r"[eqbh]*([te]*)")
+_HISTORY = re.compile(r"[qbh]")
+_ONLY_QUOTE = re.compile(r"e*q[qe]*")
+
+
 def trim_reply(text: str) -> TrimResult:
     """Split `text` into the new text and what was quoted or signed."""
     lines = _split(text)
@@ -473,19 +488,19 @@ def trim_reply(text: str) -> TrimResult:
         return _result(c)
 
     # 4. bottom-posting under a header at the very top
-    match = re.match(r"^e*b[bqhe]*?(?=t)", kinds)
-    if match and re.fullmatch(r"[te]*", kinds[match.end():]):
+    match = _TOP_HEADER.match(kinds)
+    if match and _ONLY_TEXT.fullmatch(kinds, match.end()):
         c.cut(0, match.end(), c.lines[kinds.find("b")].rule)
         kinds = c.kinds()
 
     # 5. a header after the new text, with unquoted history or a full quote
-    for m in re.finditer(r"te*(b)", kinds):
+    for m in _HEADER_AFTER_TEXT.finditer(kinds):
         i = m.start(1)
         after = kinds[i + 1:]
         if "q" not in after:
             c.cut(i, len(c.lines), c.lines[i].rule)
             break
-        tail = re.fullmatch(r"[eqbh]*([te]*)", after)
+        tail = _HISTORY_THEN_TEXT.fullmatch(after)
         if tail and tail.group(1).count("t") < _INLINE_ANSWER_MIN_LINES:
             c.cut(i, len(c.lines), c.lines[i].rule)
             break
@@ -493,12 +508,12 @@ def trim_reply(text: str) -> TrimResult:
 
     # 6. quoted history after the last text line
     last_t = kinds.rfind("t")
-    if last_t >= 0 and re.search(r"[qbh]", kinds[last_t + 1:]):
+    if last_t >= 0 and _HISTORY.search(kinds, last_t + 1):
         rule = next((ln.rule for ln in c.lines[last_t + 1:] if ln.kind == "b"), "quote:trailing")
         start = last_t + 1
         # A header without a date ("On Mon, Alice wrote:") right above the quote
         # it introduces belongs to that quote.
-        undated = P.undated_quote_header(c.lines[last_t].content) if re.fullmatch(r"e*q[qe]*", kinds[start:]) else None
+        undated = P.undated_quote_header(c.lines[last_t].content) if _ONLY_QUOTE.fullmatch(kinds, start) else None
         if undated and last_t > 0:
             start, rule = last_t, undated
         c.cut(start, len(c.lines), rule)

@@ -54,7 +54,7 @@ class _Candidate:
 
 def _content_type(part: Message) -> str:
     try:
-        return part.get_content_type().lower()
+        return mime.content_type(part).lower()
     except Exception:
         return "application/octet-stream"
 

@@ -1,52 +1,86 @@
-"""Facts about a MIME part, read once: its header parameters and its text.
+"""Facts about a MIME part, read once: content type, header parameters, text.
 
 The robot guard and the parser read the same parts of the same message (the
-pipeline runs guard.check, then parse_message): between them, the
-Content-Type parameters of a plain reply were parsed eight times (compat32
-re-parses the header on every get_param() call) and its body decoded twice.
-These helpers give exactly what the email package's methods give, computed
-once per part and kept in a weak map beside it.
+pipeline runs guard.check, then parse_message): between them, a plain reply's
+Content-Type was split seven times, its parameters parsed eight times
+(compat32 re-parses the header on every get_param() call) and its body
+decoded twice. These helpers return exactly what the email package's methods
+return, computed once per part and kept on the part.
 
-An entry is only reused while what it was computed from is unchanged: the
-header value (by identity: compat32 hands out the stored string itself, so a
-replaced header, or a header it rebuilds on each read, is always re-parsed)
-and, for the text, the payload object and the headers it depends on.
+An entry is only used while what it was computed from is unchanged: the
+part's header list (compared item by item, so any set, replace or delete
+shows), its payload object, its policy and its default type. Anything else
+(a part without the usual compat32 attributes) is computed every time.
 """
 
 from __future__ import annotations
 
-import weakref
 from email import utils
 from email.message import Message
 
 _MISSING = object()
-_facts: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _entry(part: Message) -> dict:
+class _Facts:
+    __slots__ = ("headers", "payload", "policy", "default", "values")
+
+    def __init__(self, headers: list, payload: object, policy: object, default: str):
+        self.headers = list(headers)
+        self.payload = payload
+        self.policy = policy
+        self.default = default
+        self.values: dict = {}
+
+
+_ATTR = "_mailgate_parsing_facts"
+
+
+def _values(part: Message) -> dict | None:
+    """The cache of `part`, emptied when the part changed; None: do not cache.
+
+    Kept in the part's own __dict__ (it lives and dies with the part, and a
+    lookup there is cheaper than a weak map's).
+    """
     try:
-        entry = _facts.get(part)
-        if entry is None:
-            entry = _facts[part] = {}
-        return entry
-    except TypeError:  # not weak-referenceable or not hashable: no cache
-        return {}
+        attrs = part.__dict__
+        headers = attrs["_headers"]
+        payload = attrs["_payload"]
+        policy = attrs["policy"]
+        default = attrs["_default_type"]
+    except (AttributeError, KeyError):  # not a compat32-style Message: no cache
+        return None
+    entry = attrs.get(_ATTR)
+    if entry is None or entry.payload is not payload or entry.policy is not policy \
+            or entry.default != default or entry.headers != headers:
+        entry = attrs[_ATTR] = _Facts(headers, payload, policy, default)
+    return entry.values
+
+
+def content_type(part: Message) -> str:
+    """part.get_content_type()."""
+    values = _values(part)
+    if values is None:
+        return part.get_content_type()
+    found = values.get("ctype")
+    if found is None:
+        found = values["ctype"] = part.get_content_type()
+    return found
 
 
 def params(part: Message, header: str = "content-type"):
     """part.get_params(header=header) as a tuple, or _MISSING without the header."""
-    value = part.get(header, _MISSING)
-    if value is _MISSING:
-        return _MISSING
-    entry = _entry(part)
+    values = _values(part)
     key = ("params", header.lower())
-    hit = entry.get(key)
-    if hit is not None and hit[0] is value:
-        return hit[1]
+    if values is not None:
+        found = values.get(key)
+        if found is not None:
+            return found
     found = part.get_params(_MISSING, header)
-    result = _MISSING if found is _MISSING else tuple(found)
-    entry[key] = (value, result)
-    return result
+    if found is not _MISSING:
+        found = tuple(found)
+    if values is not None:
+        values[key] = found
+    return found
 
 
 def param(part: Message, name: str, failobj=None, header: str = "content-type"):
@@ -62,7 +96,7 @@ def param(part: Message, name: str, failobj=None, header: str = "content-type"):
 
 
 def content_charset(part: Message, failobj=None):
-    """part.get_content_charset(failobj), the same steps on the cached parameters."""
+    """part.get_content_charset(failobj): the same steps on the cached parameters."""
     charset = param(part, "charset", _MISSING)
     if charset is _MISSING:
         return failobj
@@ -81,7 +115,7 @@ def content_charset(part: Message, failobj=None):
 
 
 def filename(part: Message, failobj=None):
-    """part.get_filename(failobj), the same steps on the cached parameters."""
+    """part.get_filename(failobj): the same steps on the cached parameters."""
     name = param(part, "filename", _MISSING, "content-disposition")
     if name is _MISSING:
         name = param(part, "name", _MISSING, "content-type")
@@ -91,23 +125,15 @@ def filename(part: Message, failobj=None):
 
 
 def cached_text(part: Message, compute):
-    """compute(part), remembered while the payload and the headers that
-    decoding reads (Content-Type, Content-Transfer-Encoding) are the same
-    objects. Only string and bytes payloads (immutable) are remembered.
+    """compute(part) for a part whose payload is a string or bytes, once.
 
     One difference from decoding twice: a broken base64 payload registers
     its defects in part.defects once, not once per decoding.
     """
-    payload = getattr(part, "_payload", None)
-    if not isinstance(payload, (str, bytes)):
+    values = _values(part) if isinstance(getattr(part, "_payload", None), (str, bytes)) else None
+    if values is None:
         return compute(part)
-    ctype = part.get("content-type", _MISSING)
-    cte = part.get("content-transfer-encoding", _MISSING)
-    default = part.get_default_type()
-    entry = _entry(part)
-    hit = entry.get("text")
-    if hit is not None and hit[0] is payload and hit[1] is ctype and hit[2] is cte and hit[3] == default:
-        return hit[4]
-    result = compute(part)
-    entry["text"] = (payload, ctype, cte, default, result)
-    return result
+    found = values.get("text")
+    if found is None:
+        found = values["text"] = compute(part)
+    return found

@@ -45,6 +45,7 @@ import re
 from email.message import Message
 
 from ..message import decode_header_value, header_text
+from ..message import header_text as message_header_text
 from . import mime
 from .body import part_text
 from .models import RobotVerdict
@@ -114,6 +115,10 @@ _BOUNCE_PHRASE = re.compile(
 )
 _SES_JSON = re.compile(r'"notificationType"\s*:\s*"(Bounce|Complaint|Delivery|DeliveryDelay)"', re.I)
 _MBOX_FROM = re.compile(r"^From\s+(\S+)")
+_POSTMASTER = re.compile(r"post_?master", re.I)
+_MAILER_DAEMON_ADDRESS = re.compile(r"mailer[-_]?daemon@")
+_BRACKETED_ADDRESS = re.compile(r"<([^<>\s]+@[^<>\s]+)>")
+_BARE_ADDRESS = re.compile(r"([^\s<>\"]+@[^\s<>\"]+)")
 
 
 def classify_robot(msg: Message, envelope_sender: str | None) -> RobotVerdict:
@@ -169,7 +174,7 @@ def _first_text_part(msg: Message) -> tuple[str, str] | None:
     """The decoded text and content type of the first text part."""
     for part in _walk(msg):
         try:
-            ctype = part.get_content_type()
+            ctype = mime.content_type(part)
         except Exception:
             continue
         broken_multipart = ctype.startswith("multipart/") and isinstance(part.get_payload(), str)
@@ -191,16 +196,16 @@ def _unquoted(text: str, ctype: str) -> str:
 
 def _bounce_evidence(msg: Message, sender: str | None, sender_src: str) -> str | None:
     """A reason phrase when the message is a bounce, else None."""
-    ctype = msg.get_content_type()
+    ctype = mime.content_type(msg)
     report_type = str(mime.param(msg, "report-type") or "").lower()
     if ctype == "multipart/report" and report_type in ("delivery-status", "global-delivery-status"):
         return f"multipart/report; report-type={report_type}"
     if ctype == "multipart/report" and report_type == "feedback-report":
         return "abuse/complaint feedback report (ARF)"
     for part in _walk(msg):
-        if part.get_content_type() in ("message/delivery-status", "message/global-delivery-status"):
+        if mime.content_type(part) in ("message/delivery-status", "message/global-delivery-status"):
             return "delivery-status report part"
-    if msg.get("X-Failed-Recipients") is not None:
+    if _has(msg, "x-failed-recipients") and msg.get("X-Failed-Recipients") is not None:
         return "X-Failed-Recipients header"
     from_value = header_text(msg, "From")
     from_addr = _address(from_value)
@@ -208,8 +213,7 @@ def _bounce_evidence(msg: Message, sender: str | None, sender_src: str) -> str |
     # also a human admin's address, so there it only counts as an automated
     # sender (combined evidence below).
     display = from_value.split("<")[0] if from_addr else from_value
-    if _DAEMON_FROM.search(re.sub(r"post_?master", "", display, flags=re.I)) \
-            or re.match(r"mailer[-_]?daemon@", from_addr):
+    if _DAEMON_FROM.search(_POSTMASTER.sub("", display)) or _MAILER_DAEMON_ADDRESS.match(from_addr):
         return f"From: {from_value[:60]}"
     if sender and _DAEMON_FROM.search(sender):
         return f"{sender_src} {sender[:60]}"
@@ -248,11 +252,34 @@ def _bounce_evidence(msg: Message, sender: str | None, sender_src: str) -> str |
 
 
 def _address(value: str) -> str:
-    match = re.search(r"<([^<>\s]+@[^<>\s]+)>", value) or re.search(r"([^\s<>\"]+@[^\s<>\"]+)", value)
+    match = _BRACKETED_ADDRESS.search(value) or _BARE_ADDRESS.search(value)
     return match.group(1).lower() if match else ""
 
 
+def _header_names(msg: Message) -> frozenset[str] | None:
+    """The message's header names, lowercased (None if they cannot be read)."""
+    try:
+        return frozenset(k.lower() for k in msg.keys())
+    except Exception:
+        return None
+
+
+def _has(msg: Message, lower_name: str) -> bool:
+    """False only when the message surely has no such header."""
+    names = _header_names(msg)
+    return names is None or lower_name in names
+
+
 def _auto_reply_evidence(msg: Message) -> str | None:
+    # Most of the headers below are absent from most mail: a missing one
+    # reads as "" without being looked up.
+    names = _header_names(msg)
+
+    def header_text(msg: Message, name: str) -> str:
+        if names is not None and name.lower() not in names:
+            return ""
+        return message_header_text(msg, name)
+
     auto = header_text(msg, "Auto-Submitted").lower()
     if auto and auto.split(";")[0].strip() != "no":
         return f"Auto-Submitted: {auto[:40]}"
@@ -269,10 +296,10 @@ def _auto_reply_evidence(msg: Message) -> str | None:
     if precedence in ("bulk", "junk", "list", "auto_reply", "auto-reply"):
         return f"Precedence: {precedence}"
     report_type = str(mime.param(msg, "report-type") or "").lower()
-    if msg.get_content_type() == "multipart/report" and report_type == "disposition-notification":
+    if mime.content_type(msg) == "multipart/report" and report_type == "disposition-notification":
         return "read receipt (multipart/report; report-type=disposition-notification)"
     for part in _walk(msg, limit=50):
-        if part.get_content_type() == "message/disposition-notification":
+        if mime.content_type(part) == "message/disposition-notification":
             return "read receipt (message/disposition-notification part)"
     if header_text(msg, "X-Apple-Action").upper() == "VACATION":
         return "X-Apple-Action: VACATION"

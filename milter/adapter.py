@@ -13,10 +13,22 @@ Safety rules, each with a reason:
 * Every callback that can answer runs under `_guarded`: any exception becomes
   `451 4.3.0`. An exception must never turn into an accept (pymilter's own
   fallback would be CONTINUE for some callbacks).
-* Callbacks whose answer is always "continue" (connect, helo, MAIL, headers,
-  DATA) are negotiated as no-reply: Postfix does not wait for them, which
-  saves one round trip each. If one of them fails, the failure is remembered
-  and the next callback that may answer (RCPT, body, end of message) says 451.
+* Callbacks whose answer is always "continue" (MAIL, headers) are negotiated
+  as no-reply: Postfix does not wait for them, which saves one round trip
+  each. If one of them fails, the failure is remembered and the next callback
+  that may answer (RCPT, body, end of message) says 451.
+* Steps Mailgate has no use for are negotiated away, so Postfix never sends
+  them: DATA, end of headers, unknown commands, and -- when the MTA lets the
+  milter choose its macros (SMFIF_SETSYMLIST; Postfix does) -- connect too:
+  the client's address and name come as macros with MAIL FROM (`MACROS`).
+  An MTA without that still gets the connect callback. HELO stays a
+  (no-reply) callback: Postfix has no macro for the HELO name.
+* RCPT verdicts are cached per process for a few seconds
+  (`RecipientCache`): usable for `RCPT_CACHE_SECONDS`, unusable for
+  `RCPT_CACHE_REFUSED_SECONDS`. So for that long after a key rotation (or a
+  task deletion) an old address can still pass RCPT; the pipeline checks
+  every recipient again at end of message and refuses it there (550 when all
+  recipients are Mailgate's, stored as rejected otherwise).
 * The end-of-message answer is given only after `receive()` returned, i.e.
   after the message is committed. Mailgate's recipients are then deleted
   (`delrcpt`) and the message continues: other recipients are delivered
@@ -41,13 +53,55 @@ from mailgate.shared.addresses import check_recipient, is_ours
 from mailgate.shared.config import Settings
 from mailgate.shared.db import Database
 from mailgate.shared.envelope import Envelope
-from mailgate.shared.logs import MessageLog
+from mailgate.shared.logs import MessageLog, kv
 from mailgate.shared.outcomes import (
     TEMPFAIL, Outcome, Reason, Reject, SmtpReply, Status, TempFail, message_reply, rcpt_reply,
 )
 from mailgate.shared.pipeline import Timings, receive
 
 log = logging.getLogger("mailgate.milter")
+
+
+RCPT_CACHE_SECONDS = 10.0  # how long a usable Mailgate address is not looked up again at RCPT
+RCPT_CACHE_REFUSED_SECONDS = 2.0  # ... and an unusable one (a create address may be added meanwhile)
+
+# Macros Mailgate reads, asked for at negotiation (SMFIF_SETSYMLIST) instead of
+# Postfix's longer default lists: the client at MAIL FROM (in place of the
+# connect callback), the queue id at RCPT (log lines) and at the end.
+MACROS = {Milter.M_ENVFROM: "{client_addr} {client_name}", Milter.M_ENVRCPT: "i", Milter.M_EOM: "i"}
+ACTIONS = Milter.DELRCPT | Milter.SETSYMLIST  # the only change Mailgate ever makes: delete its recipients
+
+
+_negotiation_failed: list[bool] = []
+
+
+class RecipientCache:
+    """RCPT verdicts for a few seconds, per process (see the module docstring).
+
+    An entry is True (usable) or the Reject to answer with. Plain dict
+    operations, atomic under the GIL; emptied when it grows past `size`.
+    """
+
+    def __init__(self, seconds: float = RCPT_CACHE_SECONDS, refused_seconds: float = RCPT_CACHE_REFUSED_SECONDS,
+                 size: int = 20000) -> None:
+        self.seconds, self.refused_seconds, self.size = seconds, refused_seconds, size
+        self._entries: dict[str, tuple[float, Any]] = {}
+        self.hits = 0
+
+    def get(self, address: str, now: float) -> Any:
+        entry = self._entries.get(address)
+        if entry is None or entry[0] < now:
+            return None
+        self.hits += 1
+        return entry[1]
+
+    def put(self, address: str, verdict: Any, now: float) -> None:
+        ttl = self.seconds if verdict is True else self.refused_seconds
+        if ttl <= 0:
+            return
+        if len(self._entries) >= self.size:
+            self._entries.clear()
+        self._entries[address] = (now + ttl, verdict)
 
 
 @dataclass
@@ -66,6 +120,7 @@ class Runtime:
     stopping: threading.Event = field(default_factory=threading.Event)
     writes: WriteQueue = field(default_factory=WriteQueue)  # one writer at a time (no SQLite busy sleeps)
     syncer: GroupSync | NoSync = field(default_factory=NoSync)  # durable before the answer
+    rcpt_cache: RecipientCache = field(default_factory=RecipientCache)
 
     def count(self, **deltas: int) -> None:
         with self.lock:
@@ -126,10 +181,32 @@ class MailgateMilter(Milter.Base):
         self.client_addr = ""
         self.client_name = ""
         self.helo = ""
+        self._client_macros = False  # negotiated: the client comes as macros at MAIL FROM
         self._in_message = False
         self._closed = False
         self._reset()
         self.runtime.count(active=1)
+
+    def negotiate(self, opts: list[int]) -> int:
+        """Pymilter's negotiation, plus: only the actions we use, no connect callback when macros can replace it."""
+        try:
+            offered_actions, offered, _, _ = opts
+            self._actions = offered_actions & ACTIONS
+            protocol = offered & ~self.protocol_mask()
+            if offered_actions & Milter.SETSYMLIST and offered & Milter.P_NOCONNECT:
+                for stage, macros in MACROS.items():
+                    self._ctx.setsymlist(stage, macros)  # (pymilter 1.0.5's Base.setsymlist passes bytes: TypeError)
+                protocol |= Milter.P_NOCONNECT
+                self._client_macros = True
+            opts[0], opts[1], opts[2], opts[3] = self._actions, protocol, 0, 0
+            self._protocol = protocol
+        except Exception:  # noqa: BLE001 -- as pymilter: change nothing (every step, every macro)
+            if not _negotiation_failed:  # correct but slower: say so once per process
+                _negotiation_failed.append(True)
+                log.warning("protocol negotiation failed, taking every callback and macro", exc_info=True)
+            self._client_macros = False
+            return Milter.ALL_OPTS
+        return Milter.CONTINUE
 
     # --- state -----------------------------------------------------------------------
 
@@ -141,6 +218,7 @@ class MailgateMilter(Milter.Base):
         self.chunks: list[bytes] = []
         self.size = 0
         self.too_large = False
+        self.in_body = False  # the blank line after the headers is in `chunks`
         self.auth_results = ""
         self.started = 0.0
         self.rcpt_ms = 0.0
@@ -156,13 +234,14 @@ class MailgateMilter(Milter.Base):
             self._in_message = False
             self.runtime.count(in_flight=-1)
 
-    def _mlog(self, **more: Any) -> MessageLog:
-        qid = ""
+    def _qid(self) -> str:
         try:
-            qid = self.getsymval("i") or ""
+            return self._ctx.getsymval("i") or ""
         except Exception:  # noqa: BLE001 -- outside a callback there is no context
-            pass
-        return MessageLog(log, qid=qid, **more)
+            return ""
+
+    def _mlog(self, **more: Any) -> MessageLog:
+        return MessageLog(log, qid=self._qid(), **more)
 
     def _tempfail(self, why: str) -> int:
         self.runtime.count(tempfails=1)
@@ -177,7 +256,7 @@ class MailgateMilter(Milter.Base):
         # libmilter drops a reply whose text has a lone '%'; double them.
         self.setreply(str(reply.code), reply.xcode, reply.text.replace("%", "%%"))
 
-    # --- connection-level no-reply callbacks -------------------------------------------
+    # --- connection-level no-reply callbacks (connect only when the MTA cannot send macros instead) ---
 
     @Milter.noreply
     @_remembered
@@ -202,6 +281,10 @@ class MailgateMilter(Milter.Base):
         self._begin_message()
         self.started = time.perf_counter()
         self.sender = _bare(sender)
+        if self._client_macros:  # asked for at negotiation; the same for every message of the connection
+            getsymval = self._ctx.getsymval
+            self.client_addr = getsymval("{client_addr}") or ""
+            self.client_name = getsymval("{client_name}") or ""
         return Milter.CONTINUE
 
     # --- recipients ------------------------------------------------------------------
@@ -217,14 +300,19 @@ class MailgateMilter(Milter.Base):
         if not is_ours(rt.settings, address):
             self.others.append(to)
             return Milter.CONTINUE
-        try:
-            with rt.db.read() as session:
-                check_recipient(session, rt.settings, address)
-        except Reject as refusal:
+        verdict = rt.rcpt_cache.get(address, t0)
+        if verdict is None:
+            try:
+                with rt.db.read() as session:
+                    check_recipient(session, rt.settings, address)
+                verdict = True
+            except Reject as refusal:
+                verdict = refusal
+            rt.rcpt_cache.put(address, verdict, t0)
+        if verdict is not True:
             rt.count(rcpt_rejects=1)
-            reply = rcpt_reply(refusal.reason, refusal.text)
-            self._reply(reply)
-            self._mlog().info("rcpt refused", rcpt=address, reason=refusal.reason,
+            self._reply(rcpt_reply(verdict.reason, verdict.text))
+            self._mlog().info("rcpt refused", rcpt=address, reason=verdict.reason,
                               ms=round((time.perf_counter() - t0) * 1000, 1))
             return Milter.REJECT
         self.ours.append(to)
@@ -233,46 +321,50 @@ class MailgateMilter(Milter.Base):
 
     # --- content ---------------------------------------------------------------------
 
-    @Milter.noreply
-    @_remembered
-    def data(self) -> int:
-        return Milter.CONTINUE
+    def header_bytes(self, name: str, value: bytes) -> int:
+        """One header field (no-reply): kept, as bytes, only while the message has Mailgate recipients."""
+        if self.ours and not self.too_large:
+            try:
+                self._header(name, value)
+            except Exception as exc:  # noqa: BLE001 -- as @_remembered: answered 451 at the next reply
+                self._failed = f"header: {exc.__class__.__name__}"
+                self._mlog().error("callback failed", stage="header", error=f"{exc.__class__.__name__}: {exc}",
+                                   exc_info=True)
+        return Milter.NOREPLY if self._protocol & Milter.P_NR_HDR else Milter.CONTINUE
 
-    @Milter.noreply
-    @_remembered
-    @Milter.decode("bytes")
-    def header(self, name: str, value: bytes) -> int:
-        if not self.ours or self.too_large:
-            return Milter.CONTINUE
+    header = header_bytes  # pymilter's name, for its protocol mask (no-reply) and test harness
+    header_bytes.milter_protocol = Milter.P_NR_HDR  # type: ignore[attr-defined]
+
+    def _header(self, name: str, value: bytes) -> None:
         if isinstance(value, str):
             value = value.encode("utf-8", "surrogateescape")
-        # Postfix folds with bare LF inside a header value; the stored message uses CRLF.
-        value = value.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+        if b"\n" in value:  # Postfix folds with bare LF inside a header value; the stored message uses CRLF.
+            value = value.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
         if value[:1] not in (b" ", b"\t"):
             value = b" " + value  # without P_HDR_LEADSPC the MTA strips the space after the colon
-        line = name.encode("ascii", "replace") + b":" + value + b"\r\n"
+        line = b"%s:%s\r\n" % (name.encode("ascii", "replace"), value)
         self.size += len(line)
         if self.size > self.runtime.settings.max_message_bytes:
             self.too_large = True
-            return Milter.CONTINUE
+            return
         self.chunks.append(line)
-        if name.lower() == "authentication-results" and not self.auth_results:
+        if not self.auth_results and len(name) == 22 and name.lower() == "authentication-results":
             self.auth_results = value.decode("utf-8", "replace").strip()
-        return Milter.CONTINUE
 
-    @Milter.noreply
-    @_remembered
-    def eoh(self) -> int:
-        if self.ours and not self.too_large:
+    def _end_headers(self) -> None:
+        """The blank line between headers and body (end of headers is not a callback we take)."""
+        self.in_body = True
+        if not self.too_large:
             self.chunks.append(b"\r\n")
             self.size += 2
-        return Milter.CONTINUE
 
     @_guarded
     def body(self, chunk: bytes) -> int:
         if not self.ours:
             # Nothing for Mailgate: never buffer other people's mail; ask for no more body.
             return Milter.SKIP if self._protocol & Milter.P_SKIP else Milter.CONTINUE
+        if not self.in_body:
+            self._end_headers()
         self.size += len(chunk)
         if self.too_large or self.size > self.runtime.settings.max_message_bytes:
             return self._refuse_too_large()
@@ -307,6 +399,8 @@ class MailgateMilter(Milter.Base):
         if not self.ours:
             self._reset()
             return Milter.CONTINUE
+        if not self.in_body:  # an empty body: no body callback came
+            self._end_headers()
         if self.too_large:
             return self._refuse_too_large()
         rt = self.runtime
@@ -318,7 +412,7 @@ class MailgateMilter(Milter.Base):
             client_addr=self.client_addr,
             client_name=self.client_name,
             helo=self.helo,
-            queue_id=self.getsymval("i") or "",
+            queue_id=self._qid(),
             auth_results=self.auth_results,
         )
         raw = b"".join(self.chunks)
@@ -335,12 +429,8 @@ class MailgateMilter(Milter.Base):
                                  reason=str(exc) or "unavailable", ms=self._elapsed())
             return self._tempfail(str(exc))
         reply = message_reply(outcome, all_recipients_ours=not self.others)
-        stages = {"wait_ms": (t_turn - t0) * 1000, "receive_ms": (t_stored - t_turn) * 1000,
-                  "store_ms": timings.store * 1000, "route_ms": timings.authorise * 1000,
-                  "parse_ms": timings.parse * 1000, "act_ms": timings.act * 1000,
-                  "sync_ms": (t_synced - t_stored) * 1000}
         try:  # stored and decided: a logging problem must not turn into a 451 now
-            self._log_outcome(envelope, outcome, reply, stages)
+            self._log_outcome(envelope, outcome, reply, t0, t_turn, t_stored, t_synced, timings)
         except Exception:  # noqa: BLE001
             log.exception("could not log the outcome of message #%s", outcome.id)
         rt.count(messages=1)
@@ -349,18 +439,24 @@ class MailgateMilter(Milter.Base):
             self._reset()
             return Milter.REJECT
         for rcpt in self.ours:
-            self.delrcpt(rcpt)
+            self._ctx.delrcpt(rcpt)  # DELRCPT is negotiated (ACTIONS)
         self._reset()
         return Milter.CONTINUE
 
-    def _log_outcome(self, envelope: Envelope, outcome: Outcome, reply: SmtpReply, stages: dict[str, float]) -> None:
+    def _log_outcome(self, envelope: Envelope, outcome: Outcome, reply: SmtpReply, t0: float, t_turn: float,
+                     t_stored: float, t_synced: float, timings: Timings) -> None:
         """The one line per message: what, for whom, the verdict, and where the milliseconds went."""
-        self._mlog(mid=self._message_id()).info(
-            "message", rcpt=",".join(envelope.recipients), status=outcome.status,
-            reason=outcome.reason or "", action=outcome.action or "", object=outcome.object or "",
-            id=outcome.id, reply=reply.code, others=len(self.others), size=self.size,
-            ms=self._elapsed(), rcpt_ms=round(self.rcpt_ms, 1), **{k: round(v, 1) for k, v in stages.items()},
-        )
+        if not log.isEnabledFor(logging.INFO):
+            return
+        text = kv(qid=envelope.queue_id, mid=self._message_id(), rcpt=",".join(envelope.recipients),
+                  status=outcome.status, reason=outcome.reason or "", action=outcome.action or "",
+                  object=outcome.object or "", id=outcome.id)
+        # Numbers need no quoting: formatted directly.
+        log.info(f"message {text} reply={reply.code} others={len(self.others)} size={self.size} "
+                 f"ms={self._elapsed()} rcpt_ms={self.rcpt_ms:.1f} wait_ms={(t_turn - t0) * 1000:.1f} "
+                 f"receive_ms={(t_stored - t_turn) * 1000:.1f} store_ms={timings.store * 1000:.1f} "
+                 f"route_ms={timings.authorise * 1000:.1f} parse_ms={timings.parse * 1000:.1f} "
+                 f"act_ms={timings.act * 1000:.1f} sync_ms={(t_synced - t_stored) * 1000:.1f}")
 
     def _message_id(self) -> str:
         for chunk in self.chunks:

@@ -28,7 +28,7 @@ from pathlib import Path
 import Milter
 import milter as libmilter
 
-from mailgate.milter.adapter import MailgateMilter, Runtime
+from mailgate.milter.adapter import ACTIONS, RCPT_CACHE_REFUSED_SECONDS, MailgateMilter, RecipientCache, Runtime
 from mailgate.milter.durability import Checkpointer, GroupSync, NoSync, WriteQueue, open_database
 from mailgate.shared import logs
 from mailgate.shared.config import Settings
@@ -161,7 +161,9 @@ def make_factory(runtime: Runtime) -> type[MailgateMilter]:
 def _register(factory: type[MailgateMilter], spec: str, timeout: int) -> None:
     """What Milter.runmilter does, minus opening the socket (we set its mode and group)."""
     Milter.factory = factory
-    libmilter.set_flags(libmilter.DELRCPT)  # the only change Mailgate ever makes to a message
+    # The only change Mailgate ever makes to a message is DELRCPT; SETSYMLIST asks for the macros it reads
+    # (MailgateMilter.negotiate returns exactly these).
+    libmilter.set_flags(ACTIONS)
     libmilter.set_exception_policy(libmilter.TEMPFAIL)  # a Python error that escaped: 451, never accept
     libmilter.set_connect_callback(Milter.connect_callback)
     libmilter.set_helo_callback(lambda ctx, host: ctx.getpriv().hello(host))
@@ -180,6 +182,18 @@ def _register(factory: type[MailgateMilter], spec: str, timeout: int) -> None:
     libmilter.register(MILTER_NAME, data=lambda ctx: ctx.getpriv().data(),
                        unknown=lambda ctx, cmd: ctx.getpriv().unknown(cmd),
                        negotiate=Milter.negotiate_callback)
+
+
+def rcpt_cache_from_env(environ) -> RecipientCache:
+    """MAILGATE_MILTER_RCPT_CACHE_SECONDS: how long a usable address's RCPT verdict is reused (0: never)."""
+    raw = environ.get("MAILGATE_MILTER_RCPT_CACHE_SECONDS", "").strip()
+    if not raw:
+        return RecipientCache()
+    try:
+        seconds = max(0.0, float(raw))
+    except ValueError:
+        raise StartupError(f"MAILGATE_MILTER_RCPT_CACHE_SECONDS={raw!r} is not a number of seconds") from None
+    return RecipientCache(seconds=seconds, refused_seconds=min(seconds, RCPT_CACHE_REFUSED_SECONDS))
 
 
 def drain(runtime: Runtime, seconds: float) -> int:
@@ -211,7 +225,8 @@ def serve(settings: Settings, *, socket_spec: str | None = None, group: str | No
     else:
         syncer = NoSync()
     check_database(db)
-    runtime = Runtime(settings=settings, db=db, syncer=syncer, writes=WriteQueue())
+    runtime = Runtime(settings=settings, db=db, syncer=syncer, writes=WriteQueue(),
+                      rcpt_cache=rcpt_cache_from_env(os.environ))
     _register(make_factory(runtime), spec, timeout=600)
 
     old_umask = os.umask(0o117)  # libmilter creates the socket 0660 (it honours the umask)

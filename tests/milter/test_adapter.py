@@ -39,12 +39,16 @@ class Conn:
         # TestCtx._connect closes the connection on NOREPLY (it predates no-reply
         # negotiation), so connect and HELO are driven here as libmilter does.
         assert ctx._negotiate() == Milter.CONTINUE
-        ctx._stage = Milter.M_CONNECT
-        rc = Milter.connect_callback(ctx, "mx.example.org", socket.AF_INET, ("192.0.2.7", 40000))
+        if ctx._protocol & Milter.P_NOCONNECT:
+            # Negotiated away (TestCtx offers SETSYMLIST): the MTA sends the client as macros with MAIL FROM.
+            ctx._setsymval("{client_addr}", "192.0.2.7")
+            ctx._setsymval("{client_name}", "mx.example.org")
+        else:
+            ctx._stage = Milter.M_CONNECT
+            assert Milter.connect_callback(ctx, "mx.example.org", socket.AF_INET, ("192.0.2.7", 40000)) == Milter.NOREPLY
         ctx._stage = Milter.M_HELO
-        rc2 = ctx.getpriv().hello("mx.example.org")
+        assert ctx.getpriv().hello("mx.example.org") == Milter.NOREPLY
         ctx._stage = None
-        assert rc == rc2 == Milter.NOREPLY
         self.n = 0
 
     @property
@@ -298,3 +302,114 @@ def test_the_adapter_never_discards():
 
     source = inspect.getsource(adapter)
     assert "Milter.DISCARD" not in source and "milter.DISCARD" not in source
+
+
+def test_empty_body_still_ends_the_headers(conn, db, seed, task_with_reply):
+    """No body callback comes for an empty body: the blank line after the headers is added at the end."""
+    ref, addr = task_with_reply
+    res = conn.send(f"From: bob@example.org\nTo: {addr}\nSubject: Re: x\n\n".encode(), "bob@example.org", addr)
+    assert res["eom"] == Milter.REJECT and res["reply"][0] == "550"  # stored, refused as empty
+    with db.read() as s:
+        stored = queries.inbound_raw(s, _messages(db)[-1]["id"])
+    assert stored.endswith(b"Subject: Re: x\r\n\r\n")
+
+
+@pytest.fixture
+def offered(monkeypatch):
+    """What the (test) MTA offers at negotiation; TestCtx shares one list between contexts, so replace it."""
+
+    def offer(actions: int = Milter.CURR_ACTS, steps: int = 0x1FFFFF) -> None:
+        monkeypatch.setattr(testctx.TestCtx, "default_opts", [actions, steps, 0, 0])
+
+    offer()
+    return offer
+
+
+def test_negotiation_takes_only_the_steps_actions_and_macros_it_uses(runtime, offered):
+    Milter.factory = make_factory(runtime)
+    ctx = testctx.TestCtx()
+    assert ctx._negotiate() == Milter.CONTINUE
+    assert ctx._opts[0] == Milter.DELRCPT | Milter.SETSYMLIST  # never anything that changes a message
+    for step in (Milter.P_NOCONNECT, Milter.P_NODATA, Milter.P_NOEOH, Milter.P_NOUNKNOWN,  # not sent at all
+                 Milter.P_NR_HELO, Milter.P_NR_MAIL, Milter.P_NR_HDR, Milter.P_SKIP):  # sent, not answered
+        assert ctx._protocol & step, hex(step)
+    for step in (Milter.P_NOHELO, Milter.P_NOMAIL, Milter.P_NORCPT, Milter.P_NOHDRS, Milter.P_NOBODY,
+                 Milter.P_NR_RCPT, Milter.P_NR_BODY):  # RCPT and body answers can refuse
+        assert not ctx._protocol & step, hex(step)
+    assert ctx._symlist[Milter.M_ENVFROM] == {b"{client_addr}", b"{client_name}"}
+    assert ctx._symlist[Milter.M_ENVRCPT] == ctx._symlist[Milter.M_EOM] == {b"i"}
+
+
+def test_without_setsymlist_the_client_comes_from_the_connect_callback(runtime, offered, db, seed, task_with_reply,
+                                                                      mail):
+    offered(actions=Milter.CURR_ACTS & ~Milter.SETSYMLIST)
+    conn = Conn(runtime)
+    assert not conn.ctx._protocol & Milter.P_NOCONNECT
+    assert conn.ctx._opts[0] == Milter.DELRCPT
+    ref, addr = task_with_reply
+    assert conn.send(mail(sender="bob@example.org", to=addr, body="Via connect.\n"), "bob@example.org", addr)["eom"] \
+        == Milter.CONTINUE
+    with db.read() as s:
+        stored = s.get(ReceivedMessage, _messages(db)[-1]["id"])
+        assert (stored.client_addr, stored.client_name, stored.helo) == ("192.0.2.7", "mx.example.org", "mx.example.org")
+
+
+def test_rcpt_verdicts_are_cached_briefly_and_the_end_of_message_checks_again(conn, db, seed, task_with_reply, mail,
+                                                                            monkeypatch):
+    import mailgate.milter.adapter as adapter
+    from mailgate.shared.keys import rotate_key
+
+    ref, addr = task_with_reply
+    looked_up = []
+    real = adapter.check_recipient
+    monkeypatch.setattr(adapter, "check_recipient", lambda s, st, a: looked_up.append(a) or real(s, st, a))
+    assert conn.send(mail(sender="bob@example.org", to=addr, body="One.\n"), "bob@example.org", addr)["eom"] \
+        == Milter.CONTINUE
+    assert conn.send(mail(sender="bob@example.org", to=addr, body="Two.\n"), "bob@example.org", addr)["eom"] \
+        == Milter.CONTINUE
+    assert looked_up == [addr]  # the second RCPT was answered from the cache
+    cache = conn.milter.runtime.rcpt_cache
+    assert cache.hits == 1
+
+    # The key is rotated while the address is cached as usable: RCPT still passes, the end of message refuses.
+    with db.transaction() as s:
+        rotate_key(s)
+    res = conn.send(mail(sender="bob@example.org", to=addr, body="After rotation.\n"), "bob@example.org", addr)
+    assert res["rcpt"][addr] == Milter.CONTINUE and looked_up == [addr]
+    assert res["eom"] == Milter.REJECT and res["reply"][0] == "550"
+    assert _messages(db)[-1]["status"] == "rejected"
+
+    # Once the entry has expired RCPT refuses it again, and the refusal is cached (briefly) too.
+    monkeypatch.setattr(cache, "_entries", {})
+    for _ in range(2):
+        res = conn.send(b"Subject: x\n\nhello\n", "bob@example.org", addr)
+        assert res["rcpt"][addr] == Milter.REJECT and res["rcpt_reply"][addr][0] == "550"
+    assert looked_up == [addr, addr]
+
+
+def test_rcpt_cache_expiry_and_switch_off():
+    from mailgate.milter.adapter import RecipientCache
+    from mailgate.shared.outcomes import Reason, Reject
+
+    cache = RecipientCache(seconds=10, refused_seconds=2, size=3)
+    no = Reject(Reason.INVALID_HASH)
+    cache.put("a@x", True, now=100.0)
+    cache.put("b@x", no, now=100.0)
+    assert cache.get("a@x", 109.0) is True and cache.get("b@x", 101.0) is no
+    assert cache.get("a@x", 110.5) is None and cache.get("b@x", 102.5) is None
+    cache.put("c@x", True, now=100.0)
+    cache.put("d@x", True, now=100.0)  # full: emptied first
+    assert cache.get("a@x", 100.0) is None and cache.get("d@x", 100.0) is True
+    off = RecipientCache(seconds=0, refused_seconds=0)
+    off.put("a@x", True, now=100.0)
+    assert off.get("a@x", 100.0) is None
+
+
+def test_rcpt_cache_seconds_from_the_environment():
+    from mailgate.milter.server import StartupError, rcpt_cache_from_env
+
+    assert rcpt_cache_from_env({}).seconds == 10.0
+    off = rcpt_cache_from_env({"MAILGATE_MILTER_RCPT_CACHE_SECONDS": "0"})
+    assert off.seconds == off.refused_seconds == 0
+    with pytest.raises(StartupError):
+        rcpt_cache_from_env({"MAILGATE_MILTER_RCPT_CACHE_SECONDS": "soon"})

@@ -39,11 +39,16 @@ def _reply(mail, addr: str, body: str, sender: str = "bob@example.org") -> bytes
 def test_good_reply_becomes_a_comment(postfix, milter_proc, db, task_with_reply, mail):
     ref, addr = task_with_reply
     with smtplib.SMTP("127.0.0.1", postfix.port, timeout=30) as smtp:
+        smtp.ehlo("client.example.net")
         refused = smtp.sendmail("bob@example.org", [addr], _reply(mail, addr, "Put it out with sand.\n"))
         assert refused == {}
     assert any("Put it out with sand." in c for c in _comments(db, ref))
     rec = _messages(db)[-1]
     assert rec["status"] == "processed" and rec["action"] == "comment"
+    with db.read() as s:  # address and name from macros with MAIL FROM (no connect callback), HELO from its callback
+        stored = s.get(ReceivedMessage, rec["id"])
+        assert (stored.client_addr, stored.helo) == ("127.0.0.1", "client.example.net")
+        assert stored.client_name and stored.queue_id
     postfix.wait_queue_empty()
     # delrcpt, not the safety net: nothing reached the discard transport.
     assert "NOT-CONSUMED-BY-MAILGATE" not in postfix.log()

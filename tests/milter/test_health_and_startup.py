@@ -91,3 +91,24 @@ def test_run_checks_includes_outbound(settings, db):
 
     names = [c.name for c in health.run_checks(settings, db)]
     assert names.index("milter last seen") < names.index("mailer test (test)") < names.index("outbound queue")
+
+
+def test_the_milter_keeps_to_one_cpu_only_when_told():
+    from mailgate.milter.server import StartupError, pin_to_one_cpu
+
+    before = os.sched_getaffinity(0)
+    try:
+        assert pin_to_one_cpu(None) is None and pin_to_one_cpu("all") is None
+        assert os.sched_getaffinity(0) == before
+        cpu = pin_to_one_cpu("auto")
+        if len(before) > 1:
+            assert cpu in before and os.sched_getaffinity(0) == {cpu}
+        os.sched_setaffinity(0, before)
+        some = min(before)
+        assert pin_to_one_cpu(str(some)) == some and os.sched_getaffinity(0) == {some}
+        with pytest.raises(StartupError):
+            pin_to_one_cpu("fast")
+        with pytest.raises(StartupError):
+            pin_to_one_cpu("4096")
+    finally:
+        os.sched_setaffinity(0, before)

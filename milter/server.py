@@ -29,7 +29,7 @@ import Milter
 import milter as libmilter
 
 from mailgate.milter.adapter import ACTIONS, RCPT_CACHE_REFUSED_SECONDS, MailgateMilter, RecipientCache, Runtime
-from mailgate.milter.durability import Checkpointer, GroupSync, NoSync, WriteQueue, open_database
+from mailgate.milter.durability import Checkpointer, open_database
 from mailgate.shared import logs
 from mailgate.shared.config import Settings
 from mailgate.shared.db import Database, utcnow
@@ -137,7 +137,7 @@ class Heartbeat(threading.Thread):
         detail = {"socket": self.socket_spec, "state": state, "messages": rt.messages, "tempfails": rt.tempfails,
                   "rcpt_rejects": rt.rcpt_rejects, "connections": rt.active, "in_flight": rt.in_flight}
         try:
-            with rt.writes.turn(), rt.db.transaction() as s:
+            with rt.db.writer(), rt.db.transaction() as s:
                 row = s.get(Row, (HEARTBEAT_SERVICE, self.host))
                 if row is None:
                     row = Row(service=HEARTBEAT_SERVICE, host=self.host)
@@ -262,13 +262,11 @@ def serve(settings: Settings, *, socket_spec: str | None = None, group: str | No
         log.warning("listening on %s: a TCP socket costs ~43 ms per message (Nagle + delayed ACK); "
                     "use a unix socket", spec)
 
-    if db is None:
-        db, syncer = open_database(settings)  # one engine for the whole process
-    else:
-        syncer = NoSync()
+    own_db = db is None
+    if own_db:
+        db = open_database(settings)  # one engine for the whole process
     check_database(db)
-    runtime = Runtime(settings=settings, db=db, syncer=syncer, writes=WriteQueue(),
-                      rcpt_cache=rcpt_cache_from_env(os.environ))
+    runtime = Runtime(settings=settings, db=db, rcpt_cache=rcpt_cache_from_env(os.environ))
     _register(make_factory(runtime), spec, timeout=600)
 
     old_umask = os.umask(0o117)  # libmilter creates the socket 0660 (it honours the umask)
@@ -300,7 +298,7 @@ def serve(settings: Settings, *, socket_spec: str | None = None, group: str | No
     heartbeat = Heartbeat(runtime, spec)
     heartbeat.beat("started")
     heartbeat.start()
-    checkpointer = Checkpointer(db) if settings.is_sqlite and isinstance(syncer, GroupSync) else None
+    checkpointer = Checkpointer(db) if settings.is_sqlite and own_db else None
     if checkpointer:
         checkpointer.start()
     # Everything loaded so far lives as long as the process: keep the cyclic GC from

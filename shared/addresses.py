@@ -16,15 +16,16 @@ import hashlib
 import hmac
 import re
 from dataclasses import dataclass
-from typing import NamedTuple
 
-from sqlalchemy import bindparam, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from mailgate.shared.config import Settings
 from mailgate.shared.keys import SigningKey, current_key, signing_key
-from mailgate.shared.models import AppUser, Application, CreateAddress, MailKey, Task, UserEmail
+from mailgate.shared.models import MailKey
 from mailgate.shared.outcomes import Reason, Reject
+from mailgate.shared.prepared import Conn, as_conn
+from mailgate.shared.rows import CreateTarget, TaskRow, UserRef, create_target, task_by_id, user_by_email
 
 HASH_LEN = 16
 RESERVED_LOCAL_PARTS = frozenset({
@@ -133,15 +134,6 @@ def verify(key: MailKey | SigningKey, token: ReplyToken) -> bool:
 
 # --- recipient checks ------------------------------------------------------------------
 
-# Built once: these run for every RCPT and every message.
-_SELECT_TASK = (select(Task, Application.name).outerjoin(Application, Application.id == Task.application_id)
-                .where(Task.id == bindparam("task_id")))
-_USERS = AppUser.__table__
-_SELECT_USER_BY_EMAIL = (select(_USERS.c.id, _USERS.c.username, _USERS.c.name, _USERS.c.enabled)
-                         .join(UserEmail.__table__, UserEmail.__table__.c.user_id == _USERS.c.id)
-                         .where(UserEmail.__table__.c.address == bindparam("address")))
-_SELECT_CREATE = select(CreateAddress).where(CreateAddress.address == bindparam("address"))
-
 @dataclass
 class Recipient:
     """A recipient Mailgate answers for, after the message-free checks."""
@@ -150,8 +142,8 @@ class Recipient:
     kind: str  # "reply" | "create"
     application: str
     token: ReplyToken | None = None
-    task: Task | None = None
-    create: CreateAddress | None = None
+    task: TaskRow | None = None
+    create: CreateTarget | None = None
 
     def describe(self) -> str:
         if self.kind == "reply":
@@ -171,12 +163,15 @@ def is_ours(settings: Settings, address: str) -> bool:
     return settings.serves_domain(domain) and not is_reserved(local)
 
 
-def check_recipient(session: Session, settings: Settings, address: str) -> Recipient:
+def check_recipient(source: Conn | Session | Connection, settings: Settings, address: str) -> Recipient:
     """Syntax, reply hash under the current key, object exists; or a create address.
 
     Raises Reject(unknown_recipient | invalid_hash | object_not_found).
-    Call only for addresses where is_ours() is true.
+    Call only for addresses where is_ours() is true. Two indexed reads at
+    most (key and task, or the create address): the milter runs this for
+    every RCPT.
     """
+    conn = as_conn(source)
     try:
         local, domain = split_address(address)
     except AddressError as exc:
@@ -186,34 +181,23 @@ def check_recipient(session: Session, settings: Settings, address: str) -> Recip
     if token is not None:
         if domain != settings.reply_domain:
             raise Reject(Reason.UNKNOWN_RECIPIENT, f"Reply addresses live at {settings.reply_domain} only.")
-        if not verify(signing_key(session), token):
+        if not verify(signing_key(conn), token):
             raise Reject(Reason.INVALID_HASH)
         if token.is_public and not settings.public_replies:
             raise Reject(Reason.INVALID_HASH, "Public reply addresses are turned off on this server.")
-        found = session.execute(_SELECT_TASK, {"task_id": token.object_id}).first()
-        if found is None:
+        task = task_by_id(conn, token.object_id)
+        if task is None:
             raise Reject(Reason.OBJECT_NOT_FOUND, f"Task {token.obj} does not exist (any more).")
-        task, app = found
-        return Recipient(normalised, "reply", app or "tasks", token=token, task=task)
-    create = session.scalars(_SELECT_CREATE, {"address": normalised}).first()
+        return Recipient(normalised, "reply", task.application or "tasks", token=token, task=task)
+    create = create_target(conn, normalised)
     if create is not None:
-        return Recipient(normalised, "create", create.application.name, create=create)
+        return Recipient(normalised, "create", create.application, create=create)
     raise Reject(Reason.UNKNOWN_RECIPIENT, f"There is no address {normalised} here.")
 
 
-class UserRef(NamedTuple):
-    """The sender's account as the pipeline needs it; a Core row, not an AppUser object (per message)."""
-
-    id: int
-    username: str
-    name: str
-    enabled: bool
-
-
-def find_user_by_email(session: Session, address: str) -> UserRef | None:
+def find_user_by_email(source: Conn | Session | Connection, address: str) -> UserRef | None:
     try:
         addr = normalise(address)
     except AddressError:
         return None
-    row = session.connection().execute(_SELECT_USER_BY_EMAIL, {"address": addr}).first()
-    return UserRef(*row) if row is not None else None
+    return user_by_email(as_conn(source), addr)

@@ -8,10 +8,12 @@ import secrets
 from typing import NamedTuple
 
 from sqlalchemy import select, text, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from mailgate.shared.db import utcnow
 from mailgate.shared.models import MailKey
+from mailgate.shared.prepared import Conn, Statement, as_conn
 
 
 class NoMailKey(Exception):
@@ -43,23 +45,24 @@ class SigningKey(NamedTuple):
 
 _SIGNING_MEMO = "mailgate.signing_key"
 _KEYS = MailKey.__table__
-_SELECT_SIGNING = (select(_KEYS.c.id, _KEYS.c.secret).where(_KEYS.c.retired_at.is_(None))
-                   .order_by(_KEYS.c.id.desc()).limit(1))
+_SELECT_SIGNING = Statement(select(_KEYS.c.id, _KEYS.c.secret).where(_KEYS.c.retired_at.is_(None))
+                            .order_by(_KEYS.c.id.desc()).limit(1))
 
 
-def signing_key(session: Session) -> SigningKey:
-    """The current key as a plain pair, read once per session: the per-message path (check and sign).
+def signing_key(source: Conn | Session | Connection) -> SigningKey:
+    """The current key as a plain pair, read once per unit of work: the per-message path (check and sign).
 
-    One Core row instead of a MailKey object: this runs for every RCPT and
-    every message. Read from the database each time a session starts, never
-    cached across sessions, so a rotation on any host applies at once.
+    One row instead of a MailKey object: this runs for every RCPT and every
+    message. Read from the database for each message (a Conn lives for one),
+    never cached across them, so a rotation on any host applies at once.
     """
-    key = session.info.get(_SIGNING_MEMO)
+    conn = as_conn(source)
+    key = conn.memo.get(_SIGNING_MEMO)
     if key is None:
-        row = session.connection().execute(_SELECT_SIGNING).first()
+        row = conn.first(_SELECT_SIGNING)
         if row is None:
             raise NoMailKey("no current mail key; run `mailgate init`")
-        key = session.info[_SIGNING_MEMO] = SigningKey(row.id, row.secret)
+        key = conn.memo[_SIGNING_MEMO] = SigningKey(row[0], row[1])
     return key
 
 
@@ -74,7 +77,6 @@ def _serialise(session: Session) -> None:
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
         session.info.pop(_MEMO, None)
-    session.info.pop(_SIGNING_MEMO, None)
 
 
 _LOCK_KEY = 0x6D61696C6B6579  # "mailkey"

@@ -18,21 +18,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from mailgate.shared.addresses import reply_address
 from mailgate.shared.config import Settings
 from mailgate.shared.db import utcnow
 from mailgate.shared.keys import signing_key
-from mailgate.shared.models import AppUser, Comment, OutboundMessage, ReceivedMessage, Task, TaskSubscriber, UserEmail
+from mailgate.shared.models import AppUser, Comment, OutboundMessage, ReceivedMessage, TaskSubscriber, UserEmail
 from mailgate.shared.outbound.compose import html_from_text, marker_headers, new_message_id, thread_headers
+from mailgate.shared.prepared import Conn, Insert, Statement, as_conn
+
+# `task` and `actor` below are anything shaped like the models' Task and AppUser
+# (id, ref, title, status, priority, thread_id; id, username, name): the
+# pipeline passes plain rows (rows.TaskRow, rows.UserRef), the console ORM objects.
 
 RECIPIENT_MAX = 320  # the column's size; a public message lists everybody in its To header
 
 
-def describe_events(actor: AppUser, task: Task, events: list[str]) -> list[str]:
+def describe_events(actor: Any, task: Any, events: list[str]) -> list[str]:
     """Human lines for what happened, in the order it happened."""
     who = actor.name or actor.username
     lines: list[str] = []
@@ -55,7 +62,7 @@ def describe_events(actor: AppUser, task: Task, events: list[str]) -> list[str]:
     return lines
 
 
-def render_text(settings: Settings, task: Task, actor: AppUser, events: list[str], new_text: str) -> str:
+def render_text(settings: Settings, task: Any, actor: Any, events: list[str], new_text: str) -> str:
     """The plain-text body: what happened, the new text, the task link, how to reply."""
     parts = ["\n".join(describe_events(actor, task, events))]
     if new_text:
@@ -70,7 +77,7 @@ def render_text(settings: Settings, task: Task, actor: AppUser, events: list[str
     return "\n\n".join(parts) + "\n"
 
 
-def subject_for(task: Task) -> str:
+def subject_for(task: Any) -> str:
     return f"[{task.ref}] {task.title}"
 
 
@@ -82,7 +89,7 @@ class Recipient:
 
 # One query for every subscriber's first address (not one per subscriber, and
 # no ORM objects): an event on a task with a thousand subscribers stays cheap.
-_SELECT_RECIPIENTS = (
+_SELECT_RECIPIENTS = Statement(
     select(AppUser.id, UserEmail.address)
     .join(TaskSubscriber, TaskSubscriber.user_id == AppUser.id)
     .join(UserEmail, UserEmail.user_id == AppUser.id)
@@ -96,9 +103,9 @@ _SELECT_RECIPIENTS = (
 class QueuedMessage:
     """A notification as queued: the values of its outbound_messages row, and its id once inserted.
 
-    Rows are written with one Core executemany, not ORM objects: on the path
-    of every reply, creating and flushing OutboundMessage objects cost more
-    than rendering them. The worker reads the table, never these objects.
+    Rows are written with prepared INSERTs, not ORM objects: on the path of
+    every reply, creating and flushing OutboundMessage objects cost more than
+    rendering them. The worker reads the table, never these objects.
     """
 
     status: str
@@ -124,24 +131,25 @@ class QueuedMessage:
 
 
 _OUTBOUND = OutboundMessage.__table__
-_INSERT_OUTBOUND = insert(_OUTBOUND).returning(_OUTBOUND.c.id, sort_by_parameter_order=True)
+_INSERT_OUTBOUND = Insert(_OUTBOUND, returning=_OUTBOUND.c.id)
+_SELECT_PARENT = Statement(select(ReceivedMessage.message_id).where(ReceivedMessage.id == bindparam("rec_id")))
 
 
-def _recipients(session: Session, task: Task, actor: AppUser) -> list[Recipient]:
+def _recipients(conn: Conn, task: Any, actor: Any) -> list[Recipient]:
     """Subscribers who get mail: not the actor, enabled, with an address (their first one)."""
     found: dict[int, str] = {}
-    for user_id, address in session.connection().execute(_SELECT_RECIPIENTS, {"task_id": task.id, "actor_id": actor.id}):
+    for user_id, address in conn.all(_SELECT_RECIPIENTS, {"task_id": task.id, "actor_id": actor.id}):
         found.setdefault(user_id, address)
     return [Recipient(uid, addr) for uid, addr in found.items()]
 
 
-def _parent_message_id(session: Session, source_received_id: int | None, known: str | None = None) -> str:
+def _parent_message_id(conn: Conn, source_received_id: int | None, known: str | None = None) -> str:
     if known is not None or source_received_id is None:
         return known or ""
-    return session.scalar(select(ReceivedMessage.message_id).where(ReceivedMessage.id == source_received_id)) or ""
+    return conn.scalar(_SELECT_PARENT, {"rec_id": source_received_id}) or ""
 
 
-def queue_task_event(session: Session, settings: Settings, *, task: Task, actor: AppUser,
+def queue_task_event(source: Conn | Session | Connection, settings: Settings, *, task: Any, actor: Any,
                      events: list[str], new_text: str = "",
                      source_received_id: int | None = None,
                      parent_message_id: str | None = None) -> list["QueuedMessage"]:
@@ -154,7 +162,8 @@ def queue_task_event(session: Session, settings: Settings, *, task: Task, actor:
     """
     if not events:
         return []
-    users = _recipients(session, task, actor)
+    conn = as_conn(source)
+    users = _recipients(conn, task, actor)
     if not users:
         return []
     body = render_text(settings, task, actor, events, new_text)
@@ -166,15 +175,15 @@ def queue_task_event(session: Session, settings: Settings, *, task: Task, actor:
     # Threading: the first notification of a task is its thread root.
     if task.thread_id:
         root = False
-        threading = thread_headers(task.thread_id, _parent_message_id(session, source_received_id, parent_message_id))
+        threading = thread_headers(task.thread_id, _parent_message_id(conn, source_received_id, parent_message_id))
     else:
         root = True
         task.thread_id = new_message_id(domain, task.ref.lower())
-        parent = _parent_message_id(session, source_received_id, parent_message_id)
+        parent = _parent_message_id(conn, source_received_id, parent_message_id)
         threading = thread_headers(parent) if parent else {}
     headers = {**marker_headers(event, task.ref), **threading}
 
-    key = signing_key(session)  # one key look-up for the whole event, not one per recipient
+    key = signing_key(conn)  # one key look-up for the whole event, not one per recipient
     common = dict(status="queued", event=event, task_id=task.id, source_received_id=source_received_id,
                   key_id=key.id, sender=settings.from_address, subject=subject, body_text=body,
                   body_html=body_html, created_at=utcnow())
@@ -194,13 +203,12 @@ def queue_task_event(session: Session, settings: Settings, *, task: Task, actor:
             message_id=task.thread_id if root else new_message_id(domain, task.ref.lower()),
             headers=dict(headers), **common,
         ) for user in users]
-    ids = session.connection().execute(_INSERT_OUTBOUND, [r.values() for r in rows]).scalars().all()
-    for row, row_id in zip(rows, ids):
-        row.id = row_id
+    for row in rows:
+        row.id = conn.scalar(_INSERT_OUTBOUND, row.values())
     return rows
 
 
-def notify_task_event(session: Session, settings: Settings, task: Task, actor: AppUser, events: list[str], *,
+def notify_task_event(session: Session, settings: Settings, task: Any, actor: Any, events: list[str], *,
                       comment: Comment | None = None, new_text: str = "") -> list["QueuedMessage"]:
     """The console's entry point: a change made on the web notifies like one made by mail.
 

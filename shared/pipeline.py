@@ -1,13 +1,19 @@
 """receive(envelope, raw): the single entry for every way a message arrives.
 
 Eight steps, in DESIGN.md's order. Step 1 commits on its own, and receive()
-makes every commit durable (one WAL fsync) before it returns, so nothing
-that reached a 2xx is ever lost. Steps 2-8 run in one transaction and
-commit only when the message is acted on; a disposition (Ignore/Reject) is
-an exception that rolls the transaction back and is then recorded on the
-stored message in a short transaction of its own. A crash is recorded as
-failed/internal_error with its traceback; an unavailable database surfaces
-as TempFail so the caller answers 4xx and the sender retries.
+makes every commit durable (one group-commit WAL fsync) before it returns,
+so nothing that reached a 2xx is ever lost. Steps 2-8 run in one
+transaction and commit only when the message is acted on; a disposition
+(Ignore/Reject) is an exception that rolls the transaction back and is then
+recorded on the stored message in a short transaction of its own. A crash is
+recorded as failed/internal_error with its traceback; an unavailable
+database surfaces as TempFail so the caller answers 4xx and the sender
+retries.
+
+Every statement on this path is a prepared statement on the pipeline's own
+connection (`Database.pipeline()`, `prepared.py`), and what it reads are
+plain rows (`rows.py`): no ORM session per message. That is what keeps a
+message at about a millisecond of CPU (bench/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -20,10 +26,8 @@ from dataclasses import dataclass, field
 from email.message import Message
 from typing import Iterator
 
-from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.engine import Connection
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from mailgate.shared import guard, notify, tracker
 from mailgate.shared.addresses import Recipient, check_recipient, find_user_by_email, is_ours
@@ -34,9 +38,11 @@ from mailgate.shared.logs import MessageLog
 from mailgate.shared.message import (
     clean_header_value, dedupe_key, first_address, header_addresses, header_text, load_message, message_id,
 )
-from mailgate.shared.models import AppUser, MessageClaim, ReceivedMessage, ReceivedRaw
+from mailgate.shared.models import MessageClaim, ReceivedMessage, ReceivedRaw
 from mailgate.shared.outcomes import Disposition, Outcome, Reason, Reject, Status, TempFail, DEFAULT_TEXT
 from mailgate.shared.parsing import ParsedMessage, parse_message
+from mailgate.shared.prepared import Conn, Insert, Statement
+from mailgate.shared.rows import UserRef, save_task
 from mailgate.shared.tracker import CommandPlan
 
 log = logging.getLogger("mailgate.pipeline")
@@ -44,14 +50,12 @@ log = logging.getLogger("mailgate.pipeline")
 ROUTING_HEADERS = ("To", "Cc", "Delivered-To", "Envelope-To", "X-Envelope-To")
 HEAD_KEEP_BYTES = 64 * 1024  # what is kept of an oversized message: enough for its headers
 
-# Statements on every message's path are built once: building one costs more
-# CPU than running it on SQLite (coercion and cache-key generation).
 _RECEIVED = ReceivedMessage.__table__
-_INSERT_RECEIVED = insert(_RECEIVED).returning(_RECEIVED.c.id)
-_INSERT_RAW = insert(ReceivedRaw.__table__)
+_INSERT_RECEIVED = Insert(_RECEIVED, returning=_RECEIVED.c.id)
+_INSERT_RAW = Insert(ReceivedRaw.__table__)
 _CLAIM = MessageClaim.__table__
-_SELECT_CLAIM = select(_CLAIM.c.received_id).where(_CLAIM.c.dedupe_key == bindparam("key"))
-_INSERT_CLAIM = insert(_CLAIM)
+_SELECT_CLAIM = Statement(select(_CLAIM.c.received_id).where(_CLAIM.c.dedupe_key == bindparam("key")))
+_INSERT_CLAIM = Insert(_CLAIM)
 
 
 class Record:
@@ -74,6 +78,7 @@ _COLUMNS = tuple(c.key for c in _RECEIVED.columns)
 class Timings:
     """Seconds spent per stage of the last message (the benchmark reads these)."""
 
+    wait: float = 0.0  # for this process's writer turn (concurrent callers: the milter's sessions)
     store: float = 0.0
     parse: float = 0.0
     authorise: float = 0.0
@@ -84,19 +89,20 @@ class Timings:
 @dataclass
 class Context:
     settings: Settings
+    conn: Conn
     envelope: Envelope
     rec: Record | ReceivedMessage
     msg: Message
     log: MessageLog
     decisions: list[str] = field(default_factory=list)
     recipient: Recipient | None = None
-    author: AppUser | None = None
+    author: UserRef | None = None
     parsed: ParsedMessage | None = None
     plan: CommandPlan | None = None
     robot: str | None = None
     timings: Timings = field(default_factory=Timings)
-    # Plain copies of what the steps found, readable after a rollback has
-    # expired the ORM objects (recording a disposition must not touch them).
+    # What the steps found, kept apart from `rec` so that recording a
+    # disposition writes only what was established before it.
     application: str | None = None
     routed_to: str | None = None
     object_ref: str | None = None
@@ -128,17 +134,20 @@ def store(db: Database, settings: Settings, envelope: Envelope, raw: bytes) -> t
 
 
 @contextmanager
-def _durable_unit(db: Database, failure: str, timings: Timings | None = None) -> Iterator[Connection]:
+def _durable_unit(db: Database, failure: str, timings: Timings | None = None) -> Iterator[Conn]:
     """The pipeline's connection; its commits are on disk when the block ends.
 
     Anything that goes wrong here (checkout, commit, fsync) happens before
     anyone was answered: it becomes TempFail, and the sender retries.
     """
     try:
+        t0 = time.perf_counter()
         with db.pipeline() as conn:
+            if timings is not None:
+                timings.wait = time.perf_counter() - t0
             yield conn
         t0 = time.perf_counter()
-        db.make_durable()  # one fsync covers every commit of the block
+        db.make_durable()  # one fsync covers every commit of the block (and of concurrent callers')
         if timings is not None:
             timings.durable = time.perf_counter() - t0
     except TempFail:
@@ -147,7 +156,7 @@ def _durable_unit(db: Database, failure: str, timings: Timings | None = None) ->
         raise TempFail(f"{failure}: {exc.__class__.__name__}") from exc
 
 
-def _store(conn: Connection, settings: Settings, envelope: Envelope, raw: bytes) -> tuple[Record, Message]:
+def _store(conn: Conn, settings: Settings, envelope: Envelope, raw: bytes) -> tuple[Record, Message]:
     """Commit the raw bytes and envelope before anything else; TempFail if we cannot.
 
     Committed here, made durable (fsynced) by the caller before it answers.
@@ -183,9 +192,8 @@ def _store(conn: Connection, settings: Settings, envelope: Envelope, raw: bytes)
                       reason_text=(f"The message is {len(raw):,} bytes; this server accepts at most "
                                    f"{settings.max_message_bytes:,}."))
     try:
-        # Core with prebuilt statements, not the ORM: this is every message's critical path.
-        with conn.begin():
-            rec_id = conn.execute(_INSERT_RECEIVED, {k: v for k, v in values.items() if v is not None}).scalar_one()
+        with conn.write():
+            rec_id = conn.scalar(_INSERT_RECEIVED, values)
             conn.execute(_INSERT_RAW, {"message_id": rec_id, "raw": kept})
     except Exception as exc:
         raise TempFail(f"could not store the message: {exc.__class__.__name__}") from exc
@@ -194,8 +202,8 @@ def _store(conn: Connection, settings: Settings, envelope: Envelope, raw: bytes)
 
 # --- steps 2-7 --------------------------------------------------------------------------
 
-def step_dedupe(s: Session, ctx: Context) -> None:
-    holder = s.connection().execute(_SELECT_CLAIM, {"key": ctx.rec.dedupe_key}).scalar()
+def step_dedupe(ctx: Context) -> None:
+    holder = ctx.conn.scalar(_SELECT_CLAIM, {"key": ctx.rec.dedupe_key})
     if holder is not None and holder != ctx.rec.id:
         raise _duplicate(ctx, holder)
 
@@ -207,7 +215,7 @@ def _duplicate(ctx: Context, first_id: int) -> Disposition:
     return Disposition(Reason.DUPLICATE, f"Duplicate of message #{first_id}.", duplicate_of=first_id)
 
 
-def step_guard(s: Session, ctx: Context) -> None:
+def step_guard(ctx: Context) -> None:
     try:
         guard.check(ctx.msg, ctx.envelope.sender)
     except Disposition as d:
@@ -216,7 +224,7 @@ def step_guard(s: Session, ctx: Context) -> None:
         raise
 
 
-def step_route(s: Session, ctx: Context) -> None:
+def step_route(ctx: Context) -> None:
     env = ctx.envelope
     if env.recipients:
         candidates = list(env.recipients)
@@ -236,7 +244,7 @@ def step_route(s: Session, ctx: Context) -> None:
     found: list[Recipient] = []
     for addr in ours:
         try:
-            rcpt = check_recipient(s, ctx.settings, addr)
+            rcpt = check_recipient(ctx.conn, ctx.settings, addr)
         except Reject as r:
             ctx.note(f"{addr}: refused ({r.reason}): {r.text}")
             first_refusal = first_refusal or r
@@ -256,11 +264,11 @@ def step_route(s: Session, ctx: Context) -> None:
         ctx.object_ref = ctx.recipient.token.obj
 
 
-def step_authorise(s: Session, ctx: Context) -> None:
+def step_authorise(ctx: Context) -> None:
     rcpt = ctx.recipient
     assert rcpt is not None
     sender = first_address(ctx.msg, "From") or (ctx.envelope.sender or "")
-    user = find_user_by_email(s, sender) if sender else None
+    user = find_user_by_email(ctx.conn, sender) if sender else None
     if user is not None and not user.enabled:
         ctx.note(f"{sender} belongs to {user.username}, whose account is disabled.")
         user = None
@@ -290,12 +298,12 @@ def step_authorise(s: Session, ctx: Context) -> None:
                      f"{sender or 'The sender'} is not a known user, so cannot open tasks at {rcpt.address}.")
 
 
-def step_parse(s: Session, ctx: Context) -> None:
+def step_parse(ctx: Context) -> None:
     parsed = parse_message(ctx.msg)
     ctx.parsed = parsed
     ctx.rec.parse = _json_safe(parsed.to_json())
     public = ctx.recipient.kind == "reply" and ctx.recipient.token.is_public
-    ctx.plan = tracker.plan_commands(s, parsed.commands, allowed=not public)
+    ctx.plan = tracker.plan_commands(ctx.conn, parsed.commands, allowed=not public)
     has_body = bool(parsed.text.strip() or parsed.attachments or ctx.plan.valid)
     if ctx.recipient.kind == "create":
         has_body = has_body or bool(ctx.rec.subject.strip())
@@ -304,37 +312,39 @@ def step_parse(s: Session, ctx: Context) -> None:
         raise Reject(Reason.EMPTY, "The message has no new text, file or command to act on" + extra + ".")
 
 
-def step_act(s: Session, ctx: Context) -> None:
-    rec, parsed, plan, author = ctx.rec, ctx.parsed, ctx.plan, ctx.author
+def step_act(ctx: Context) -> None:
+    conn, rec, parsed, plan, author = ctx.conn, ctx.rec, ctx.parsed, ctx.plan, ctx.author
     # The claim goes first: a racing host that claimed the same key makes
     # this insert fail (on PostgreSQL it waits for that host's commit), and
     # we become the duplicate before doing any work.
     try:
-        s.connection().execute(_INSERT_CLAIM, {"dedupe_key": rec.dedupe_key, "received_id": rec.id, "claimed_at": utcnow()})
+        conn.execute(_INSERT_CLAIM, {"dedupe_key": rec.dedupe_key, "received_id": rec.id, "claimed_at": utcnow()})
     except IntegrityError:
-        s.rollback()
-        holder = s.execute(_SELECT_CLAIM, {"key": rec.dedupe_key}).scalar()
+        conn.rollback()
+        holder = conn.scalar(_SELECT_CLAIM, {"key": rec.dedupe_key})
         if holder is None:
             raise
         raise _duplicate(ctx, holder) from None
     text = _no_nul(parsed.text)
     if ctx.recipient.kind == "create":
-        app = ctx.recipient.create.application
+        create = ctx.recipient.create
         task = tracker.create_task(
-            s, app=app, author=author, title=tracker.make_title(rec.subject, text), description=text,
+            conn, app_id=create.application_id, app_name=create.application, author=author,
+            title=tracker.make_title(rec.subject, text), description=text,
             attachments=parsed.attachments, source_message_id=rec.id,
         )
-        events = ["created"] + tracker.apply_commands(s, task, author, plan)
+        events = ["created"] + tracker.apply_commands(conn, task, author, plan)
         comment_id = None
         rec.action = "create"
     else:
         task = ctx.recipient.task
-        comment_id = tracker.add_comment(s, task=task, author=author, text=text,
+        comment_id = tracker.add_comment(conn, task=task, author=author, text=text,
                                          attachments=parsed.attachments, source_message_id=rec.id)
-        events = (["commented"] if comment_id else []) + tracker.apply_commands(s, task, author, plan)
+        events = (["commented"] if comment_id else []) + tracker.apply_commands(conn, task, author, plan)
         rec.action = "comment"
-    notify.queue_task_event(s, ctx.settings, task=task, actor=author, events=events, new_text=text, source_received_id=rec.id, parent_message_id=rec.message_id)
-    s.flush()  # the task's own changes (commands, thread id); comment and notifications are Core inserts
+    notify.queue_task_event(conn, ctx.settings, task=task, actor=author, events=events, new_text=text,
+                            source_received_id=rec.id, parent_message_id=rec.message_id)
+    save_task(conn, task)  # what the commands and the first notification (thread id) changed
     rec.task_id = task.id
     rec.comment_id = comment_id
     rec.object_ref = task.ref
@@ -378,52 +388,48 @@ def process(db: Database, settings: Settings, rec: Record | ReceivedMessage, msg
             timings: Timings | None = None) -> Outcome:
     """Steps 2-8 for a stored message, durable when it returns."""
     with _durable_unit(db, "database unavailable while processing", timings) as conn:
-        outcome = _process(db, conn, settings, rec, msg, envelope, timings)
+        outcome = _process(conn, settings, rec, msg, envelope, timings)
     return outcome
 
 
-def _process(db: Database, conn: Connection, settings: Settings, rec: Record | ReceivedMessage, msg: Message,
+def _process(conn: Conn, settings: Settings, rec: Record | ReceivedMessage, msg: Message,
              envelope: Envelope, timings: Timings | None = None) -> Outcome:
-    rec_id = rec.id
-    mlog = MessageLog(log, qid=rec.queue_id, mid=rec.message_id, rec=rec_id)
-    # `rec` is a plain holder here (not in the session): steps fill in its
-    # outcome fields and one UPDATE writes them with the rest of the work.
-    with db.session(bind=conn) as s, s.no_autoflush:
-        ctx = Context(settings, envelope, rec, msg, mlog, timings=timings or Timings())
-        try:
-            t0 = time.perf_counter()
-            for check in CHECKS:
-                check(s, ctx)
-            t1 = time.perf_counter()
-            step_parse(s, ctx)
-            t2 = time.perf_counter()
-            step_act(s, ctx)
-            rec.status, rec.reason, rec.reason_text = Status.PROCESSED, None, ""
-            rec.actor = ctx.author.username
-            rec.commands = [str(c) for c in ctx.plan.valid]
-            rec.unknown_commands = list(ctx.plan.unknown)
-            rec.decisions = ctx.decisions
-            rec.processed_at = utcnow()
-            rec.error = ""
-            _write_outcome(s, rec)
-            s.commit()
-            ctx.timings.authorise, ctx.timings.parse = t1 - t0, t2 - t1
-            ctx.timings.act = time.perf_counter() - t2
-            outcome = _outcome(rec)
-        except Disposition as d:
-            s.rollback()
-            s.close()
-            outcome = _record_disposition(conn, d, ctx)
-        except TempFail:
-            s.rollback()
-            raise
-        except Exception as exc:
-            s.rollback()
-            s.close()
-            if is_unavailable(exc):
-                mlog.warning("database unavailable while processing", error=exc.__class__.__name__)
-                raise TempFail("database unavailable while processing") from exc
-            outcome = _record_failure(conn, ctx, exc)
+    mlog = MessageLog(log, qid=rec.queue_id, mid=rec.message_id, rec=rec.id)
+    # Steps fill in `rec`'s outcome fields; one UPDATE writes them with the rest of the work.
+    ctx = Context(settings, conn, envelope, rec, msg, mlog, timings=timings or Timings())
+    try:
+        conn.begin_write()
+        t0 = time.perf_counter()
+        for check in CHECKS:
+            check(ctx)
+        t1 = time.perf_counter()
+        step_parse(ctx)
+        t2 = time.perf_counter()
+        step_act(ctx)
+        rec.status, rec.reason, rec.reason_text = Status.PROCESSED, None, ""
+        rec.actor = ctx.author.username
+        rec.commands = [str(c) for c in ctx.plan.valid]
+        rec.unknown_commands = list(ctx.plan.unknown)
+        rec.decisions = ctx.decisions
+        rec.processed_at = utcnow()
+        rec.error = ""
+        _write_outcome(conn, rec)
+        conn.commit()
+        ctx.timings.authorise, ctx.timings.parse = t1 - t0, t2 - t1
+        ctx.timings.act = time.perf_counter() - t2
+        outcome = _outcome(rec)
+    except Disposition as d:
+        conn.rollback_quietly()
+        outcome = _record_disposition(conn, d, ctx)
+    except TempFail:
+        conn.rollback_quietly()
+        raise
+    except Exception as exc:
+        conn.rollback_quietly()
+        if is_unavailable(exc):
+            mlog.warning("database unavailable while processing", error=exc.__class__.__name__)
+            raise TempFail("database unavailable while processing") from exc
+        outcome = _record_failure(conn, ctx, exc)
     mlog.info("processed", status=outcome.status, reason=outcome.reason, action=outcome.action,
               object=outcome.object, actor=outcome.actor)
     return outcome
@@ -434,29 +440,27 @@ OUTCOME_FIELDS = ("status", "reason", "reason_text", "action", "application", "r
                   "decisions", "parse", "error", "processed_at")
 
 
-_UPDATE_OUTCOME = (
+_UPDATE_OUTCOME = Statement(
     update(_RECEIVED).where(_RECEIVED.c.id == bindparam("rec_id"))
     .values(attempts=_RECEIVED.c.attempts + 1, **{f: bindparam("v_" + f, type_=_RECEIVED.c[f].type)
                                                    for f in OUTCOME_FIELDS})
 )
 
 
-def _write_outcome(s: Session | Connection, rec: Record | ReceivedMessage) -> None:
-    """One prebuilt Core UPDATE (the ORM's bulk-update path costs more than the work)."""
-    conn = s.connection() if isinstance(s, Session) else s
+def _write_outcome(conn: Conn, rec: Record | ReceivedMessage) -> None:
     conn.execute(_UPDATE_OUTCOME, {"rec_id": rec.id, **{"v_" + f: getattr(rec, f) for f in OUTCOME_FIELDS}})
 
 
-def _save_outcome(conn: Connection, rec: Record | ReceivedMessage) -> Outcome:
+def _save_outcome(conn: Conn, rec: Record | ReceivedMessage) -> Outcome:
     try:
-        with conn.begin():
+        with conn.write():
             _write_outcome(conn, rec)
     except Exception as exc:
         raise TempFail("could not record the outcome") from exc
     return _outcome(rec)
 
 
-def _record_disposition(conn: Connection, d: Disposition, ctx: Context) -> Outcome:
+def _record_disposition(conn: Conn, d: Disposition, ctx: Context) -> Outcome:
     rec = ctx.rec
     rec.status, rec.reason, rec.reason_text = d.status, d.reason, d.text
     rec.duplicate_of = d.detail.get("duplicate_of")
@@ -472,7 +476,7 @@ def _record_disposition(conn: Connection, d: Disposition, ctx: Context) -> Outco
     return _save_outcome(conn, rec)
 
 
-def _record_failure(conn: Connection, ctx: Context, exc: BaseException) -> Outcome:
+def _record_failure(conn: Conn, ctx: Context, exc: BaseException) -> Outcome:
     ctx.log.error("processing crashed", error=exc.__class__.__name__)
     rec = ctx.rec
     rec.status, rec.reason = Status.FAILED, Reason.INTERNAL_ERROR
@@ -499,7 +503,7 @@ def receive(db: Database, settings: Settings, envelope: Envelope, raw: bytes,
         if rec.status != Status.RECEIVED:
             outcome = _outcome(rec)
         else:
-            outcome = _process(db, conn, settings, rec, msg, envelope, timings)
+            outcome = _process(conn, settings, rec, msg, envelope, timings)
     return outcome
 
 

@@ -3,20 +3,31 @@
 Small but real: tasks with status, priority, assignee and subscribers;
 comments with attachments. Commands are validated before anything is
 written, so a refused command leaves no half-applied change behind.
+
+Everything a message does runs as prepared statements on the pipeline's
+connection (`prepared.Conn`), with tasks and users as plain rows
+(`rows.py`); the functions also take an ORM Session, so the console and
+tests call the same code inside their own transaction.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select
+from sqlalchemy import bindparam, delete, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from mailgate.shared.models import AppUser, Application, Attachment, Comment, Task, TaskSubscriber
+from mailgate.shared.models import Application, Attachment, Comment, Task, TaskSubscriber
 from mailgate.shared.models.tracker import PRIORITIES
 from mailgate.shared.outcomes import Reason, Reject
 from mailgate.shared.parsing import Attachment as ParsedAttachment
 from mailgate.shared.parsing import Command
+from mailgate.shared.prepared import Conn, Insert, Statement, as_conn
+from mailgate.shared.rows import TASK_FIELDS, TaskRow, UserRef, user_by_name
+
+Source = Conn | Session | Connection
 
 BUILTIN_APP = "tasks"
 TITLE_MAX = 300
@@ -31,7 +42,7 @@ KNOWN_COMMANDS: dict[str, int] = {
 class PlannedCommand:
     name: str
     args: list[str]
-    assignee: AppUser | None = None
+    assignee: UserRef | None = None
 
     def __str__(self) -> str:
         return " ".join([self.name, *self.args])
@@ -43,7 +54,7 @@ class CommandPlan:
     unknown: list[str] = field(default_factory=list)
 
 
-def plan_commands(session: Session, commands: list[Command], *, allowed: bool = True) -> CommandPlan:
+def plan_commands(source: Source, commands: list[Command], *, allowed: bool = True) -> CommandPlan:
     """Check every command; Reject(command_not_allowed) names the first bad one."""
     plan = CommandPlan()
     for cmd in commands:
@@ -65,7 +76,7 @@ def plan_commands(session: Session, commands: list[Command], *, allowed: bool = 
                          f"!priority {args[0]}: use one of {', '.join(PRIORITIES)}.")
         if name == "assign":
             username = args[0].lstrip("@")
-            user = session.scalars(select(AppUser).where(AppUser.username == username)).first()
+            user = user_by_name(as_conn(source), username)
             if user is None or not user.enabled:
                 raise Reject(Reason.COMMAND_NOT_ALLOWED, f"!assign {args[0]}: there is no active user {username!r}.")
             planned.args = [user.username]
@@ -84,41 +95,40 @@ def builtin_app(session: Session) -> Application:
 
 
 _SUBS = TaskSubscriber.__table__
-_SELECT_SUBSCRIBER_IDS = select(_SUBS.c.user_id).where(_SUBS.c.task_id == bindparam("task_id"))
-_INSERT_SUBSCRIBER = insert(_SUBS)
-_DELETE_SUBSCRIBER = delete(_SUBS).where(_SUBS.c.task_id == bindparam("task_id"),
-                                         _SUBS.c.user_id == bindparam("user_id"))
+_SELECT_SUBSCRIBER_IDS = Statement(select(_SUBS.c.user_id).where(_SUBS.c.task_id == bindparam("task_id")))
+_INSERT_SUBSCRIBER = Insert(_SUBS)
+_DELETE_SUBSCRIBER = Statement(delete(_SUBS).where(_SUBS.c.task_id == bindparam("task_id"),
+                                                   _SUBS.c.user_id == bindparam("user_id")))
 _MEMO = "mailgate.subscribers"
 
 
-def subscriber_ids(session: Session, task: Task) -> set[int]:
-    """The task's subscribers, read once per transaction and kept in step by (un)subscribe.
-
-    Core rows, not ORM objects: on the path of every reply, loading and
-    flushing TaskSubscriber objects cost more than the rest of the comment.
-    """
-    memo = session.info.setdefault(_MEMO, {})
+def subscriber_ids(conn: Conn, task: Any) -> set[int]:
+    """The task's subscribers, read once per unit of work and kept in step by (un)subscribe."""
+    memo = conn.memo.setdefault(_MEMO, {})
     if task.id not in memo:
-        memo[task.id] = set(session.connection().execute(_SELECT_SUBSCRIBER_IDS, {"task_id": task.id}).scalars())
+        memo[task.id] = set(conn.column(_SELECT_SUBSCRIBER_IDS, {"task_id": task.id}))
     return memo[task.id]
 
 
-def subscribe(session: Session, task: Task, user: AppUser) -> None:
-    ids = subscriber_ids(session, task)
+def subscribe(source: Source, task: Any, user: Any) -> None:
+    """`task` and `user` are anything with an `id`: rows on the mail path, ORM objects in the console."""
+    conn = as_conn(source)
+    ids = subscriber_ids(conn, task)
     if user.id not in ids:
-        session.connection().execute(_INSERT_SUBSCRIBER, {"task_id": task.id, "user_id": user.id})
+        conn.execute(_INSERT_SUBSCRIBER, {"task_id": task.id, "user_id": user.id})
         ids.add(user.id)
 
 
-def unsubscribe(session: Session, task: Task, user: AppUser) -> None:
-    ids = subscriber_ids(session, task)
+def unsubscribe(source: Source, task: Any, user: Any) -> None:
+    conn = as_conn(source)
+    ids = subscriber_ids(conn, task)
     if user.id in ids:
-        session.connection().execute(_DELETE_SUBSCRIBER, {"task_id": task.id, "user_id": user.id})
+        conn.execute(_DELETE_SUBSCRIBER, {"task_id": task.id, "user_id": user.id})
         ids.discard(user.id)
 
 
-def apply_commands(session: Session, task: Task, actor: AppUser, plan: CommandPlan) -> list[str]:
-    """Apply validated commands; returns the events they caused (for notifications)."""
+def apply_commands(conn: Conn, task: TaskRow, actor: UserRef, plan: CommandPlan) -> list[str]:
+    """Apply validated commands to the row (saved by rows.save_task); returns the events they caused."""
     events: list[str] = []
     for cmd in plan.valid:
         if cmd.name == "close" and task.status != "closed":
@@ -132,16 +142,16 @@ def apply_commands(session: Session, task: Task, actor: AppUser, plan: CommandPl
             events.append(f"priority:{cmd.args[0]}")
         elif cmd.name == "assign" and cmd.assignee is not None and task.assignee_id != cmd.assignee.id:
             task.assignee_id = cmd.assignee.id
-            subscribe(session, task, cmd.assignee)
+            subscribe(conn, task, cmd.assignee)
             events.append(f"assigned:{cmd.assignee.username}")
         elif cmd.name == "subscribe":
-            subscribe(session, task, actor)
+            subscribe(conn, task, actor)
         elif cmd.name == "unsubscribe":
-            unsubscribe(session, task, actor)
+            unsubscribe(conn, task, actor)
     return events
 
 
-def _attachment_values(task: Task, f: ParsedAttachment, comment_id: int | None = None) -> dict:
+def _attachment_values(task: TaskRow, f: ParsedAttachment, comment_id: int | None = None) -> dict:
     return {"task_id": task.id, "comment_id": comment_id, "name": (f.name or "attachment")[:255],
             "content_type": (f.content_type or "application/octet-stream")[:255], "size": len(f.data),
             "data": f.data}
@@ -157,36 +167,29 @@ def make_title(subject: str, text: str) -> str:
     return (title or "(no subject)")[:TITLE_MAX]
 
 
-def create_task(session: Session, *, app: Application, author: AppUser, title: str, description: str,
-                attachments: list[ParsedAttachment], source_message_id: int | None) -> Task:
-    task = Task(application_id=app.id, title=title, description=description, author_id=author.id,
-                status="open", priority="normal", source_message_id=source_message_id)
-    session.add(task)
-    session.flush()  # the task number is needed for attachments and notifications
-    subscribe(session, task, author)
-    if attachments:
-        session.execute(_INSERT_ATTACHMENT, [_attachment_values(task, f) for f in attachments])
+_INSERT_TASK = Insert(Task.__table__, returning=Task.__table__.c.id)
+_INSERT_COMMENT = Insert(Comment.__table__, returning=Comment.__table__.c.id)
+_INSERT_ATTACHMENT = Insert(Attachment.__table__)
+
+
+def create_task(conn: Conn, *, app_id: int, app_name: str, author: UserRef, title: str, description: str,
+                attachments: list[ParsedAttachment], source_message_id: int | None) -> TaskRow:
+    values = dict(application_id=app_id, title=title, description=description, status="open", priority="normal",
+                  author_id=author.id, assignee_id=None, thread_id="", source_message_id=source_message_id)
+    task_id = conn.scalar(_INSERT_TASK, values)  # the task number is needed for attachments and notifications
+    task = TaskRow(task_id, *(values[f] for f in TASK_FIELDS[1:]), application=app_name)
+    subscribe(conn, task, author)
+    conn.executemany(_INSERT_ATTACHMENT, [_attachment_values(task, f) for f in attachments])
     return task
 
 
-_INSERT_COMMENT = insert(Comment.__table__).returning(Comment.__table__.c.id)
-_INSERT_ATTACHMENT = insert(Attachment.__table__)
-
-
-def add_comment(session: Session, *, task: Task, author: AppUser, text: str,
+def add_comment(conn: Conn, *, task: TaskRow, author: UserRef, text: str,
                 attachments: list[ParsedAttachment], source_message_id: int | None) -> int | None:
-    """The new comment's id when there is text or a file; a commands-only reply adds none.
-
-    Core inserts, not ORM objects: this runs for every reply, and the unit of
-    work (object creation, flush ordering) cost more than the inserts.
-    """
-    subscribe(session, task, author)
+    """The new comment's id when there is text or a file; a commands-only reply adds none."""
+    subscribe(conn, task, author)
     if not text and not attachments:
         return None
-    conn = session.connection()
-    comment_id = conn.execute(_INSERT_COMMENT, {
-        "task_id": task.id, "author_id": author.id, "text": text, "source_message_id": source_message_id,
-    }).scalar_one()
-    if attachments:
-        conn.execute(_INSERT_ATTACHMENT, [_attachment_values(task, f, comment_id) for f in attachments])
+    comment_id = conn.scalar(_INSERT_COMMENT, {"task_id": task.id, "author_id": author.id, "text": text,
+                                               "source_message_id": source_message_id})
+    conn.executemany(_INSERT_ATTACHMENT, [_attachment_values(task, f, comment_id) for f in attachments])
     return comment_id

@@ -1,60 +1,48 @@
-"""SQLite durability modes: what each kind of write transaction really runs with."""
+"""SQLite durability: what each kind of write transaction runs with, and the pipeline's group commit."""
+
+import os
+import threading
+import time
 
 import pytest
 from sqlalchemy import text
 
-from mailgate.shared.db import GROUP_SYNC, Database
+from mailgate.shared.db import Database, WalSync
 
 
-def sync_in_write(db: Database, **kw) -> int:
-    with db.session(**kw) as s:
-        value = s.execute(text("PRAGMA synchronous")).scalar()
-        s.commit()
-    return value
+def sync_in_write(db: Database) -> int:
+    with db.transaction() as s:
+        return s.execute(text("PRAGMA synchronous")).scalar()
 
 
-def test_plain_commits_are_full_and_lazy_ones_normal(tmp_path):
+def sync_in_pipeline(db: Database) -> int:
+    with db.pipeline() as conn:
+        return conn.dbapi.execute("PRAGMA synchronous").fetchone()[0]
+
+
+def test_plain_commits_are_full_and_pipeline_ones_normal(tmp_path):
     db = Database(f"sqlite:///{tmp_path}/a.db")
     try:
         assert sync_in_write(db) == 2  # FULL: a console or CLI change is on disk when it commits
-        assert sync_in_write(db, lazy_sync=True) == 1  # NORMAL: the caller calls make_durable()
-        assert sync_in_write(db) == 2  # and back: the pragma is per transaction, not sticky
-        with db.pipeline() as conn, db.session(bind=conn) as s:
-            assert s.execute(text("PRAGMA synchronous")).scalar() == 1
+        assert sync_in_pipeline(db) == 1  # NORMAL: the pipeline calls make_durable() before it answers
+        assert sync_in_write(db) == 2  # and back: the pooled connection is shared, the mode follows the user
         with db.read() as s:
             assert s.execute(text("PRAGMA journal_mode")).scalar() == "wal"
     finally:
         db.dispose()
 
 
-def test_group_sync_engine_never_forces_a_per_commit_fsync(tmp_path):
-    """The milter's engine: its owner fsyncs once per group of commits (milter/durability.py)."""
-    from sqlalchemy import event
-
-    db = Database(f"sqlite:///{tmp_path}/b.db", execution_options={GROUP_SYNC: True})
-
-    @event.listens_for(db.engine, "connect")  # as milter/durability.py does
-    def _normal(dbapi_conn, _r):
-        dbapi_conn.execute("PRAGMA synchronous=NORMAL")
-
-    try:
-        assert sync_in_write(db) == 1
-        assert sync_in_write(db, lazy_sync=True) == 1
-    finally:
-        db.dispose()
-
-
 def _count_wal_fsyncs(monkeypatch) -> list[str]:
-    import os
-
+    """Paths fsynced or fdatasynced from now on, in order."""
     synced: list[str] = []
-    real = os.fsync
+    for name in ("fsync", "fdatasync"):
+        real = getattr(os, name)
 
-    def fsync(fd):
-        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
-        return real(fd)
+        def wrapped(fd, real=real):
+            synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+            return real(fd)
 
-    monkeypatch.setattr(os, "fsync", fsync)
+        monkeypatch.setattr(os, name, wrapped)
     return synced
 
 
@@ -68,29 +56,34 @@ def test_receive_is_durable_with_one_wal_fsync_and_no_pragma_traffic(db, setting
     from mailgate.shared.pipeline import receive
 
     receive(db, settings, Envelope(recipients=[seed.create_address]), mail(subject="warm"))
-    statements: list[str] = []
-    event.listen(db.engine, "before_cursor_execute", lambda c, cur, st, *a: statements.append(st))
+    statements: list[str] = []  # what SQLite itself ran (the pipeline bypasses SQLAlchemy's execute)
+    event.listen(db.engine, "checkout", lambda dbapi_conn, *a: dbapi_conn.set_trace_callback(statements.append))
+    event.listen(db.engine, "checkin", lambda dbapi_conn, *a: dbapi_conn.set_trace_callback(None))
     synced = _count_wal_fsyncs(monkeypatch)
     out = receive(db, settings, Envelope(recipients=[seed.create_address]), mail(subject="Printer"))
     assert out.status == "processed"
     assert [p for p in synced if p.endswith("-wal")] == [db.wal_sync.wal]  # exactly one, after the last commit
+    assert any(st.startswith("INSERT INTO received_messages") for st in statements)
     assert not [st for st in statements if st.startswith("PRAGMA")]  # the pooled connection is already NORMAL
     assert statements.count("BEGIN IMMEDIATE") == 2  # store, then outcome
+
+
+def _write(db: Database, sql: str) -> None:
+    with db.pipeline() as conn, conn.write():
+        conn.run_sql(sql)
 
 
 def test_a_new_wal_file_gets_its_directory_synced(tmp_path, monkeypatch):
     """SQLite deletes the WAL when the last connection closes; the recreated file's entry must reach the disk."""
     db = Database(f"sqlite:///{tmp_path}/c.db")
     try:
-        with db.pipeline() as conn, conn.begin():
-            conn.execute(text("CREATE TABLE t (x)"))
+        _write(db, "CREATE TABLE t (x)")
         synced = _count_wal_fsyncs(monkeypatch)
         db.make_durable()
         db.make_durable()
         assert synced == [db.wal_sync.wal, str(tmp_path), db.wal_sync.wal]
         db.engine.dispose()  # last connection: the WAL is checkpointed and removed (we still hold the old file)
-        with db.pipeline() as conn, conn.begin():
-            conn.execute(text("INSERT INTO t VALUES (1)"))
+        _write(db, "INSERT INTO t VALUES (1)")
         synced.clear()
         db.make_durable()
         assert synced == [db.wal_sync.wal, str(tmp_path)]
@@ -98,13 +91,59 @@ def test_a_new_wal_file_gets_its_directory_synced(tmp_path, monkeypatch):
         db.dispose()
 
 
-def test_make_durable_is_the_owners_job_on_a_group_sync_engine(tmp_path, monkeypatch):
-    db = Database(f"sqlite:///{tmp_path}/d.db", execution_options={GROUP_SYNC: True})
+def test_group_commit_shares_flushes_and_covers_every_caller(tmp_path, monkeypatch):
+    wal = tmp_path / "x.db-wal"
+    wal.write_bytes(b"x")
+    ws = WalSync(str(tmp_path / "x.db"))
+    started = threading.Event()
+    release = threading.Event()
+    calls = []
+    real = ws._flush
+
+    def slow_flush():
+        calls.append(1)
+        started.set()
+        release.wait(5)
+        real()
+
+    monkeypatch.setattr(ws, "_flush", slow_flush)
+    first = threading.Thread(target=ws.sync)
+    first.start()
+    started.wait(5)
+    # Eight sessions commit while the first flush runs: they must wait for a flush of their own
+    # (the running one may have started before their commit), and share it.
+    others = [threading.Thread(target=ws.sync) for _ in range(8)]
+    for t in others:
+        t.start()
+    deadline = time.monotonic() + 5
+    while ws._requested < 9 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    release.set()
+    for t in [first, *others]:
+        t.join(5)
+        assert not t.is_alive()
+    assert len(calls) == 2
+    ws.close()
+
+
+def test_pipeline_writers_take_turns(tmp_path):
+    """One pipeline writer at a time per process: no second BEGIN IMMEDIATE waiting in SQLite's busy handler."""
+    db = Database(f"sqlite:///{tmp_path}/e.db")
+    inside, peak = [], []
+
+    def work():
+        for _ in range(100):
+            with db.pipeline():
+                inside.append(1)
+                peak.append(len(inside))
+                inside.pop()
+
     try:
-        with db.pipeline() as conn, conn.begin():
-            conn.execute(text("CREATE TABLE t (x)"))
-        synced = _count_wal_fsyncs(monkeypatch)
-        db.make_durable()
-        assert synced == []
+        threads = [threading.Thread(target=work) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert max(peak) == 1 and len(peak) == 400
     finally:
         db.dispose()

@@ -1,106 +1,42 @@
-"""The milter's group commit: durable before the answer, one fsync shared by concurrent sessions."""
+"""The milter's engine: WAL checkpoints off the message path (durability itself is the pipeline's: tests/test_db.py)."""
 
 from __future__ import annotations
 
-import threading
-
 from sqlalchemy import text
 
-from mailgate.milter.durability import GroupSync, NoSync, WriteQueue, open_database
+from mailgate.milter.durability import Checkpointer, open_database
 
 
-def test_milter_engine_relaxes_only_the_per_commit_fsync(settings, db):
-    mdb, syncer = open_database(settings)
-    if not settings.is_sqlite:  # PostgreSQL: commits are durable on return, nothing to relax
-        assert isinstance(syncer, NoSync)
-        mdb.dispose()
-        return
+def test_milter_engine_only_moves_checkpoints(settings, db):
+    mdb = open_database(settings)
     try:
+        if not settings.is_sqlite:  # PostgreSQL: the server checkpoints; nothing to move
+            assert mdb.wal_sync is None
+            return
         with mdb.read() as s:
-            assert s.execute(text("PRAGMA synchronous")).scalar() == 1  # NORMAL: GroupSync does the fsync
+            assert s.execute(text("PRAGMA wal_autocheckpoint")).scalar() == 0
             assert s.execute(text("PRAGMA journal_mode")).scalar() == "wal"
-        assert isinstance(syncer, GroupSync)
         with db.read() as s:  # the core's own engine is untouched
-            assert s.execute(text("PRAGMA synchronous")).scalar() == 2
+            assert s.execute(text("PRAGMA wal_autocheckpoint")).scalar() == 1000
+        assert mdb.wal_sync is not None  # receive() makes each message durable itself (group commit)
     finally:
         mdb.dispose()
-
-
-def test_group_sync_shares_flushes_and_covers_every_caller(tmp_path, monkeypatch):
-    wal = tmp_path / "x.db-wal"
-    wal.write_bytes(b"x")
-    gs = GroupSync(str(tmp_path / "x.db"))
-    started = threading.Event()
-    release = threading.Event()
-    calls = []
-    real = gs._flush
-
-    def slow_flush():
-        calls.append(1)
-        started.set()
-        release.wait(5)
-        real()
-
-    monkeypatch.setattr(gs, "_flush", slow_flush)
-    first = threading.Thread(target=gs.sync)
-    first.start()
-    started.wait(5)
-    # Eight sessions commit while the first flush runs: they must wait for a flush of their own
-    # (the running one may have started before their commit), and share it.
-    others = [threading.Thread(target=gs.sync) for _ in range(8)]
-    for t in others:
-        t.start()
-    import time
-
-    deadline = time.monotonic() + 5
-    while gs._requested < 9 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    release.set()
-    for t in [first, *others]:
-        t.join(5)
-        assert not t.is_alive()
-    assert len(calls) == 2
-
-
-def test_write_queue_is_exclusive():
-    q = WriteQueue()
-    inside = []
-    peak = []
-
-    def work():
-        for _ in range(200):
-            with q.turn():
-                inside.append(1)
-                peak.append(len(inside))
-                inside.pop()
-
-    threads = [threading.Thread(target=work) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert max(peak) == 1
 
 
 def test_checkpointer_moves_the_wal_into_the_database(settings, db, seed):
-    from mailgate.milter.durability import Checkpointer
-
     if not settings.is_sqlite:  # the server never runs a Checkpointer on PostgreSQL
-        assert not settings.is_sqlite
         return
-    mdb, _ = open_database(settings)
+    mdb = open_database(settings)
     try:
-        with mdb.read() as s:
-            assert s.execute(text("PRAGMA wal_autocheckpoint")).scalar() == 0
         with mdb.transaction() as s:
             s.execute(text("CREATE TABLE bench_scratch (x)"))
+        wal = mdb.wal_sync.wal
+        import os
+
+        assert os.path.getsize(wal) > 0
         Checkpointer(mdb).checkpoint()  # no exception, outside any transaction
+        with mdb.read() as s:
+            busy, frames, done = s.execute(text("PRAGMA wal_checkpoint(PASSIVE)")).one()
+        assert busy == 0 and frames == done  # everything in the WAL is in the database file
     finally:
         mdb.dispose()
-
-
-def test_write_queue_can_be_disabled():
-    q = WriteQueue(enabled=False)
-    with q.turn():
-        with q.turn():  # no lock: re-entry and concurrency are fine
-            pass

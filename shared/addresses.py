@@ -38,6 +38,7 @@ _OBJECT = re.compile(r"^([a-z])(\d{1,12})$")
 _USER = re.compile(r"^(\d{1,12}|public)$")
 _HASH = re.compile(r"^[0-9a-f]{%d}$" % HASH_LEN)
 _LOCAL_OK = re.compile(r"^[a-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}$")
+_DOMAIN_OK = re.compile(r"^[a-z0-9.-]+$")
 
 OBJECT_KINDS = {"t": "task"}
 
@@ -57,7 +58,7 @@ def split_address(address: str) -> tuple[str, str]:
         raise AddressError(f"{address!r} is not an email address")
     if not _LOCAL_OK.match(local) or local.startswith(".") or local.endswith(".") or ".." in local:
         raise AddressError(f"{address!r} has characters not allowed in an address")
-    if any(ch.isspace() for ch in domain) or not re.match(r"^[a-z0-9.-]+$", domain):
+    if any(ch.isspace() for ch in domain) or not _DOMAIN_OK.match(domain):
         raise AddressError(f"{address!r} has an invalid domain")
     return local, domain
 

@@ -266,13 +266,13 @@ class Database:
 
     @contextmanager
     def writer(self) -> Iterator[None]:
-        """This process's turn to write (the pipeline takes it; so may any other frequent writer)."""
+        """This process's writer turn (pipeline transactions take it; so may any other frequent writer)."""
         with self._writer:
             yield
 
     @contextmanager
     def pipeline(self) -> Iterator[Conn]:
-        """This process's turn to write: one pooled connection for a message's transactions.
+        """One pooled connection for a message's transactions, each of which takes the writer turn.
 
         Commits on it are not fsynced one by one (SQLite: synchronous=NORMAL);
         the caller calls make_durable() after the last one, outside this
@@ -280,16 +280,16 @@ class Database:
         callers share the fsync. Prepared statements on the DBAPI connection
         (prepared.Conn): no Session, no per-statement SQLAlchemy overhead.
         """
-        with self.writer():
-            fairy = self.engine.raw_connection()
-            try:
-                conn = Conn(fairy.driver_connection, self.engine.dialect, fairy)
-                if self.wal_sync is not None and fairy.info.get(_SYNC_MODE) != "NORMAL":
-                    conn.run_sql("PRAGMA synchronous=NORMAL")
-                    fairy.info[_SYNC_MODE] = "NORMAL"
-                yield conn
-            finally:
-                fairy.close()  # back to the pool, rolled back if a transaction was left open
+        fairy = self.engine.raw_connection()
+        conn = Conn(fairy.driver_connection, self.engine.dialect, fairy, turn=self._writer)
+        try:
+            if self.wal_sync is not None and fairy.info.get(_SYNC_MODE) != "NORMAL":
+                conn.run_sql("PRAGMA synchronous=NORMAL")
+                fairy.info[_SYNC_MODE] = "NORMAL"
+            yield conn
+        finally:
+            fairy.close()  # back to the pool, rolled back if a transaction was left open
+            conn.release_turn()  # only now: the rollback above still held SQLite's write lock
 
     @contextmanager
     def reading(self) -> Iterator[Conn]:

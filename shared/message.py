@@ -147,12 +147,13 @@ def message_id(msg: Message) -> str:
     return value[:250] if value and " " not in value else ""
 
 
-def dedupe_key(msg: Message, raw: bytes) -> str:
-    """Message-ID when present, else a digest of the raw bytes.
+def dedupe_key(msg: Message, raw: bytes, mid: str | None = None) -> str:
+    """Message-ID when present, else a digest of the raw bytes (`mid`: the message_id() already read).
 
     Prefixed so that a Message-ID can never collide with a digest.
     """
-    mid = message_id(msg)
+    if mid is None:
+        mid = message_id(msg)
     if mid:
         return "mid:" + mid
     return "sha256:" + hashlib.sha256(raw).hexdigest()

@@ -101,7 +101,7 @@ _SELECT_RECIPIENTS = Statement(
 
 @dataclass
 class QueuedMessage:
-    """A notification as queued: the values of its outbound_messages row, and its id once inserted.
+    """A notification as queued: the values of its outbound_messages row.
 
     Rows are written with prepared INSERTs, not ORM objects: on the path of
     every reply, creating and flushing OutboundMessage objects cost more than
@@ -124,14 +124,14 @@ class QueuedMessage:
     message_id: str
     headers: dict = field(default_factory=dict)
     attempts: int = 0
-    id: int | None = None
+    id: int | None = None  # not read back: the rows are written with one executemany
 
     def values(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if k != "id"}
 
 
 _OUTBOUND = OutboundMessage.__table__
-_INSERT_OUTBOUND = Insert(_OUTBOUND, returning=_OUTBOUND.c.id)
+_INSERT_OUTBOUND = Insert(_OUTBOUND)
 _SELECT_PARENT = Statement(select(ReceivedMessage.message_id).where(ReceivedMessage.id == bindparam("rec_id")))
 
 
@@ -203,8 +203,7 @@ def queue_task_event(source: Conn | Session | Connection, settings: Settings, *,
             message_id=task.thread_id if root else new_message_id(domain, task.ref.lower()),
             headers=dict(headers), **common,
         ) for user in users]
-    for row in rows:
-        row.id = conn.scalar(_INSERT_OUTBOUND, row.values())
+    conn.executemany(_INSERT_OUTBOUND, [r.values() for r in rows])
     return rows
 
 

@@ -24,7 +24,7 @@ import traceback
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import Message
-from typing import Iterator
+from typing import Iterator, Sequence
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
@@ -39,7 +39,7 @@ from mailgate.shared.message import (
     clean_header_value, dedupe_key, first_address, header_addresses, header_text, load_message, message_id,
 )
 from mailgate.shared.models import MessageClaim, ReceivedMessage, ReceivedRaw
-from mailgate.shared.outcomes import Disposition, Outcome, Reason, Reject, Status, TempFail, DEFAULT_TEXT
+from mailgate.shared.outcomes import Disposition, Ignore, Outcome, Reason, Reject, Status, TempFail, DEFAULT_TEXT
 from mailgate.shared.parsing import ParsedMessage, parse_message
 from mailgate.shared.prepared import Conn, Insert, Statement
 from mailgate.shared.rows import UserRef, save_task
@@ -78,12 +78,64 @@ _COLUMNS = tuple(c.key for c in _RECEIVED.columns)
 class Timings:
     """Seconds spent per stage of the last message (the benchmark reads these)."""
 
-    wait: float = 0.0  # for this process's writer turn (concurrent callers: the milter's sessions)
+    batch: int = 1  # messages stored and processed together with this one (batching.Batcher)
+    wait: float = 0.0  # for this process's writer turn, or for the Batcher's writer thread
     store: float = 0.0
     parse: float = 0.0
     authorise: float = 0.0
     act: float = 0.0
     durable: float = 0.0  # the one fsync that covers the store and the outcome
+
+
+class ReadingFailed(Exception):
+    """The robot guard or the parser crashed on this message; the traceback was taken where it happened."""
+
+    def __init__(self, step: str, trace: str) -> None:
+        super().__init__(f"{step} failed")
+        self.trace = trace
+
+
+@dataclass
+class Reading:
+    """What steps 3 and 6 find in the message itself: no database, so read outside any transaction.
+
+    The results are applied when their steps come, in DESIGN.md's order (a
+    duplicate bounce is a duplicate; a robot is never parsed), and a crash
+    in either is raised by its step, to be recorded as failed like any other.
+    Plain data: the milter reads a message in its session thread and hands
+    the Reading to its writer process with the rest of the Arrival.
+    """
+
+    robot: tuple[str, str, str | None] | None = None  # the guard's Ignore: (reason, text, robot kind)
+    parsed: ParsedMessage | None = None
+    failure: tuple[str, str] | None = None  # ("guard" | "parse", traceback)
+    header_recipients: list[str] = field(default_factory=list)  # routing candidates without an envelope
+    seconds: float = 0.0
+
+
+def read_message(msg: Message, envelope: Envelope) -> Reading:
+    """Steps 3 and 6 on the message: the robot guard's verdict and, for a human, the parse."""
+    reading = Reading()
+    if not envelope.recipients:
+        for name in ROUTING_HEADERS:
+            for addr in header_addresses(msg, name):
+                if addr.lower() not in (c.lower() for c in reading.header_recipients):
+                    reading.header_recipients.append(addr)
+    t0 = time.perf_counter()
+    try:
+        guard.check(msg, envelope.sender)
+    except Disposition as d:
+        reading.robot = (d.reason, d.text, d.detail.get("robot"))
+        return reading
+    except Exception as exc:  # noqa: BLE001 -- raised again by step_guard
+        reading.failure = ("guard", "".join(traceback.format_exception(exc)))
+        return reading
+    try:
+        reading.parsed = parse_message(msg)
+    except Exception as exc:  # noqa: BLE001 -- raised again by step_parse
+        reading.failure = ("parse", "".join(traceback.format_exception(exc)))
+    reading.seconds = time.perf_counter() - t0
+    return reading
 
 
 @dataclass
@@ -92,7 +144,7 @@ class Context:
     conn: Conn
     envelope: Envelope
     rec: Record | ReceivedMessage
-    msg: Message
+    reading: Reading
     log: MessageLog
     decisions: list[str] = field(default_factory=list)
     recipient: Recipient | None = None
@@ -126,46 +178,28 @@ def _head(raw: bytes) -> bytes:
     return raw[:cut] + b"\r\n\r\n[body not kept: message larger than the limit]\r\n"
 
 
-def store(db: Database, settings: Settings, envelope: Envelope, raw: bytes) -> tuple[Record, Message]:
-    """Step 1 on its own, durable when it returns (tests and tools; receive() uses _store)."""
-    with _durable_unit(db, "could not store the message") as conn:
-        stored = _store(conn, settings, envelope, raw)
-    return stored
+@dataclass
+class Arrival:
+    """One message on its way in: the row step 1 stores, the Reading once made, then what became of it."""
+
+    envelope: Envelope
+    timings: Timings
+    values: dict = field(default_factory=dict)  # the received_messages row as stored
+    kept: bytes = b""  # the raw bytes as stored (only the head of an oversized message)
+    msg: Message | None = None  # the parsed email object, until read (never sent between processes)
+    reading: Reading | None = None
+    rec: Record | None = None
+    outcome: Outcome | None = None
 
 
-@contextmanager
-def _durable_unit(db: Database, failure: str, timings: Timings | None = None) -> Iterator[Conn]:
-    """The pipeline's connection; its commits are on disk when the block ends.
-
-    Anything that goes wrong here (checkout, commit, fsync) happens before
-    anyone was answered: it becomes TempFail, and the sender retries.
-    """
-    try:
-        t0 = time.perf_counter()
-        with db.pipeline() as conn:
-            if timings is not None:
-                timings.wait = time.perf_counter() - t0
-            yield conn
-        t0 = time.perf_counter()
-        db.make_durable()  # one fsync covers every commit of the block (and of concurrent callers')
-        if timings is not None:
-            timings.durable = time.perf_counter() - t0
-    except TempFail:
-        raise
-    except Exception as exc:
-        raise TempFail(f"{failure}: {exc.__class__.__name__}") from exc
-
-
-def _store(conn: Conn, settings: Settings, envelope: Envelope, raw: bytes) -> tuple[Record, Message]:
-    """Commit the raw bytes and envelope before anything else; TempFail if we cannot.
-
-    Committed here, made durable (fsynced) by the caller before it answers.
-    """
+def _arrival(settings: Settings, envelope: Envelope, raw: bytes, timings: Timings) -> Arrival:
+    """The row step 1 stores, read from the envelope and the headers (no database)."""
     too_large = len(raw) > settings.max_message_bytes
     kept = _head(raw) if too_large else raw
     msg = load_message(kept)
     recipients = [_clip(r, 320) for r in envelope.recipients]
     header_rcpts = [] if recipients else [a for h in ROUTING_HEADERS[:2] for a in header_addresses(msg, h)]
+    mid = message_id(msg)
     values = dict(
         source=envelope.source,
         queue_id=_clip(envelope.queue_id, 64),
@@ -175,8 +209,8 @@ def _store(conn: Conn, settings: Settings, envelope: Envelope, raw: bytes) -> tu
         client_name=_clip(envelope.client_name, 255),
         helo=_clip(envelope.helo, 255),
         auth_results=_clip(envelope.auth_results, 4000),
-        message_id=message_id(msg),
-        dedupe_key=dedupe_key(msg, raw)[:260],
+        message_id=mid,
+        dedupe_key=dedupe_key(msg, raw, mid)[:260],
         subject=header_text(msg, "Subject")[:998],
         from_addr=_clip(first_address(msg, "From"), 320),
         recipients_text=", ".join(recipients or header_rcpts)[:4000],
@@ -191,13 +225,74 @@ def _store(conn: Conn, settings: Settings, envelope: Envelope, raw: bytes) -> tu
         values.update(status=Status.REJECTED, reason=Reason.TOO_LARGE, processed_at=utcnow(),
                       reason_text=(f"The message is {len(raw):,} bytes; this server accepts at most "
                                    f"{settings.max_message_bytes:,}."))
+    return Arrival(envelope, timings, values, kept, msg)
+
+
+def read_arrival(settings: Settings, envelope: Envelope, raw: bytes, timings: Timings | None = None) -> Arrival:
+    """A message read ahead of receive_arrivals(): its row, and steps 3 and 6 done (no database).
+
+    The milter calls this in the SMTP session's own thread, so that its
+    writer process only stores and acts. Nothing is decided or written
+    here: the writer stores the message first and applies the Reading in
+    step order; a crash while reading is recorded then, with its traceback.
+    """
+    arrival = _arrival(settings, envelope, raw, timings if timings is not None else Timings())
+    if arrival.values["status"] == Status.RECEIVED:
+        arrival.reading = read_message(arrival.msg, envelope)
+        arrival.timings.parse = arrival.reading.seconds
+    arrival.msg = None
+    return arrival
+
+
+def store(db: Database, settings: Settings, envelope: Envelope, raw: bytes) -> tuple[Record, Message]:
+    """Step 1 on its own, durable when it returns (tests and tools; receive() stores with the rest)."""
+    arrival = _arrival(settings, envelope, raw, Timings())
+    with _durable_unit(db, "could not store the message", [arrival.timings]) as conn:
+        _store_all(conn, [arrival])
+    return arrival.rec, arrival.msg
+
+
+@contextmanager
+def _durable_unit(db: Database, failure: str, timings: Sequence[Timings] = (), sync: bool = True) -> Iterator[Conn]:
+    """The pipeline's connection; its commits are on disk when the block ends (unless `sync` is False).
+
+    Anything that goes wrong here (checkout, commit, fsync) happens before
+    anyone was answered: it becomes TempFail, and the sender retries.
+    """
+    try:
+        with db.pipeline() as conn:
+            yield conn
+        t0 = time.perf_counter()
+        if sync:
+            db.make_durable()  # one fsync covers every commit of the block (and of concurrent callers')
+        durable = time.perf_counter() - t0
+        for t in timings:
+            t.wait, t.durable = conn.waited, durable
+    except TempFail:
+        raise
+    except Exception as exc:
+        raise TempFail(f"{failure}: {exc.__class__.__name__}") from exc
+
+
+def _store_all(conn: Conn, arrivals: Sequence[Arrival]) -> None:
+    """Commit the raw bytes and envelopes before anything else, in one transaction; TempFail if we cannot.
+
+    Committed here, made durable (fsynced) by the caller before it answers.
+    """
+    t0 = time.perf_counter()
     try:
         with conn.write():
-            rec_id = conn.scalar(_INSERT_RECEIVED, values)
-            conn.execute(_INSERT_RAW, {"message_id": rec_id, "raw": kept})
+            for a in arrivals:
+                rec_id = conn.scalar(_INSERT_RECEIVED, a.values)
+                conn.execute(_INSERT_RAW, {"message_id": rec_id, "raw": a.kept})
+                a.rec = Record(id=rec_id, **a.values)
     except Exception as exc:
         raise TempFail(f"could not store the message: {exc.__class__.__name__}") from exc
-    return Record(id=rec_id, **values), msg
+    elapsed = time.perf_counter() - t0
+    for a in arrivals:
+        a.timings.store = elapsed
+        MessageLog(log, qid=a.rec.queue_id, mid=a.rec.message_id, rec=a.rec.id).info(
+            "stored", source=a.rec.source, size=a.rec.size, rcpt=",".join(a.rec.rcpt_to or []))
 
 
 # --- steps 2-7 --------------------------------------------------------------------------
@@ -216,12 +311,14 @@ def _duplicate(ctx: Context, first_id: int) -> Disposition:
 
 
 def step_guard(ctx: Context) -> None:
-    try:
-        guard.check(ctx.msg, ctx.envelope.sender)
-    except Disposition as d:
-        ctx.robot = d.detail.get("robot")
-        ctx.note(d.text)
-        raise
+    reading = ctx.reading
+    if reading.failure is not None and reading.failure[0] == "guard":
+        raise ReadingFailed(*reading.failure)
+    if reading.robot is not None:
+        reason, text, kind = reading.robot
+        ctx.robot = kind
+        ctx.note(text)
+        raise Ignore(reason, text, robot=kind)
 
 
 def step_route(ctx: Context) -> None:
@@ -230,11 +327,7 @@ def step_route(ctx: Context) -> None:
         candidates = list(env.recipients)
         ctx.note("Routed by the envelope recipients: " + ", ".join(candidates) + ".")
     else:
-        candidates = []
-        for name in ROUTING_HEADERS:
-            for addr in header_addresses(ctx.msg, name):
-                if addr.lower() not in (c.lower() for c in candidates):
-                    candidates.append(addr)
+        candidates = ctx.reading.header_recipients
         ctx.note("No envelope: routed by the headers " + ", ".join(ROUTING_HEADERS) + ": "
                  + (", ".join(candidates) or "none found") + ".")
     ours = [a for a in candidates if is_ours(ctx.settings, a)]
@@ -267,7 +360,7 @@ def step_route(ctx: Context) -> None:
 def step_authorise(ctx: Context) -> None:
     rcpt = ctx.recipient
     assert rcpt is not None
-    sender = first_address(ctx.msg, "From") or (ctx.envelope.sender or "")
+    sender = ctx.rec.from_addr or (ctx.envelope.sender or "")  # the From address, read once when stored
     user = find_user_by_email(ctx.conn, sender) if sender else None
     if user is not None and not user.enabled:
         ctx.note(f"{sender} belongs to {user.username}, whose account is disabled.")
@@ -299,7 +392,9 @@ def step_authorise(ctx: Context) -> None:
 
 
 def step_parse(ctx: Context) -> None:
-    parsed = parse_message(ctx.msg)
+    if ctx.reading.failure is not None:
+        raise ReadingFailed(*ctx.reading.failure)
+    parsed = ctx.reading.parsed
     ctx.parsed = parsed
     ctx.rec.parse = _json_safe(parsed.to_json())
     public = ctx.recipient.kind == "reply" and ctx.recipient.token.is_public
@@ -320,7 +415,7 @@ def step_act(ctx: Context) -> None:
     try:
         conn.execute(_INSERT_CLAIM, {"dedupe_key": rec.dedupe_key, "received_id": rec.id, "claimed_at": utcnow()})
     except IntegrityError:
-        conn.rollback()
+        conn.rollback_to_savepoint()  # PostgreSQL: the transaction is unusable until then
         holder = conn.scalar(_SELECT_CLAIM, {"key": rec.dedupe_key})
         if holder is None:
             raise
@@ -387,24 +482,55 @@ def _outcome(rec: ReceivedMessage) -> Outcome:
 def process(db: Database, settings: Settings, rec: Record | ReceivedMessage, msg: Message, envelope: Envelope,
             timings: Timings | None = None) -> Outcome:
     """Steps 2-8 for a stored message, durable when it returns."""
-    with _durable_unit(db, "database unavailable while processing", timings) as conn:
-        outcome = _process(conn, settings, rec, msg, envelope, timings)
+    timings = timings if timings is not None else Timings()
+    reading = read_message(msg, envelope)
+    timings.parse = reading.seconds
+    with _durable_unit(db, "database unavailable while processing", [timings]) as conn:
+        (outcome,) = _process_all(conn, settings, [(rec, reading, envelope, timings)])
     return outcome
 
 
-def _process(conn: Conn, settings: Settings, rec: Record | ReceivedMessage, msg: Message,
-             envelope: Envelope, timings: Timings | None = None) -> Outcome:
-    mlog = MessageLog(log, qid=rec.queue_id, mid=rec.message_id, rec=rec.id)
-    # Steps fill in `rec`'s outcome fields; one UPDATE writes them with the rest of the work.
-    ctx = Context(settings, conn, envelope, rec, msg, mlog, timings=timings or Timings())
+def _process_all(conn: Conn, settings: Settings,
+                 stored: Sequence[tuple[Record | ReceivedMessage, Reading, Envelope, Timings]]) -> list[Outcome]:
+    """Steps 2-8 for stored messages: one transaction, a savepoint per message.
+
+    A disposition or a crash rolls back only its own message's work (to its
+    savepoint) and is recorded in the same transaction; a database that is
+    unavailable fails the whole transaction as TempFail: nobody is answered
+    2xx, and the stored copies are finished later (recover_stale) or become
+    duplicates of the retries.
+    """
+    contexts = [Context(settings, conn, env, rec, reading,
+                        MessageLog(log, qid=rec.queue_id, mid=rec.message_id, rec=rec.id), timings=t)
+                for rec, reading, env, t in stored]
     try:
         conn.begin_write()
+        outcomes = [_process_one(ctx) for ctx in contexts]
+        conn.commit()
+    except TempFail:
+        conn.rollback_quietly()
+        raise
+    except Exception as exc:
+        conn.rollback_quietly()
+        log.warning("database unavailable while processing: %s (%d message(s) not answered)",
+                    exc.__class__.__name__, len(contexts))
+        raise TempFail("database unavailable while processing") from exc
+    for ctx, outcome in zip(contexts, outcomes):
+        ctx.log.info("processed", status=outcome.status, reason=outcome.reason, action=outcome.action,
+                     object=outcome.object, actor=outcome.actor)
+    return outcomes
+
+
+def _process_one(ctx: Context) -> Outcome:
+    """Steps 2-8 for one message inside the processing transaction; records its outcome there."""
+    conn, rec = ctx.conn, ctx.rec
+    conn.savepoint()
+    try:
         t0 = time.perf_counter()
         for check in CHECKS:
             check(ctx)
-        t1 = time.perf_counter()
         step_parse(ctx)
-        t2 = time.perf_counter()
+        t1 = time.perf_counter()
         step_act(ctx)
         rec.status, rec.reason, rec.reason_text = Status.PROCESSED, None, ""
         rec.actor = ctx.author.username
@@ -414,25 +540,20 @@ def _process(conn: Conn, settings: Settings, rec: Record | ReceivedMessage, msg:
         rec.processed_at = utcnow()
         rec.error = ""
         _write_outcome(conn, rec)
-        conn.commit()
-        ctx.timings.authorise, ctx.timings.parse = t1 - t0, t2 - t1
-        ctx.timings.act = time.perf_counter() - t2
-        outcome = _outcome(rec)
+        conn.release_savepoint()
+        ctx.timings.authorise = t1 - t0
+        ctx.timings.act = time.perf_counter() - t1
+        return _outcome(rec)
     except Disposition as d:
-        conn.rollback_quietly()
-        outcome = _record_disposition(conn, d, ctx)
-    except TempFail:
-        conn.rollback_quietly()
-        raise
+        conn.rollback_to_savepoint()
+        conn.release_savepoint()
+        return _record_disposition(conn, d, ctx)
     except Exception as exc:
-        conn.rollback_quietly()
         if is_unavailable(exc):
-            mlog.warning("database unavailable while processing", error=exc.__class__.__name__)
-            raise TempFail("database unavailable while processing") from exc
-        outcome = _record_failure(conn, ctx, exc)
-    mlog.info("processed", status=outcome.status, reason=outcome.reason, action=outcome.action,
-              object=outcome.object, actor=outcome.actor)
-    return outcome
+            raise  # the whole transaction: TempFail
+        conn.rollback_to_savepoint()
+        conn.release_savepoint()
+        return _record_failure(conn, ctx, exc)
 
 
 OUTCOME_FIELDS = ("status", "reason", "reason_text", "action", "application", "routed_to", "object_ref", "actor",
@@ -451,15 +572,6 @@ def _write_outcome(conn: Conn, rec: Record | ReceivedMessage) -> None:
     conn.execute(_UPDATE_OUTCOME, {"rec_id": rec.id, **{"v_" + f: getattr(rec, f) for f in OUTCOME_FIELDS}})
 
 
-def _save_outcome(conn: Conn, rec: Record | ReceivedMessage) -> Outcome:
-    try:
-        with conn.write():
-            _write_outcome(conn, rec)
-    except Exception as exc:
-        raise TempFail("could not record the outcome") from exc
-    return _outcome(rec)
-
-
 def _record_disposition(conn: Conn, d: Disposition, ctx: Context) -> Outcome:
     rec = ctx.rec
     rec.status, rec.reason, rec.reason_text = d.status, d.reason, d.text
@@ -473,7 +585,8 @@ def _record_disposition(conn: Conn, d: Disposition, ctx: Context) -> Outcome:
     rec.parse = _json_safe(ctx.parsed.to_json()) if ctx.parsed is not None else rec.parse
     rec.processed_at = utcnow()
     rec.error = ""
-    return _save_outcome(conn, rec)
+    _write_outcome(conn, rec)
+    return _outcome(rec)
 
 
 def _record_failure(conn: Conn, ctx: Context, exc: BaseException) -> Outcome:
@@ -481,11 +594,12 @@ def _record_failure(conn: Conn, ctx: Context, exc: BaseException) -> Outcome:
     rec = ctx.rec
     rec.status, rec.reason = Status.FAILED, Reason.INTERNAL_ERROR
     rec.reason_text = DEFAULT_TEXT[Reason.INTERNAL_ERROR]
-    rec.error = "".join(traceback.format_exception(exc))
+    rec.error = exc.trace if isinstance(exc, ReadingFailed) else "".join(traceback.format_exception(exc))
     rec.decisions = ctx.decisions
     rec.action = rec.task_id = rec.comment_id = None
     rec.processed_at = utcnow()
-    return _save_outcome(conn, rec)
+    _write_outcome(conn, rec)
+    return _outcome(rec)
 
 
 # --- public entry points ----------------------------------------------------------------
@@ -493,18 +607,50 @@ def _record_failure(conn: Conn, ctx: Context, exc: BaseException) -> Outcome:
 def receive(db: Database, settings: Settings, envelope: Envelope, raw: bytes,
             timings: Timings | None = None) -> Outcome:
     """Store, then decide and act; durable when it returns. Raises only TempFail (answer 4xx)."""
-    timings = timings if timings is not None else Timings()
-    with _durable_unit(db, "could not store the message durably", timings) as conn:
-        t0 = time.perf_counter()
-        rec, msg = _store(conn, settings, envelope, raw)
-        timings.store = time.perf_counter() - t0
-        MessageLog(log, qid=rec.queue_id, mid=rec.message_id, rec=rec.id).info(
-            "stored", source=rec.source, size=rec.size, rcpt=",".join(rec.rcpt_to or []))
-        if rec.status != Status.RECEIVED:
-            outcome = _outcome(rec)
-        else:
-            outcome = _process(conn, settings, rec, msg, envelope, timings)
-    return outcome
+    return receive_many(db, settings, [(envelope, raw)], None if timings is None else [timings])[0]
+
+
+def receive_many(db: Database, settings: Settings, messages: Sequence[tuple[Envelope, bytes]],
+                 timings: Sequence[Timings] | None = None, *, sync: bool = True) -> list[Outcome]:
+    """receive() for several messages at once: one store transaction, one processing transaction, one fsync.
+
+    Concurrent SMTP sessions hand their messages to one caller of this (the
+    milter's writer process, or batching.Batcher), so that a message costs a
+    share of two commits and of one fsync instead of all of them. Every
+    message is stored before any is processed; each is decided on its own (a
+    savepoint each). Raises TempFail when the batch could not be stored,
+    processed or made durable: then none of them may be answered 2xx.
+    `sync=False`: the caller calls db.make_durable() before it answers any
+    of them (the writer process does, while it works on the next batch).
+    """
+    arrivals = [_arrival(settings, env, raw, t)
+                for (env, raw), t in zip(messages, timings or [Timings() for _ in messages])]
+    return receive_arrivals(db, settings, arrivals, sync=sync)
+
+
+def receive_arrivals(db: Database, settings: Settings, arrivals: Sequence[Arrival], *,
+                     sync: bool = True) -> list[Outcome]:
+    """receive_many() for arrivals built by _arrival() or read_arrival(); see there.
+
+    An arrival not read yet is read after it is stored, so that a message
+    the parser chokes on is already in the database.
+    """
+    with _durable_unit(db, "could not store the message durably", [a.timings for a in arrivals], sync) as conn:
+        _store_all(conn, arrivals)
+        todo = [a for a in arrivals if a.rec.status == Status.RECEIVED]
+        for a in arrivals:
+            if a.rec.status != Status.RECEIVED:
+                a.outcome = _outcome(a.rec)
+        for a in todo:
+            if a.reading is None:
+                a.reading = read_message(a.msg, a.envelope)
+                a.timings.parse = a.reading.seconds
+            a.msg = None
+        if todo:
+            outcomes = _process_all(conn, settings, [(a.rec, a.reading, a.envelope, a.timings) for a in todo])
+            for a, outcome in zip(todo, outcomes):
+                a.outcome = outcome
+    return [a.outcome for a in arrivals]
 
 
 REPROCESSABLE = (Status.FAILED, Status.RECEIVED, Status.REJECTED)

@@ -20,6 +20,8 @@ callers and `db.is_unavailable()` need not know which path ran.
 
 from __future__ import annotations
 
+import threading
+import time
 from contextlib import contextmanager
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
@@ -29,13 +31,10 @@ from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ClauseElement
 
-_REQUIRED = object()
-
-
 class _Compiled:
     """One statement as one dialect runs it: SQL text, how to build its parameters, how to read its rows."""
 
-    __slots__ = ("sql", "positional", "binds", "result_processors")
+    __slots__ = ("sql", "positional", "names", "fixed", "processors", "result_processors")
 
     def __init__(self, expr: ClauseElement, dialect: Dialect) -> None:
         compiled = expr.compile(dialect=dialect)
@@ -44,26 +43,25 @@ class _Compiled:
         self.sql = compiled.string
         self.positional = compiled.positional
         by_name = {name: bp for bp, name in compiled.bind_names.items()}
-        names = compiled.positiontup if compiled.positional else list(by_name)
-        binds = []
-        for name in names:
-            bp = by_name[name]
-            fixed = _REQUIRED if bp.required else bp.effective_value
-            binds.append((name, fixed, bp.type.dialect_impl(dialect).bind_processor(dialect)))
-        self.binds = tuple(binds)
+        self.names = tuple(compiled.positiontup if compiled.positional else by_name)
+        # Values written into the statement itself (`column + 1`): used unless the caller gives one.
+        self.fixed = {n: bp.effective_value for n, bp in by_name.items() if not bp.required}
+        processors = ((i, by_name[n].type.dialect_impl(dialect).bind_processor(dialect))
+                      for i, n in enumerate(self.names))
+        self.processors = tuple((i, p) for i, p in processors if p is not None)
         columns = getattr(expr, "exported_columns", None) or ()
         processors = [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns]
         self.result_processors = tuple(processors) if any(processors) else None
 
     def parameters(self, given: Mapping[str, Any] | None) -> Sequence[Any] | dict[str, Any]:
-        given = given or {}
-        values = []
-        for name, fixed, process in self.binds:
-            value = given[name] if fixed is _REQUIRED else given.get(name, fixed)
-            values.append(process(value) if process is not None and value is not None else value)
-        if self.positional:
-            return values
-        return {name: value for (name, _, _), value in zip(self.binds, values)}
+        if self.fixed:
+            given = {**self.fixed, **(given or {})}
+        elif given is None:
+            given = {}
+        values = [given[n] for n in self.names]  # a missing parameter is a KeyError naming it
+        for i, process in self.processors:
+            values[i] = process(values[i])
+        return values if self.positional else dict(zip(self.names, values))
 
     def row(self, row: tuple | None) -> tuple | None:
         if row is None or self.result_processors is None:
@@ -113,16 +111,16 @@ class Insert(Statement):
         columns = [c for c in table.columns if not _is_autoincrement_key(table, c)]
         expr = insert(table).values({c.key: bindparam(c.key) for c in columns})
         super().__init__(expr.returning(returning) if returning is not None else expr)
-        self._defaults = tuple((c.key, c.default) for c in columns)
+        self._defaults = {c.key: c.default for c in columns}
 
     def fill(self, params: Mapping[str, Any] | None) -> Mapping[str, Any]:
         filled = dict(params or {})
-        for key, default in self._defaults:
-            if key not in filled:
-                if default is None:
-                    filled[key] = None
-                else:
-                    filled[key] = default.arg(None) if default.is_callable else default.arg
+        for key in self._defaults.keys() - filled.keys():
+            default = self._defaults[key]
+            if default is None:
+                filled[key] = None
+            else:
+                filled[key] = default.arg(None) if default.is_callable else default.arg
         return filled
 
 
@@ -138,15 +136,19 @@ class Conn:
     subscribers); it lives as long as this object, i.e. one message.
     """
 
-    __slots__ = ("dbapi", "dialect", "memo", "_error", "_fairy", "_sqlite")
+    __slots__ = ("dbapi", "dialect", "memo", "waited", "_error", "_fairy", "_sqlite", "_turn", "_holding")
 
-    def __init__(self, dbapi_connection: Any, dialect: Dialect, fairy: Any = None) -> None:
+    def __init__(self, dbapi_connection: Any, dialect: Dialect, fairy: Any = None,
+                 turn: threading.Lock | None = None) -> None:
         self.dbapi = dbapi_connection
         self.dialect = dialect
         self.memo: dict[str, Any] = {}
+        self.waited = 0.0  # seconds spent waiting for the writer turn
         self._error = dialect.loaded_dbapi.Error
         self._fairy = fairy  # the pool's handle, when this Conn owns the connection (invalidated on disconnect)
         self._sqlite = dialect.name == "sqlite"
+        self._turn = turn  # held from begin_write() to commit()/rollback(): one writer per process
+        self._holding = False
 
     @property
     def is_sqlite(self) -> bool:
@@ -197,30 +199,48 @@ class Conn:
         return [r[0] for r in self.all(stmt, params)]
 
     def run_sql(self, sql: str) -> None:
-        """A fixed statement with no parameters (BEGIN, COMMIT, a PRAGMA)."""
+        """A fixed statement with no parameters (BEGIN, SAVEPOINT, a PRAGMA)."""
         try:
-            self.dbapi.execute(sql)
+            if self._sqlite:
+                self.dbapi.execute(sql)
+            else:
+                self.dbapi.cursor().execute(sql)
         except self._error as e:
             raise self._translate(e, sql) from e
 
     # --- transactions (for the owner of the connection) ------------------------------
 
     def begin_write(self) -> None:
-        """SQLite: take the write lock now (BEGIN IMMEDIATE); PostgreSQL begins on the first statement."""
+        """Take the process's writer turn, then SQLite's write lock (BEGIN IMMEDIATE); PostgreSQL begins on
+        the first statement. The turn is held until commit() or a rollback: only for the transaction, so
+        the work around it (parsing, the fsync) runs while another message writes."""
+        if self._turn is not None and not self._holding:
+            t0 = time.perf_counter()
+            self._turn.acquire()
+            self._holding = True
+            self.waited += time.perf_counter() - t0
         if self._sqlite:
-            self.run_sql("BEGIN IMMEDIATE")
+            try:
+                self.run_sql("BEGIN IMMEDIATE")
+            except BaseException:
+                self.release_turn()
+                raise
 
     def commit(self) -> None:
         try:
             self.dbapi.commit()
         except self._error as e:
             raise self._translate(e, "COMMIT") from e
+        finally:
+            self.release_turn()
 
     def rollback(self) -> None:
         try:
             self.dbapi.rollback()
         except self._error as e:
             raise self._translate(e, "ROLLBACK") from e
+        finally:
+            self.release_turn()
 
     def rollback_quietly(self) -> None:
         """Roll back after a failure that is already being raised (a dead connection cannot, and need not)."""
@@ -228,6 +248,24 @@ class Conn:
             self.dbapi.rollback()
         except Exception:  # noqa: BLE001 -- the original error is the one that matters
             pass
+        finally:
+            self.release_turn()
+
+    def savepoint(self) -> None:
+        """One message's work inside a larger transaction (SAVEPOINT; then release or roll back to it)."""
+        self.run_sql("SAVEPOINT mailgate_message")
+
+    def release_savepoint(self) -> None:
+        self.run_sql("RELEASE SAVEPOINT mailgate_message")
+
+    def rollback_to_savepoint(self) -> None:
+        """Undo the message's work; the savepoint stays (release it), the transaction goes on."""
+        self.run_sql("ROLLBACK TO SAVEPOINT mailgate_message")
+
+    def release_turn(self) -> None:
+        if self._holding:
+            self._holding = False
+            self._turn.release()
 
     @contextmanager
     def write(self) -> Iterator["Conn"]:

@@ -17,6 +17,8 @@
 from __future__ import annotations
 
 import html
+import itertools
+import os
 import re
 import secrets
 
@@ -30,13 +32,22 @@ QUIET_HEADERS = {
 _URL = re.compile(r"https?://[^\s<>\"']+")
 
 
+_ids = {"pid": None, "prefix": "", "count": itertools.count(1)}
+
+
 def new_message_id(domain: str, tag: str = "") -> str:
     """A fresh, globally unique Message-ID in our own domain, without angle brackets.
 
     Stored bare, like ReceivedMessage.message_id, so the two compare directly.
+    64 random bits per process and a counter: unique across hosts, restarts
+    and forks without a getrandom() call for every notification (a reply
+    to a task with ten subscribers makes ten). Message-IDs are not secrets:
+    a reply is authenticated by its signed address.
     """
-    left = f"mailgate.{tag}.{secrets.token_hex(10)}" if tag else f"mailgate.{secrets.token_hex(10)}"
-    return f"{left}@{domain}"
+    if _ids["pid"] != os.getpid():  # first use, or a forked child: a prefix of its own
+        _ids.update(pid=os.getpid(), prefix=secrets.token_hex(8), count=itertools.count(1))
+    unique = f"{_ids['prefix']}{next(_ids['count']):x}"
+    return f"mailgate.{tag}.{unique}@{domain}" if tag else f"mailgate.{unique}@{domain}"
 
 
 def bracket(msgid: str) -> str:

@@ -48,7 +48,9 @@ from typing import Any, Callable
 
 import Milter
 
+from mailgate.milter.writer import WriterProcess
 from mailgate.shared.addresses import check_recipient, is_ours
+from mailgate.shared.batching import Batcher
 from mailgate.shared.config import Settings
 from mailgate.shared.db import Database
 from mailgate.shared.envelope import Envelope
@@ -56,7 +58,7 @@ from mailgate.shared.logs import MessageLog, kv
 from mailgate.shared.outcomes import (
     TEMPFAIL, Outcome, Reason, Reject, SmtpReply, Status, TempFail, message_reply, rcpt_reply,
 )
-from mailgate.shared.pipeline import Timings, receive
+from mailgate.shared.pipeline import Timings, read_arrival
 
 log = logging.getLogger("mailgate.milter")
 
@@ -118,6 +120,13 @@ class Runtime:
     in_flight: int = 0  # messages between MAIL FROM and their end (graceful shutdown waits for 0)
     stopping: threading.Event = field(default_factory=threading.Event)
     rcpt_cache: RecipientCache = field(default_factory=RecipientCache)
+    # Where the sessions' messages are stored and processed, in batches: the writer process
+    # (writer.WriterProcess) when serving; in-process (batching.Batcher) otherwise, as in unit tests.
+    batcher: Batcher | WriterProcess | None = None
+
+    def __post_init__(self) -> None:
+        if self.batcher is None:
+            self.batcher = Batcher(self.db, self.settings)
 
     def count(self, **deltas: int) -> None:
         with self.lock:
@@ -415,8 +424,10 @@ class MailgateMilter(Milter.Base):
         raw = b"".join(self.chunks)
         timings = Timings()
         try:
-            # Durable when it returns (one fsync shared with concurrent sessions): only then do we answer.
-            outcome = receive(rt.db, rt.settings, envelope, raw, timings)
+            # Read here, in this session's thread (no database: robot verdict, parse); then stored, processed
+            # and fsynced with the concurrent sessions' messages. Durable when it returns: only then do we answer.
+            arrival = read_arrival(rt.settings, envelope, raw, timings)
+            outcome = rt.batcher.receive(arrival)
         except TempFail as exc:
             self._mlog().warning("message deferred", rcpt=",".join(envelope.recipients), status="tempfail",
                                  reason=str(exc) or "unavailable", ms=self._elapsed())
@@ -449,7 +460,7 @@ class MailgateMilter(Milter.Base):
                  f"ms={self._elapsed()} rcpt_ms={self.rcpt_ms:.1f} wait_ms={timings.wait * 1000:.1f} "
                  f"receive_ms={(time.perf_counter() - t0) * 1000:.1f} store_ms={timings.store * 1000:.1f} "
                  f"route_ms={timings.authorise * 1000:.1f} parse_ms={timings.parse * 1000:.1f} "
-                 f"act_ms={timings.act * 1000:.1f} sync_ms={timings.durable * 1000:.1f}")
+                 f"act_ms={timings.act * 1000:.1f} sync_ms={timings.durable * 1000:.1f} batch={timings.batch}")
 
     def _message_id(self) -> str:
         for chunk in self.chunks:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -252,8 +253,10 @@ class MilterProcess:
             or str(Path(os.sys.executable).with_name("mailgate"))
         env = {**os.environ, **self.env, "PYTHONSAFEPATH": "1"}
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
+        # A process group of its own (the milter and its writer process), as a systemd unit's cgroup:
+        # kill() ends both, as systemd does when the main process dies.
         self.proc = subprocess.Popen([exe, "milter", "--socket", f"unix:{self.socket_path}", "--group", "postfix"],
-                                     env=env, stdout=log, stderr=subprocess.STDOUT, cwd="/")
+                                     env=env, stdout=log, stderr=subprocess.STDOUT, cwd="/", start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -294,5 +297,14 @@ class MilterProcess:
         try:
             return self.proc.wait(1)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
-            return self.proc.wait(5)
+            return self.kill()
+
+    def kill(self) -> int | None:
+        """SIGKILL to the milter and its writer process: no drain, no cleanup."""
+        if self.proc is None:
+            return None
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        return self.proc.wait(30)

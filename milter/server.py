@@ -29,10 +29,12 @@ import Milter
 import milter as libmilter
 
 from mailgate.milter.adapter import ACTIONS, RCPT_CACHE_REFUSED_SECONDS, MailgateMilter, RecipientCache, Runtime
-from mailgate.milter.durability import Checkpointer, open_database
+from mailgate.milter.durability import open_database
+from mailgate.milter.writer import WriterProcess
 from mailgate.shared import logs
 from mailgate.shared.config import Settings
 from mailgate.shared.db import Database, utcnow
+from mailgate.shared.outcomes import TempFail
 from mailgate.shared.health import HEARTBEAT_INTERVAL, HEARTBEAT_SERVICE
 
 log = logging.getLogger("mailgate.milter")
@@ -237,6 +239,13 @@ def pin_to_one_cpu(spec: str | None) -> int | None:
     return cpu
 
 
+def _affinity() -> set[int] | None:
+    try:
+        return os.sched_getaffinity(0)
+    except (AttributeError, OSError):  # not Linux
+        return None
+
+
 def drain(runtime: Runtime, seconds: float) -> int:
     """Wait for messages in flight to finish; return how many were still running at the deadline."""
     runtime.stopping.set()
@@ -252,6 +261,7 @@ def serve(settings: Settings, *, socket_spec: str | None = None, group: str | No
     """Run until SIGTERM/SIGINT; raise StartupError for a problem an operator must fix first."""
     logs.setup(log_level)
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    all_cpus = _affinity()
     cpu = pin_to_one_cpu(os.environ.get("MAILGATE_MILTER_CPU"))  # before any thread starts
     spec = socket_spec or settings.milter_socket
     if spec.startswith("/"):
@@ -262,11 +272,16 @@ def serve(settings: Settings, *, socket_spec: str | None = None, group: str | No
         log.warning("listening on %s: a TCP socket costs ~43 ms per message (Nagle + delayed ACK); "
                     "use a unix socket", spec)
 
-    own_db = db is None
-    if own_db:
-        db = open_database(settings)  # one engine for the whole process
+    if db is None:
+        db = open_database(settings)  # this process only reads (RCPT checks) and writes the heartbeat
     check_database(db)
-    runtime = Runtime(settings=settings, db=db, rcpt_cache=rcpt_cache_from_env(os.environ))
+    # Every message is stored and processed in the writer process (milter/writer.py), in batches.
+    writer = WriterProcess(settings, log_level, cpus=all_cpus)  # not pinned with us: it is the busy one
+    try:
+        writer.start()
+    except TempFail:
+        raise StartupError("the writer process could not open the database; see the lines above") from None
+    runtime = Runtime(settings=settings, db=db, rcpt_cache=rcpt_cache_from_env(os.environ), batcher=writer)
     _register(make_factory(runtime), spec, timeout=600)
 
     old_umask = os.umask(0o117)  # libmilter creates the socket 0660 (it honours the umask)
@@ -298,9 +313,6 @@ def serve(settings: Settings, *, socket_spec: str | None = None, group: str | No
     heartbeat = Heartbeat(runtime, spec)
     heartbeat.beat("started")
     heartbeat.start()
-    checkpointer = Checkpointer(db) if settings.is_sqlite and own_db else None
-    if checkpointer:
-        checkpointer.start()
     # Everything loaded so far lives as long as the process: keep the cyclic GC from
     # rescanning it, and collect young objects less often (an ORM message makes many).
     gc.collect()
@@ -332,8 +344,7 @@ def serve(settings: Settings, *, socket_spec: str | None = None, group: str | No
         left = drain(runtime, drain_seconds)
     finally:
         _stop_libmilter(worker, path)
-        if checkpointer:
-            checkpointer.stop_event.set()
+        runtime.batcher.stop()  # the writer finishes what it was sent (nothing: the drain is over), then exits
         heartbeat.stop_event.set()
         heartbeat.beat("stopped")
         if path:

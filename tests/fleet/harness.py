@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
-import signal
 import smtplib
 import socket
 import subprocess
@@ -137,11 +136,10 @@ class Host:
         return p.pid if p is not None and p.poll() is None else None
 
     def kill_milter(self) -> None:
-        """SIGKILL: no drain, no cleanup; whatever it was doing is cut off."""
+        """SIGKILL to the milter and its writer process: no drain, no cleanup; whatever it was doing is cut off."""
         p = self.milter.proc
         if p is not None and p.poll() is None:
-            os.kill(p.pid, signal.SIGKILL)
-            p.wait(30)
+            self.milter.kill()
 
     def start_milter(self, timeout: float = 60.0) -> None:
         """Start (again); retried while start-up refuses (e.g. the database is still down)."""
@@ -240,7 +238,7 @@ class Fleet:
                 host.milter.stop(timeout=15)
             except Exception:  # noqa: BLE001 -- keep stopping the rest
                 if host.milter.proc is not None and host.milter.proc.poll() is None:
-                    host.milter.proc.kill()
+                    host.milter.kill()
             try:
                 host.postfix.stop(remove=not self.keep)
             except Exception:  # noqa: BLE001

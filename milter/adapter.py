@@ -58,7 +58,7 @@ from mailgate.shared.logs import MessageLog, kv
 from mailgate.shared.outcomes import (
     TEMPFAIL, Outcome, Reason, Reject, SmtpReply, Status, TempFail, message_reply, rcpt_reply,
 )
-from mailgate.shared.pipeline import Timings, read_arrival
+from mailgate.shared.pipeline import Timings
 
 log = logging.getLogger("mailgate.milter")
 
@@ -128,10 +128,9 @@ class Runtime:
         if self.batcher is None:
             self.batcher = Batcher(self.db, self.settings)
 
-    def count(self, **deltas: int) -> None:
+    def count(self, name: str, delta: int = 1) -> None:
         with self.lock:
-            for name, delta in deltas.items():
-                setattr(self, name, getattr(self, name) + delta)
+            setattr(self, name, getattr(self, name) + delta)
 
 
 def _angle(addr: str) -> str:
@@ -191,7 +190,7 @@ class MailgateMilter(Milter.Base):
         self._in_message = False
         self._closed = False
         self._reset()
-        self.runtime.count(active=1)
+        self.runtime.count("active")
 
     def negotiate(self, opts: list[int]) -> int:
         """Pymilter's negotiation, plus: only the actions we use, no connect callback when macros can replace it."""
@@ -233,12 +232,12 @@ class MailgateMilter(Milter.Base):
     def _begin_message(self) -> None:
         if not self._in_message:
             self._in_message = True
-            self.runtime.count(in_flight=1)
+            self.runtime.count("in_flight")
 
     def _end_message(self) -> None:
         if self._in_message:
             self._in_message = False
-            self.runtime.count(in_flight=-1)
+            self.runtime.count("in_flight", -1)
 
     def _qid(self) -> str:
         try:
@@ -250,7 +249,7 @@ class MailgateMilter(Milter.Base):
         return MessageLog(log, qid=self._qid(), **more)
 
     def _tempfail(self, why: str) -> int:
-        self.runtime.count(tempfails=1)
+        self.runtime.count("tempfails")
         try:
             self.setreply(str(TEMPFAIL.code), TEMPFAIL.xcode, TEMPFAIL.text)
         except Exception:  # noqa: BLE001 -- TEMPFAIL alone still gives the client a 4xx
@@ -316,7 +315,7 @@ class MailgateMilter(Milter.Base):
                 verdict = refusal
             rt.rcpt_cache.put(address, verdict, t0)
         if verdict is not True:
-            rt.count(rcpt_rejects=1)
+            rt.count("rcpt_rejects")
             self._reply(rcpt_reply(verdict.reason, verdict.text))
             self._mlog().info("rcpt refused", rcpt=address, reason=verdict.reason,
                               ms=round((time.perf_counter() - t0) * 1000, 1))
@@ -424,10 +423,9 @@ class MailgateMilter(Milter.Base):
         raw = b"".join(self.chunks)
         timings = Timings()
         try:
-            # Read here, in this session's thread (no database: robot verdict, parse); then stored, processed
-            # and fsynced with the concurrent sessions' messages. Durable when it returns: only then do we answer.
-            arrival = read_arrival(rt.settings, envelope, raw, timings)
-            outcome = rt.batcher.receive(arrival)
+            # Stored, read, processed and fsynced with the concurrent sessions' messages (the writer process).
+            # Durable when it returns: only then do we answer.
+            outcome = rt.batcher.receive(envelope, raw, timings)
         except TempFail as exc:
             self._mlog().warning("message deferred", rcpt=",".join(envelope.recipients), status="tempfail",
                                  reason=str(exc) or "unavailable", ms=self._elapsed())
@@ -437,7 +435,7 @@ class MailgateMilter(Milter.Base):
             self._log_outcome(envelope, outcome, reply, t0, timings)
         except Exception:  # noqa: BLE001
             log.exception("could not log the outcome of message #%s", outcome.id)
-        rt.count(messages=1)
+        rt.count("messages")
         if not reply.is_ok:
             self._reply(reply)
             self._reset()
@@ -486,5 +484,5 @@ class MailgateMilter(Milter.Base):
         self._end_message()
         if not self._closed:
             self._closed = True
-            self.runtime.count(active=-1)
+            self.runtime.count("active", -1)
         return Milter.CONTINUE

@@ -1,4 +1,4 @@
-"""The milter's writer process: every message is stored, processed and made durable there, in batches.
+"""The milter's writer process: every message is stored, read, processed and made durable there, in batches.
 
 Why a process of its own: in one process, the thread running receive()
 shared the GIL with one libmilter thread per SMTP session. SQLite releases
@@ -7,48 +7,70 @@ takes it, and the writer waits to get it back: measured in the milter,
 receive()'s act step took 1.0-1.7 ms against 0.33 ms in a single thread,
 and every session's callbacks in turn waited for the writer (bench/RESULTS.md,
 "Milter throughput"). Here the sessions' threads only speak the milter
-protocol; the writer process has a GIL to itself and nothing else to do.
+protocol; the writer process has a GIL to itself.
 
-Protocol (multiprocessing Connection, pickled tuples): the milter sends
-`(request id, Arrival)` -- the message read in the session's own thread
-(`pipeline.read_arrival()`: the row to store, the robot verdict, the parse),
-so that the writer only stores and acts; the writer answers `(request id,
-Outcome or None, TempFail text or None, Timings)` for each, after the batch
-holding it is durable. The writer takes whatever has arrived (up to
-MAX_BATCH) and hands it to `pipeline.receive_arrivals()`: one store
-transaction, one processing transaction, one fsync for the whole batch,
-which the writer's second thread runs while the next batch is stored.
+Protocol: a pool of pipes (multiprocessing Connections) between the milter
+and the writer. A session takes a pipe, sends `(Envelope, raw bytes)` and
+blocks reading its answer from the same pipe -- the kernel wakes exactly
+that thread, no dispatcher in between -- then puts the pipe back. The writer
+waits on all pipes at once, takes every request that is there, and hands
+them to `pipeline.receive_many()`: one store transaction, one processing
+transaction, one fsync for the whole batch, which the writer's second
+thread runs (and then answers, on each request's pipe) while the next batch
+is stored. An answer is `(outcome fields or None, TempFail text or None,
+timing fields)`: plain values, which pickle cheaply.
 
-If the writer dies, the messages it held are answered 451 (nothing was
-acknowledged, the senders retry) and the next message starts a new one.
+If the writer dies, every session waiting on it reads end-of-file and
+answers 451 (nothing was acknowledged, the senders retry); the next message
+starts a new writer.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import multiprocessing
 import os
+import queue
 import signal
 import threading
 import time
-from multiprocessing.connection import Connection
+from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from mailgate.shared.config import Settings
-from mailgate.shared.outcomes import Outcome, TempFail
-from mailgate.shared.pipeline import Arrival, Timings
+from mailgate.shared.envelope import Envelope
+from mailgate.shared.outcomes import Outcome, Reason, Status, TempFail
+from mailgate.shared.pipeline import Timings
 
 log = logging.getLogger("mailgate.milter")
 
-MAX_BATCH = 32
+PIPES = 32  # sessions at their end of message at the same time (more wait for a pipe) = the largest batch
 START_TIMEOUT = 60.0
 _READY = "ready"
 _STOP = None  # sent by the milter: finish what is queued, then exit
 
+_OUTCOME_FIELDS = tuple(f.name for f in dataclasses.fields(Outcome))
+_TIMING_FIELDS = tuple(f.name for f in dataclasses.fields(Timings))
+
+
+def _outcome_fields(outcome: Outcome) -> tuple:
+    """Plain values only (the enums as their strings): unpickling an enum member is costly."""
+    return tuple(str(v) if isinstance(v, (Status, Reason)) else v
+                 for v in (getattr(outcome, f) for f in _OUTCOME_FIELDS))
+
+
+def _outcome_from(fields: tuple) -> Outcome:
+    outcome = Outcome(**dict(zip(_OUTCOME_FIELDS, fields)))
+    outcome.status = Status(outcome.status)
+    outcome.reason = Reason(outcome.reason) if outcome.reason else None
+    return outcome
+
 
 # --- the writer process ---------------------------------------------------------------------
 
-def writer_main(conn: Connection, settings: Settings, log_level: str, cpus: set[int] | None = None) -> None:
+def writer_main(control: Connection, pipes: list[Connection], settings: Settings, log_level: str,
+                cpus: set[int] | None = None) -> None:
     """Entry point of the writer process (spawned: a fresh interpreter, no inherited threads)."""
     from mailgate.milter.durability import Checkpointer, open_database
     from mailgate.shared import logs
@@ -62,11 +84,11 @@ def writer_main(conn: Connection, settings: Settings, log_level: str, cpus: set[
     checkpointer = Checkpointer(db) if settings.is_sqlite else None
     if checkpointer:
         checkpointer.start()
-    replies = _Replier(db, conn)
+    replies = _Replier(db)
     replies.start()
-    conn.send(_READY)
+    control.send(_READY)
     try:
-        _serve(conn, db, settings, replies)
+        _serve(control, pipes, db, settings, replies)
     finally:
         replies.stop()
         if checkpointer:
@@ -74,40 +96,40 @@ def writer_main(conn: Connection, settings: Settings, log_level: str, cpus: set[
         db.dispose()
 
 
-def _serve(conn: Connection, db: Any, settings: Settings, replies: "_Replier") -> None:
-    """Batches until the milter says stop (or goes away)."""
-    from mailgate.shared.pipeline import receive_arrivals
+def _serve(control: Connection, pipes: list[Connection], db: Any, settings: Settings, replies: "_Replier") -> None:
+    """Batches of whatever requests are waiting, until the milter says stop (or goes away)."""
+    from mailgate.shared.pipeline import receive_many
 
+    open_pipes = list(pipes)
     while True:
-        try:
-            first = conn.recv()
-        except EOFError:  # the milter is gone
-            return
-        if first is _STOP:
-            return
-        batch = [first]
+        batch: list[tuple[Connection, Envelope, bytes]] = []
         stop = False
-        while len(batch) < MAX_BATCH and conn.poll(0):
-            item = conn.recv()
-            if item is _STOP:
-                stop = True
-                break
-            batch.append(item)
-        arrivals = [arrival for _, arrival in batch]
-        for a in arrivals:
-            a.timings.batch = len(batch)
-        try:
-            # Committed, not yet fsynced: the replier makes it durable before anyone is answered,
-            # while this loop already stores the next batch.
-            outcomes = receive_arrivals(db, settings, arrivals, sync=False)
-            error = None
-        except TempFail as exc:
-            outcomes, error = None, str(exc) or "unavailable"
-        except BaseException as exc:  # noqa: BLE001 -- never an accept, never a dead writer
-            logging.getLogger("mailgate.milter").exception("batch of %d failed", len(batch))
-            outcomes, error = None, f"internal error: {exc.__class__.__name__}"
-        replies.put([(req_id, None if outcomes is None else outcomes[i], error, arrival.timings)
-                     for i, (req_id, arrival) in enumerate(batch)])
+        for ready in wait([control, *open_pipes]):
+            try:
+                item = ready.recv()
+            except (EOFError, OSError):
+                if ready is control:  # the milter is gone
+                    return
+                open_pipes.remove(ready)
+                continue
+            if ready is control:
+                stop = stop or item is _STOP
+            else:
+                batch.append((ready, *item))
+        if batch:
+            timings = [Timings(batch=len(batch)) for _ in batch]
+            try:
+                # Committed, not yet fsynced: the replier makes it durable before anyone is answered,
+                # while this loop already stores the next batch.
+                outcomes = receive_many(db, settings, [(env, raw) for _, env, raw in batch], timings, sync=False)
+                error = None
+            except TempFail as exc:
+                outcomes, error = None, str(exc) or "unavailable"
+            except BaseException as exc:  # noqa: BLE001 -- never an accept, never a dead writer
+                logging.getLogger("mailgate.milter").exception("batch of %d failed", len(batch))
+                outcomes, error = None, f"internal error: {exc.__class__.__name__}"
+            replies.put([(pipe, None if outcomes is None else _outcome_fields(outcomes[i]), error, timings[i])
+                         for i, (pipe, _, _) in enumerate(batch)])
         if stop:
             return
 
@@ -119,9 +141,9 @@ class _Replier(threading.Thread):
     the work on the next; fdatasync releases the GIL.
     """
 
-    def __init__(self, db: Any, conn: Connection) -> None:
+    def __init__(self, db: Any) -> None:
         super().__init__(name="mailgate-writer-sync", daemon=True)
-        self.db, self.conn = db, conn
+        self.db = db
         self._cond = threading.Condition()
         self._queue: list[tuple] = []
         self._stopping = False
@@ -153,26 +175,17 @@ class _Replier(threading.Thread):
                 logging.getLogger("mailgate.milter").error("fsync failed: %s", exc)
                 failed = f"could not make the message durable: {exc.__class__.__name__}"
             durable = time.perf_counter() - t0
-            for req_id, outcome, error, timings in replies:
+            for pipe, outcome, error, timings in replies:
                 timings.durable = durable
                 if failed and error is None:
                     outcome, error = None, failed
                 try:
-                    self.conn.send((req_id, outcome, error, timings))
+                    pipe.send((outcome, error, tuple(getattr(timings, f) for f in _TIMING_FIELDS)))
                 except OSError:
-                    return  # the milter is gone
+                    pass  # that session is gone (the milter died): nothing to answer
 
 
 # --- the milter's side ----------------------------------------------------------------------
-
-class _Pending:
-    __slots__ = ("done", "reply", "conn")
-
-    def __init__(self, conn: Connection) -> None:
-        self.done = threading.Event()
-        self.reply: tuple[Outcome | None, str | None, Timings | None] | None = None
-        self.conn = conn  # the writer it was sent to
-
 
 class WriterProcess:
     """What the milter's sessions call instead of receive(): same answer, from the writer process."""
@@ -180,11 +193,10 @@ class WriterProcess:
     def __init__(self, settings: Settings, log_level: str = "INFO", cpus: set[int] | None = None) -> None:
         self.settings, self.log_level, self.cpus = settings, log_level, cpus
         self._ctx = multiprocessing.get_context("spawn")
-        self._lock = threading.Lock()  # one sender at a time on the pipe; guards the fields below
-        self._pending: dict[int, _Pending] = {}
-        self._next_id = 0
+        self._lock = threading.Lock()  # guards the fields below (start, restart, stop)
         self._process: Any = None
-        self._conn: Connection | None = None
+        self._control: Connection | None = None
+        self._pipes: queue.SimpleQueue[Connection] = queue.SimpleQueue()
         self._stopping = False
         self.restarts = 0
 
@@ -196,31 +208,36 @@ class WriterProcess:
             self._start_locked()
 
     def _start_locked(self) -> None:
-        parent, child = self._ctx.Pipe(duplex=True)
-        process = self._ctx.Process(target=writer_main, args=(child, self.settings, self.log_level, self.cpus),
-                                    name="mailgate-writer", daemon=True)
+        pairs = [self._ctx.Pipe(duplex=True) for _ in range(PIPES)]
+        control, control_child = self._ctx.Pipe(duplex=True)
+        process = self._ctx.Process(target=writer_main,
+                                    args=(control_child, [c for _, c in pairs], self.settings, self.log_level,
+                                          self.cpus), name="mailgate-writer", daemon=True)
         process.start()
-        child.close()
+        control_child.close()
+        for _, child in pairs:
+            child.close()
         try:
-            ready = parent.poll(START_TIMEOUT) and parent.recv() == _READY
+            ready = control.poll(START_TIMEOUT) and control.recv() == _READY
         except (EOFError, OSError):  # it died on the way (its traceback went to the log)
             ready = False
         if not ready:
             process.kill()
             raise TempFail("the writer process did not start")
-        self._process, self._conn = process, parent
-        threading.Thread(target=self._read, args=(parent, process), name="mailgate-writer-replies",
-                         daemon=True).start()
+        pipes: queue.SimpleQueue[Connection] = queue.SimpleQueue()
+        for parent, _ in pairs:
+            pipes.put(parent)
+        self._process, self._control, self._pipes = process, control, pipes
         log.info("writer process started pid=%d", process.pid)
 
     def stop(self, timeout: float = 30.0) -> None:
         """Let the writer finish what it was sent, then end it."""
         with self._lock:
             self._stopping = True
-            conn, process = self._conn, self._process
-            if conn is not None:
+            control, process = self._control, self._process
+            if control is not None:
                 try:
-                    conn.send(_STOP)
+                    control.send(_STOP)
                 except OSError:
                     pass
         if process is not None:
@@ -234,53 +251,35 @@ class WriterProcess:
 
     # requests
 
-    def receive(self, arrival: Arrival) -> Outcome:
-        """As pipeline.receive() for an arrival (pipeline.read_arrival()): durable when it returns; raises only TempFail."""
+    def receive(self, envelope: Envelope, raw: bytes, timings: Timings | None = None) -> Outcome:
+        """As pipeline.receive(): durable when it returns; raises only TempFail."""
         with self._lock:
             if self._stopping:
                 raise TempFail("shutting down")
             if self._process is None or not self._process.is_alive():
                 self._restart_locked()
-            pending = _Pending(self._conn)
-            self._next_id += 1
-            req_id = self._next_id
-            self._pending[req_id] = pending
-            try:
-                self._conn.send((req_id, arrival))
-            except (OSError, ValueError) as exc:
-                self._pending.pop(req_id, None)
-                raise TempFail(f"writer process unreachable: {exc.__class__.__name__}") from None
-        pending.done.wait()
-        outcome, error, remote = pending.reply
-        if remote is not None:
-            arrival.timings.__dict__.update(remote.__dict__)
+            pipes = self._pipes
+        pipe = pipes.get()  # waits while every pipe is in use: the writer is busy with that many anyway
+        try:
+            pipe.send((envelope, raw))
+            outcome, error, remote = pipe.recv()
+        except (EOFError, OSError, ValueError):
+            pipe.close()  # the writer is gone: this pipe is dead, the next message starts a new writer
+            raise TempFail("the writer process stopped") from None
+        pipes.put(pipe)
+        if timings is not None:
+            for name, value in zip(_TIMING_FIELDS, remote):
+                setattr(timings, name, value)
         if error is not None:
             raise TempFail(error)
-        return outcome
+        return _outcome_from(outcome)
 
     def _restart_locked(self) -> None:
         if self._process is not None:
             self.restarts += 1
             log.error("writer process exited with %s; starting a new one", self._process.exitcode)
+            while not self._pipes.empty():
+                self._pipes.get().close()
+            if self._control is not None:
+                self._control.close()
         self._start_locked()
-
-    def _read(self, conn: Connection, process: Any) -> None:
-        """Replies to their waiting sessions; when the writer goes away, 451 for whatever it held."""
-        while True:
-            try:
-                req_id, outcome, error, timings = conn.recv()
-            except (EOFError, OSError):
-                break
-            with self._lock:
-                pending = self._pending.pop(req_id, None)
-            if pending is not None:
-                pending.reply = (outcome, error, timings)
-                pending.done.set()
-        process.join(5)
-        with self._lock:
-            orphans = [k for k, p in self._pending.items() if p.conn is conn]
-            orphans = [self._pending.pop(k) for k in orphans]
-        for pending in orphans:
-            pending.reply = (None, "the writer process stopped", None)
-            pending.done.set()
-

@@ -37,8 +37,9 @@ RESERVED_LOCAL_PARTS = frozenset({
 _OBJECT = re.compile(r"^([a-z])(\d{1,12})$")
 _USER = re.compile(r"^(\d{1,12}|public)$")
 _HASH = re.compile(r"^[0-9a-f]{%d}$" % HASH_LEN)
-_LOCAL_OK = re.compile(r"^[a-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}$")
-_DOMAIN_OK = re.compile(r"^[a-z0-9.-]+$")
+# fullmatch, not match with "$": "$" also matches before a trailing newline.
+_LOCAL_OK = re.compile(r"[a-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}")
+_DOMAIN_OK = re.compile(r"[a-z0-9.-]+")
 
 OBJECT_KINDS = {"t": "task"}
 
@@ -56,9 +57,9 @@ def split_address(address: str) -> tuple[str, str]:
     local, domain = local.lower(), domain.lower().rstrip(".")
     if not local or not domain or "." not in domain and domain != "localhost":
         raise AddressError(f"{address!r} is not an email address")
-    if not _LOCAL_OK.match(local) or local.startswith(".") or local.endswith(".") or ".." in local:
+    if not _LOCAL_OK.fullmatch(local) or local.startswith(".") or local.endswith(".") or ".." in local:
         raise AddressError(f"{address!r} has characters not allowed in an address")
-    if any(ch.isspace() for ch in domain) or not _DOMAIN_OK.match(domain):
+    if not _DOMAIN_OK.fullmatch(domain):  # letters, digits, dots, hyphens: no space or newline can pass
         raise AddressError(f"{address!r} has an invalid domain")
     return local, domain
 

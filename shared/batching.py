@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 
 from mailgate.shared.config import Settings
 from mailgate.shared.db import Database
+from mailgate.shared.envelope import Envelope
 from mailgate.shared.outcomes import Outcome, TempFail
-from mailgate.shared.pipeline import Arrival, receive_arrivals
+from mailgate.shared.pipeline import Timings, receive_many
 
 log = logging.getLogger("mailgate.batching")
 
@@ -35,7 +36,9 @@ MAX_BATCH = 32
 
 @dataclass
 class _Waiting:
-    arrival: Arrival
+    envelope: Envelope
+    raw: bytes
+    timings: Timings
     queued_at: float
     done: threading.Event = field(default_factory=threading.Event)
     outcome: Outcome | None = None
@@ -43,7 +46,7 @@ class _Waiting:
 
 
 class Batcher:
-    """receive_arrivals() for many threads at once; `receive()` blocks until the caller's message is durable."""
+    """receive() for many threads at once; `receive()` blocks until the caller's message is durable."""
 
     def __init__(self, db: Database, settings: Settings, max_batch: int = MAX_BATCH) -> None:
         self.db, self.settings, self.max_batch = db, settings, max_batch
@@ -54,9 +57,9 @@ class Batcher:
         self.batches = 0  # how many batches served how many messages: the batching factor
         self.messages = 0
 
-    def receive(self, arrival: Arrival) -> Outcome:
-        """As pipeline.receive() for an arrival (pipeline.read_arrival()): durable when it returns; raises only TempFail."""
-        waiting = _Waiting(arrival, time.perf_counter())
+    def receive(self, envelope: Envelope, raw: bytes, timings: Timings | None = None) -> Outcome:
+        """As pipeline.receive(): durable when it returns; raises only TempFail."""
+        waiting = _Waiting(envelope, raw, timings if timings is not None else Timings(), time.perf_counter())
         with self._cond:
             if self._stopping:
                 raise TempFail("shutting down")
@@ -97,9 +100,10 @@ class Batcher:
                 return
             started = time.perf_counter()
             for w in batch:
-                w.arrival.timings.batch = len(batch)
+                w.timings.batch = len(batch)
             try:
-                outcomes = receive_arrivals(self.db, self.settings, [w.arrival for w in batch])
+                outcomes = receive_many(self.db, self.settings, [(w.envelope, w.raw) for w in batch],
+                                        [w.timings for w in batch])
             except TempFail as exc:
                 outcomes, error = None, exc
             except BaseException as exc:  # noqa: BLE001 -- never an accept, never a dead writer thread
@@ -108,7 +112,7 @@ class Batcher:
             self.batches += 1
             self.messages += len(batch)
             for i, w in enumerate(batch):
-                w.arrival.timings.wait += started - w.queued_at
+                w.timings.wait += started - w.queued_at
                 if outcomes is None:
                     w.error = error
                 else:

@@ -56,6 +56,16 @@ class MessageLog(logging.LoggerAdapter):
 
 
 def setup(level: str = "INFO") -> None:
-    """Plain lines to stderr (journald adds time and unit)."""
+    """Plain lines to stderr (journald adds time and unit).
+
+    The line format uses none of the caller's file and line, thread or
+    process: the logging HOWTO's "Optimization" switches turn their
+    collection off (it walks the stack for every record, and the milter
+    writes one record per message).
+    """
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
                         format="%(levelname)s %(name)s %(message)s")

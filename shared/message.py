@@ -37,6 +37,8 @@ def load_message(raw: bytes) -> Message:
 
 def clean_header_value(value: str) -> str:
     """Collapse folding, drop CR/LF and control characters, trim."""
+    if value.isprintable() and "  " not in value:  # the common case, in C: nothing to replace
+        return value.strip()
     value = _CONTROL.sub(" ", value)
     return _SPACES.sub(" ", value).strip()
 
@@ -49,6 +51,8 @@ def decode_header_value(value: object) -> str:
         text = _header_object_text(value)
     else:
         text = _undo_surrogates(str(value))
+    if "=?" not in text:  # no encoded word (RFC 2047): nothing to decode
+        return clean_header_value(text)
     try:
         parts = email.header.decode_header(text)
     except Exception:

@@ -102,8 +102,6 @@ class Reading:
     The results are applied when their steps come, in DESIGN.md's order (a
     duplicate bounce is a duplicate; a robot is never parsed), and a crash
     in either is raised by its step, to be recorded as failed like any other.
-    Plain data: the milter reads a message in its session thread and hands
-    the Reading to its writer process with the rest of the Arrival.
     """
 
     robot: tuple[str, str, str | None] | None = None  # the guard's Ignore: (reason, text, robot kind)
@@ -180,13 +178,13 @@ def _head(raw: bytes) -> bytes:
 
 @dataclass
 class Arrival:
-    """One message on its way in: the row step 1 stores, the Reading once made, then what became of it."""
+    """One message on its way in: the row step 1 stores, then the Reading, then what became of it."""
 
     envelope: Envelope
     timings: Timings
     values: dict = field(default_factory=dict)  # the received_messages row as stored
     kept: bytes = b""  # the raw bytes as stored (only the head of an oversized message)
-    msg: Message | None = None  # the parsed email object, until read (never sent between processes)
+    msg: Message | None = None
     reading: Reading | None = None
     rec: Record | None = None
     outcome: Outcome | None = None
@@ -226,22 +224,6 @@ def _arrival(settings: Settings, envelope: Envelope, raw: bytes, timings: Timing
                       reason_text=(f"The message is {len(raw):,} bytes; this server accepts at most "
                                    f"{settings.max_message_bytes:,}."))
     return Arrival(envelope, timings, values, kept, msg)
-
-
-def read_arrival(settings: Settings, envelope: Envelope, raw: bytes, timings: Timings | None = None) -> Arrival:
-    """A message read ahead of receive_arrivals(): its row, and steps 3 and 6 done (no database).
-
-    The milter calls this in the SMTP session's own thread, so that its
-    writer process only stores and acts. Nothing is decided or written
-    here: the writer stores the message first and applies the Reading in
-    step order; a crash while reading is recorded then, with its traceback.
-    """
-    arrival = _arrival(settings, envelope, raw, timings if timings is not None else Timings())
-    if arrival.values["status"] == Status.RECEIVED:
-        arrival.reading = read_message(arrival.msg, envelope)
-        arrival.timings.parse = arrival.reading.seconds
-    arrival.msg = None
-    return arrival
 
 
 def store(db: Database, settings: Settings, envelope: Envelope, raw: bytes) -> tuple[Record, Message]:
@@ -460,7 +442,7 @@ def _no_nul(text: str) -> str:
 def _json_safe(value):
     """PostgreSQL refuses NUL in text and JSON; mail may carry it."""
     if isinstance(value, str):
-        return _no_nul(value)
+        return _no_nul(value) if "\x00" in value else value
     if isinstance(value, list):
         return [_json_safe(v) for v in value]
     if isinstance(value, dict):
@@ -617,34 +599,23 @@ def receive_many(db: Database, settings: Settings, messages: Sequence[tuple[Enve
     Concurrent SMTP sessions hand their messages to one caller of this (the
     milter's writer process, or batching.Batcher), so that a message costs a
     share of two commits and of one fsync instead of all of them. Every
-    message is stored before any is processed; each is decided on its own (a
-    savepoint each). Raises TempFail when the batch could not be stored,
+    message is stored before any is read or processed; each is decided on
+    its own (a savepoint each). Raises TempFail when the batch could not be stored,
     processed or made durable: then none of them may be answered 2xx.
     `sync=False`: the caller calls db.make_durable() before it answers any
     of them (the writer process does, while it works on the next batch).
     """
     arrivals = [_arrival(settings, env, raw, t)
                 for (env, raw), t in zip(messages, timings or [Timings() for _ in messages])]
-    return receive_arrivals(db, settings, arrivals, sync=sync)
-
-
-def receive_arrivals(db: Database, settings: Settings, arrivals: Sequence[Arrival], *,
-                     sync: bool = True) -> list[Outcome]:
-    """receive_many() for arrivals built by _arrival() or read_arrival(); see there.
-
-    An arrival not read yet is read after it is stored, so that a message
-    the parser chokes on is already in the database.
-    """
     with _durable_unit(db, "could not store the message durably", [a.timings for a in arrivals], sync) as conn:
         _store_all(conn, arrivals)
         todo = [a for a in arrivals if a.rec.status == Status.RECEIVED]
         for a in arrivals:
             if a.rec.status != Status.RECEIVED:
                 a.outcome = _outcome(a.rec)
-        for a in todo:
-            if a.reading is None:
-                a.reading = read_message(a.msg, a.envelope)
-                a.timings.parse = a.reading.seconds
+        for a in todo:  # read once stored: a message the parser chokes on is already in the database
+            a.reading = read_message(a.msg, a.envelope)
+            a.timings.parse = a.reading.seconds
             a.msg = None
         if todo:
             outcomes = _process_all(conn, settings, [(a.rec, a.reading, a.envelope, a.timings) for a in todo])

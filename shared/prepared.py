@@ -77,17 +77,22 @@ class Statement:
     column defaults are SQLAlchemy's execution-time work, not part of the SQL.
     """
 
-    __slots__ = ("expr", "_by_dialect")
+    __slots__ = ("expr", "_by_dialect", "_last")
 
     def __init__(self, expr: ClauseElement) -> None:
         self.expr = expr
         self._by_dialect: dict[tuple[str, str], _Compiled] = {}
+        self._last: tuple[Dialect, _Compiled] | None = None  # a process has one dialect: no key built per call
 
     def compiled(self, dialect: Dialect) -> _Compiled:
+        last = self._last
+        if last is not None and last[0] is dialect:
+            return last[1]
         key = (dialect.name, dialect.driver)
         found = self._by_dialect.get(key)
         if found is None:
             found = self._by_dialect[key] = _Compiled(self.expr, dialect)
+        self._last = (dialect, found)
         return found
 
     def fill(self, params: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
@@ -158,7 +163,9 @@ class Conn:
 
     def execute(self, stmt: Statement, params: Mapping[str, Any] | None = None) -> Any:
         """Run one statement; returns the DBAPI cursor (rows not yet processed)."""
-        c = stmt.compiled(self.dialect)
+        return self._run(stmt.compiled(self.dialect), stmt, params)
+
+    def _run(self, c: _Compiled, stmt: Statement, params: Mapping[str, Any] | None) -> Any:
         args = c.parameters(stmt.fill(params))
         try:
             if self._sqlite:
@@ -182,17 +189,17 @@ class Conn:
             raise self._translate(e, c.sql) from e
 
     def first(self, stmt: Statement, params: Mapping[str, Any] | None = None) -> tuple | None:
-        cur = self.execute(stmt, params)
-        return stmt.compiled(self.dialect).row(cur.fetchone())
+        c = stmt.compiled(self.dialect)
+        row = self._run(c, stmt, params).fetchone()
+        return row if c.result_processors is None else c.row(row)
 
     def scalar(self, stmt: Statement, params: Mapping[str, Any] | None = None) -> Any:
         row = self.first(stmt, params)
         return None if row is None else row[0]
 
     def all(self, stmt: Statement, params: Mapping[str, Any] | None = None) -> list[tuple]:
-        cur = self.execute(stmt, params)
         c = stmt.compiled(self.dialect)
-        rows = cur.fetchall()
+        rows = self._run(c, stmt, params).fetchall()
         return rows if c.result_processors is None else [c.row(r) for r in rows]
 
     def column(self, stmt: Statement, params: Mapping[str, Any] | None = None) -> list[Any]:

@@ -106,7 +106,8 @@ def test_which_addresses_are_ours(settings):
     assert not is_ours(settings, "bob@example.org")
 
 
-@pytest.mark.parametrize("bad", ["", "no-at-sign", "a@b@c", "sp ace@x.org", "x@", "@x.org", "a..b@x.org"])
+@pytest.mark.parametrize("bad", ["", "no-at-sign", "a@b@c", "sp ace@x.org", "x@", "@x.org", "a..b@x.org",
+                                 "bob\n@x.org", "bob@x\n.org", "bob@ex ample.org"])
 def test_bad_syntax(bad):
     with pytest.raises(AddressError):
         split_address(bad)

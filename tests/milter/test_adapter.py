@@ -240,7 +240,7 @@ def test_error_at_end_of_message_is_451(conn, db, seed, monkeypatch, task_with_r
             raise TempFail("could not store the message")
         raise KeyError("unexpected")
 
-    monkeypatch.setattr("mailgate.shared.batching.receive_arrivals", failing)  # what the writer thread calls
+    monkeypatch.setattr("mailgate.shared.batching.receive_many", failing)  # what the writer thread calls
     res = conn.send(mail(sender="bob@example.org", to=addr), "bob@example.org", addr)
     assert res["eom"] == Milter.TEMPFAIL
     assert res["reply"][:2] == ("451", "4.3.0")

@@ -139,7 +139,7 @@ class Heartbeat(threading.Thread):
         detail = {"socket": self.socket_spec, "state": state, "messages": rt.messages, "tempfails": rt.tempfails,
                   "rcpt_rejects": rt.rcpt_rejects, "connections": rt.active, "in_flight": rt.in_flight}
         try:
-            with rt.db.writer(), rt.db.transaction() as s:
+            with rt.db.transaction() as s:  # the only write in this process (messages: the writer process)
                 row = s.get(Row, (HEARTBEAT_SERVICE, self.host))
                 if row is None:
                     row = Row(service=HEARTBEAT_SERVICE, host=self.host)

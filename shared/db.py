@@ -283,12 +283,6 @@ class Database:
             session.close()
 
     @contextmanager
-    def writer(self) -> Iterator[None]:
-        """This process's writer turn (pipeline transactions take it; so may any other frequent writer)."""
-        with self._writer:
-            yield
-
-    @contextmanager
     def pipeline(self) -> Iterator[Conn]:
         """One pooled connection for a message's transactions, each of which takes the writer turn.
 

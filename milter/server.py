@@ -281,6 +281,17 @@ def serve(settings: Settings, *, socket_spec: str | None = None, group: str | No
         writer.start()
     except TempFail:
         raise StartupError("the writer process could not open the database; see the lines above") from None
+    try:
+        _listen_and_serve(settings, db, writer, spec=spec, path=path, gid=gid, group=group, pid_file=pid_file,
+                          drain_seconds=drain_seconds, cpu=cpu)
+    finally:
+        writer.stop()  # after a start-up refusal too: a writer left running would keep this process from exiting
+
+
+def _listen_and_serve(settings: Settings, db: Database, writer: WriterProcess, *, spec: str, path: str | None,
+                      gid: int | None, group: str | None, pid_file: str | None, drain_seconds: float,
+                      cpu: int | None) -> None:
+    """From the listening socket to the end of the drain (the writer process is running already)."""
     runtime = Runtime(settings=settings, db=db, rcpt_cache=rcpt_cache_from_env(os.environ), batcher=writer)
     _register(make_factory(runtime), spec, timeout=600)
 
@@ -344,7 +355,10 @@ def serve(settings: Settings, *, socket_spec: str | None = None, group: str | No
         left = drain(runtime, drain_seconds)
     finally:
         _stop_libmilter(worker, path)
-        runtime.batcher.stop()  # the writer finishes what it was sent (nothing: the drain is over), then exits
+        try:
+            writer.stop()  # it finishes what it was sent (nothing, unless the drain timed out), then exits
+        except Exception:  # noqa: BLE001 -- serve()'s finally tries again; the rest of the stop goes on
+            log.exception("could not stop the writer process")
         heartbeat.stop_event.set()
         heartbeat.beat("stopped")
         if path:

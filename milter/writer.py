@@ -20,9 +20,9 @@ thread runs (and then answers, on each request's pipe) while the next batch
 is stored. An answer is `(outcome fields or None, TempFail text or None,
 timing fields)`: plain values, which pickle cheaply.
 
-If the writer dies, every session waiting on it reads end-of-file and
-answers 451 (nothing was acknowledged, the senders retry); the next message
-starts a new writer.
+If the writer dies, every session waiting on it -- for its answer, or for a
+pipe -- answers 451 (nothing was acknowledged, the senders retry); the next
+message starts a new writer.
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ PIPES = 32  # sessions at their end of message at the same time (more wait for a
 START_TIMEOUT = 60.0
 _READY = "ready"
 _STOP = None  # sent by the milter: finish what is queued, then exit
+_DEAD = "dead"  # put in the pipe pool of a writer that died: wakes every session waiting for a pipe
 
 _OUTCOME_FIELDS = tuple(f.name for f in dataclasses.fields(Outcome))
 _TIMING_FIELDS = tuple(f.name for f in dataclasses.fields(Timings))
@@ -128,10 +129,16 @@ def _serve(control: Connection, pipes: list[Connection], db: Any, settings: Sett
             except BaseException as exc:  # noqa: BLE001 -- never an accept, never a dead writer
                 logging.getLogger("mailgate.milter").exception("batch of %d failed", len(batch))
                 outcomes, error = None, f"internal error: {exc.__class__.__name__}"
-            replies.put([(pipe, None if outcomes is None else _outcome_fields(outcomes[i]), error, timings[i])
+            replies.put([_reply(pipe, None if outcomes is None else outcomes[i], error, timings[i])
                          for i, (pipe, _, _) in enumerate(batch)])
         if stop:
             return
+
+
+def _reply(pipe: Connection, outcome: Outcome | TempFail | None, error: str | None, timings: Timings) -> tuple:
+    if isinstance(outcome, TempFail):  # this message alone could not be processed now
+        return pipe, None, str(outcome) or "unavailable", timings
+    return pipe, None if outcome is None else _outcome_fields(outcome), error, timings
 
 
 class _Replier(threading.Thread):
@@ -181,8 +188,8 @@ class _Replier(threading.Thread):
                     outcome, error = None, failed
                 try:
                     pipe.send((outcome, error, tuple(getattr(timings, f) for f in _TIMING_FIELDS)))
-                except OSError:
-                    pass  # that session is gone (the milter died): nothing to answer
+                except Exception:  # noqa: BLE001 -- that session is gone (the milter died); answer the others
+                    pass
 
 
 # --- the milter's side ----------------------------------------------------------------------
@@ -223,6 +230,9 @@ class WriterProcess:
             ready = False
         if not ready:
             process.kill()
+            process.join(5)
+            for conn in [control, *(parent for parent, _ in pairs)]:
+                conn.close()
             raise TempFail("the writer process did not start")
         pipes: queue.SimpleQueue[Connection] = queue.SimpleQueue()
         for parent, _ in pairs:
@@ -231,10 +241,11 @@ class WriterProcess:
         log.info("writer process started pid=%d", process.pid)
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Let the writer finish what it was sent, then end it."""
+        """Let the writer finish what it was sent, then end it (again: nothing to do)."""
         with self._lock:
             self._stopping = True
             control, process = self._control, self._process
+            self._control = None
             if control is not None:
                 try:
                     control.send(_STOP)
@@ -244,6 +255,9 @@ class WriterProcess:
             process.join(timeout)
             if process.is_alive():
                 process.kill()
+                process.join(5)
+        if control is not None:
+            control.close()
 
     @property
     def pid(self) -> int | None:
@@ -260,12 +274,21 @@ class WriterProcess:
                 self._restart_locked()
             pipes = self._pipes
         pipe = pipes.get()  # waits while every pipe is in use: the writer is busy with that many anyway
+        if pipe is _DEAD:
+            pipes.put(_DEAD)  # for the next one waiting on this pool
+            raise TempFail("the writer process stopped")
         try:
             pipe.send((envelope, raw))
             outcome, error, remote = pipe.recv()
-        except (EOFError, OSError, ValueError):
-            pipe.close()  # the writer is gone: this pipe is dead, the next message starts a new writer
-            raise TempFail("the writer process stopped") from None
+        except BaseException as exc:
+            # The writer is gone (end of file), or this pipe is in an unknown state: never reuse it. Wake
+            # everyone waiting on this pool, and make sure the next message starts a fresh writer.
+            pipe.close()
+            pipes.put(_DEAD)
+            self._abandon(pipes)
+            if isinstance(exc, (EOFError, OSError, ValueError)):
+                raise TempFail("the writer process stopped") from None
+            raise
         pipes.put(pipe)
         if timings is not None:
             for name, value in zip(_TIMING_FIELDS, remote):
@@ -274,12 +297,23 @@ class WriterProcess:
             raise TempFail(error)
         return _outcome_from(outcome)
 
+    def _abandon(self, pipes: "queue.SimpleQueue[Connection]") -> None:
+        """The writer behind `pipes` cannot be used any more: end it, so that the next message starts another."""
+        with self._lock:
+            if self._pipes is pipes and self._process is not None and self._process.is_alive():
+                self._process.kill()
+                self._process.join(5)
+
     def _restart_locked(self) -> None:
         if self._process is not None:
             self.restarts += 1
             log.error("writer process exited with %s; starting a new one", self._process.exitcode)
-            while not self._pipes.empty():
-                self._pipes.get().close()
+            old = self._pipes
+            while not old.empty():
+                pipe = old.get()
+                if pipe is not _DEAD:
+                    pipe.close()
+            old.put(_DEAD)  # sessions still waiting on the old pool wake up and answer 451
             if self._control is not None:
                 self._control.close()
         self._start_locked()

@@ -115,6 +115,8 @@ class Batcher:
                 w.timings.wait += started - w.queued_at
                 if outcomes is None:
                     w.error = error
+                elif isinstance(outcomes[i], TempFail):
+                    w.error = outcomes[i]
                 else:
                     w.outcome = outcomes[i]
                 w.done.set()

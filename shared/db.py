@@ -284,7 +284,7 @@ class Database:
 
     @contextmanager
     def pipeline(self) -> Iterator[Conn]:
-        """One pooled connection for a message's transactions, each of which takes the writer turn.
+        """One pooled connection for the transactions of a message or a batch, each taking the writer turn.
 
         Commits on it are not fsynced one by one (SQLite: synchronous=NORMAL);
         the caller calls make_durable() after the last one, outside this
@@ -300,8 +300,10 @@ class Database:
                 fairy.info[_SYNC_MODE] = "NORMAL"
             yield conn
         finally:
-            fairy.close()  # back to the pool, rolled back if a transaction was left open
-            conn.release_turn()  # only now: the rollback above still held SQLite's write lock
+            try:
+                fairy.close()  # back to the pool, rolled back if a transaction was left open
+            finally:
+                conn.release_turn()  # only now: the rollback above still held SQLite's write lock
 
     @contextmanager
     def reading(self) -> Iterator[Conn]:

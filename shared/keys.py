@@ -53,8 +53,9 @@ def signing_key(source: Conn | Session | Connection) -> SigningKey:
     """The current key as a plain pair, read once per unit of work: the per-message path (check and sign).
 
     One row instead of a MailKey object: this runs for every RCPT and every
-    message. Read from the database for each message (a Conn lives for one),
-    never cached across them, so a rotation on any host applies at once.
+    message. Read from the database once per unit of work (a Conn: one RCPT
+    check, or one batch, inside one transaction), never cached across them,
+    so a rotation on any host applies from the next one on.
     """
     conn = as_conn(source)
     key = conn.memo.get(_SIGNING_MEMO)

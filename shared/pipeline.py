@@ -3,12 +3,12 @@
 Eight steps, in DESIGN.md's order. Step 1 commits on its own, and receive()
 makes every commit durable (one group-commit WAL fsync) before it returns,
 so nothing that reached a 2xx is ever lost. Steps 2-8 run in one
-transaction and commit only when the message is acted on; a disposition
-(Ignore/Reject) is an exception that rolls the transaction back and is then
-recorded on the stored message in a short transaction of its own. A crash is
-recorded as failed/internal_error with its traceback; an unavailable
-database surfaces as TempFail so the caller answers 4xx and the sender
-retries.
+transaction, a savepoint per message (receive_many() takes a batch); a
+disposition (Ignore/Reject) is an exception that rolls that message's work
+back to its savepoint, and is then recorded on the stored message in the
+same transaction. A crash is recorded as failed/internal_error with its
+traceback; an unavailable database surfaces as TempFail so the caller
+answers 4xx and the sender retries.
 
 Every statement on this path is a prepared statement on the pipeline's own
 connection (`Database.pipeline()`, `prepared.py`), and what it reads are
@@ -469,18 +469,21 @@ def process(db: Database, settings: Settings, rec: Record | ReceivedMessage, msg
     timings.parse = reading.seconds
     with _durable_unit(db, "database unavailable while processing", [timings]) as conn:
         (outcome,) = _process_all(conn, settings, [(rec, reading, envelope, timings)])
-    return outcome
+    return settled(outcome)
 
 
 def _process_all(conn: Conn, settings: Settings,
-                 stored: Sequence[tuple[Record | ReceivedMessage, Reading, Envelope, Timings]]) -> list[Outcome]:
+                 stored: Sequence[tuple[Record | ReceivedMessage, Reading, Envelope, Timings]]) -> list[Outcome | TempFail]:
     """Steps 2-8 for stored messages: one transaction, a savepoint per message.
 
     A disposition or a crash rolls back only its own message's work (to its
-    savepoint) and is recorded in the same transaction; a database that is
-    unavailable fails the whole transaction as TempFail: nobody is answered
-    2xx, and the stored copies are finished later (recover_stale) or become
-    duplicates of the retries.
+    savepoint) and is recorded in the same transaction. A message that meets
+    an unavailable database (a lock timeout, a deadlock with another host)
+    or whose outcome cannot be written gets TempFail on its own, in the
+    returned list; a transaction that cannot go on or commit fails them all
+    (raised). Either way nobody is answered 2xx for such a message, and its
+    stored copy is finished later (recover_stale) or becomes a duplicate of
+    the retry.
     """
     contexts = [Context(settings, conn, env, rec, reading,
                         MessageLog(log, qid=rec.queue_id, mid=rec.message_id, rec=rec.id), timings=t)
@@ -489,53 +492,71 @@ def _process_all(conn: Conn, settings: Settings,
         conn.begin_write()
         outcomes = [_process_one(ctx) for ctx in contexts]
         conn.commit()
-    except TempFail:
-        conn.rollback_quietly()
-        raise
     except Exception as exc:
         conn.rollback_quietly()
         log.warning("database unavailable while processing: %s (%d message(s) not answered)",
                     exc.__class__.__name__, len(contexts))
         raise TempFail("database unavailable while processing") from exc
     for ctx, outcome in zip(contexts, outcomes):
-        ctx.log.info("processed", status=outcome.status, reason=outcome.reason, action=outcome.action,
-                     object=outcome.object, actor=outcome.actor)
+        if isinstance(outcome, Outcome):
+            ctx.log.info("processed", status=outcome.status, reason=outcome.reason, action=outcome.action,
+                         object=outcome.object, actor=outcome.actor)
     return outcomes
 
 
-def _process_one(ctx: Context) -> Outcome:
-    """Steps 2-8 for one message inside the processing transaction; records its outcome there."""
-    conn, rec = ctx.conn, ctx.rec
+def _process_one(ctx: Context) -> Outcome | TempFail:
+    """Steps 2-8 for one message inside the processing transaction; its outcome is written there too."""
+    conn = ctx.conn
     conn.savepoint()
     try:
-        t0 = time.perf_counter()
-        for check in CHECKS:
-            check(ctx)
-        step_parse(ctx)
-        t1 = time.perf_counter()
-        step_act(ctx)
-        rec.status, rec.reason, rec.reason_text = Status.PROCESSED, None, ""
-        rec.actor = ctx.author.username
-        rec.commands = [str(c) for c in ctx.plan.valid]
-        rec.unknown_commands = list(ctx.plan.unknown)
-        rec.decisions = ctx.decisions
-        rec.processed_at = utcnow()
-        rec.error = ""
-        _write_outcome(conn, rec)
-        conn.release_savepoint()
-        ctx.timings.authorise = t1 - t0
-        ctx.timings.act = time.perf_counter() - t1
-        return _outcome(rec)
+        outcome = _decide_and_act(ctx)
     except Disposition as d:
-        conn.rollback_to_savepoint()
-        conn.release_savepoint()
-        return _record_disposition(conn, d, ctx)
+        outcome = _recorded(ctx, lambda: _record_disposition(conn, d, ctx))
     except Exception as exc:
         if is_unavailable(exc):
-            raise  # the whole transaction: TempFail
-        conn.rollback_to_savepoint()
-        conn.release_savepoint()
-        return _record_failure(conn, ctx, exc)
+            outcome = _not_now(ctx, exc)
+        else:
+            outcome = _recorded(ctx, lambda: _record_failure(conn, ctx, exc))
+    conn.release_savepoint()
+    return outcome
+
+
+def _decide_and_act(ctx: Context) -> Outcome:
+    conn, rec = ctx.conn, ctx.rec
+    t0 = time.perf_counter()
+    for check in CHECKS:
+        check(ctx)
+    step_parse(ctx)
+    t1 = time.perf_counter()
+    step_act(ctx)
+    rec.status, rec.reason, rec.reason_text = Status.PROCESSED, None, ""
+    rec.actor = ctx.author.username
+    rec.commands = [str(c) for c in ctx.plan.valid]
+    rec.unknown_commands = list(ctx.plan.unknown)
+    rec.decisions = ctx.decisions
+    rec.processed_at = utcnow()
+    rec.error = ""
+    _write_outcome(conn, rec)
+    ctx.timings.authorise = t1 - t0
+    ctx.timings.act = time.perf_counter() - t1
+    return _outcome(rec)
+
+
+def _recorded(ctx: Context, record) -> Outcome | TempFail:
+    """Undo the message's work, then write its disposition or failure (within its savepoint)."""
+    ctx.conn.rollback_to_savepoint()
+    try:
+        return record()
+    except Exception as exc:  # noqa: BLE001 -- the outcome could not be written: this message waits for a retry
+        return _not_now(ctx, exc)
+
+
+def _not_now(ctx: Context, exc: BaseException) -> TempFail:
+    """This message only: undone, left `received`, answered 4xx (raises if even the undo fails: all of them)."""
+    ctx.conn.rollback_to_savepoint()
+    ctx.log.warning("not processed now, the sender retries", error=f"{exc.__class__.__name__}: {exc}"[:300],
+                    exc_info=not is_unavailable(exc))
+    return TempFail(f"database unavailable while processing: {exc.__class__.__name__}")
 
 
 OUTCOME_FIELDS = ("status", "reason", "reason_text", "action", "application", "routed_to", "object_ref", "actor",
@@ -589,24 +610,36 @@ def _record_failure(conn: Conn, ctx: Context, exc: BaseException) -> Outcome:
 def receive(db: Database, settings: Settings, envelope: Envelope, raw: bytes,
             timings: Timings | None = None) -> Outcome:
     """Store, then decide and act; durable when it returns. Raises only TempFail (answer 4xx)."""
-    return receive_many(db, settings, [(envelope, raw)], None if timings is None else [timings])[0]
+    return settled(receive_many(db, settings, [(envelope, raw)], None if timings is None else [timings])[0])
+
+
+def settled(result: Outcome | TempFail) -> Outcome:
+    """An element of receive_many()'s answer as receive() gives it: the Outcome, or TempFail raised."""
+    if isinstance(result, TempFail):
+        raise result
+    return result
 
 
 def receive_many(db: Database, settings: Settings, messages: Sequence[tuple[Envelope, bytes]],
-                 timings: Sequence[Timings] | None = None, *, sync: bool = True) -> list[Outcome]:
+                 timings: Sequence[Timings] | None = None, *, sync: bool = True) -> list[Outcome | TempFail]:
     """receive() for several messages at once: one store transaction, one processing transaction, one fsync.
 
     Concurrent SMTP sessions hand their messages to one caller of this (the
     milter's writer process, or batching.Batcher), so that a message costs a
     share of two commits and of one fsync instead of all of them. Every
     message is stored before any is read or processed; each is decided on
-    its own (a savepoint each). Raises TempFail when the batch could not be stored,
-    processed or made durable: then none of them may be answered 2xx.
+    its own (a savepoint each). The answer has one element per message: its
+    Outcome, or TempFail when that message alone could not be processed now.
+    Raises TempFail when the batch could not be stored, processed or made
+    durable: then none of them may be answered 2xx.
     `sync=False`: the caller calls db.make_durable() before it answers any
     of them (the writer process does, while it works on the next batch).
     """
-    arrivals = [_arrival(settings, env, raw, t)
-                for (env, raw), t in zip(messages, timings or [Timings() for _ in messages])]
+    try:
+        arrivals = [_arrival(settings, env, raw, t)
+                    for (env, raw), t in zip(messages, timings or [Timings() for _ in messages])]
+    except Exception as exc:  # pragma: no cover - the header helpers never raise; still never anything but TempFail
+        raise TempFail(f"could not read the message: {exc.__class__.__name__}") from exc
     with _durable_unit(db, "could not store the message durably", [a.timings for a in arrivals], sync) as conn:
         _store_all(conn, arrivals)
         todo = [a for a in arrivals if a.rec.status == Status.RECEIVED]

@@ -114,6 +114,10 @@ class Insert(Statement):
 
     def __init__(self, table: Table, *, returning: Any = None) -> None:
         columns = [c for c in table.columns if not _is_autoincrement_key(table, c)]
+        for c in columns:  # what SQLAlchemy would work out at execution time: not done here, so refused
+            if c.server_default is not None or (c.default is not None and not (c.default.is_scalar
+                                                                               or c.default.is_callable)):
+                raise ValueError(f"{table.name}.{c.key}: only Python scalar or callable defaults are supported")
         expr = insert(table).values({c.key: bindparam(c.key) for c in columns})
         super().__init__(expr.returning(returning) if returning is not None else expr)
         self._defaults = {c.key: c.default for c in columns}
@@ -138,7 +142,8 @@ class Conn:
     """Statements on one DBAPI connection, inside whatever transaction it is in.
 
     `memo` holds what a unit of work reads once (the signing key, a task's
-    subscribers); it lives as long as this object, i.e. one message.
+    subscribers); it lives as long as this object (the pipeline's: one
+    batch of messages) and is cleared when a savepoint is rolled back.
     """
 
     __slots__ = ("dbapi", "dialect", "memo", "waited", "_error", "_fairy", "_sqlite", "_turn", "_holding")
@@ -237,7 +242,9 @@ class Conn:
         try:
             self.dbapi.commit()
         except self._error as e:
-            raise self._translate(e, "COMMIT") from e
+            error = self._translate(e, "COMMIT")
+            self._rollback_raw()  # a failed COMMIT (SQLite) leaves the transaction open: end it within the turn
+            raise error from e
         finally:
             self.release_turn()
 
@@ -252,11 +259,15 @@ class Conn:
     def rollback_quietly(self) -> None:
         """Roll back after a failure that is already being raised (a dead connection cannot, and need not)."""
         try:
+            self._rollback_raw()
+        finally:
+            self.release_turn()
+
+    def _rollback_raw(self) -> None:
+        try:
             self.dbapi.rollback()
         except Exception:  # noqa: BLE001 -- the original error is the one that matters
             pass
-        finally:
-            self.release_turn()
 
     def savepoint(self) -> None:
         """One message's work inside a larger transaction (SAVEPOINT; then release or roll back to it)."""
@@ -266,8 +277,13 @@ class Conn:
         self.run_sql("RELEASE SAVEPOINT mailgate_message")
 
     def rollback_to_savepoint(self) -> None:
-        """Undo the message's work; the savepoint stays (release it), the transaction goes on."""
+        """Undo the message's work; the savepoint stays (release it), the transaction goes on.
+
+        What was read into `memo` may have been undone with it (a subscriber
+        added, then rolled back): forgotten, read again when needed.
+        """
         self.run_sql("ROLLBACK TO SAVEPOINT mailgate_message")
+        self.memo.clear()
 
     def release_turn(self) -> None:
         if self._holding:

@@ -115,3 +115,52 @@ def test_batcher_answers_every_caller_of_a_failed_batch_with_tempfail(db, settin
     batcher.stop()
     with pytest.raises(TempFail):  # stopped: refuses instead of queueing forever
         batcher.receive(Envelope(recipients=[seed.create_address]), mail())
+
+
+def test_what_a_rolled_back_message_read_is_not_trusted_by_the_next(db, settings, seed, mail, monkeypatch):
+    """A crash after `subscribe` rolls the subscription back; the next message must not think it is there."""
+    from mailgate.shared import notify
+    from mailgate.shared.models import TaskSubscriber
+    from mailgate.shared.queries import get_task, task_json
+
+    real = notify.queue_task_event
+
+    def queue(conn, settings_, **kw):
+        if kw["new_text"].startswith("Crash"):
+            raise RuntimeError("after subscribe")
+        return real(conn, settings_, **kw)
+
+    monkeypatch.setattr(notify, "queue_task_event", queue)
+    envelope = Envelope(sender="alice@example.org", recipients=[seed.create_address])
+    first, second = receive_many(db, settings, [(envelope, mail(subject="One", body="Crash here.\n")),
+                                                (envelope, mail(subject="Two", body="Fine.\n"))])
+    assert first.status == Status.FAILED and second.status == Status.PROCESSED
+    with db.read() as s:
+        assert task_json(s, get_task(s, second.object))["subscribers"] == ["alice"]
+    assert _count(db, TaskSubscriber.task_id) == 1
+
+
+def test_a_message_whose_outcome_cannot_be_written_waits_alone(db, settings, seed, task_with_reply, mail, monkeypatch):
+    """One message's database trouble (a lock timeout, say) is a 4xx for it, not for its whole batch."""
+    from sqlalchemy.exc import OperationalError
+
+    from mailgate.shared import pipeline
+
+    ref, addr = task_with_reply
+    real = pipeline._write_outcome
+
+    def write(conn, rec):
+        if "stuck" in (rec.parse or {}).get("text", ""):
+            raise OperationalError("UPDATE", {}, Exception("database is locked"))
+        return real(conn, rec)
+
+    monkeypatch.setattr(pipeline, "_write_outcome", write)
+    envelope = Envelope(sender="bob@example.org", recipients=[addr])
+    results = receive_many(db, settings, [(envelope, mail(sender="bob@example.org", to=addr, body=f"{t}\n"))
+                                          for t in ("Before.", "stuck", "After.")])
+    assert results[0].status == Status.PROCESSED and results[2].status == Status.PROCESSED
+    assert isinstance(results[1], TempFail)
+    with db.read() as s:
+        statuses = dict(s.execute(select(ReceivedMessage.status, func.count()).group_by(ReceivedMessage.status)).all())
+    assert statuses[Status.RECEIVED] == 1  # stored, not acted on: finished later or a duplicate of the retry
+    assert _count(db, Comment.id, Comment.text == "stuck") == 0

@@ -56,6 +56,33 @@ def test_a_killed_writer_fails_what_it_held_and_is_replaced(writer, task_with_re
     assert writer.pid != old and writer.restarts == 1
 
 
+def test_sessions_waiting_for_a_pipe_are_woken_when_the_writer_dies(settings, db, task_with_reply, mail, monkeypatch):
+    """More sessions at end of message than pipes: those waiting for a pipe answer 451 too, none hangs."""
+    monkeypatch.setattr("mailgate.milter.writer.PIPES", 1)
+    ref, addr = task_with_reply
+    writer = WriterProcess(settings, "WARNING")
+    writer.start()
+    try:
+        old = writer.pid
+        os.kill(old, signal.SIGSTOP)
+        errors: list[BaseException] = []
+        sessions = [threading.Thread(target=lambda i=i: _catch(errors, writer.receive,
+                                                                *_reply(mail, addr, f"Waiting {i}.")))
+                    for i in range(3)]  # one holds the only pipe, two wait for it
+        for t in sessions:
+            t.start()
+        time.sleep(0.3)
+        os.kill(old, signal.SIGKILL)
+        for t in sessions:
+            t.join(10)
+        assert not any(t.is_alive() for t in sessions)
+        assert len(errors) == 3 and all(isinstance(e, TempFail) for e in errors)
+        assert writer.receive(*_reply(mail, addr, "After the restart.")).status == Status.PROCESSED
+        assert writer.pid != old
+    finally:
+        writer.stop()
+
+
 def test_stopped_writer_refuses_new_messages(writer, task_with_reply, mail):
     ref, addr = task_with_reply
     writer.stop()

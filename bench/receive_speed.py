@@ -81,10 +81,6 @@ def baseline(path: Path, messages: list[bytes]) -> float:
     return len(messages) / elapsed
 
 
-def threads_label(n: int) -> str:
-    return f"{n} threads".ljust(13)
-
-
 def concurrent(db: Database, settings, addr: str, messages: list[bytes], threads: int) -> tuple[float, float, int]:
     """`threads` callers at once through one Batcher; (messages/s, CPU ms per message, batches)."""
     batcher = Batcher(db, settings)
@@ -173,7 +169,7 @@ def main() -> None:
     print(f"messages: {args.n} replies of {size:,.0f} bytes on average (comment + 1 notification each)")
     print(f"sequential receive():     {rate:8.1f} msg/s   CPU {cpu_ms:.2f} ms per message "
           f"(the rest of the wall time is waiting for the disk)")
-    print(f"concurrent, {threads_label(args.threads)}: {c_rate:8.1f} msg/s   CPU {c_cpu_ms:.2f} ms per message, "
+    print(f"concurrent, {args.threads} callers:  {c_rate:8.1f} msg/s   CPU {c_cpu_ms:.2f} ms per message, "
           f"{args.n / max(batches, 1):.1f} messages per batch (one store + one processing transaction + one fsync)")
     print(f"baseline (INSERT+commit): {base:8.1f} msg/s   ratio sequential/baseline = {rate / base:.2f}, "
           f"concurrent/baseline = {c_rate / base:.2f}")

@@ -127,7 +127,8 @@ def _serve(control: Connection, pipes: list[Connection], db: Any, settings: Sett
             except TempFail as exc:
                 outcomes, error = None, str(exc) or "unavailable"
             except BaseException as exc:  # noqa: BLE001 -- never an accept, never a dead writer
-                logging.getLogger("mailgate.milter").exception("batch of %d failed", len(batch))
+                logging.getLogger("mailgate.milter").exception(
+                    "batch failed, answered 451: qids=%s", ",".join(env.queue_id or "-" for _, env, _ in batch))
                 outcomes, error = None, f"internal error: {exc.__class__.__name__}"
             replies.put([_reply(pipe, None if outcomes is None else outcomes[i], error, timings[i])
                          for i, (pipe, _, _) in enumerate(batch)])

@@ -107,7 +107,8 @@ class Batcher:
             except TempFail as exc:
                 outcomes, error = None, exc
             except BaseException as exc:  # noqa: BLE001 -- never an accept, never a dead writer thread
-                log.exception("batch of %d failed", len(batch))
+                log.exception("batch failed, answered 4xx: qids=%s",
+                              ",".join(w.envelope.queue_id or "-" for w in batch))
                 outcomes, error = None, TempFail(f"internal error: {exc.__class__.__name__}")
             self.batches += 1
             self.messages += len(batch)

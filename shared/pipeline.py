@@ -24,7 +24,7 @@ import traceback
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import Message
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
@@ -34,7 +34,7 @@ from mailgate.shared.addresses import Recipient, check_recipient, find_user_by_e
 from mailgate.shared.config import Settings
 from mailgate.shared.db import Database, is_unavailable, utcnow
 from mailgate.shared.envelope import Envelope
-from mailgate.shared.logs import MessageLog
+from mailgate.shared.logs import MessageLog, kv
 from mailgate.shared.message import (
     clean_header_value, dedupe_key, first_address, header_addresses, header_text, load_message, message_id,
 )
@@ -494,8 +494,9 @@ def _process_all(conn: Conn, settings: Settings,
         conn.commit()
     except Exception as exc:
         conn.rollback_quietly()
-        log.warning("database unavailable while processing: %s (%d message(s) not answered)",
-                    exc.__class__.__name__, len(contexts))
+        log.warning("database unavailable while processing: %s; not answered: %s", exc.__class__.__name__,
+                    kv(qids=",".join(c.rec.queue_id or "-" for c in contexts),
+                       recs=",".join(str(c.rec.id) for c in contexts)))
         raise TempFail("database unavailable while processing") from exc
     for ctx, outcome in zip(contexts, outcomes):
         if isinstance(outcome, Outcome):
@@ -511,12 +512,12 @@ def _process_one(ctx: Context) -> Outcome | TempFail:
     try:
         outcome = _decide_and_act(ctx)
     except Disposition as d:
-        outcome = _recorded(ctx, lambda: _record_disposition(conn, d, ctx))
+        outcome = _recorded(ctx, _record_disposition, d)
     except Exception as exc:
         if is_unavailable(exc):
             outcome = _not_now(ctx, exc)
         else:
-            outcome = _recorded(ctx, lambda: _record_failure(conn, ctx, exc))
+            outcome = _recorded(ctx, _record_failure, exc)
     conn.release_savepoint()
     return outcome
 
@@ -542,11 +543,12 @@ def _decide_and_act(ctx: Context) -> Outcome:
     return _outcome(rec)
 
 
-def _recorded(ctx: Context, record) -> Outcome | TempFail:
+def _recorded(ctx: Context, record: Callable[[Context, BaseException], Outcome],
+              cause: BaseException) -> Outcome | TempFail:
     """Undo the message's work, then write its disposition or failure (within its savepoint)."""
     ctx.conn.rollback_to_savepoint()
     try:
-        return record()
+        return record(ctx, cause)
     except Exception as exc:  # noqa: BLE001 -- the outcome could not be written: this message waits for a retry
         return _not_now(ctx, exc)
 
@@ -575,7 +577,7 @@ def _write_outcome(conn: Conn, rec: Record | ReceivedMessage) -> None:
     conn.execute(_UPDATE_OUTCOME, {"rec_id": rec.id, **{"v_" + f: getattr(rec, f) for f in OUTCOME_FIELDS}})
 
 
-def _record_disposition(conn: Conn, d: Disposition, ctx: Context) -> Outcome:
+def _record_disposition(ctx: Context, d: Disposition) -> Outcome:
     rec = ctx.rec
     rec.status, rec.reason, rec.reason_text = d.status, d.reason, d.text
     rec.duplicate_of = d.detail.get("duplicate_of")
@@ -588,11 +590,11 @@ def _record_disposition(conn: Conn, d: Disposition, ctx: Context) -> Outcome:
     rec.parse = _json_safe(ctx.parsed.to_json()) if ctx.parsed is not None else rec.parse
     rec.processed_at = utcnow()
     rec.error = ""
-    _write_outcome(conn, rec)
+    _write_outcome(ctx.conn, rec)
     return _outcome(rec)
 
 
-def _record_failure(conn: Conn, ctx: Context, exc: BaseException) -> Outcome:
+def _record_failure(ctx: Context, exc: BaseException) -> Outcome:
     ctx.log.error("processing crashed", error=exc.__class__.__name__)
     rec = ctx.rec
     rec.status, rec.reason = Status.FAILED, Reason.INTERNAL_ERROR
@@ -601,7 +603,7 @@ def _record_failure(conn: Conn, ctx: Context, exc: BaseException) -> Outcome:
     rec.decisions = ctx.decisions
     rec.action = rec.task_id = rec.comment_id = None
     rec.processed_at = utcnow()
-    _write_outcome(conn, rec)
+    _write_outcome(ctx.conn, rec)
     return _outcome(rec)
 
 

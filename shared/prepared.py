@@ -160,10 +160,6 @@ class Conn:
         self._turn = turn  # held from begin_write() to commit()/rollback(): one writer per process
         self._holding = False
 
-    @property
-    def is_sqlite(self) -> bool:
-        return self._sqlite
-
     # --- running statements ----------------------------------------------------------
 
     def execute(self, stmt: Statement, params: Mapping[str, Any] | None = None) -> Any:
@@ -245,14 +241,6 @@ class Conn:
             error = self._translate(e, "COMMIT")
             self._rollback_raw()  # a failed COMMIT (SQLite) leaves the transaction open: end it within the turn
             raise error from e
-        finally:
-            self.release_turn()
-
-    def rollback(self) -> None:
-        try:
-            self.dbapi.rollback()
-        except self._error as e:
-            raise self._translate(e, "ROLLBACK") from e
         finally:
             self.release_turn()
 

@@ -127,16 +127,31 @@ def test_group_commit_shares_flushes_and_covers_every_caller(tmp_path, monkeypat
 
 
 def test_pipeline_writers_take_turns(tmp_path):
-    """One pipeline writer at a time per process: no second BEGIN IMMEDIATE waiting in SQLite's busy handler."""
+    """One pipeline writer at a time per process: a second BEGIN IMMEDIATE never meets SQLite's lock.
+
+    SQLite's busy timeout is set to 0 here, so a writer that got past the turn
+    while another held SQLite's write lock would fail at once ("database is
+    locked") instead of sleeping in the busy handler.
+    """
     db = Database(f"sqlite:///{tmp_path}/e.db")
-    inside, peak = [], []
+    _write(db, "CREATE TABLE t (x)")
+    inside, peak, errors = [], [], []
 
     def work():
-        for _ in range(100):
-            with db.pipeline():
+        for _ in range(20):
+            with db.pipeline() as conn:
+                conn.run_sql("PRAGMA busy_timeout=0")
+                try:
+                    conn.begin_write()
+                except Exception as exc:  # noqa: BLE001 -- the assertion below names it
+                    errors.append(exc)
+                    continue
                 inside.append(1)
                 peak.append(len(inside))
+                conn.run_sql("INSERT INTO t VALUES (1)")
+                time.sleep(0.002)  # others arrive meanwhile
                 inside.pop()
+                conn.commit()
 
     try:
         threads = [threading.Thread(target=work) for _ in range(4)]
@@ -144,6 +159,6 @@ def test_pipeline_writers_take_turns(tmp_path):
             t.start()
         for t in threads:
             t.join()
-        assert max(peak) == 1 and len(peak) == 400
+        assert errors == [] and max(peak) == 1 and len(peak) == 80
     finally:
         db.dispose()

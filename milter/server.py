@@ -288,13 +288,8 @@ def serve(settings: Settings, *, socket_spec: str | None = None, group: str | No
         writer.stop()  # after a start-up refusal too: a writer left running would keep this process from exiting
 
 
-def _listen_and_serve(settings: Settings, db: Database, writer: WriterProcess, *, spec: str, path: str | None,
-                      gid: int | None, group: str | None, pid_file: str | None, drain_seconds: float,
-                      cpu: int | None) -> None:
-    """From the listening socket to the end of the drain (the writer process is running already)."""
-    runtime = Runtime(settings=settings, db=db, rcpt_cache=rcpt_cache_from_env(os.environ), batcher=writer)
-    _register(make_factory(runtime), spec, timeout=600)
-
+def _open_socket(spec: str, path: str | None, gid: int | None, group: str | None) -> None:
+    """libmilter's listening socket, 0660 and owned by the group Postfix runs as."""
     old_umask = os.umask(0o117)  # libmilter creates the socket 0660 (it honours the umask)
     try:
         libmilter.opensocket(True)
@@ -310,6 +305,22 @@ def _listen_and_serve(settings: Settings, db: Database, writer: WriterProcess, *
         except OSError as exc:
             raise StartupError(f"cannot give {path} to group {group}: {exc.strerror}") from None
 
+
+def _listen_and_serve(settings: Settings, db: Database, writer: WriterProcess, *, spec: str, path: str | None,
+                      gid: int | None, group: str | None, pid_file: str | None, drain_seconds: float,
+                      cpu: int | None) -> None:
+    """From the listening socket to the end of the drain (the writer process is running already)."""
+    runtime = Runtime(settings=settings, db=db, rcpt_cache=rcpt_cache_from_env(os.environ), batcher=writer)
+    _register(make_factory(runtime), spec, timeout=600)
+    # "milter last seen" is written before the socket exists: whoever can connect
+    # (Postfix, `mailgate check`, a test) finds this start recorded.
+    heartbeat = Heartbeat(runtime, spec)
+    heartbeat.beat("started")
+    try:
+        _open_socket(spec, path, gid, group)
+    except StartupError:
+        heartbeat.beat("stopped")
+        raise
     if pid_file:
         Path(pid_file).write_text(f"{os.getpid()}\n")
     # Who gets SIGTERM decides whether a stop is graceful. pymilter forgets its
@@ -321,8 +332,6 @@ def _listen_and_serve(settings: Settings, db: Database, writer: WriterProcess, *
     # which Linux prefers for a process-directed signal -- takes them, drains the
     # messages in flight, and only then tells libmilter to stop.
     signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
-    heartbeat = Heartbeat(runtime, spec)
-    heartbeat.beat("started")
     heartbeat.start()
     # Everything loaded so far lives as long as the process: keep the cyclic GC from
     # rescanning it, and collect young objects less often (an ORM message makes many).

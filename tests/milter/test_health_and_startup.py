@@ -51,6 +51,25 @@ def test_heartbeat_check_reads_the_milter_row(settings, db):
     assert not check.ok and "stopped" in check.detail and check.fix
 
 
+def test_the_start_is_recorded_before_anyone_can_connect(settings, db, monkeypatch):
+    """A client that can connect (Postfix, `mailgate check`) must find "milter last seen" written."""
+    seen: list[tuple[bool, str]] = []
+
+    def open_socket(spec, path, gid, group):
+        check = health.check_heartbeat(settings, db)
+        seen.append((check.ok, check.detail))
+        raise server.StartupError("cannot listen on unix:/x: taken")
+
+    monkeypatch.setattr(server, "_register", lambda *a, **k: None)
+    monkeypatch.setattr(server, "_open_socket", open_socket)
+    with pytest.raises(server.StartupError, match="taken"):
+        server._listen_and_serve(settings, db, writer=None, spec="unix:/x", path="/x", gid=None, group=None,
+                                 pid_file=None, drain_seconds=1, cpu=None)
+    assert seen and seen[0][0], seen
+    after = health.check_heartbeat(settings, db)
+    assert not after.ok and "stopped" in after.detail  # a refused start is not a milter "alive"
+
+
 def test_socket_directory_must_be_writable(tmp_path):
     with pytest.raises(server.StartupError, match="cannot be created"):
         server.prepare_socket_dir(str(tmp_path / "a" / "b" / "milter.sock"), None)

@@ -105,7 +105,8 @@ class QueuedMessage:
 
     Rows are written with prepared INSERTs, not ORM objects: on the path of
     every reply, creating and flushing OutboundMessage objects cost more than
-    rendering them. The worker reads the table, never these objects.
+    rendering them. The worker reads the table, never these objects. The
+    rows of one event share their `headers` dict: a record, not to be changed.
     """
 
     status: str
@@ -201,7 +202,7 @@ def queue_task_event(source: Conn | Session | Connection, settings: Settings, *,
             reply_to=reply_address(settings, key, task.ref, user.id),
             # Each recipient sees the root once, so the root id may be shared by their copies.
             message_id=task.thread_id if root else new_message_id(domain, task.ref.lower()),
-            headers=dict(headers), **common,
+            headers=headers, **common,  # one dict for the event: serialised once for all its rows
         ) for user in users]
     conn.executemany(_INSERT_OUTBOUND, [r.values() for r in rows])
     return rows

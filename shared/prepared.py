@@ -63,6 +63,25 @@ class _Compiled:
             values[i] = process(values[i])
         return values if self.positional else dict(zip(self.names, values))
 
+    def parameters_many(self, rows: Iterable[Mapping[str, Any]]) -> list[Sequence[Any] | dict[str, Any]]:
+        """parameters() for each row, each value object processed once: rows of one event share most of
+        theirs (a notification per subscriber has the same created_at, headers and bodies)."""
+        done: dict[tuple[int, int], Any] = {}  # (position, id(value)): `rows` keeps every value alive meanwhile
+        out = []
+        for given in rows:
+            if self.fixed:
+                given = {**self.fixed, **given}
+            values = [given[n] for n in self.names]
+            for i, process in self.processors:
+                value = values[i]
+                key = (i, id(value))
+                if key in done:
+                    values[i] = done[key]
+                else:
+                    values[i] = done[key] = process(value)
+            out.append(values if self.positional else dict(zip(self.names, values)))
+        return out
+
     def row(self, row: tuple | None) -> tuple | None:
         if row is None or self.result_processors is None:
             return row
@@ -180,7 +199,8 @@ class Conn:
     def executemany(self, stmt: Statement, rows: Iterable[Mapping[str, Any]]) -> None:
         """One statement for many parameter sets (no RETURNING)."""
         c = stmt.compiled(self.dialect)
-        args = [c.parameters(stmt.fill(r)) for r in rows]
+        filled = [stmt.fill(r) for r in rows]
+        args = c.parameters_many(filled)
         if not args:
             return
         try:

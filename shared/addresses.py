@@ -12,6 +12,7 @@ pipeline applies the very same rules later.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
@@ -76,8 +77,16 @@ def is_reserved(local: str) -> bool:
 
 # --- signing ---------------------------------------------------------------------------
 
+@functools.lru_cache(maxsize=8)  # the current key and a few retired ones
+def _keyed(secret: str) -> "hmac.HMAC":
+    """An HMAC with the key already set up: copied per address instead of keyed again (a reply to a
+    task with ten subscribers signs ten addresses)."""
+    return hmac.new(secret.encode(), digestmod=hashlib.sha256)
+
+
 def _digest(secret: str, obj: str, user: str) -> str:
-    mac = hmac.new(secret.encode(), f"{obj.upper()}+{user}".encode(), hashlib.sha256)
+    mac = _keyed(secret).copy()
+    mac.update(f"{obj.upper()}+{user}".encode())
     return mac.hexdigest()[:HASH_LEN]
 
 

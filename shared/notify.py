@@ -128,7 +128,9 @@ class QueuedMessage:
     id: int | None = None  # not read back: the rows are written with one executemany
 
     def values(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k != "id"}
+        values = dict(self.__dict__)
+        del values["id"]
+        return values
 
 
 _OUTBOUND = OutboundMessage.__table__

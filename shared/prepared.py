@@ -129,7 +129,7 @@ class Insert(Statement):
     wrote.
     """
 
-    __slots__ = ("_defaults",)
+    __slots__ = ("_scalars", "_callables")
 
     def __init__(self, table: Table, *, returning: Any = None) -> None:
         columns = [c for c in table.columns if not _is_autoincrement_key(table, c)]
@@ -139,16 +139,18 @@ class Insert(Statement):
                 raise ValueError(f"{table.name}.{c.key}: only Python scalar or callable defaults are supported")
         expr = insert(table).values({c.key: bindparam(c.key) for c in columns})
         super().__init__(expr.returning(returning) if returning is not None else expr)
-        self._defaults = {c.key: c.default for c in columns}
+        # Scalar defaults (and NULL for no default) are laid under the given values in one dict copy;
+        # callable ones (utcnow, list) are called only for a key not given.
+        self._scalars = {c.key: None if c.default is None else c.default.arg
+                         for c in columns if c.default is None or not c.default.is_callable}
+        self._callables = tuple((c.key, c.default.arg) for c in columns
+                                if c.default is not None and c.default.is_callable)
 
     def fill(self, params: Mapping[str, Any] | None) -> Mapping[str, Any]:
-        filled = dict(params or {})
-        for key in self._defaults.keys() - filled.keys():
-            default = self._defaults[key]
-            if default is None:
-                filled[key] = None
-            else:
-                filled[key] = default.arg(None) if default.is_callable else default.arg
+        filled = {**self._scalars, **params} if params else dict(self._scalars)
+        for key, make in self._callables:
+            if key not in filled:
+                filled[key] = make(None)
         return filled
 
 

@@ -49,3 +49,18 @@ def test_a_value_object_shared_by_rows_is_processed_once():
     assert len(CALLS) == 2 and CALLS[0] is shared_doc and CALLS[1] is other
     docs = {p[c.names.index("doc")] if c.positional else p["doc"] for p in out}
     assert docs == {'{"X-Mailgate": "commented; T1"}'}
+
+
+def test_insert_fills_what_was_not_given_as_the_orm_would():
+    from mailgate.shared.models import OutboundMessage
+    from mailgate.shared.prepared import Insert
+
+    stmt = Insert(OutboundMessage.__table__)
+    filled = stmt.fill({"recipient": "bob@example.org", "status": "sent"})
+    assert filled["recipient"] == "bob@example.org" and filled["status"] == "sent"  # given values win
+    assert filled["attempts"] == 0 and filled["last_error"] == "" and filled["sent_at"] is None
+    assert filled["headers"] == {} and isinstance(filled["created_at"], datetime)  # callables, called
+    again = stmt.fill({"recipient": "x@example.org"})
+    assert again["headers"] is not filled["headers"]  # a fresh dict per row, never a shared default
+    when = datetime(2026, 1, 1)
+    assert stmt.fill({"recipient": "x", "created_at": when})["created_at"] is when

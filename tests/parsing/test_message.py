@@ -29,3 +29,45 @@ def test_unknown_charset_in_encoded_word() -> None:
 def test_addresses() -> None:
     msg = load_message(b"To: Bob <bob@example.com>, carol@example.org, nonsense\n\nx")
     assert header_addresses(msg, "To") == ["bob@example.com", "carol@example.org"]
+
+
+def _getaddresses(msg, name: str) -> list[str]:
+    """What header_addresses() returned before its fast path: email.utils.getaddresses() on every value."""
+    import email.utils
+
+    from mailgate.shared.message import clean_header_value
+
+    raw = [clean_header_value(str(v)) for v in msg.get_all(name) or []]
+    return [a.strip() for _, a in email.utils.getaddresses(raw) if a and "@" in a]
+
+
+SIMPLE_AND_NOT = ["a@b", "<a@b.c>", "Bob <a@b.c>, Carol <c@d.e>", "bob@example.org (Bob)",
+                  "=?utf-8?q?J=C3=B6rg?= <j@x.de>", "Jörg Müller <j@x.de>", "  bob@x.org  ", "Bob<bob@x.org>",
+                  "bob@x.org>", "<bob@x.org", "Bob Smith <bob.smith+tag@mail.example.co.uk>", "x <a..b@c.d>",
+                  "x <.a@c.d>", "x <a@c..d>", "a@b.", "'quoted' <a@b.c>", "O'Brien <ob@x.ie>", "\"Doe, J\" <j@d.o>",
+                  "Bob <a@b.c>\t", "Bob\t<a@b.c>", "undisclosed-recipients:;", "", "<>", "bob"]
+
+
+def test_the_simple_address_fast_path_finds_what_getaddresses_finds() -> None:
+    for value in SIMPLE_AND_NOT:
+        msg = load_message(f"To: {value}\nFrom: x@y.z\n\nx".encode())
+        assert header_addresses(msg, "To") == _getaddresses(msg, "To"), value
+
+
+def test_fast_path_agrees_with_getaddresses_on_every_corpus_header() -> None:
+    import os
+    from pathlib import Path
+
+    import pytest
+
+    corpus = Path(os.environ.get("MAILGATE_CORPUS") or Path(__file__).resolve().parents[2].parent / "shared" / "corpus")
+    if not corpus.is_dir():
+        pytest.skip(f"corpus not found at {corpus}")
+    checked = 0
+    for path in sorted(p for p in corpus.rglob("*") if p.is_file() and p.suffix in (".eml", ".txt", "")):
+        msg = load_message(path.read_bytes())
+        for name in ("From", "To", "Cc", "Reply-To", "Sender", "Delivered-To"):
+            if msg.get_all(name):
+                assert header_addresses(msg, name) == _getaddresses(msg, name), (path, name)
+                checked += 1
+    assert checked > 1000

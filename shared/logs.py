@@ -15,10 +15,10 @@ _UNSAFE = re.compile(r"[\s\"=]")
 
 def _fmt(value: Any) -> str:
     text = "" if value is None else str(value)
+    if text and not _UNSAFE.search(text):  # the usual value: no space, quote, "=" (nor CR/LF: they are \s)
+        return text
     text = text.replace("\r", " ").replace("\n", " ")
-    if text == "" or _UNSAFE.search(text):
-        return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    return text
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def kv(**fields: Any) -> str:

@@ -38,6 +38,7 @@ import time
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
+from mailgate.shared.batching import DurableAnswers
 from mailgate.shared.config import Settings
 from mailgate.shared.envelope import Envelope
 from mailgate.shared.outcomes import Outcome, Reason, Status, TempFail
@@ -85,7 +86,8 @@ def writer_main(control: Connection, pipes: list[Connection], settings: Settings
     checkpointer = Checkpointer(db) if settings.is_sqlite else None
     if checkpointer:
         checkpointer.start()
-    replies = _Replier(db)
+    # fsync, then answer, in a thread of its own: the fsync of one batch overlaps the work on the next
+    replies = DurableAnswers(db, _send, name="mailgate-writer-sync")
     replies.start()
     control.send(_READY)
     try:
@@ -97,7 +99,8 @@ def writer_main(control: Connection, pipes: list[Connection], settings: Settings
         db.dispose()
 
 
-def _serve(control: Connection, pipes: list[Connection], db: Any, settings: Settings, replies: "_Replier") -> None:
+def _serve(control: Connection, pipes: list[Connection], db: Any, settings: Settings,
+           replies: DurableAnswers) -> None:
     """Batches of whatever requests are waiting, until the milter says stop (or goes away)."""
     from mailgate.shared.pipeline import receive_many
 
@@ -120,7 +123,7 @@ def _serve(control: Connection, pipes: list[Connection], db: Any, settings: Sett
         if batch:
             timings = [Timings(batch=len(batch)) for _ in batch]
             try:
-                # Committed, not yet fsynced: the replier makes it durable before anyone is answered,
+                # Committed, not yet fsynced: `replies` (DurableAnswers) makes it durable before anyone is answered,
                 # while this loop already stores the next batch.
                 outcomes = receive_many(db, settings, [(env, raw) for _, env, raw in batch], timings, sync=False)
                 error = None
@@ -142,55 +145,16 @@ def _reply(pipe: Connection, outcome: Outcome | TempFail | None, error: str | No
     return pipe, None if outcome is None else _outcome_fields(outcome), error, timings
 
 
-class _Replier(threading.Thread):
-    """fsync, then answer: every batch committed before the flush is covered by it (group commit).
-
-    A thread of the writer process so that the fsync of one batch overlaps
-    the work on the next; fdatasync releases the GIL.
-    """
-
-    def __init__(self, db: Any) -> None:
-        super().__init__(name="mailgate-writer-sync", daemon=True)
-        self.db = db
-        self._cond = threading.Condition()
-        self._queue: list[tuple] = []
-        self._stopping = False
-
-    def put(self, replies: list[tuple]) -> None:
-        with self._cond:
-            self._queue.extend(replies)
-            self._cond.notify()
-
-    def stop(self) -> None:
-        with self._cond:
-            self._stopping = True
-            self._cond.notify()
-        self.join(30)
-
-    def run(self) -> None:
-        while True:
-            with self._cond:
-                while not self._queue and not self._stopping:
-                    self._cond.wait()
-                if not self._queue:
-                    return
-                replies, self._queue = self._queue, []
-            t0 = time.perf_counter()
-            try:
-                self.db.make_durable()
-                failed = None
-            except Exception as exc:  # noqa: BLE001 -- not on disk: nobody may be told it is
-                logging.getLogger("mailgate.milter").error("fsync failed: %s", exc)
-                failed = f"could not make the message durable: {exc.__class__.__name__}"
-            durable = time.perf_counter() - t0
-            for pipe, outcome, error, timings in replies:
-                timings.durable = durable
-                if failed and error is None:
-                    outcome, error = None, failed
-                try:
-                    pipe.send((outcome, error, tuple(getattr(timings, f) for f in _TIMING_FIELDS)))
-                except Exception:  # noqa: BLE001 -- that session is gone (the milter died); answer the others
-                    pass
+def _send(item: tuple, failed: str | None, seconds: float) -> None:
+    """Answer one session on its pipe, once its batch is on disk (or could not be made durable)."""
+    pipe, outcome, error, timings = item
+    timings.durable = seconds
+    if failed and error is None:
+        outcome, error = None, failed
+    try:
+        pipe.send((outcome, error, tuple(getattr(timings, f) for f in _TIMING_FIELDS)))
+    except Exception:  # noqa: BLE001 -- that session is gone (the milter died); answer the others
+        pass
 
 
 # --- the milter's side ----------------------------------------------------------------------

@@ -72,12 +72,12 @@ def test_batcher_stores_concurrent_callers_together(db, settings, seed, task_wit
     sizes: list[int] = []
     real = batching.receive_many
 
-    def gated(db_, settings_, messages, timings):
+    def gated(db_, settings_, messages, timings, **kw):
         sizes.append(len(messages))
         if len(sizes) == 1:
             first_started.set()
             release.wait(10)
-        return real(db_, settings_, messages, timings)
+        return real(db_, settings_, messages, timings, **kw)
 
     monkeypatch.setattr(batching, "receive_many", gated)
     batcher = Batcher(db, settings)
@@ -164,3 +164,42 @@ def test_a_message_whose_outcome_cannot_be_written_waits_alone(db, settings, see
         statuses = dict(s.execute(select(ReceivedMessage.status, func.count()).group_by(ReceivedMessage.status)).all())
     assert statuses[Status.RECEIVED] == 1  # stored, not acted on: finished later or a duplicate of the retry
     assert _count(db, Comment.id, Comment.text == "stuck") == 0
+
+
+def test_no_caller_is_answered_before_its_batch_is_on_disk(db, settings, seed, task_with_reply, mail, monkeypatch):
+    """The fsync runs beside the next batch's work, but a caller is woken only once it is done."""
+    ref, addr = task_with_reply
+    syncing, release = threading.Event(), threading.Event()
+    real = db.make_durable
+
+    def slow_disk():
+        syncing.set()
+        release.wait(10)
+        real()
+
+    monkeypatch.setattr(db, "make_durable", slow_disk)
+    batcher = Batcher(db, settings)
+    results: list = []
+    caller = threading.Thread(target=lambda: results.append(batcher.receive(
+        Envelope(sender="bob@example.org", recipients=[addr]), mail(sender="bob@example.org", to=addr))))
+    caller.start()
+    assert syncing.wait(10)
+    caller.join(0.3)
+    assert caller.is_alive() and not results  # committed, not yet durable: not answered
+    release.set()
+    caller.join(10)
+    batcher.stop()
+    assert [o.status for o in results] == [Status.PROCESSED]
+
+
+def test_a_failed_fsync_answers_tempfail_not_an_accept(db, settings, seed, task_with_reply, mail, monkeypatch):
+    ref, addr = task_with_reply
+
+    def broken_disk():
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(db, "make_durable", broken_disk)
+    batcher = Batcher(db, settings)
+    with pytest.raises(TempFail, match="could not make the message durable"):
+        batcher.receive(Envelope(sender="bob@example.org", recipients=[addr]), mail(sender="bob@example.org", to=addr))
+    batcher.stop()

@@ -33,7 +33,7 @@ class ReceivedMessage(Base):
     auth_results: Mapped[str] = mapped_column(Text, default="")
     # headers (decoded, CR/LF stripped) -------------------------------------
     message_id: Mapped[str] = mapped_column(String(250), default="")
-    dedupe_key: Mapped[str] = mapped_column(String(260), index=True)
+    dedupe_key: Mapped[str] = mapped_column(String(260))  # looked up in message_claims, not here
     subject: Mapped[str] = mapped_column(String(998), default="")
     from_addr: Mapped[str] = mapped_column(String(320), default="")
     recipients_text: Mapped[str] = mapped_column(Text, default="")  # for search: envelope or header recipients

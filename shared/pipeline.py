@@ -78,7 +78,7 @@ _COLUMNS = tuple(c.key for c in _RECEIVED.columns)
 class Timings:
     """Seconds spent per stage of the last message (the benchmark reads these)."""
 
-    batch: int = 1  # messages stored and processed together with this one (batching.Batcher)
+    batch: int = 1  # messages stored and processed together with this one (Batcher or the writer process)
     wait: float = 0.0  # for this process's writer turn, or for the Batcher's writer thread
     store: float = 0.0
     parse: float = 0.0

@@ -32,7 +32,10 @@ QUIET_HEADERS = {
 _URL = re.compile(r"https?://[^\s<>\"']+")
 
 
-_ids = {"pid": None, "prefix": "", "count": itertools.count(1)}
+# (pid, prefix, counter), replaced as one object: a thread reads the prefix and the counter of the same
+# state, so two threads racing at a process's first id (or after a fork) can never pair one prefix with
+# two counters and repeat an id.
+_ids: tuple[int | None, str, "itertools.count[int]"] = (None, "", itertools.count(1))
 
 
 def new_message_id(domain: str, tag: str = "") -> str:
@@ -44,9 +47,11 @@ def new_message_id(domain: str, tag: str = "") -> str:
     to a task with ten subscribers makes ten). Message-IDs are not secrets:
     a reply is authenticated by its signed address.
     """
-    if _ids["pid"] != os.getpid():  # first use, or a forked child: a prefix of its own
-        _ids.update(pid=os.getpid(), prefix=secrets.token_hex(8), count=itertools.count(1))
-    unique = f"{_ids['prefix']}{next(_ids['count']):x}"
+    global _ids
+    state = _ids
+    if state[0] != os.getpid():  # first use, or a forked child: a prefix of its own
+        state = _ids = (os.getpid(), secrets.token_hex(8), itertools.count(1))
+    unique = f"{state[1]}{next(state[2]):x}"
     return f"mailgate.{tag}.{unique}@{domain}" if tag else f"mailgate.{unique}@{domain}"
 
 

@@ -90,3 +90,31 @@ def test_headers_cannot_be_injected_and_unicode_subjects_survive():
     assert msg["Subject"] == "Drucker brennt – schnell! Bcc: evil@example.com"
     assert msg.get_body(("plain",)).get_content().rstrip() == "Grüße"
     assert msg.get_body(("html",)) is None
+
+
+def test_message_ids_stay_unique_across_threads_and_forks():
+    """A per-process random prefix and a counter: no two ids alike, and a forked child starts a prefix of its own."""
+    import os
+    import threading
+
+    from mailgate.shared.outbound.compose import new_message_id
+
+    made: list[str] = []
+    workers = [threading.Thread(target=lambda: made.extend(new_message_id("reply.example.com", "t1")
+                                                           for _ in range(500))) for _ in range(8)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert len(set(made)) == len(made) == 4000
+    parent_prefix = new_message_id("x")[len("mailgate."):][:16]
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report its first id, then leave without running any cleanup
+        os.write(write, new_message_id("x").encode())
+        os._exit(0)
+    os.close(write)
+    child = os.read(read, 200).decode()
+    os.close(read)
+    os.waitpid(pid, 0)
+    assert child.startswith("mailgate.") and child[len("mailgate."):][:16] != parent_prefix

@@ -34,11 +34,10 @@ import os
 import queue
 import signal
 import threading
-import time
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-from mailgate.shared.batching import DurableAnswers
+from mailgate.shared.batching import DurableAnswers, receive_batch
 from mailgate.shared.config import Settings
 from mailgate.shared.envelope import Envelope
 from mailgate.shared.outcomes import Outcome, Reason, Status, TempFail
@@ -102,8 +101,6 @@ def writer_main(control: Connection, pipes: list[Connection], settings: Settings
 def _serve(control: Connection, pipes: list[Connection], db: Any, settings: Settings,
            replies: DurableAnswers) -> None:
     """Batches of whatever requests are waiting, until the milter says stop (or goes away)."""
-    from mailgate.shared.pipeline import receive_many
-
     open_pipes = list(pipes)
     while True:
         batch: list[tuple[Connection, Envelope, bytes]] = []
@@ -122,27 +119,19 @@ def _serve(control: Connection, pipes: list[Connection], db: Any, settings: Sett
                 batch.append((ready, *item))
         if batch:
             timings = [Timings(batch=len(batch)) for _ in batch]
-            try:
-                # Committed, not yet fsynced: `replies` (DurableAnswers) makes it durable before anyone is answered,
-                # while this loop already stores the next batch.
-                outcomes = receive_many(db, settings, [(env, raw) for _, env, raw in batch], timings, sync=False)
-                error = None
-            except TempFail as exc:
-                outcomes, error = None, str(exc) or "unavailable"
-            except BaseException as exc:  # noqa: BLE001 -- never an accept, never a dead writer
-                logging.getLogger("mailgate.milter").exception(
-                    "batch failed, answered 451: qids=%s", ",".join(env.queue_id or "-" for _, env, _ in batch))
-                outcomes, error = None, f"internal error: {exc.__class__.__name__}"
-            replies.put([_reply(pipe, None if outcomes is None else outcomes[i], error, timings[i])
+            # Committed, not yet fsynced: `replies` (DurableAnswers) makes it durable before anyone is
+            # answered, while this loop already stores the next batch.
+            result = receive_batch(db, settings, [(env, raw) for _, env, raw in batch], timings)
+            replies.put([_reply(pipe, result if isinstance(result, TempFail) else result[i], timings[i])
                          for i, (pipe, _, _) in enumerate(batch)])
         if stop:
             return
 
 
-def _reply(pipe: Connection, outcome: Outcome | TempFail | None, error: str | None, timings: Timings) -> tuple:
-    if isinstance(outcome, TempFail):  # this message alone could not be processed now
-        return pipe, None, str(outcome) or "unavailable", timings
-    return pipe, None if outcome is None else _outcome_fields(outcome), error, timings
+def _reply(pipe: Connection, answer: Outcome | TempFail, timings: Timings) -> tuple:
+    if isinstance(answer, TempFail):  # this message (or its whole batch) could not be processed now
+        return pipe, None, str(answer) or "unavailable", timings
+    return pipe, _outcome_fields(answer), None, timings
 
 
 def _send(item: tuple, failed: str | None, seconds: float) -> None:

@@ -91,6 +91,19 @@ class DurableAnswers(threading.Thread):
                     log.exception("could not answer a caller")
 
 
+def receive_batch(db: Any, settings: Settings, messages: list[tuple[Envelope, bytes]],
+                  timings: list[Timings]) -> list[Outcome | TempFail] | TempFail:
+    """receive_many(), committed but not yet durable, that never raises: each message's answer, or one
+    TempFail for the whole batch (never an accept, and never a dead writer thread or process)."""
+    try:
+        return receive_many(db, settings, messages, timings, sync=False)
+    except TempFail as exc:
+        return exc
+    except BaseException as exc:  # noqa: BLE001 -- answered 4xx; the senders retry
+        log.exception("batch failed, answered 4xx: qids=%s", ",".join(env.queue_id or "-" for env, _ in messages))
+        return TempFail(f"internal error: {exc.__class__.__name__}")
+
+
 @dataclass
 class _Waiting:
     envelope: Envelope
@@ -170,28 +183,20 @@ class Batcher:
             started = time.perf_counter()
             for w in batch:
                 w.timings.batch = len(batch)
-            try:
-                # Committed, not yet fsynced: DurableAnswers makes it durable before anyone is woken,
-                # while this loop already stores the next batch.
-                outcomes = receive_many(self.db, self.settings, [(w.envelope, w.raw) for w in batch],
-                                        [w.timings for w in batch], sync=False)
-            except TempFail as exc:
-                outcomes, error = None, exc
-            except BaseException as exc:  # noqa: BLE001 -- never an accept, never a dead writer thread
-                log.exception("batch failed, answered 4xx: qids=%s",
-                              ",".join(w.envelope.queue_id or "-" for w in batch))
-                outcomes, error = None, TempFail(f"internal error: {exc.__class__.__name__}")
+            # Committed, not yet fsynced: DurableAnswers makes it durable before anyone is woken,
+            # while this loop already stores the next batch.
+            result = receive_batch(self.db, self.settings, [(w.envelope, w.raw) for w in batch],
+                                   [w.timings for w in batch])
             self.batches += 1
             self.messages += len(batch)
             for i, w in enumerate(batch):
                 w.timings.wait += started - w.queued_at
-                if outcomes is None:
-                    w.error = error
-                elif isinstance(outcomes[i], TempFail):
-                    w.error = outcomes[i]
+                answer = result if isinstance(result, TempFail) else result[i]
+                if isinstance(answer, TempFail):
+                    w.error = answer
                 else:
-                    w.outcome = outcomes[i]
-            if outcomes is None:  # nothing of it may be acknowledged: no need to wait for the disk
+                    w.outcome = answer
+            if isinstance(result, TempFail):  # nothing of it may be acknowledged: no need to wait for the disk
                 for w in batch:
                     w.done.set()
             else:

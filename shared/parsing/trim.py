@@ -197,7 +197,8 @@ def _header_at(lines: list[Line], i: int) -> tuple[int, str] | None:
     return None
 
 
-def _classify(lines: list[Line]) -> None:
+def _classify(lines: list[Line]) -> bool:
+    """Give every line its kind; True if a rule line's verdict counted the lines to the end."""
     n = len(lines)
     # Quote headers (possibly wrapped over several lines) and separators.
     i = 0
@@ -257,6 +258,7 @@ def _classify(lines: list[Line]) -> None:
     # line are read, and the loop below has not changed those yet.)
     text_after: list[int] = []
     history_after: list[bool] = []
+    counted = False
     seen_text = False
     end = n  # the first delimiter: trim_reply cuts everything from it on
     for x, ln in enumerate(lines):
@@ -266,6 +268,7 @@ def _classify(lines: list[Line]) -> None:
             elif _RULE_LINE.match(ln.raw):
                 if not text_after:
                     text_after, history_after = _suffix_counts(lines)
+                    counted = True
                 if history_after[x] or text_after[x] <= _MAX_FOOTER_LINES:
                     ln.kind, ln.rule = "d", "delimiter:" + _rule_name(ln.raw)
             if ln.kind == "d":
@@ -279,6 +282,7 @@ def _classify(lines: list[Line]) -> None:
     # Lines before the first delimiter only look at their neighbours, and the
     # delimiter itself is never a quote: the lines after it need no look.
     _quote_continuations(lines, end)
+    return counted
 
 
 def _suffix_counts(lines: list[Line]) -> tuple[list[int], list[bool]]:
@@ -451,6 +455,47 @@ class _Cutter:
         (self.signature if kind == "signature" else self.quoted).append(text)
 
 
+# A "--" line (the signature separator, trailing space or not), found in the
+# text before it is cut into lines.
+_SIG_DASH_LINE = re.compile(r"^[ \t]*--[ \t]*$", re.M)
+# How far below the "--" line the kinds of the lines down to it can depend
+# on other lines: a quote-header window holding it ends within
+# _MAX_HEADER_LINES - 1 lines (and _header_starts_later only counts headers
+# ending in that window); a header block holding it as its one continuation
+# line needs the "Key:" lines right below. One line more, to spare.
+_LOOKAHEAD = _MAX_HEADER_LINES
+
+
+def _lines_up_to_signature(text: str) -> list[Line] | None:
+    """The classified lines when the first delimiter is a "--" line; None: classify the whole text.
+
+    Why: rule 1 cuts everything from the first delimiter on, and a typical
+    reply puts its signature above the quoted history, so most of its lines
+    would be split and classified only to be cut. No line's kind depends on
+    lines more than _LOOKAHEAD below it, except through the counts a rule
+    line ("-----") needs; so the lines up to the "--" line and _LOOKAHEAD
+    more are classified, and the result is kept only when the "--" line
+    became the first delimiter without those counts. The rest of the text
+    then goes into one line of its own: it is only ever cut, with the
+    delimiter, as the signature (its lines rstripped, as _split does).
+    """
+    found = _SIG_DASH_LINE.search(text)
+    if found is None:
+        return None
+    at = text.count("\n", 0, found.start())  # the "--" line's index
+    stop = found.end()
+    for _ in range(_LOOKAHEAD):
+        stop = text.find("\n", stop + 1)
+        if stop < 0:
+            return None  # the text ends within the look-ahead: nothing to save
+    lines = _split(text[:stop])
+    if _classify(lines) or next((x for x, ln in enumerate(lines) if ln.kind == "d"), None) != at:
+        return None
+    rest = "\n".join(raw.rstrip() for raw in text[stop + 1:].split("\n"))
+    lines.append(Line(rest, 0, "", "t"))
+    return lines
+
+
 # The rules below, as patterns over the string of line kinds.
 _TOP_HEADER = re.compile(r"^e*b[bqhe]*?(?=t)")
 _ONLY_TEXT = re.compile(r"[te]*")
@@ -462,8 +507,12 @@ _ONLY_QUOTE = re.compile(r"e*q[qe]*")
 
 def trim_reply(text: str) -> TrimResult:
     """Split `text` into the new text and what was quoted or signed."""
-    lines = _split(text)
-    _classify(lines)
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    lines = _lines_up_to_signature(text)
+    if lines is None:
+        lines = _split(text)
+        _classify(lines)
     c = _Cutter(lines)
 
     # 1-2. delimiters and client signatures: everything after them goes.

@@ -10,7 +10,9 @@ encoded CRLF can never become a header line anywhere downstream.
 from __future__ import annotations
 
 import email
+import email.feedparser
 import email.header
+import email.parser
 import email.policy
 import email.utils
 import hashlib
@@ -28,11 +30,41 @@ _SPACES = re.compile(r"[ \t]+")
 def load_message(raw: bytes) -> Message:
     """Parse raw bytes into a Message; never raises."""
     try:
-        return email.message_from_bytes(raw, policy=_POLICY)
+        text = raw.decode("ascii", "surrogateescape")  # as email.message_from_bytes reads bytes
+        return _single_part(text) or email.parser.Parser(policy=_POLICY).parsestr(text)
     except Exception:  # pragma: no cover - compat32 parser is lenient; belt and braces
         msg = Message()
         msg.set_payload(raw.decode("utf-8", "replace"))
         return msg
+
+
+# The empty line that ends a header section ("\n\n", or "\r\n" after a line's "\n").
+_HEADER_SECTION_END = re.compile(r"\n\r?\n")
+
+
+def _single_part(text: str) -> Message | None:
+    """The message the email package would read, when its body is one part (None: read it the full way).
+
+    Why: the email package cuts the whole message into lines and reads them
+    one by one, also the body of a text/plain message, which it then only
+    joins back together: on a 4 KB reply most of its time. For a body that
+    is not multipart/* or message/*, its payload is exactly the text after
+    the empty line that ended the header section; so the header section is
+    parsed by the same parser, and the rest set as the payload. Only when
+    that parser ended the header section at that very line (the payload it
+    read from the section is empty): a section ended by a stray non-header
+    line, or a bare-CR empty line, goes the full way.
+    """
+    end = _HEADER_SECTION_END.search(text)
+    if end is None:
+        return None
+    parser = email.feedparser.FeedParser(policy=_POLICY)
+    parser.feed(text[:end.end()])
+    msg = parser.close()
+    if msg.get_payload() != "" or msg.get_content_maintype() in ("multipart", "message"):
+        return None
+    msg.set_payload(text[end.end():])
+    return msg
 
 
 def clean_header_value(value: str) -> str:

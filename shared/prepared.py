@@ -23,13 +23,39 @@ from __future__ import annotations
 import threading
 import time
 from contextlib import contextmanager
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
-from sqlalchemy import Integer, Table, bindparam, insert
+from sqlalchemy import DateTime, Integer, Table, bindparam, insert
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ClauseElement
+
+_PROBES = (datetime(2026, 12, 1, 23, 59, 58, 123456), datetime(987, 1, 2, 3, 4, 5), datetime(2026, 1, 1))
+
+
+def _bind_processor(type_: Any, dialect: Dialect) -> Callable[[Any], Any] | None:
+    """The type's bind processor; for SQLite's DATETIME a faster one that writes the very same text.
+
+    Why: SQLAlchemy formats a datetime for SQLite with a %-format over a
+    dict of its seven fields (~3 µs, ~10 per message); datetime.isoformat
+    writes the same characters in C. Used only if it matches the type's own
+    format on a few probes (a custom storage format keeps SQLAlchemy's), and
+    only for naive datetimes (SQLAlchemy drops a time zone, isoformat would not).
+    """
+    process = type_.dialect_impl(dialect).bind_processor(dialect)
+    if process is None or dialect.name != "sqlite" or not isinstance(type_, DateTime):
+        return process
+    if any(process(p) != p.isoformat(" ", "microseconds") for p in _PROBES):
+        return process
+
+    def naive_datetime(value: Any, _exact: type = datetime) -> Any:
+        if value.__class__ is _exact and value.tzinfo is None:
+            return value.isoformat(" ", "microseconds")
+        return process(value)
+    return naive_datetime
+
 
 class _Compiled:
     """One statement as one dialect runs it: SQL text, how to build its parameters, how to read its rows."""
@@ -46,8 +72,7 @@ class _Compiled:
         self.names = tuple(compiled.positiontup if compiled.positional else by_name)
         # Values written into the statement itself (`column + 1`): used unless the caller gives one.
         self.fixed = {n: bp.effective_value for n, bp in by_name.items() if not bp.required}
-        processors = ((i, by_name[n].type.dialect_impl(dialect).bind_processor(dialect))
-                      for i, n in enumerate(self.names))
+        processors = ((i, _bind_processor(by_name[n].type, dialect)) for i, n in enumerate(self.names))
         self.processors = tuple((i, p) for i, p in processors if p is not None)
         columns = getattr(expr, "exported_columns", None) or ()
         processors = [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns]

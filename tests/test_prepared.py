@@ -64,3 +64,17 @@ def test_insert_fills_what_was_not_given_as_the_orm_would():
     assert again["headers"] is not filled["headers"]  # a fresh dict per row, never a shared default
     when = datetime(2026, 1, 1)
     assert stmt.fill({"recipient": "x", "created_at": when})["created_at"] is when
+
+
+def test_sqlite_datetimes_are_written_as_sqlalchemy_writes_them():
+    from datetime import date, timedelta, timezone
+
+    own = DateTime().dialect_impl(sqlite.dialect()).bind_processor(sqlite.dialect())
+    c = _INSERT.compiled(sqlite.dialect())
+    at = c.names.index("at")
+    values = [datetime(2026, 12, 1, 23, 59, 58, 123456), datetime(2026, 1, 1), datetime(1, 1, 1),
+              datetime(9999, 12, 31, 23, 59, 59, 999999), date(2026, 12, 1), None,
+              datetime(2026, 12, 1, 10, 0, tzinfo=timezone(timedelta(hours=2)))]  # SQLAlchemy drops the zone
+    for value in values:
+        assert c.parameters({"at": value, "doc": None, "name": "x"})[at] == own(value)
+    assert dict(c.processors)[at] is not own  # the faster processor is the one in use

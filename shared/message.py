@@ -40,6 +40,7 @@ def load_message(raw: bytes) -> Message:
 
 # The empty line that ends a header section ("\n\n", or "\r\n" after a line's "\n").
 _HEADER_SECTION_END = re.compile(r"\n\r?\n")
+_COMPOUND_TYPE = re.compile(r"multipart/|message/", re.I)
 
 
 def _single_part(text: str) -> Message | None:
@@ -56,8 +57,8 @@ def _single_part(text: str) -> Message | None:
     line, or a bare-CR empty line, goes the full way.
     """
     end = _HEADER_SECTION_END.search(text)
-    if end is None:
-        return None
+    if end is None or _COMPOUND_TYPE.search(text, 0, end.start()):
+        return None  # (a compound type named anywhere in the headers: the full way at once, not twice)
     parser = email.feedparser.FeedParser(policy=_POLICY)
     parser.feed(text[:end.end()])
     msg = parser.close()

@@ -455,9 +455,24 @@ class _Cutter:
         (self.signature if kind == "signature" else self.quoted).append(text)
 
 
-# A "--" line (the signature separator, trailing space or not), found in the
-# text before it is cut into lines.
-_SIG_DASH_LINE = re.compile(r"^[ \t]*--[ \t]*$", re.M)
+def _first_dash_dash_line(text: str) -> tuple[int, int] | None:
+    """Start and end of the first line that is "--" between spaces or tabs (the signature separator).
+
+    What re.search(r"^[ \t]*--[ \t]*$", text, re.M) finds, at the cost of a
+    str.find per "--" in the text instead of a regex step per character.
+    """
+    start = 0
+    while True:
+        i = text.find("--", start)
+        if i < 0:
+            return None
+        begin = text.rfind("\n", 0, i) + 1
+        end = text.find("\n", i)
+        if end < 0:
+            end = len(text)
+        if text[begin:end].strip(" \t") == "--":
+            return begin, end
+        start = end
 # How far below the "--" line the kinds of the lines down to it can depend
 # on other lines: a quote-header window holding it ends within
 # _MAX_HEADER_LINES - 1 lines (and _header_starts_later only counts headers
@@ -479,11 +494,11 @@ def _lines_up_to_signature(text: str) -> list[Line] | None:
     then goes into one line of its own: it is only ever cut, with the
     delimiter, as the signature (its lines rstripped, as _split does).
     """
-    found = _SIG_DASH_LINE.search(text)
+    found = _first_dash_dash_line(text)
     if found is None:
         return None
-    at = text.count("\n", 0, found.start())  # the "--" line's index
-    stop = found.end()
+    at = text.count("\n", 0, found[0])  # the "--" line's index
+    stop = found[1]
     for _ in range(_LOOKAHEAD):
         stop = text.find("\n", stop + 1)
         if stop < 0:

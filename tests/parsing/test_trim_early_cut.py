@@ -106,3 +106,14 @@ def test_the_shortcut_is_taken_for_a_signed_reply() -> None:
     result = trim.trim_reply(text)
     assert result.text == "Thanks, that works."
     assert result.signature.startswith("--\nBob\nOps") and result.signature.endswith("line 29 of what was said before, quoted back by the client.")
+
+
+def test_the_dash_dash_line_is_found_as_the_regex_finds_it() -> None:
+    import re
+
+    regex = re.compile(r"^[ \t]*--[ \t]*$", re.M)
+    texts = [t.replace("\r\n", "\n").replace("\r", "\n") for t in BODIES + EDGES] + [
+        "--", " -- ", "a--\n--", "---\n--x\n -- \n", "x\n\t--\t", "----\n--", "a -- b\n--\n", "\n--\n", "-\n-", ""]
+    for text in texts:
+        found = regex.search(text)
+        assert trim._first_dash_dash_line(text) == ((found.start(), found.end()) if found else None), repr(text[:80])

@@ -5,8 +5,9 @@
 Measures CPU time (time.process_time, so a noisy machine matters less) per
 message for
 
-    load     mailgate.shared.message.load_message (email.message_from_bytes,
-             compat32): the baseline, measured in the same run
+    load     mailgate.shared.message.load_message (the email package's
+             compat32 parser; a single-part body is not cut into lines):
+             the baseline, measured in the same run
     guard    mailgate.shared.guard.check (own-mail header, classify_robot)
     parse    mailgate.shared.parsing.parse_message
 

@@ -40,7 +40,7 @@ def load_message(raw: bytes) -> Message:
 
 # The empty line that ends a header section ("\n\n", or "\r\n" after a line's "\n").
 _HEADER_SECTION_END = re.compile(r"\n\r?\n")
-_COMPOUND_TYPE = re.compile(r"multipart/|message/", re.I)
+_COMPOUND_NAMES = ("multipart/", "Multipart/", "message/", "Message/")
 
 
 def _single_part(text: str) -> Message | None:
@@ -57,8 +57,12 @@ def _single_part(text: str) -> Message | None:
     line, or a bare-CR empty line, goes the full way.
     """
     end = _HEADER_SECTION_END.search(text)
-    if end is None or _COMPOUND_TYPE.search(text, 0, end.start()):
-        return None  # (a compound type named anywhere in the headers: the full way at once, not twice)
+    if end is None:
+        return None
+    # A compound type named in the headers, as it is usually spelt: the full way at once, not after a
+    # header parse (other spellings are caught below, after it).
+    if any(text.find(name, 0, end.start()) >= 0 for name in _COMPOUND_NAMES):
+        return None
     parser = email.feedparser.FeedParser(policy=_POLICY)
     parser.feed(text[:end.end()])
     msg = parser.close()

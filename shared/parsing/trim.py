@@ -473,6 +473,8 @@ def _first_dash_dash_line(text: str) -> tuple[int, int] | None:
         if text[begin:end].strip(" \t") == "--":
             return begin, end
         start = end
+
+
 # How far below the "--" line the kinds of the lines down to it can depend
 # on other lines: a quote-header window holding it ends within
 # _MAX_HEADER_LINES - 1 lines (and _header_starts_later only counts headers
@@ -486,10 +488,10 @@ def _lines_up_to_signature(text: str) -> list[Line] | None:
 
     Why: rule 1 cuts everything from the first delimiter on, and a typical
     reply puts its signature above the quoted history, so most of its lines
-    would be split and classified only to be cut. No line's kind depends on
-    lines more than _LOOKAHEAD below it, except through the counts a rule
-    line ("-----") needs; so the lines up to the "--" line and _LOOKAHEAD
-    more are classified, and the result is kept only when the "--" line
+    would be split and classified only to be cut. The kinds of the lines
+    down to the "--" line depend on at most _LOOKAHEAD lines below it, except
+    through the counts a rule line ("-----") needs; so the lines down to it
+    and _LOOKAHEAD more are classified, and the result is kept only when the "--" line
     became the first delimiter without those counts. The rest of the text
     then goes into one line of its own: it is only ever cut, with the
     delimiter, as the signature (its lines rstripped, as _split does).

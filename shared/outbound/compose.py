@@ -32,18 +32,10 @@ QUIET_HEADERS = {
 _URL = re.compile(r"https?://[^\s<>\"']+")
 
 
-# (prefix, counter), replaced as one object: a thread reads the prefix and the counter of the same state,
-# so two threads racing at a process's first id can never pair one prefix with two counters and repeat an id.
-_ids: tuple[str, "itertools.count[int]"] | None = None
-
-
-def _forget_ids() -> None:
-    global _ids
-    _ids = None
-
-
-# A forked child makes a prefix of its own (checked by a hook, not by a getpid() system call per id).
-os.register_at_fork(after_in_child=_forget_ids)
+# (pid, prefix, counter), replaced as one object: a thread reads the prefix and the counter of the same
+# state, so two threads racing at a process's first id (or after a fork) can never pair one prefix with
+# two counters and repeat an id.
+_ids: tuple[int | None, str, "itertools.count[int]"] = (None, "", itertools.count(1))
 
 
 def new_message_id(domain: str, tag: str = "") -> str:
@@ -57,9 +49,9 @@ def new_message_id(domain: str, tag: str = "") -> str:
     """
     global _ids
     state = _ids
-    if state is None:  # first use in this process
-        state = _ids = (secrets.token_hex(8), itertools.count(1))
-    unique = f"{state[0]}{next(state[1]):x}"
+    if state[0] != os.getpid():  # first use, or a forked child: a prefix of its own
+        state = _ids = (os.getpid(), secrets.token_hex(8), itertools.count(1))
+    unique = f"{state[1]}{next(state[2]):x}"
     return f"mailgate.{tag}.{unique}@{domain}" if tag else f"mailgate.{unique}@{domain}"
 
 

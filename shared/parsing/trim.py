@@ -489,12 +489,15 @@ def _lines_up_to_signature(text: str) -> list[Line] | None:
     Why: rule 1 cuts everything from the first delimiter on, and a typical
     reply puts its signature above the quoted history, so most of its lines
     would be split and classified only to be cut. The kinds of the lines
-    down to the "--" line depend on at most _LOOKAHEAD lines below it, except
-    through the counts a rule line ("-----") needs; so the lines down to it
-    and _LOOKAHEAD more are classified, and the result is kept only when the "--" line
-    became the first delimiter without those counts. The rest of the text
-    then goes into one line of its own: it is only ever cut, with the
-    delimiter, as the signature (its lines rstripped, as _split does).
+    down to the "--" line depend on at most _LOOKAHEAD lines below it, with
+    two exceptions: the counts to the end that a rule line ("-----") needs,
+    and a header block that the "--" line (a rule line too) would open below
+    empty lines. So the lines down to it and _LOOKAHEAD more are classified,
+    and the result is kept only when the "--" line became the first
+    delimiter without those counts, and any block below it is in view. The
+    rest of the text then goes into one line of its own: it is only ever
+    cut, with the delimiter, as the signature (its lines kept as _split
+    keeps them).
     """
     found = _first_dash_dash_line(text)
     if found is None:
@@ -506,11 +509,23 @@ def _lines_up_to_signature(text: str) -> list[Line] | None:
         if stop < 0:
             return None  # the text ends within the look-ahead: nothing to save
     lines = _split(text[:stop])
+    # "--" is also a rule line: the one above a header block that starts at the next non-empty line,
+    # however many empty lines down (_mark_header_blocks; after a rule two keys make a block, so the
+    # block's first three lines must be in view).
+    below = next((x for x in range(at + 1, len(lines)) if lines[x].kind != "e"), len(lines))
+    if below + 2 >= len(lines):
+        return None
     if _classify(lines) or next((x for x, ln in enumerate(lines) if ln.kind == "d"), None) != at:
         return None
-    rest = "\n".join(raw.rstrip() for raw in text[stop + 1:].split("\n"))
+    rest = "\n".join(_kept_raw(line.rstrip()) for line in text[stop + 1:].split("\n"))
     lines.append(Line(rest, 0, "", "t"))
     return lines
+
+
+def _kept_raw(raw: str) -> str:
+    """What _split keeps of an (rstripped) line: nothing of a line of only spaces and invisible characters."""
+    lead = raw.lstrip()
+    return "" if not lead or (lead[0] in _INVISIBLE_CHARS and _INVISIBLE.match(raw)) else raw
 
 
 # The rules below, as patterns over the string of line kinds.

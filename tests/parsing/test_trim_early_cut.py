@@ -71,6 +71,15 @@ EDGES = [
     "Hi\n" + "--\n" * 40,
     "> quoted first\nanswer\n--\nsig\n" + QUOTE,
     "Hi\n--\n" + "x" * 5000 + "\n" * 20,
+    # found in review: "--" is also a rule line, the one above a header block after any number of
+    # empty lines (two keys suffice after a rule)
+    "Hi\n--\n\n\n\n\n\nFrom: b\nTo: a",
+    "Hi\n--\n\n\n\n\n\n\n\n\n\nFrom: b\nTo: a\n" + QUOTE,
+    "Hi\n--\n\n\nFrom: b\nTo: a\n" + QUOTE,
+    # ... and lines of only invisible characters below the look-ahead are empty lines (Gmail's "ᐧ")
+    "x\n--\n\n\n\n\n\n\n\u200b",
+    "Thanks\n-- \nBob Smith\nAcme Inc.\n1 Main St\nSpringfield\n+1 555 0100\nwww.acme.example\n\u1427\n",
+    "Hi\n--\nsig\n" + "line\n" * 8 + "  \t\n\ufeff\u200b \n\u2060\n" + QUOTE,
 ]
 
 
@@ -93,7 +102,8 @@ def test_every_corpus_body_with_dashes_put_in() -> None:
         lines = text.split("\n")
         step = max(1, len(lines) // 6)
         for n, at in enumerate(range(0, len(lines) + 1, step)):
-            variant = "\n".join(lines[:at] + [forms[n % 3]] + lines[at:])
+            extra = ["", "\u1427", "From: x", "To: y"] if n % 4 == 3 else []  # what review found
+            variant = "\n".join(lines[:at] + [forms[n % 3]] + extra + lines[at:])
             taken += trim._lines_up_to_signature(variant.replace("\r\n", "\n").replace("\r", "\n")) is not None
             _same(variant)
     assert taken > 100  # the shortcut is really exercised, not always declined

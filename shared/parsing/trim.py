@@ -523,7 +523,10 @@ def _lines_up_to_signature(text: str) -> list[Line] | None:
 
 
 def _kept_raw(raw: str) -> str:
-    """What _split keeps of an (rstripped) line: nothing of a line of only spaces and invisible characters."""
+    """What _split keeps of an (rstripped) line: nothing of a line of only spaces and invisible characters.
+
+    (The same test _split makes inline, on its hot path; test_trim_early_cut holds the two together.)
+    """
     lead = raw.lstrip()
     return "" if not lead or (lead[0] in _INVISIBLE_CHARS and _INVISIBLE.match(raw)) else raw
 

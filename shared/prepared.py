@@ -78,15 +78,22 @@ class _Compiled:
         processors = [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns]
         self.result_processors = tuple(processors) if any(processors) else None
 
-    def parameters(self, given: Mapping[str, Any] | None) -> Sequence[Any] | dict[str, Any]:
+    def _in_order(self, given: Mapping[str, Any] | None) -> list[Any]:
+        """The statement's values in bind order, not yet processed; a missing one is a KeyError naming it."""
         if self.fixed:
             given = {**self.fixed, **(given or {})}
         elif given is None:
             given = {}
-        values = [given[n] for n in self.names]  # a missing parameter is a KeyError naming it
+        return [given[n] for n in self.names]
+
+    def _shaped(self, values: list[Any]) -> Sequence[Any] | dict[str, Any]:
+        return values if self.positional else dict(zip(self.names, values))
+
+    def parameters(self, given: Mapping[str, Any] | None) -> Sequence[Any] | dict[str, Any]:
+        values = self._in_order(given)
         for i, process in self.processors:
             values[i] = process(values[i])
-        return values if self.positional else dict(zip(self.names, values))
+        return self._shaped(values)
 
     def parameters_many(self, rows: Iterable[Mapping[str, Any]]) -> list[Sequence[Any] | dict[str, Any]]:
         """parameters() for each row, each value object processed once: rows of one event share most of
@@ -94,17 +101,14 @@ class _Compiled:
         done: dict[tuple[int, int], Any] = {}  # (position, id(value)): `rows` keeps every value alive meanwhile
         out = []
         for given in rows:
-            if self.fixed:
-                given = {**self.fixed, **given}
-            values = [given[n] for n in self.names]
+            values = self._in_order(given)
             for i, process in self.processors:
-                value = values[i]
-                key = (i, id(value))
+                key = (i, id(values[i]))
                 if key in done:
                     values[i] = done[key]
                 else:
-                    values[i] = done[key] = process(value)
-            out.append(values if self.positional else dict(zip(self.names, values)))
+                    values[i] = done[key] = process(values[i])
+            out.append(self._shaped(values))
         return out
 
     def row(self, row: tuple | None) -> tuple | None:

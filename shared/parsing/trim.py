@@ -88,8 +88,7 @@ class TrimResult:
 
 
 def _split(text: str) -> list[Line]:
-    if "\r" in text:
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    """The text's lines; its line ends are "\n" already (trim_reply makes them so)."""
     out: list[Line] = []
     append = out.append
     in_code = False

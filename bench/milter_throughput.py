@@ -36,7 +36,6 @@ import os
 import platform
 import shutil
 import smtplib
-import statistics
 import sys
 import tempfile
 import threading
@@ -135,6 +134,35 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU of a process (its threads included), from /proc."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class MachineCpu:
+    """Where the machine's CPU went during a phase: all cores, and this process (the SMTP clients)."""
+
+    busy: float = 0.0  # CPU seconds, every core, every process (and the kernel's own work)
+    idle: float = 0.0
+    clients: float = 0.0
+
+    @staticmethod
+    def now() -> "MachineCpu":
+        ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        idle = ticks[3] + ticks[4]  # idle + iowait
+        hz = os.sysconf("SC_CLK_TCK")
+        return MachineCpu((sum(ticks[:8]) - idle) / hz, idle / hz, time.process_time())
+
+    def since(self, start: "MachineCpu") -> "MachineCpu":
+        return MachineCpu(self.busy - start.busy, self.idle - start.idle, self.clients - start.clients)
+
+
+def print_machine(used: MachineCpu, n: int, ours: float = 0.0) -> None:
+    """The phase's CPU per message: a phase with idle cores was limited by waiting, not by CPU."""
+    per = 1000 / max(1, n)
+    share = used.busy / (used.busy + used.idle) if used.busy + used.idle else 0.0
+    rest = used.busy - used.clients - ours
+    mailgate = f", mailgate {ours * per:.2f}" if ours else ""
+    print(f"  machine CPU per message: {used.busy * per:.2f} ms (cores {share:.0%} busy): SMTP clients "
+          f"{used.clients * per:.2f}{mailgate}, Postfix, the kernel and anything else running {rest * per:.2f}")
 
 
 def children(pid: int) -> list[int]:
@@ -299,8 +327,11 @@ def run(args, work: Path, total: int) -> int:
     pf = PrivatePostfix(domains=(DOMAIN,))
     pf.start()
     try:
+        m0 = MachineCpu.now()
         elapsed, st = send_all(pf.port, jobs, args.clients)
+        used = MachineCpu.now().since(m0)
         results["a"] = describe("a: Postfix, no milter", elapsed, total, st)
+        print_machine(used, len(st.whole))
         pf.wait_queue_empty(120)
     finally:
         pf.stop(remove=not args.keep)
@@ -322,7 +353,9 @@ def run(args, work: Path, total: int) -> int:
         writers = children(milter.proc.pid)
         cpu0 = cpu_seconds(milter.proc.pid)
         wcpu0 = sum(cpu_seconds(w) for w in writers)
+        m0 = MachineCpu.now()
         elapsed, st = send_all(pf.port, jobs, args.clients)
+        used = MachineCpu.now().since(m0)
         cpu = cpu_seconds(milter.proc.pid) - cpu0
         wcpu = sum(cpu_seconds(w) for w in writers) - wcpu0
         results["b"] = describe(f"b: Postfix + mailgate milter (full processing, {database})", elapsed, total, st)
@@ -330,6 +363,7 @@ def run(args, work: Path, total: int) -> int:
         print(f"  CPU per message: milter process (SMTP sessions) {cpu / n * 1000:.2f} ms + writer process "
               f"(store, parse, act, fsync) {wcpu / n * 1000:.2f} ms = {(cpu + wcpu) / n * 1000:.2f} ms "
               f"(steadier than msg/s, not load-free: other work on the cores costs them cache misses)")
+        print_machine(used, n, cpu + wcpu)
         pf.wait_queue_empty(120)
     finally:
         milter.stop()

@@ -31,6 +31,12 @@ if not (shutil.which(CHROMIUM) or Path(CHROMIUM).exists()):
     pytestmark.append(pytest.mark.skip(reason=f"{CHROMIUM} not installed (apt install chromium)"))
 
 
+def expect(target):
+    from playwright.sync_api import expect as _expect
+
+    return _expect(target)
+
+
 @pytest.fixture
 def server(app):
     """The app on waitress, on a free loopback port, in a thread of this process."""
@@ -89,17 +95,21 @@ def test_login_test_receiver_search_and_rotate(page):
     page.get_by_role("link", name="Received").click()
     page.get_by_label("Search").fill("kettle")
     page.get_by_role("button", name="Filter").click()
+    # click() returns once the new page is committed, not parsed: count(), is_visible() and
+    # content() do not wait, so ask with expect(), which retries until the page has it.
     rows = page.locator("table.list tbody tr")
-    assert rows.count() == 1
-    assert "Browser-made kettle report" in rows.first.inner_text()
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("Browser-made kettle report")
 
     # Mail key: rotate through the confirmation.
     page.get_by_role("link", name="Mail key").click()
     before = page.locator("code.fingerprint").inner_text()
     page.get_by_role("link", name="Rotate the key…").click()
-    assert "Every reply address sent so far stops working" in page.content()
+    page.wait_for_url("**/mail-key/rotate")
+    expect(page.get_by_text("Every reply address sent so far stops working")).to_be_visible()
     page.get_by_role("button", name="Rotate now").click()  # not confirmed yet: asked again
-    assert page.get_by_label("I understand").is_visible()
+    page.wait_for_load_state("load")
+    expect(page.get_by_label("I understand")).to_be_visible()
     page.get_by_label("I understand").check()
     page.get_by_role("button", name="Rotate now").click()
     page.wait_for_url("**/mail-key/")

@@ -48,18 +48,23 @@ def test_mailgate_web_serves_the_console(env, db):
                             env={**os.environ, **env, "PYTHONSAFEPATH": "1"},
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        for _ in range(100):
+        # A deadline, not a count of tries: the console starts in ~1.3 s here, but a busy CI VM can
+        # be several times slower, and a try that times out costs 2 s of its own.
+        deadline = time.monotonic() + 60
+        while True:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=2) as r:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=5) as r:
                     body = r.read().decode()
                     assert r.status == 200 and "Username" in body
                     assert r.headers["Server"] == "mailgate"  # waitress, not the Flask dev server
                     assert "script-src 'self'" in r.headers["Content-Security-Policy"]
                     break
             except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    proc.terminate()  # so that reading its output cannot block on a live process
+                    out = proc.communicate(timeout=10)[0]
+                    pytest.fail("mailgate web did not answer: " + out.decode(errors="replace"))
                 time.sleep(0.1)
-        else:
-            pytest.fail("mailgate web did not answer: " + proc.stdout.read1().decode(errors="replace"))
     finally:
         proc.terminate()
         proc.wait(timeout=10)

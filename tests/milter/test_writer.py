@@ -44,10 +44,11 @@ def test_a_killed_writer_fails_what_it_held_and_is_replaced(writer, task_with_re
     ref, addr = task_with_reply
     old = writer.pid
     os.kill(old, signal.SIGSTOP)  # it will never answer this one
+    pool = _watch_pool(writer)
     errors: list[BaseException] = []
     held = threading.Thread(target=lambda: _catch(errors, writer.receive, *_reply(mail, addr, "Lost in flight.")))
     held.start()
-    time.sleep(0.3)
+    _wait_until(lambda: pool.takers == 1)  # past the liveness check: the kill is its writer's death, not a restart
     os.kill(old, signal.SIGKILL)
     held.join(10)
     assert not held.is_alive() and len(errors) == 1 and isinstance(errors[0], TempFail)  # 451: the sender retries
@@ -69,9 +70,10 @@ def test_sessions_waiting_for_a_pipe_are_woken_when_the_writer_dies(settings, db
         sessions = [threading.Thread(target=lambda i=i: _catch(errors, writer.receive,
                                                                 *_reply(mail, addr, f"Waiting {i}.")))
                     for i in range(3)]  # one holds the only pipe, two wait for it
+        pool = _watch_pool(writer)
         for t in sessions:
             t.start()
-        time.sleep(0.3)
+        _wait_until(lambda: pool.takers == 3)  # one holds the pipe, two wait for it: none can start a new writer
         os.kill(old, signal.SIGKILL)
         for t in sessions:
             t.join(10)
@@ -88,6 +90,38 @@ def test_stopped_writer_refuses_new_messages(writer, task_with_reply, mail):
     writer.stop()
     with pytest.raises(TempFail):
         writer.receive(*_reply(mail, addr, "Too late."))
+
+
+class _WatchedPool:
+    """The writer's pipe pool, counting the sessions that reached it (they are past the liveness check)."""
+
+    def __init__(self, pool) -> None:
+        self.pool, self.takers, self._lock = pool, 0, threading.Lock()
+
+    def get(self):
+        with self._lock:
+            self.takers += 1
+        return self.pool.get()
+
+    def put(self, item) -> None:
+        self.pool.put(item)
+
+    def empty(self) -> bool:
+        return self.pool.empty()
+
+
+def _watch_pool(writer: WriterProcess) -> _WatchedPool:
+    writer._pipes = _WatchedPool(writer._pipes)
+    return writer._pipes
+
+
+def _wait_until(condition, timeout: float = 30.0) -> None:
+    """Instead of a fixed sleep: a session thread can start late on a busy machine."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the session threads did not reach the writer's pipes"
+        time.sleep(0.01)
+    time.sleep(0.05)  # from get() to send(): a few bytecodes; a kill in between is a 451 just the same
 
 
 def _catch(errors: list, func, *args) -> None:

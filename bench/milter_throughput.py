@@ -142,26 +142,29 @@ class MachineCpu:
 
     busy: float = 0.0  # CPU seconds, every core, every process (and the kernel's own work)
     idle: float = 0.0
+    steal: float = 0.0  # taken by the hypervisor for other guests: a VM's cores are not all ours
     clients: float = 0.0
 
     @staticmethod
     def now() -> "MachineCpu":
         ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-        idle = ticks[3] + ticks[4]  # idle + iowait
+        idle, steal = ticks[3] + ticks[4], ticks[7]  # idle + iowait; steal
         hz = os.sysconf("SC_CLK_TCK")
-        return MachineCpu((sum(ticks[:8]) - idle) / hz, idle / hz, time.process_time())
+        return MachineCpu((sum(ticks[:7])) / hz - idle / hz, idle / hz, steal / hz, time.process_time())
 
     def since(self, start: "MachineCpu") -> "MachineCpu":
-        return MachineCpu(self.busy - start.busy, self.idle - start.idle, self.clients - start.clients)
+        return MachineCpu(self.busy - start.busy, self.idle - start.idle, self.steal - start.steal,
+                          self.clients - start.clients)
 
 
 def print_machine(used: MachineCpu, n: int, ours: float = 0.0) -> None:
     """The phase's CPU per message: a phase with idle cores was limited by waiting, not by CPU."""
     per = 1000 / max(1, n)
-    share = used.busy / (used.busy + used.idle) if used.busy + used.idle else 0.0
+    whole = used.busy + used.idle + used.steal
     rest = used.busy - used.clients - ours
     mailgate = f", mailgate {ours * per:.2f}" if ours else ""
-    print(f"  machine CPU per message: {used.busy * per:.2f} ms (cores {share:.0%} busy): SMTP clients "
+    print(f"  machine CPU per message: {used.busy * per:.2f} ms (cores {used.busy / whole if whole else 0:.0%} busy, "
+          f"{used.steal / whole if whole else 0:.0%} stolen by the hypervisor): SMTP clients "
           f"{used.clients * per:.2f}{mailgate}, Postfix, the kernel and anything else running {rest * per:.2f}")
 
 

@@ -23,6 +23,12 @@ own queue, high loopback port; the system Postfix is left alone):
       one-notification reply of bench/receive_speed.py.
 
 N concurrent smtplib clients each send their share over fresh connections.
+Both Postfix instances run throughout, and (a) and (b) take turns in
+`--rounds` rounds (4 by default), each a share of the messages: this VM's
+speed drifts by tens of percent within minutes (other guests take its cores:
+the "stolen" figure), and a ratio of two phases minutes apart measured the
+drift as much as the milter. The totals are over all rounds; each round's
+ratio is printed too.
 Prints messages/s for both, the ratio b/a, and client-side latency
 percentiles per SMTP stage (RCPT answer, DATA: from the DATA command to the
 final answer, and the whole message from connect to the final answer), and
@@ -36,6 +42,7 @@ import os
 import platform
 import shutil
 import smtplib
+import statistics
 import sys
 import tempfile
 import threading
@@ -80,6 +87,33 @@ class Stats:
     whole: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+@dataclass
+class Phase:
+    """(a) or (b) over its rounds: their messages, time and CPU added up."""
+
+    elapsed: float = 0.0
+    stats: Stats = field(default_factory=Stats)
+    machine: MachineCpu = field(default_factory=lambda: MachineCpu())
+    cpu: tuple[float, float] = (0.0, 0.0)  # (b): the milter process's, the writer process's
+    rounds: list[float] = field(default_factory=list)  # msg/s of each round
+
+    def run(self, pf: PrivatePostfix, jobs: list[tuple[str, str, bytes]], clients: int,
+            milters: list[int] = (), writers: list[int] = ()) -> None:
+        c0 = (sum(cpu_seconds(p) for p in milters), sum(cpu_seconds(w) for w in writers))
+        m0 = MachineCpu.now()
+        elapsed, st = send_all(pf.port, jobs, clients)
+        used = MachineCpu.now().since(m0)
+        c1 = (sum(cpu_seconds(p) for p in milters), sum(cpu_seconds(w) for w in writers))
+        pf.wait_queue_empty(120)  # delivered (or dropped) before the other phase starts
+        self.elapsed += elapsed
+        self.rounds.append(len(st.whole) / elapsed if elapsed else 0.0)
+        for name in ("rcpt", "data", "whole", "errors"):
+            getattr(self.stats, name).extend(getattr(st, name))
+        self.machine = MachineCpu(*(getattr(self.machine, f) + getattr(used, f)
+                                    for f in ("busy", "idle", "steal", "clients")))
+        self.cpu = (self.cpu[0] + c1[0] - c0[0], self.cpu[1] + c1[1] - c0[1])
 
 
 def send_all(port: int, jobs: list[tuple[str, str, bytes]], clients: int) -> tuple[float, Stats]:
@@ -275,6 +309,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--per-client", type=int, default=2000, help="messages per client")
+    ap.add_argument("--rounds", type=int, default=4,
+                    help="(a) and (b) take turns this many times, each round a share of the messages "
+                         "(1: all of (a), then all of (b))")
     ap.add_argument("--users", type=int, default=10)
     ap.add_argument("--tasks", type=int, default=40)
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder (logs, database)")
@@ -325,52 +362,52 @@ def run(args, work: Path, total: int) -> int:
     print(f"{total} replies ({args.clients} clients x {args.per_client}), {size:,.0f} bytes on average, "
           f"to {len(targets)} distinct reply addresses; one SMTP connection per message")
 
-    results = {}
-    # (a) Postfix alone.
-    pf = PrivatePostfix(domains=(DOMAIN,))
-    pf.start()
-    try:
-        m0 = MachineCpu.now()
-        elapsed, st = send_all(pf.port, jobs, args.clients)
-        used = MachineCpu.now().since(m0)
-        results["a"] = describe("a: Postfix, no milter", elapsed, total, st)
-        print_machine(used, len(st.whole))
-        pf.wait_queue_empty(120)
-    finally:
-        pf.stop(remove=not args.keep)
-
-    # (b) Postfix + mailgate milter.
-    for i, (mail, addr, raw) in enumerate(jobs):  # fresh Message-IDs: no duplicates across runs
-        jobs[i] = (mail, addr, raw.replace(b"Message-ID: <bench-", b"Message-ID: <bench-b-", 1))
-    pf = PrivatePostfix(domains=(DOMAIN,))
-    pf.milter_socket = str(pf.root / "queue" / "mailgate" / "milter.sock")
+    # Fresh Message-IDs for (b): no duplicates of (a)'s (which never reach Mailgate anyway).
+    jobs_b = [(mail, addr, raw.replace(b"Message-ID: <bench-", b"Message-ID: <bench-b-", 1))
+              for mail, addr, raw in jobs]
+    rounds = max(1, min(args.rounds, args.per_client))
+    if rounds > 1:
+        print(f"(a) and (b) alternate in {rounds} rounds of {total // rounds} messages: a slow minute of "
+              "this machine then slows both, not one")
+    pf_a = PrivatePostfix(domains=(DOMAIN,))
+    pf_b = PrivatePostfix(domains=(DOMAIN,))
+    pf_b.milter_socket = str(pf_b.root / "queue" / "mailgate" / "milter.sock")
     milter_env = dict(env)
     if args.milter_cpu is not None:
         milter_env["MAILGATE_MILTER_CPU"] = args.milter_cpu
     if args.rcpt_cache_seconds is not None:
         milter_env["MAILGATE_MILTER_RCPT_CACHE_SECONDS"] = str(args.rcpt_cache_seconds)
-    milter = MilterProcess(env=milter_env, socket_path=pf.milter_socket, log_path=work / "milter.log")
+    milter = MilterProcess(env=milter_env, socket_path=pf_b.milter_socket, log_path=work / "milter.log")
+    phases = {"a": Phase(), "b": Phase()}
     try:
-        pf.start()
+        pf_a.start()
+        pf_b.start()
         milter.start()
         writers = children(milter.proc.pid)
-        cpu0 = cpu_seconds(milter.proc.pid)
-        wcpu0 = sum(cpu_seconds(w) for w in writers)
-        m0 = MachineCpu.now()
-        elapsed, st = send_all(pf.port, jobs, args.clients)
-        used = MachineCpu.now().since(m0)
-        cpu = cpu_seconds(milter.proc.pid) - cpu0
-        wcpu = sum(cpu_seconds(w) for w in writers) - wcpu0
-        results["b"] = describe(f"b: Postfix + mailgate milter (full processing, {database})", elapsed, total, st)
-        n = max(1, len(st.whole))
-        print(f"  CPU per message: milter process (SMTP sessions) {cpu / n * 1000:.2f} ms + writer process "
-              f"(store, parse, act, fsync) {wcpu / n * 1000:.2f} ms = {(cpu + wcpu) / n * 1000:.2f} ms "
-              f"(steadier than msg/s, not load-free: other work on the cores costs them cache misses)")
-        print_machine(used, n, cpu + wcpu)
-        pf.wait_queue_empty(120)
+        for r in range(rounds):
+            part = slice(r * total // rounds, (r + 1) * total // rounds)
+            phases["a"].run(pf_a, jobs[part], args.clients)
+            phases["b"].run(pf_b, jobs_b[part], args.clients, [milter.proc.pid], writers)
+            if rounds > 1:
+                a, b = phases["a"].rounds[-1], phases["b"].rounds[-1]
+                print(f"  round {r + 1}: (a) {a:.0f} msg/s, (b) {b:.0f} msg/s, ratio {b / a if a else 0:.2f}")
     finally:
         milter.stop()
-        pf.stop(remove=not args.keep)
+        for pf in (pf_a, pf_b):
+            pf.stop(remove=not args.keep)
+
+    results = {}
+    pa, pb = phases["a"], phases["b"]
+    results["a"] = describe("a: Postfix, no milter", pa.elapsed, total, pa.stats)
+    print_machine(pa.machine, len(pa.stats.whole))
+    results["b"] = describe(f"b: Postfix + mailgate milter (full processing, {database})", pb.elapsed, total,
+                            pb.stats)
+    n = max(1, len(pb.stats.whole))
+    cpu, wcpu = pb.cpu
+    print(f"  CPU per message: milter process (SMTP sessions) {cpu / n * 1000:.2f} ms + writer process "
+          f"(store, parse, act, fsync) {wcpu / n * 1000:.2f} ms = {(cpu + wcpu) / n * 1000:.2f} ms "
+          f"(steadier than msg/s, not load-free: other work on the cores costs them cache misses)")
+    print_machine(pb.machine, n, cpu + wcpu)
     stages = server_stages((work / "milter.log").read_text(errors="replace"))
     labels = {"rcpt_ms": "RCPT check", "receive_ms": "in the writer", "store_ms": " store (batch)",
               "route_ms": " dedupe..auth", "parse_ms": " guard+parse", "act_ms": " act", "sync_ms": " group fsync",
@@ -385,7 +422,10 @@ def run(args, work: Path, total: int) -> int:
     print(f"  stored by the milter: {sum(counts.values())} ({', '.join(f'{k} {v}' for k, v in sorted(counts.items()))})")
 
     a, b = results["a"], results["b"]
-    print(f"\nratio b/a = {b['rate'] / a['rate']:.2f}   (target >= 0.5)")
+    per_round = sorted(y / x for x, y in zip(pa.rounds, pb.rounds) if x)
+    spread = (f"; by round {per_round[0]:.2f}-{per_round[-1]:.2f}, median {statistics.median(per_round):.2f}"
+              if len(per_round) > 1 else "")
+    print(f"\nratio b/a = {b['rate'] / a['rate']:.2f}{spread}   (target >= 0.5)")
     print(f"added latency per message: p50 {b['p50'] - a['p50']:+.1f} ms, p99 {b['p99'] - a['p99']:+.1f} ms "
           f"(target p99 <= 20 ms)")
     print(f"load average after the run: {os.getloadavg()[0]:.2f} (other work on this machine skews numbers)")

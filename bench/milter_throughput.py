@@ -24,7 +24,7 @@ own queue, high loopback port; the system Postfix is left alone):
 
 N concurrent smtplib clients each send their share over fresh connections.
 Both Postfix instances run throughout, and (a) and (b) take turns in
-`--rounds` rounds (4 by default), each a share of the messages: this VM's
+`--rounds` rounds (8 by default), each a share of the messages: this VM's
 speed drifts by tens of percent within minutes (other guests take its cores:
 the "stolen" figure), and a ratio of two phases minutes apart measured the
 drift as much as the milter. The totals are over all rounds; each round's
@@ -309,7 +309,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--per-client", type=int, default=2000, help="messages per client")
-    ap.add_argument("--rounds", type=int, default=4,
+    ap.add_argument("--rounds", type=int, default=8,
                     help="(a) and (b) take turns this many times, each round a share of the messages "
                          "(1: all of (a), then all of (b))")
     ap.add_argument("--users", type=int, default=10)

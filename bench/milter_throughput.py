@@ -49,6 +49,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 from mailgate.milter.privatepostfix import MilterProcess, PrivatePostfix
 from mailgate.shared import directory, schema
@@ -95,12 +96,12 @@ class Phase:
 
     elapsed: float = 0.0
     stats: Stats = field(default_factory=Stats)
-    machine: MachineCpu = field(default_factory=lambda: MachineCpu())
+    machine: MachineCpu = field(default_factory=lambda: MachineCpu())  # (defined below)
     cpu: tuple[float, float] = (0.0, 0.0)  # (b): the milter process's, the writer process's
     rounds: list[float] = field(default_factory=list)  # msg/s of each round
 
     def run(self, pf: PrivatePostfix, jobs: list[tuple[str, str, bytes]], clients: int,
-            milters: list[int] = (), writers: list[int] = ()) -> None:
+            milters: Sequence[int] = (), writers: Sequence[int] = ()) -> None:
         c0 = (sum(cpu_seconds(p) for p in milters), sum(cpu_seconds(w) for w in writers))
         m0 = MachineCpu.now()
         elapsed, st = send_all(pf.port, jobs, clients)
@@ -111,8 +112,7 @@ class Phase:
         self.rounds.append(len(st.whole) / elapsed if elapsed else 0.0)
         for name in ("rcpt", "data", "whole", "errors"):
             getattr(self.stats, name).extend(getattr(st, name))
-        self.machine = MachineCpu(*(getattr(self.machine, f) + getattr(used, f)
-                                    for f in ("busy", "idle", "steal", "clients")))
+        self.machine = self.machine + used
         self.cpu = (self.cpu[0] + c1[0] - c0[0], self.cpu[1] + c1[1] - c0[1])
 
 
@@ -184,11 +184,15 @@ class MachineCpu:
         ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
         idle, steal = ticks[3] + ticks[4], ticks[7]  # idle + iowait; steal
         hz = os.sysconf("SC_CLK_TCK")
-        return MachineCpu((sum(ticks[:7])) / hz - idle / hz, idle / hz, steal / hz, time.process_time())
+        return MachineCpu((sum(ticks[:7]) - idle) / hz, idle / hz, steal / hz, time.process_time())
 
     def since(self, start: "MachineCpu") -> "MachineCpu":
         return MachineCpu(self.busy - start.busy, self.idle - start.idle, self.steal - start.steal,
                           self.clients - start.clients)
+
+    def __add__(self, other: "MachineCpu") -> "MachineCpu":
+        return MachineCpu(self.busy + other.busy, self.idle + other.idle, self.steal + other.steal,
+                          self.clients + other.clients)
 
 
 def print_machine(used: MachineCpu, n: int, ours: float = 0.0) -> None:

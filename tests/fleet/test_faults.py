@@ -19,8 +19,9 @@ from .harness import SmtpSender, reply, rows_by_message_id
 pytestmark = [pytest.mark.postfix, pytest.mark.postgres, pytest.mark.slow]
 
 
-# One target (reply address) per message tag, all different. Not hash(tag): str hashes change per
-# process, and two tags on one address let the milter's RCPT cache (10 s) answer for the database.
+# One seeded target (reply address) per message tag, all different. Not hash(tag): str hashes change
+# per process, and two tags on one address let the milter's RCPT cache (10 s) answer for the database.
+# The message sent while the database is down gets an address of its own (_never_seen).
 _TARGET = {"warm": 0, "db-stops-mid-session": 2, "killed-during-data": 3, "killed-after-store": 4}
 
 

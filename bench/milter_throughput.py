@@ -91,12 +91,37 @@ class Stats:
 
 
 @dataclass
+class MachineCpu:
+    """Where the machine's CPU went during a phase: all cores, and this process (the SMTP clients)."""
+
+    busy: float = 0.0  # CPU seconds, every core, every process (and the kernel's own work)
+    idle: float = 0.0
+    steal: float = 0.0  # taken by the hypervisor for other guests: a VM's cores are not all ours
+    clients: float = 0.0
+
+    @staticmethod
+    def now() -> "MachineCpu":
+        ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        idle, steal = ticks[3] + ticks[4], ticks[7]  # idle + iowait; steal
+        hz = os.sysconf("SC_CLK_TCK")
+        return MachineCpu((sum(ticks[:7]) - idle) / hz, idle / hz, steal / hz, time.process_time())
+
+    def since(self, start: "MachineCpu") -> "MachineCpu":
+        return MachineCpu(self.busy - start.busy, self.idle - start.idle, self.steal - start.steal,
+                          self.clients - start.clients)
+
+    def __add__(self, other: "MachineCpu") -> "MachineCpu":
+        return MachineCpu(self.busy + other.busy, self.idle + other.idle, self.steal + other.steal,
+                          self.clients + other.clients)
+
+
+@dataclass
 class Phase:
     """(a) or (b) over its rounds: their messages, time and CPU added up."""
 
     elapsed: float = 0.0
     stats: Stats = field(default_factory=Stats)
-    machine: MachineCpu = field(default_factory=lambda: MachineCpu())  # (defined below)
+    machine: MachineCpu = field(default_factory=MachineCpu)
     cpu: tuple[float, float] = (0.0, 0.0)  # (b): the milter process's, the writer process's
     rounds: list[float] = field(default_factory=list)  # msg/s of each round
 
@@ -168,31 +193,6 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU of a process (its threads included), from /proc."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-@dataclass
-class MachineCpu:
-    """Where the machine's CPU went during a phase: all cores, and this process (the SMTP clients)."""
-
-    busy: float = 0.0  # CPU seconds, every core, every process (and the kernel's own work)
-    idle: float = 0.0
-    steal: float = 0.0  # taken by the hypervisor for other guests: a VM's cores are not all ours
-    clients: float = 0.0
-
-    @staticmethod
-    def now() -> "MachineCpu":
-        ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-        idle, steal = ticks[3] + ticks[4], ticks[7]  # idle + iowait; steal
-        hz = os.sysconf("SC_CLK_TCK")
-        return MachineCpu((sum(ticks[:7]) - idle) / hz, idle / hz, steal / hz, time.process_time())
-
-    def since(self, start: "MachineCpu") -> "MachineCpu":
-        return MachineCpu(self.busy - start.busy, self.idle - start.idle, self.steal - start.steal,
-                          self.clients - start.clients)
-
-    def __add__(self, other: "MachineCpu") -> "MachineCpu":
-        return MachineCpu(self.busy + other.busy, self.idle + other.idle, self.steal + other.steal,
-                          self.clients + other.clients)
 
 
 def print_machine(used: MachineCpu, n: int, ours: float = 0.0) -> None:

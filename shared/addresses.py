@@ -35,8 +35,8 @@ RESERVED_LOCAL_PARTS = frozenset({
     "bounce", "bounces", "nobody", "daemon", "www-data", "ssl-admin", "info-noreply", "listmaster",
 })
 
-_OBJECT = re.compile(r"^([a-z])(\d{1,12})$")
-_USER = re.compile(r"^(\d{1,12}|public)$")
+_OBJECT = re.compile(r"^([a-z])(\d{1,12})$", re.ASCII)
+_USER = re.compile(r"^(\d{1,12}|public)$", re.ASCII)
 _HASH = re.compile(r"^[0-9a-f]{%d}$" % HASH_LEN)
 # fullmatch, not match with "$": "$" also matches before a trailing newline.
 _LOCAL_OK = re.compile(r"[a-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}")

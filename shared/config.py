@@ -59,6 +59,7 @@ class Settings:
     base_url: str = "http://localhost:8080"
     from_address: str = ""
     purge_after_days: int = 0
+    trusted_proxies: int = 0
 
     @property
     def is_sqlite(self) -> bool:
@@ -244,4 +245,5 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
         base_url=base_url,
         from_address=from_address,
         purge_after_days=purge_days,
+        trusted_proxies=env.integer("TRUSTED_PROXIES", 0),
     )

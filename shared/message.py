@@ -16,6 +16,7 @@ import email.parser
 import email.policy
 import email.utils
 import hashlib
+import itertools
 import re
 from email.message import Message
 
@@ -133,6 +134,21 @@ def _undo_surrogates(text: str) -> str:
     except UnicodeEncodeError:
         return _SURROGATES.sub("\ufffd", text)
     return _decode_bytes(data, None)
+
+
+def raw_headers(msg: Message, limit: int = 300) -> list[tuple[str, str]]:
+    """The header block as it arrived, as (name, value) text, for showing (escaped) to an admin.
+
+    Why not decode_header_value(): the admin sees what was sent, encoded
+    words and all. Raw 8-bit bytes are decoded like a body, though: left
+    surrogate-escaped they are text no page can be encoded in. Folding is
+    joined into spaces.
+    """
+    out = []
+    for name, value in itertools.islice(msg.raw_items(), limit):
+        text = _undo_surrogates(str(value)).replace("\r", "").replace("\n", " ")
+        out.append((_undo_surrogates(str(name)), text))
+    return out
 
 
 def _decode_bytes(data: bytes, charset: str | None) -> str:

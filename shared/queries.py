@@ -115,11 +115,28 @@ def inbound_raw(session: Session, rec_id: int) -> bytes | None:
     return session.scalars(select(ReceivedRaw.raw).where(ReceivedRaw.message_id == rec_id)).first()
 
 
+# Row ids are INTEGER columns: 32-bit on PostgreSQL. A larger number names no row, and handed to the
+# database it is an error (SQLite: OverflowError beyond 64 bits; PostgreSQL: out of range), not a miss.
+MAX_ID = 2**31 - 1
+
+
+def as_id(value: str | int | None) -> int | None:
+    """A row id from untrusted text (URL, query string, form): None unless it could name a row."""
+    if isinstance(value, int):
+        number = value
+    else:
+        text = (value or "").strip()
+        if not (text.isascii() and text.isdigit()):
+            return None
+        number = int(text)
+    return number if 1 <= number <= MAX_ID else None
+
+
 def parse_task_ref(ref: str) -> int | None:
     ref = (ref or "").strip()
     if ref[:1] in ("T", "t"):
         ref = ref[1:]
-    return int(ref) if ref.isdigit() else None
+    return as_id(ref)
 
 
 def _attachments_json(items: list[Attachment]) -> list[dict]:
@@ -163,10 +180,14 @@ def get_task(session: Session, ref: str) -> Task | None:
     return session.get(Task, number) if number is not None else None
 
 
-def list_tasks(session: Session, status: str | None = None, limit: int = 100) -> list[Task]:
+def list_tasks(session: Session, status: str | None = None, limit: int = 100,
+               before_id: int | None = None) -> list[Task]:
+    """Newest first; `before_id` pages on (keyset, like the mail logs)."""
     q = select(Task).options(selectinload(Task.author), selectinload(Task.assignee))
     if status:
         q = q.where(Task.status == status)
+    if before_id:
+        q = q.where(Task.id < before_id)
     return list(session.scalars(q.order_by(Task.id.desc()).limit(limit)))
 
 

@@ -73,6 +73,17 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
                            k in ("MAILGATE_LOGIN_DELAY", "MAILGATE_PAGE_SIZE")})
     app.extensions["mailgate.settings"] = cfg
 
+    from mailgate.webui.helpers import IdConverter
+
+    app.url_map.converters["id"] = IdConverter
+    if cfg.trusted_proxies:
+        # Behind N reverse proxies the peer is the nearest proxy: the client's address (login
+        # throttling and its log lines) and https come from the headers the proxies add.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        n = cfg.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
+
     from mailgate.webui import access, database, views
     from mailgate.webui.extensions import csrf, login_manager
 

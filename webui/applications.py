@@ -68,7 +68,7 @@ def add_address(name: str):
     return redirect(url_for("applications.index"))
 
 
-@bp.route("/addresses/<int:addr_id>/remove", methods=["GET", "POST"])
+@bp.route("/addresses/<id:addr_id>/remove", methods=["GET", "POST"])
 def remove_address(addr_id: int):
     row = get_or_404(CreateAddress, addr_id)
     form = ConfirmForm()
@@ -80,7 +80,7 @@ def remove_address(addr_id: int):
     return render_template("applications/remove.html", row=row, form=form)
 
 
-@bp.route("/addresses/<int:addr_id>/default-author", methods=["GET", "POST"])
+@bp.route("/addresses/<id:addr_id>/default-author", methods=["GET", "POST"])
 def default_author(addr_id: int):
     row = get_or_404(CreateAddress, addr_id)
     form = DefaultAuthorForm()

@@ -7,13 +7,14 @@ from sqlalchemy import select
 
 from mailgate.shared.models import AuditEntry
 from mailgate.webui.extensions import db
+from mailgate.webui.helpers import before_arg
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 
 
 @bp.route("/")
 def index():
-    before = request.args.get("before", type=int)
+    before = before_arg()
     action = (request.args.get("action") or "").strip() or None
     size = current_app.config["MAILGATE_PAGE_SIZE"]
     q = select(AuditEntry)

@@ -11,7 +11,11 @@ from __future__ import annotations
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import BooleanField, HiddenField, PasswordField, SelectField, StringField, SubmitField, TextAreaField
-from wtforms.validators import DataRequired, InputRequired, Length, Optional
+from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp
+
+# A header value typed into a form: one line (a browser's text input strips line breaks; a
+# hand-made POST need not, and a line break there would be a header of its own).
+ONE_LINE = Regexp(r"^[^\r\n]*$", message="Must be one line.")
 
 
 class LoginForm(FlaskForm):
@@ -38,9 +42,9 @@ class VoidForm(ConfirmForm):
 
 
 class TestMessageForm(FlaskForm):
-    sender = StringField("From", validators=[DataRequired(), Length(max=320)])
-    to = StringField("To", validators=[DataRequired(), Length(max=320)])
-    subject = StringField("Subject", validators=[Optional(), Length(max=998)])
+    sender = StringField("From", validators=[DataRequired(), Length(max=320), ONE_LINE])
+    to = StringField("To", validators=[DataRequired(), Length(max=998), ONE_LINE])  # one address or a list
+    subject = StringField("Subject", validators=[Optional(), Length(max=998), ONE_LINE])
     body = TextAreaField("Body", validators=[Optional(), Length(max=200_000)])
     attachment = FileField("Attachment (optional)")
     # The helper: fill "To" with a valid reply address for a task and a user.
@@ -54,9 +58,9 @@ class TestMessageForm(FlaskForm):
 
 class RawUploadForm(FlaskForm):
     eml = FileField("Raw message (.eml)", validators=[FileRequired()])
-    envelope_from = StringField("Envelope sender (optional)", validators=[Optional(), Length(max=320)])
-    envelope_to = StringField("Envelope recipient (optional; empty routes by the headers)",
-                              validators=[Optional(), Length(max=320)])
+    envelope_from = StringField("Envelope sender (optional)", validators=[Optional(), Length(max=320), ONE_LINE])
+    envelope_to = StringField("Envelope recipients (optional, comma-separated; empty routes by the headers)",
+                              validators=[Optional(), Length(max=998), ONE_LINE])
     upload = SubmitField("Upload and receive")
 
 

@@ -10,21 +10,25 @@ from sqlalchemy import select
 from mailgate.shared import audit, pipeline, queries
 from mailgate.shared.models import Application, Attachment, Comment, ReceivedMessage, Task
 from mailgate.shared.envelope import SOURCES
+from mailgate.shared.message import load_message, raw_headers
 from mailgate.shared.outcomes import Reason, Status, TempFail
 from mailgate.webui import settings
 from mailgate.webui.database import pipeline_db, release
 from mailgate.webui.extensions import db
 from mailgate.webui.forms import ActionForm, ReceivedFilterForm
-from mailgate.webui.helpers import actor, get_or_404
+from mailgate.webui.helpers import actor, before_arg, get_or_404
 
 bp = Blueprint("inbound", __name__, url_prefix="/received")
 
 
 def _date(value: str | None) -> datetime | None:
+    """A filter date, or None (shown as ignored); years at datetime's ends are refused too, as a day
+    added or a clock slack taken there would leave its range."""
     try:
-        return datetime.strptime((value or "").strip(), "%Y-%m-%d") if value and value.strip() else None
+        day = datetime.strptime((value or "").strip(), "%Y-%m-%d") if value and value.strip() else None
     except ValueError:
         return None
+    return day if day is not None and 1900 <= day.year <= 9998 else None
 
 
 def _filter_form() -> ReceivedFilterForm:
@@ -50,7 +54,7 @@ def filter_from(form: ReceivedFilterForm) -> queries.InboundFilter:
 @bp.route("/")
 def index():
     form = _filter_form()
-    before = request.args.get("before", type=int)
+    before = before_arg()
     size = current_app.config["MAILGATE_PAGE_SIZE"]
     rows = queries.inbound_page(db.session, filter_from(form), limit=size + 1, before_id=before)
     more = len(rows) > size
@@ -75,7 +79,7 @@ def _linked(rec: ReceivedMessage) -> tuple[Task | None, Comment | None, list[Att
     return task, comment, files
 
 
-@bp.route("/<int:rec_id>")
+@bp.route("/<id:rec_id>")
 def detail(rec_id: int):
     rec = get_or_404(ReceivedMessage, rec_id)
     raw = queries.inbound_raw(db.session, rec_id) or b""
@@ -88,19 +92,11 @@ def detail(rec_id: int):
 
 
 def _headers(raw: bytes) -> list[tuple[str, str]]:
-    """The header block as (name, value) text, decoded leniently; shown escaped, never interpreted."""
-    from mailgate.shared.message import load_message
-
-    if not raw:
-        return []
-    msg = load_message(raw)
-    out = []
-    for name, value in msg.raw_items():
-        out.append((str(name), str(value).replace("\r", "").replace("\n", " ")))
-    return out[:300]
+    """The header block as text; shown escaped, never interpreted."""
+    return raw_headers(load_message(raw)) if raw else []
 
 
-@bp.route("/<int:rec_id>/raw")
+@bp.route("/<id:rec_id>/raw")
 def raw(rec_id: int):
     data = queries.inbound_raw(db.session, rec_id)
     if data is None:
@@ -110,7 +106,7 @@ def raw(rec_id: int):
     })
 
 
-@bp.route("/<int:rec_id>/reprocess", methods=["POST"])
+@bp.route("/<id:rec_id>/reprocess", methods=["POST"])
 def reprocess(rec_id: int):
     form = ActionForm()
     if not form.validate_on_submit():

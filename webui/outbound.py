@@ -17,7 +17,7 @@ from mailgate.shared.outbound import void as void_message
 from mailgate.webui import settings
 from mailgate.webui.extensions import db
 from mailgate.webui.forms import ActionForm, VoidForm
-from mailgate.webui.helpers import actor, get_or_404, refuse
+from mailgate.webui.helpers import actor, before_arg, get_or_404, refuse
 
 bp = Blueprint("outbound", __name__, url_prefix="/outbound")
 STATUSES = ("queued", "sent", "failed", "void")
@@ -26,7 +26,7 @@ STATUSES = ("queued", "sent", "failed", "void")
 @bp.route("/")
 def index():
     status = request.args.get("status") or None
-    before = request.args.get("before", type=int)
+    before = before_arg()
     size = current_app.config["MAILGATE_PAGE_SIZE"]
     q = select(OutboundMessage)
     if status in STATUSES:
@@ -41,13 +41,13 @@ def index():
                            next_url=next_url, first_url=url_for("outbound.index", status=status) if before else None)
 
 
-@bp.route("/<int:out_id>")
+@bp.route("/<id:out_id>")
 def detail(out_id: int):
     row = get_or_404(OutboundMessage, out_id)
     return render_template("outbound/detail.html", row=row, data=queries.outbound_json(row))
 
 
-@bp.route("/<int:out_id>/resend", methods=["POST"])
+@bp.route("/<id:out_id>/resend", methods=["POST"])
 def resend(out_id: int):
     form = ActionForm()
     if not form.validate_on_submit():
@@ -62,7 +62,7 @@ def resend(out_id: int):
     return redirect(url_for("outbound.detail", out_id=out_id))
 
 
-@bp.route("/<int:out_id>/void", methods=["GET", "POST"])
+@bp.route("/<id:out_id>/void", methods=["GET", "POST"])
 def void(out_id: int):
     row = get_or_404(OutboundMessage, out_id)
     form = VoidForm()

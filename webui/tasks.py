@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, abort, current_app, render_template, request, url_for
 from sqlalchemy import select
 
 from werkzeug.utils import secure_filename
@@ -10,6 +10,7 @@ from werkzeug.utils import secure_filename
 from mailgate.shared import queries
 from mailgate.shared.models import Attachment, ReceivedMessage
 from mailgate.webui.extensions import db
+from mailgate.webui.helpers import before_arg
 
 bp = Blueprint("tasks", __name__, url_prefix="/tasks")
 
@@ -17,8 +18,13 @@ bp = Blueprint("tasks", __name__, url_prefix="/tasks")
 @bp.route("/")
 def index():
     status = request.args.get("status") if request.args.get("status") in ("open", "closed") else None
-    return render_template("tasks/index.html", tasks=queries.list_tasks(db.session, status=status, limit=200),
-                           status=status)
+    before = before_arg()
+    size = current_app.config["MAILGATE_PAGE_SIZE"]
+    tasks = queries.list_tasks(db.session, status=status, limit=size + 1, before_id=before)
+    next_url = url_for("tasks.index", status=status, before=tasks[size - 1].id) if len(tasks) > size else None
+    first_url = url_for("tasks.index", status=status) if before else None
+    return render_template("tasks/index.html", tasks=tasks[:size], status=status, next_url=next_url,
+                           first_url=first_url)
 
 
 @bp.route("/<ref>")
@@ -32,7 +38,7 @@ def detail(ref: str):
     return render_template("tasks/detail.html", task=task, data=data, sources=sources)
 
 
-@bp.route("/attachments/<int:att_id>")
+@bp.route("/attachments/<id:att_id>")
 def attachment(att_id: int):
     from flask import Response
 

@@ -9,7 +9,7 @@ message's outcome page.
 from __future__ import annotations
 
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid, parseaddr
+from email.utils import formatdate, getaddresses, make_msgid, parseaddr
 
 from flask import Blueprint, flash, redirect, render_template, url_for
 from sqlalchemy import select
@@ -91,14 +91,20 @@ def send():
     if not form.validate_on_submit():
         return _page(form, upload, 400)
     sender = parseaddr(form.sender.data)[1] or form.sender.data.strip()
-    to = parseaddr(form.to.data)[1] or form.to.data.strip()
     attachment = None
     if form.attachment.data and getattr(form.attachment.data, "filename", ""):
         f = form.attachment.data
         attachment = (f.filename, f.mimetype or "application/octet-stream", f.read())
     raw = build_message(form.sender.data.strip(), form.to.data.strip(), form.subject.data or "",
                         form.body.data or "", attachment)
-    return _run(Envelope(source="test", sender=sender, recipients=[to]), raw)
+    return _run(Envelope(source="test", sender=sender, recipients=_recipients(form.to.data)), raw)
+
+
+def _recipients(text: str) -> list[str]:
+    """Every address of a To line (`Name <a@b>, c@d`) as envelope recipients, as a real MTA would pass
+    them: the pipeline then treats each as the milter would (Mailgate's routed, others not ours)."""
+    found = [addr for _name, addr in getaddresses([text]) if addr]
+    return found or ([text.strip()] if text.strip() else [])
 
 
 def _fill_reply(form: TestMessageForm, upload: RawUploadForm):
@@ -127,7 +133,8 @@ def upload():
         return _page(form, upload_form, 400)
     raw = upload_form.eml.data.read()
     sender = (upload_form.envelope_from.data or "").strip()
-    to = (upload_form.envelope_to.data or "").strip()
+    if sender and sender != "<>":
+        sender = parseaddr(sender)[1] or sender
     envelope = Envelope(source="test", sender=("" if sender == "<>" else sender) if sender else None,
-                        recipients=[to] if to else [])
+                        recipients=_recipients(upload_form.envelope_to.data or ""))
     return _run(envelope, raw)

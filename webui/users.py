@@ -40,13 +40,13 @@ def add():
     return redirect(url_for("users.detail", user_id=user.id))
 
 
-@bp.route("/<int:user_id>")
+@bp.route("/<id:user_id>")
 def detail(user_id: int):
     user = get_or_404(AppUser, user_id)
     return render_template("users/detail.html", user=user, form=UserEmailForm())
 
 
-@bp.route("/<int:user_id>/emails", methods=["POST"])
+@bp.route("/<id:user_id>/emails", methods=["POST"])
 def add_email(user_id: int):
     user = get_or_404(AppUser, user_id)
     form = UserEmailForm()
@@ -61,8 +61,8 @@ def add_email(user_id: int):
     return render_template("users/detail.html", user=user, form=form), 400
 
 
-@bp.route("/<int:user_id>/enable", methods=["POST"])
-@bp.route("/<int:user_id>/disable", methods=["POST"], endpoint="disable")
+@bp.route("/<id:user_id>/enable", methods=["POST"])
+@bp.route("/<id:user_id>/disable", methods=["POST"], endpoint="disable")
 def enable(user_id: int):
     """Enable or disable (one view, two endpoints); CSRF is checked globally for every POST."""
     user = get_or_404(AppUser, user_id)

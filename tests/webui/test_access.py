@@ -180,3 +180,27 @@ def test_every_form_control_has_a_visible_label(app, browser, world, url):
     page.feed(client.get(url).get_data(as_text=True))
     unlabeled = [c for c in page.controls if c not in page.labels]
     assert not unlabeled, f"{url}: controls without a <label for>: {unlabeled}"
+
+
+@pytest.mark.parametrize("proxies,logged", [(0, "127.0.0.1"), (1, "203.0.113.9")])
+def test_failed_logins_name_the_client_behind_a_trusted_proxy(settings, db, seed, admin, caplog, proxies, logged):
+    """Behind MAILGATE_TRUSTED_PROXIES the client's address is the proxy's X-Forwarded-For; without it
+    the header is anyone's to write and is not believed."""
+    from dataclasses import replace
+
+    from sqlalchemy import select
+
+    from mailgate.shared.models import AuditEntry
+    from mailgate.webui import create_app
+
+    app = create_app({"MAILGATE_SETTINGS": replace(settings, trusted_proxies=proxies), "TESTING": True,
+                      "MAILGATE_LOGIN_DELAY": 0})
+    c = app.test_client()
+    forwarded = {"X-Forwarded-For": "203.0.113.9"}
+    html = c.get("/login", headers=forwarded).get_data(as_text=True)
+    token = __import__("re").search(r'name="csrf_token" type="hidden" value="([^"]+)"', html).group(1)
+    with caplog.at_level("WARNING", logger="mailgate.webui.auth"):
+        c.post("/login", data={"username": "guess", "password": "nope", "csrf_token": token}, headers=forwarded)
+    assert any(rec.getMessage().endswith(f"from {logged}") for rec in caplog.records)
+    with db.read() as s:
+        assert s.scalars(select(AuditEntry.actor).where(AuditEntry.action == "login.failed")).all() == [f"web:{logged}"]

@@ -9,10 +9,9 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from mailgate.shared import audit
-from mailgate.shared.addresses import issue_reply_address, parse_reply_local, split_address, AddressError
 from mailgate.shared.config import Settings
-from mailgate.shared.keys import NoMailKey, current_key
 from mailgate.shared.models import OutboundMessage
+from mailgate.shared.outbound.resign import resign_reply_to
 
 VOIDABLE = ("queued", "failed")
 
@@ -39,7 +38,7 @@ def resend(session: Session, outbound_id: int, actor: str, settings: Settings | 
     """
     row = get(session, outbound_id)
     before = row.status
-    resigned = _resign_reply_to(session, settings, row)
+    resigned = resign_reply_to(session, settings, row)
     row.status = "queued"
     row.status_reason = f"resent by {actor}"
     row.attempts = 0
@@ -67,24 +66,3 @@ def void(session: Session, outbound_id: int, actor: str, reason: str = "") -> Ou
     session.flush()
     return row
 
-
-def _resign_reply_to(session: Session, settings: Settings | None, row: OutboundMessage) -> bool:
-    """Re-sign a Reply-To issued under a retired key; True when it changed."""
-    if settings is None or not row.reply_to:
-        return False
-    try:
-        key = current_key(session)
-    except NoMailKey:
-        return False
-    if row.key_id == key.id:
-        return False
-    try:
-        local, _domain = split_address(row.reply_to)
-    except AddressError:
-        return False
-    token = parse_reply_local(settings, local)
-    if token is None:
-        return False
-    address, key = issue_reply_address(session, settings, token.obj, token.user_id)
-    row.reply_to, row.key_id = address, key.id
-    return True

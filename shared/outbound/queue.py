@@ -31,9 +31,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
+from mailgate.shared.config import Settings
 from mailgate.shared.db import Database, utcnow
 from mailgate.shared.models import OutboundMessage
 from mailgate.shared.outbound.render import Outgoing
+from mailgate.shared.outbound.resign import resign_reply_to
 
 DEFAULT_LEASE = timedelta(minutes=5)
 BACKOFF_BASE = timedelta(minutes=1)
@@ -46,8 +48,15 @@ def due_clause(now: datetime):
                 or_(OutboundMessage.next_attempt_at.is_(None), OutboundMessage.next_attempt_at <= now))
 
 
-def claim(db: Database, limit: int, lease: timedelta = DEFAULT_LEASE, now: datetime | None = None) -> list[Outgoing]:
-    """Lease up to `limit` due rows to the caller (oldest first) and return their snapshots."""
+def claim(db: Database, limit: int, lease: timedelta = DEFAULT_LEASE, now: datetime | None = None,
+          settings: Settings | None = None) -> list[Outgoing]:
+    """Lease up to `limit` due rows to the caller (oldest first) and return their snapshots.
+
+    With `settings`, a Reply-To signed under a key rotated since the row was
+    queued is re-signed here, in the claim's transaction (rows locked, one
+    key look-up for the batch): the message is about to be handed out, and
+    an address from before the rotation would be refused as invalid_hash.
+    """
     now = now or utcnow()
     # A random sub-second offset makes the lease value this claim's own token.
     until = now + lease + timedelta(microseconds=random.randrange(1, 999_999))
@@ -58,6 +67,10 @@ def claim(db: Database, limit: int, lease: timedelta = DEFAULT_LEASE, now: datet
         ))
         if not rows:
             return []
+        if settings is not None and any(r.reply_to for r in rows):
+            for r in rows:
+                resign_reply_to(s, settings, r)
+            s.flush()
         s.execute(update(OutboundMessage).where(OutboundMessage.id.in_([r.id for r in rows]))
                   .values(next_attempt_at=until).execution_options(synchronize_session=False))
         return [Outgoing.of(r, lease=until) for r in rows]

@@ -130,7 +130,7 @@ class Worker:
 
     def run_batch(self) -> int:
         """Claim, send and record one batch; returns how many rows it claimed."""
-        batch = queue.claim(self.db, self.batch_size, self.lease)
+        batch = queue.claim(self.db, self.batch_size, self.lease, settings=self.settings)
         if not batch:
             return 0
         started = time.monotonic()

@@ -126,9 +126,9 @@ class ReplyToken:
 def parse_reply_local(settings: Settings, local: str) -> ReplyToken | None:
     """Recognise the reply-address shape; None when the local part is not one."""
     parts = local.lower().split("+")
-    if settings.reply_prefix:
-        if len(parts) != 4 or parts[0] != settings.reply_prefix:
-            return None
+    if settings.reply_prefix and len(parts) == 4 and parts[0] == settings.reply_prefix:
+        # Without the prefix is accepted too (like Phabricator's single-reply-handler prefix): turning
+        # the prefix on must not kill the addresses handed out before -- only a key rotation does that.
         parts = parts[1:]
     if len(parts) != 3:
         return None

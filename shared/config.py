@@ -211,6 +211,11 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
     prefix = (env.get("REPLY_PREFIX") or "").strip().lower()
     if prefix and not _PREFIX_RE.match(prefix):
         raise ConfigError(PREFIX + "REPLY_PREFIX", "letters, digits, '-' or '_' only (no '+')")
+    from mailgate.shared.addresses import RESERVED_LOCAL_PARTS  # here: addresses imports this module
+
+    if prefix in RESERVED_LOCAL_PARTS:
+        raise ConfigError(PREFIX + "REPLY_PREFIX", f"{prefix!r} is a reserved name (postmaster, noreply, ...): "
+                          "an address starting with it is never routed to an application")
 
     socket = (env.get("MILTER_SOCKET") or DEFAULT_MILTER_SOCKET).strip()
     if not (socket.startswith("unix:") or socket.startswith("inet:") or socket.startswith("/")):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from mailgate.shared import audit
@@ -23,8 +23,14 @@ class DirectoryError(ValueError):
     """A management request that cannot be done; the message says why."""
 
 
+def _same_name(username: str):
+    """Usernames are unique without case: `Carol` and `carol` would be one person to anyone writing mail."""
+    return func.lower(AppUser.username) == username.lower()
+
+
 def get_user(session: Session, username: str) -> AppUser:
-    user = session.scalars(select(AppUser).where(AppUser.username == username)).first()
+    user = session.scalars(select(AppUser).where(AppUser.username == username)).first() or \
+        session.scalars(select(AppUser).where(_same_name(username)).order_by(AppUser.id)).first()
     if user is None:
         raise DirectoryError(f"no user {username!r}")
     return user
@@ -55,8 +61,10 @@ def _address_in_use(session: Session, address: str) -> str | None:
 def add_user(session: Session, username: str, emails: list[str], name: str = "", *, actor: str) -> AppUser:
     if not _USERNAME.match(username or ""):
         raise DirectoryError(f"username {username!r}: use letters, digits, '.', '_' or '-' (max 64)")
-    if session.scalars(select(AppUser).where(AppUser.username == username)).first():
-        raise DirectoryError(f"user {username!r} already exists")
+    existing = session.scalars(select(AppUser.username).where(_same_name(username))).first()
+    if existing is not None:
+        raise DirectoryError(f"user {username!r} already exists" +
+                             (f" (as {existing!r}; usernames ignore case)" if existing != username else ""))
     if not emails:
         raise DirectoryError("a user needs at least one email address")
     user = AppUser(username=username, name=name.strip()[:200])

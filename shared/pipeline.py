@@ -29,7 +29,7 @@ from typing import Callable, Iterator, Sequence
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 
-from mailgate.shared import guard, notify, tracker
+from mailgate.shared import guard, notify, queries, tracker
 from mailgate.shared.addresses import Recipient, check_recipient, find_user_by_email, is_ours
 from mailgate.shared.config import Settings
 from mailgate.shared.db import Database, is_unavailable, utcnow
@@ -350,8 +350,11 @@ def step_authorise(ctx: Context) -> None:
     sender = ctx.rec.from_addr or (ctx.envelope.sender or "")  # the From address, read once when stored
     user = find_user_by_email(ctx.conn, sender) if sender else None
     if user is not None and not user.enabled:
-        ctx.note(f"{sender} belongs to {user.username}, whose account is disabled.")
-        user = None
+        # Refused outright: not "unknown", which a create address's default author would let in
+        # under another name -- disabling someone is meant to stop their mail.
+        text = f"The account {user.username} ({sender}) is disabled here; its mail is refused."
+        ctx.note(text)
+        raise Reject(Reason.SENDER_MISMATCH if rcpt.kind == "reply" else Reason.UNKNOWN_SENDER, text)
     if rcpt.kind == "reply":
         token = rcpt.token
         if token.is_public:
@@ -675,7 +678,7 @@ class NotReprocessable(Exception):
 def reprocess(db: Database, settings: Settings, rec_id: int) -> Outcome:
     """Run steps 2-8 again on a stored message (after a fix, or a crash)."""
     with db.read() as s:
-        rec = s.get(ReceivedMessage, rec_id)
+        rec = queries.get_inbound(s, rec_id)
         if rec is None:
             raise NotReprocessable(f"no received message #{rec_id}")
         if rec.status not in REPROCESSABLE:

@@ -108,10 +108,12 @@ def list_inbound(session: Session, f: InboundFilter | None = None, limit: int = 
 
 
 def get_inbound(session: Session, rec_id: int) -> ReceivedMessage | None:
-    return session.get(ReceivedMessage, rec_id)
+    return session.get(ReceivedMessage, rec_id) if as_id(rec_id) else None
 
 
 def inbound_raw(session: Session, rec_id: int) -> bytes | None:
+    if not as_id(rec_id):
+        return None
     return session.scalars(select(ReceivedRaw.raw).where(ReceivedRaw.message_id == rec_id)).first()
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, func, select, update
 
 from mailgate.shared.db import utcnow
 from mailgate.shared.models import AppUser, Application, CreateAddress, Task, UserEmail
@@ -37,6 +37,8 @@ _USER_COLUMNS = (_USERS.c.id, _USERS.c.username, _USERS.c.name, _USERS.c.enabled
 _USER_BY_EMAIL = Statement(select(*_USER_COLUMNS).join(_EMAILS, _EMAILS.c.user_id == _USERS.c.id)
                            .where(_EMAILS.c.address == bindparam("address")))
 _USER_BY_NAME = Statement(select(*_USER_COLUMNS).where(_USERS.c.username == bindparam("username")))
+_USER_BY_FOLDED_NAME = Statement(select(*_USER_COLUMNS).where(func.lower(_USERS.c.username) == bindparam("folded"))
+                                 .order_by(_USERS.c.id).limit(1))
 
 
 def user_by_email(conn: Conn, normalised_address: str) -> UserRef | None:
@@ -45,7 +47,10 @@ def user_by_email(conn: Conn, normalised_address: str) -> UserRef | None:
 
 
 def user_by_name(conn: Conn, username: str) -> UserRef | None:
-    row = conn.first(_USER_BY_NAME, {"username": username})
+    """Usernames are told apart without case (`!assign CAROL` is carol), as addresses are; the exact
+    spelling wins where an older database holds two that differ only in case."""
+    row = conn.first(_USER_BY_NAME, {"username": username}) or \
+        conn.first(_USER_BY_FOLDED_NAME, {"folded": username.lower()})
     return UserRef(*row) if row is not None else None
 
 

@@ -10,7 +10,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from mailgate.shared import keys, tracker
-from mailgate.shared.db import Database
+from mailgate.shared.db import READ_ONLY, Database
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -29,7 +29,8 @@ def upgrade(db: Database) -> None:
 
 
 def current_revision(db: Database) -> str | None:
-    with db.engine.connect() as conn:
+    """Read-only: every command asks this first, and a look at the log must not queue for the writer."""
+    with db.engine.connect().execution_options(**{READ_ONLY: True}) as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
 

@@ -5,7 +5,7 @@ from mailgate.shared import keys
 from mailgate.shared.addresses import (
     AddressError, check_recipient, is_ours, parse_reply_local, reply_address, split_address, verify,
 )
-from mailgate.shared.config import from_env
+from mailgate.shared.config import ConfigError, from_env
 from mailgate.shared.outcomes import Reason, Reject
 
 
@@ -84,10 +84,17 @@ def test_prefix(db, env, seed, task_with_reply):
         addr = reply_address(pre, keys.current_key(s), "T1", seed.bob)
         assert addr.startswith("mg+T1+")
         assert check_recipient(s, pre, addr).kind == "reply"
-        # without the prefix the same address is not a reply address there
-        with pytest.raises(Reject) as err:
-            check_recipient(s, pre, addr[3:])
+        # without the prefix (handed out before it was set) it still is: only a rotation kills addresses
+        assert check_recipient(s, pre, addr[3:]).kind == "reply"
+        with pytest.raises(Reject) as err:  # another prefix is no reply address of ours
+            check_recipient(s, pre, "xx+" + addr[3:])
         assert err.value.reason == Reason.UNKNOWN_RECIPIENT
+
+
+def test_a_reserved_name_is_no_reply_prefix(env):
+    with pytest.raises(ConfigError) as err:
+        from_env({**env, "MAILGATE_REPLY_PREFIX": "bounces"})
+    assert err.value.variable == "MAILGATE_REPLY_PREFIX"
 
 
 def test_unknown_and_create_addresses(db, settings, seed):

@@ -185,3 +185,61 @@ def test_disable_and_enable_a_user(cli, seed, task_with_reply):
     out = j(cli("receive-test", "--json", input=make_mail(sender="bob@example.org", to=addr, body="Back.")))
     assert out["status"] == "processed"
     assert "no user 'zed'" in cli("user", "disable", "zed", ok=False).stderr
+
+
+def test_usernames_are_unique_without_case(cli, seed, task_with_reply):
+    err = cli("user", "add", "CAROL", "carol2@example.org", ok=False).stderr
+    assert "already exists (as 'carol'; usernames ignore case)" in err
+    _, addr = task_with_reply
+    out = j(cli("receive-test", "--json", input=make_mail(sender="bob@example.org", to=addr, body="x\n!assign CAROL")))
+    assert out["status"] == "processed" and out["commands"] == ["assign carol"]
+    assert "disabled" in cli("user", "disable", "BOB").stdout
+
+
+@pytest.mark.parametrize("args", [("show-inbound", "99999999999999999999"), ("reprocess", "99999999999999999999"),
+                                  ("show-inbound", str(2**31))])
+def test_an_id_no_row_can_have_is_one_line_not_a_traceback(cli, args):
+    result = cli(*args, ok=False)
+    assert result.exit_code == 1 and result.stderr.strip() == f"Error: no received message #{args[1]}"
+
+
+def test_a_mistyped_database_url_creates_nothing(tmp_path, env):
+    target = tmp_path / "no" / "such" / "x.db"
+    result = CliRunner().invoke(main, ["list-inbound"], env={**env, "MAILGATE_DATABASE_URL": f"sqlite:///{target}"})
+    assert result.exit_code == 1 and "run `mailgate init`" in result.output
+    assert not (tmp_path / "no").exists()
+
+
+def test_an_instance_folder_that_cannot_be_made_is_one_line(tmp_path, env):
+    (tmp_path / "file").write_text("")
+    result = CliRunner().invoke(main, ["init"], env={**env, "MAILGATE_INSTANCE": str(tmp_path / "file" / "inst"),
+                                                     "MAILGATE_DATABASE_URL": ""})
+    assert result.exit_code == 1 and "MAILGATE_INSTANCE" in result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_a_look_at_the_log_does_not_wait_for_the_writer(cli, settings, db):
+    """list-inbound while a writer holds SQLite's lock (a milter batch, a purge): answered at once."""
+    import sqlite3
+    import time
+
+    from mailgate.shared.db import sqlite_path
+
+    if not settings.is_sqlite:
+        pytest.skip("SQLite's writer lock")
+    holder = sqlite3.connect(sqlite_path(settings.database_url), isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        started = time.monotonic()
+        cli("list-inbound", "--json")
+        assert time.monotonic() - started < 5  # the busy timeout is 10 s
+    finally:
+        holder.rollback()
+        holder.close()
+
+
+def test_a_database_error_is_one_line(tmp_path, env):
+    result = CliRunner().invoke(main, ["list-inbound"], env={
+        **env, "MAILGATE_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"})
+    assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1, result.output
+    assert result.output.startswith("Error: database unavailable: OperationalError:")

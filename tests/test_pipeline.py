@@ -216,7 +216,19 @@ def test_disabled_user_cannot_reply(db, seed, receive, mail, task_with_reply):
     _, addr = task_with_reply
     with db.transaction() as s:
         directory.set_user_enabled(s, "bob", False, actor="test")
-    assert receive(mail(sender="bob@example.org", to=addr)).reason == "sender_mismatch"
+    out = receive(mail(sender="bob@example.org", to=addr))
+    assert out.reason == "sender_mismatch" and "bob (bob@example.org) is disabled" in out.text
+
+
+def test_disabled_user_cannot_open_tasks_even_where_a_default_author_would(db, seed, receive, mail):
+    from mailgate.shared import directory
+
+    with db.transaction() as s:
+        directory.set_default_author(s, "bugs@reply.example.com", "carol", actor="test")
+        directory.set_user_enabled(s, "bob", False, actor="test")
+    out = receive(mail(sender="bob@example.org", subject="Filed while disabled"))
+    assert (out.status, out.reason) == ("rejected", "unknown_sender") and "disabled" in out.text
+    assert receive(mail(sender="stranger@example.com")).actor == "carol"  # the default author still works
 
 
 def test_unknown_sender_on_create_address(db, seed, receive, mail):

@@ -270,6 +270,16 @@ def _has(msg: Message, lower_name: str) -> bool:
     return names is None or lower_name in names
 
 
+
+_COMMENT = re.compile(r"\([^()]*\)")
+
+
+def _keyword(value: str) -> str:
+    """An Auto-Submitted value's keyword: RFC 3834 allows comments around it (`no (a person wrote this)`)
+    and parameters after it (`auto-replied; owner-email=...`)."""
+    return _COMMENT.sub(" ", value).split(";")[0].strip()
+
+
 def _auto_reply_evidence(msg: Message) -> str | None:
     # Most of the headers below are absent from most mail: a missing one
     # reads as "" without being looked up.
@@ -281,7 +291,7 @@ def _auto_reply_evidence(msg: Message) -> str | None:
         return message_header_text(msg, name)
 
     auto = header_text(msg, "Auto-Submitted").lower()
-    if auto and auto.split(";")[0].strip() != "no":
+    if auto and _keyword(auto) != "no":
         return f"Auto-Submitted: {auto[:40]}"
     # Vendor headers of autoresponders (cPanel/Exim vacation, qmail, ticket
     # systems). X-Auto-Response-Suppress is NOT one: Outlook sets it on

@@ -101,8 +101,13 @@ def test_auto_reply_headers(header: str, reason: str) -> None:
     assert v.kind == "auto_reply" and v.reason == reason
 
 
-def test_auto_submitted_no_is_human() -> None:
-    assert verdict("Auto-Submitted: no\n" + HUMAN).kind is None
+@pytest.mark.parametrize("value", ["no", "No", "no (a person wrote this)", "(typed) no", " no ; x=y"])
+def test_auto_submitted_no_is_human(value: str) -> None:
+    assert verdict(f"Auto-Submitted: {value}\n" + HUMAN).kind is None
+
+
+def test_auto_submitted_keyword_after_a_comment_is_still_read() -> None:
+    assert verdict("Auto-Submitted: (vacation) auto-replied\n" + HUMAN).kind == "auto_reply"
 
 
 @pytest.mark.parametrize("subject", [

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import click
@@ -16,7 +17,15 @@ import click
 from mailgate.shared import config as config_mod
 from mailgate.shared import schema
 from mailgate.shared.config import ConfigError, Settings
-from mailgate.shared.db import Database
+from mailgate.shared.db import Database, sqlite_path
+
+
+def one_line(exc: BaseException) -> str:
+    """An error as one line for stderr: the driver's own first line (SQLAlchemy's text adds the SQL and
+    a link on lines of their own, and `mailgate receive`'s stderr becomes Postfix's deferral reason)."""
+    inner = getattr(exc, "orig", None) or exc
+    text = str(inner).strip().splitlines()
+    return f"{inner.__class__.__name__}: {text[0]}" if text else inner.__class__.__name__
 
 
 class AppContext:
@@ -35,12 +44,21 @@ class AppContext:
 
     def database(self, *, require_schema: bool = True) -> Database:
         if self._db is None:
-            self._db = Database.from_settings(self.settings)
+            path = sqlite_path(self.settings.database_url)
+            if require_schema and path and not Path(path).exists():
+                # Only `init` creates a database: a mistyped URL must not leave an empty file behind.
+                raise click.ClickException(f"no database at {path} (MAILGATE_DATABASE_URL / MAILGATE_INSTANCE); "
+                                           "run `mailgate init` to create it")
+            try:
+                self._db = Database.from_settings(self.settings)
+            except OSError as exc:
+                raise click.ClickException(f"cannot create the database folder for {path}: {exc.strerror} "
+                                           "(MAILGATE_DATABASE_URL / MAILGATE_INSTANCE)") from None
         if require_schema:
             try:
                 current = schema.current_revision(self._db)
             except Exception as exc:
-                raise click.ClickException(f"database unavailable: {exc.__class__.__name__}: {exc}") from None
+                raise click.ClickException(f"database unavailable: {one_line(exc)}") from None
             if current is None:
                 raise click.ClickException("the database is not initialised; run `mailgate init`")
             if current != schema.head_revision():

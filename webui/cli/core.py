@@ -7,7 +7,7 @@ import click
 from mailgate.shared import audit, directory, keys, queries, schema
 from mailgate.shared.addresses import issue_reply_address
 from mailgate.shared.directory import DirectoryError
-from mailgate.webui.cli.base import AppContext, emit_json, fail, main, pass_app
+from mailgate.webui.cli.base import AppContext, emit_json, fail, main, one_line, pass_app
 
 
 # --- set-up ------------------------------------------------------------------------------
@@ -17,10 +17,11 @@ from mailgate.webui.cli.base import AppContext, emit_json, fail, main, pass_app
 @pass_app
 def init(app: AppContext, as_json: bool) -> None:
     """Create or upgrade the database, the mail key and the built-in application `tasks`."""
+    db = app.database(require_schema=False)
     try:
-        result = schema.init(app.database(require_schema=False))
+        result = schema.init(db)
     except Exception as exc:
-        fail(f"could not initialise the database: {exc.__class__.__name__}: {exc}")
+        fail(f"could not initialise the database: {one_line(exc)}")
     if as_json:
         emit_json(result)
         return

@@ -142,6 +142,20 @@ class SMTPMailer:
         return conn
 
     def send(self, sender: str, recipients: Sequence[str], data: bytes) -> str:
+        try:
+            return self._send_reusing(sender, recipients, data)
+        except MailerFailure:
+            raise
+        except Exception as exc:
+            # Not an SMTP answer (e.g. UnicodeEncodeError for a non-ASCII address, raised after MAIL FROM
+            # went out): the session is mid-transaction, and the next message on it would be refused with
+            # "503 nested MAIL command", a 5xx that would fail a healthy row for good. Drop the connection
+            # so the next message starts clean; for this row it is a temporary failure.
+            self._drop()
+            raise TemporaryFailure(f"{self.host}:{self.port}: {exc.__class__.__name__}: {exc}") from None
+
+    def _send_reusing(self, sender: str, recipients: Sequence[str], data: bytes) -> str:
+        """Send over the kept connection, reconnecting once if the server dropped it while idle."""
         fresh = self._conn is None
         if fresh:
             self._conn = self._connect()

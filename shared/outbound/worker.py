@@ -28,6 +28,7 @@ from typing import Callable, Sequence
 
 from sqlalchemy import select
 
+from mailgate.shared.addrspec import is_addr_spec
 from mailgate.shared.config import MailerConfig, Settings
 from mailgate.shared.db import Database, utcnow
 from mailgate.shared.models import Heartbeat, OutboundMessage
@@ -229,8 +230,12 @@ def send_test(db: Database, settings: Settings, to: str, mailer_key: str | None 
     """Queue a test message to `to` and send it at once (through one mailer, or the usual order).
 
     The row stays in the outbound log like any other, so the operator sees
-    the test where they look for everything else.
+    the test where they look for everything else. `to` must be a plain
+    ASCII addr-spec: anything else cannot go in RCPT TO, and would only leave
+    a row that retries for two days (ValueError, before any row is written).
     """
+    if not is_addr_spec(to):
+        raise ValueError(f"--to {to!r} is not a plain ASCII address (local@domain, no name or brackets)")
     configs = settings.mailers
     if mailer_key is not None:
         configs = tuple(c for c in settings.mailers if c.key == mailer_key)

@@ -53,3 +53,16 @@ def test_send_test_and_unknown_mailer(cli):
     assert json.loads(res.stdout)["status"] == "sent"
     res = cli("send-test", "--to", "ops@example.org", "--mailer", "nope", ok=False)
     assert res.exit_code == 1 and "no mailer 'nope'" in res.output
+
+
+@pytest.mark.parametrize("to", ["jörg@example.com", "Ops <ops@example.org>", "ops@", "ops@example.org\nBcc: x@y.z"])
+def test_send_test_refuses_what_is_not_a_plain_ascii_address(cli, db, to):
+    from sqlalchemy import func, select
+
+    from mailgate.shared.models import OutboundMessage
+
+    res = cli("send-test", "--to", to, ok=False)
+    assert res.exit_code == 1
+    assert len(res.output.strip().splitlines()) == 1 and "not a plain ASCII address" in res.output
+    with db.read() as s:
+        assert s.scalar(select(func.count()).select_from(OutboundMessage)) == 0  # no row left behind

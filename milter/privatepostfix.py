@@ -246,6 +246,7 @@ class MilterProcess:
     env: dict[str, str]
     socket_path: str
     log_path: Path | None = None
+    pid_file: str | None = None  # --pid-file, as postfix/setup.sh runs it
     proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 20.0) -> "MilterProcess":
@@ -255,8 +256,10 @@ class MilterProcess:
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         # A process group of its own (the milter and its writer process), as a systemd unit's cgroup:
         # kill() ends both, as systemd does when the main process dies.
-        self.proc = subprocess.Popen([exe, "milter", "--socket", f"unix:{self.socket_path}", "--group", "postfix"],
-                                     env=env, stdout=log, stderr=subprocess.STDOUT, cwd="/", start_new_session=True)
+        args = [exe, "milter", "--socket", f"unix:{self.socket_path}", "--group", "postfix"]
+        if self.pid_file:
+            args += ["--pid-file", self.pid_file]
+        self.proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT, cwd="/", start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

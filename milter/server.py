@@ -14,6 +14,7 @@ connections get 451 during the drain and Postfix retries them.
 
 from __future__ import annotations
 
+import errno
 import gc
 import grp
 import logging
@@ -90,7 +91,70 @@ def prepare_socket_dir(path: str, group: str | None) -> int | None:
                            f"chown it to the user running the milter (postfix/setup.sh does)")
     if os.path.exists(path) and not stat.S_ISSOCK(os.lstat(path).st_mode):
         raise StartupError(f"{path} exists and is not a socket; remove it")
+    refuse_live_socket(path)
     return gid
+
+
+def refuse_live_socket(path: str) -> None:
+    """Refuse to start when another milter answers on `path`.
+
+    libmilter's opensocket(True) removes whatever socket is at the path. Were
+    another milter still listening there, it would go on running (heartbeat
+    green) but unreachable, and when either of the two stopped, Postfix would
+    find no socket at all: every message 451 until someone restarts the
+    milter. A socket nobody listens on (a milter killed with SIGKILL) is
+    stale and may be replaced.
+    """
+    try:
+        if not stat.S_ISSOCK(os.lstat(path).st_mode):
+            return  # prepare_socket_dir() names that problem
+    except FileNotFoundError:
+        return
+    with socketlib.socket(socketlib.AF_UNIX) as probe:
+        probe.settimeout(2.0)
+        try:
+            probe.connect(path)
+        except (ConnectionRefusedError, FileNotFoundError):
+            return  # stale
+        except (socketlib.timeout, BlockingIOError):
+            pass  # a full backlog: someone is listening
+        except OSError as exc:
+            if exc.errno in (errno.ECONNREFUSED, errno.ENOENT):
+                return
+            raise StartupError(f"cannot tell whether another milter is listening on {path} "
+                               f"({exc.strerror}); run the milter as the user that owns the socket") from None
+    raise StartupError(f"another milter is listening on {path}; stop it first (postfix/setup.sh stops the "
+                       f"one it started), or give this one another --socket")
+
+
+def socket_identity(path: str) -> tuple[int, int] | None:
+    """(device, inode) of the socket file: which process's socket it is, at exit."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def remove_own_files(path: str | None, identity: tuple[int, int] | None, pid_file: str | None) -> None:
+    """At exit, unlink the socket and the pid file only if they are still this process's.
+
+    A milter started meanwhile on the same path (after this one stopped
+    listening, while it finished its drain) owns a new socket file and has
+    written its own pid: removing those would leave Postfix with no socket
+    (451 for everything) and setup.sh with no pid to stop next time.
+    """
+    if path and identity is not None and socket_identity(path) == identity:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+    if pid_file:
+        try:
+            if Path(pid_file).read_text().strip() == str(os.getpid()):
+                Path(pid_file).unlink()
+        except (OSError, ValueError):
+            pass
 
 
 def check_database(db: Database) -> None:
@@ -314,6 +378,10 @@ def _listen_and_serve(settings: Settings, db: Database, writer: WriterProcess, *
     _register(make_factory(runtime), spec, timeout=600)
     # "milter last seen" is written before the socket exists: whoever can connect
     # (Postfix, `mailgate check`, a test) finds this start recorded.
+    if path:
+        # Again, just before: the heartbeat row is shared per host, and a refused start must not write
+        # "stopped" over the running milter's (prepare_socket_dir checked before the database work).
+        refuse_live_socket(path)
     heartbeat = Heartbeat(runtime, spec)
     heartbeat.beat("started")
     try:
@@ -321,6 +389,7 @@ def _listen_and_serve(settings: Settings, db: Database, writer: WriterProcess, *
     except StartupError:
         heartbeat.beat("stopped")
         raise
+    identity = socket_identity(path) if path else None
     if pid_file:
         Path(pid_file).write_text(f"{os.getpid()}\n")
     # Who gets SIGTERM decides whether a stop is graceful. pymilter forgets its
@@ -370,16 +439,7 @@ def _listen_and_serve(settings: Settings, db: Database, writer: WriterProcess, *
             log.exception("could not stop the writer process")
         heartbeat.stop_event.set()
         heartbeat.beat("stopped")
-        if path:
-            try:
-                os.unlink(path)
-            except OSError:
-                pass
-        if pid_file:
-            try:
-                Path(pid_file).unlink()
-            except OSError:
-                pass
+        remove_own_files(path, identity, pid_file)
         log.info("stopped messages=%d tempfails=%d unfinished=%d", runtime.messages, runtime.tempfails, left)
         db.dispose()
     if failure:

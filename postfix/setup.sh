@@ -52,6 +52,7 @@ SOCKET_DIR="$SPOOL/mailgate"
 SOCKET="$SOCKET_DIR/milter.sock"
 PID_FILE=/run/mailgate/milter.pid
 LOG_FILE=/var/log/mailgate/milter.log
+MILTER_STOP_SECONDS=90  # > the milter's drain (DRAIN_SECONDS = 60) plus its stop; = the unit's TimeoutStopSec
 
 # --- 1. user ------------------------------------------------------------------------------
 say "system user mailgate"
@@ -139,9 +140,14 @@ if [ "$(cat /proc/1/comm 2>/dev/null)" = systemd ]; then
   systemctl restart mailgate-milter.service
 else
   say "milter: background daemon (no systemd as PID 1), pid file $PID_FILE, log $LOG_FILE"
-  if [ -f "$PID_FILE" ] && kill -0 "$(cat "$PID_FILE")" 2>/dev/null; then
-    kill -TERM "$(cat "$PID_FILE")"
-    for _ in $(seq 1 150); do kill -0 "$(cat "$PID_FILE" 2>/dev/null || echo 0)" 2>/dev/null || break; sleep 0.1; done
+  # The old milter finishes its messages in flight first (server.py's DRAIN_SECONDS, 60 s) and
+  # listens until then; a new one started meanwhile would be refused ("another milter is
+  # listening"), so wait for the old pid itself to exit, as long as systemd's TimeoutStopSec.
+  old_pid="$(cat "$PID_FILE" 2>/dev/null || true)"
+  if [ -n "$old_pid" ] && kill -0 "$old_pid" 2>/dev/null; then
+    kill -TERM "$old_pid"
+    for _ in $(seq 1 $((MILTER_STOP_SECONDS * 10))); do kill -0 "$old_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$old_pid" 2>/dev/null && die "the old milter (pid $old_pid) did not stop within ${MILTER_STOP_SECONDS} s; stop it, then run this again"
   fi
   if [ "$RUN_AS" = root ]; then
     setsid nohup "$MAILGATE_BIN" milter --pid-file "$PID_FILE" >>"$LOG_FILE" 2>&1 < /dev/null &

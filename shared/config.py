@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from mailgate.shared.addrspec import is_addr_spec
+
 PREFIX = "MAILGATE_"
 
 MAILER_TYPES = ("smtp", "sendmail", "test")
@@ -228,8 +230,11 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError(PREFIX + "BASE_URL", "must start with http:// or https://")
 
     from_address = (env.get("FROM_ADDRESS") or f"noreply@{reply_domain}").strip()
-    if "@" not in from_address or any(c in from_address for c in "\r\n<> "):
-        raise ConfigError(PREFIX + "FROM_ADDRESS", f"{from_address!r} is not an email address")
+    if not is_addr_spec(from_address):
+        # It goes in every MAIL FROM and From header: a non-ASCII or decorated value would make every
+        # notification unrenderable (or unsendable) long after start-up.
+        raise ConfigError(PREFIX + "FROM_ADDRESS", f"{from_address!r} is not a plain ASCII email address "
+                          "(local@domain, no name or brackets)")
 
     purge_days = env.integer("PURGE_AFTER_DAYS", 0)
     if 0 < purge_days < 7:

@@ -40,6 +40,10 @@ def test_file_variant_reads_secrets_from_a_file(tmp_path):
     ({"MAILGATE_SECRET_KEY_FILE": "/nonexistent/key"}, "MAILGATE_SECRET_KEY_FILE"),
     ({"MAILGATE_PURGE_AFTER_DAYS": "3"}, "MAILGATE_PURGE_AFTER_DAYS"),
     ({"MAILGATE_TRUSTED_PROXIES": "yes"}, "MAILGATE_TRUSTED_PROXIES"),
+    ({"MAILGATE_FROM_ADDRESS": "nöreply@reply.example.com"}, "MAILGATE_FROM_ADDRESS"),
+    ({"MAILGATE_FROM_ADDRESS": "noreply@réply.example.com"}, "MAILGATE_FROM_ADDRESS"),
+    ({"MAILGATE_FROM_ADDRESS": "Mailgate <noreply@reply.example.com>"}, "MAILGATE_FROM_ADDRESS"),
+    ({"MAILGATE_FROM_ADDRESS": "noreply@@reply.example.com"}, "MAILGATE_FROM_ADDRESS"),
     ({"MAILGATE_SECRET_KEY": "a", "MAILGATE_SECRET_KEY_FILE": "/etc/hostname"}, "MAILGATE_SECRET_KEY"),
 ])
 def test_bad_values_name_the_variable(tmp_path, env, variable):

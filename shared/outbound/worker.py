@@ -81,7 +81,15 @@ def deliver(out: Outgoing, order: Sequence[Mailer], down: dict[str, str] | None 
     recipients = out.envelope_recipients()
     if not recipients:
         return queue.Result(outcome="failed", error="no valid recipient address", note="no valid recipient address", **base)
-    data = render_bytes(out)
+    try:
+        data = render_bytes(out)
+    except Exception as exc:
+        # The stored row itself is unsendable (e.g. a non-ASCII sender written before the configuration
+        # refused one): retrying cannot help, and letting it escape would lose the whole batch's results,
+        # so the rows already sent would go out again after every lease.
+        log.error("outbound #%s cannot be rendered: %s: %s", out.id, exc.__class__.__name__, exc)
+        text = f"cannot render: {exc.__class__.__name__}: {exc}"
+        return queue.Result(outcome="failed", error=text, note=text, **base)
     errors: list[str] = []
     for m in order:
         if m.key in down:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from mailgate.shared import mailer_options
 from mailgate.shared.addrspec import is_addr_spec
 
 PREFIX = "MAILGATE_"
@@ -158,6 +159,9 @@ def _mailers(var: str, value: str | None) -> tuple[MailerConfig, ...]:
         options = item.get("options", {})
         if not isinstance(options, dict):
             raise ConfigError(var, f"mailer {key!r}: options must be an object")
+        wrong = mailer_options.problem(mtype, options)
+        if wrong:
+            raise ConfigError(var, f"mailer {key!r}: {wrong}")
         result.append(MailerConfig(key=key, type=mtype, priority=priority, options=dict(options)))
     return tuple(result)
 

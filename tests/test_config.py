@@ -69,3 +69,52 @@ def test_values_are_parsed(tmp_path):
     assert s.public_replies and s.reply_prefix == "mg" and s.max_message_bytes == 2048
     assert s.database_url.startswith("postgresql+psycopg://")
     assert s.mailers[0].key == "a" and s.mailers[0].priority == 10
+
+
+def _mailer(mtype: str, **options) -> str:
+    import json
+
+    return json.dumps([{"key": "relay", "type": mtype, "options": options}])
+
+
+@pytest.mark.parametrize("value,words", [
+    (_mailer("smtp", port="abc"), "options.port"),
+    (_mailer("smtp", port=0), "options.port"),
+    (_mailer("smtp", port=70000), "options.port"),
+    (_mailer("smtp", port=True), "options.port"),
+    (_mailer("smtp", timeout="slow"), "options.timeout"),
+    (_mailer("smtp", timeout=0), "options.timeout"),
+    (_mailer("smtp", ssl="false"), "options.ssl"),
+    (_mailer("smtp", starttls="yes"), "options.starttls"),
+    (_mailer("smtp", verify=0), "options.verify"),
+    (_mailer("smtp", ssl=True, starttls=True), "exclude each other"),
+    (_mailer("smtp", hots="relay.example.com"), "unknown option 'hots'"),
+    (_mailer("smtp", password=1234), "options.password"),
+    (_mailer("sendmail", args="-v"), "options.args"),
+    (_mailer("sendmail", args=["-v", 1]), "options.args"),
+    (_mailer("sendmail", timeout=-1), "options.timeout"),
+    (_mailer("test", fail="sometimes"), "options.fail"),
+    (_mailer("test", delay="1"), "options.delay"),
+    (_mailer("test", port=25), "unknown option 'port'"),
+])
+def test_bad_mailer_options_name_the_variable_and_the_mailer(tmp_path, value, words):
+    with pytest.raises(ConfigError) as err:
+        from_env(base(tmp_path, MAILGATE_MAILERS=value))
+    assert err.value.variable == "MAILGATE_MAILERS"
+    assert "mailer 'relay'" in str(err.value) and words in str(err.value)
+
+
+def test_documented_mailer_options_are_accepted(tmp_path):
+    import json
+
+    mailers = [
+        {"key": "a", "type": "smtp", "priority": 10,
+         "options": {"host": "relay-a.example.com", "port": 587, "starttls": True, "user": "mailgate",
+                     "password": "x", "timeout": 2.5, "verify": False, "local_hostname": "mg.example.com"}},
+        {"key": "b", "type": "smtp", "options": {"host": "relay-b.example.com", "ssl": True, "port": None}},
+        {"key": "c", "type": "sendmail", "options": {"binary": "/usr/sbin/sendmail", "args": ["-v"], "timeout": 60}},
+        {"key": "d", "type": "test", "options": {"log": "/tmp/x", "fail": "temporary", "delay": 0}},
+    ]
+    s = from_env(base(tmp_path, MAILGATE_MAILERS=json.dumps(mailers)))
+    assert [m.key for m in s.mailers] == ["a", "b", "c", "d"]
+    assert s.mailers[2].options["args"] == ["-v"]

@@ -250,6 +250,9 @@ def send_test(db: Database, settings: Settings, to: str, mailer_key: str | None 
         if not configs:
             known = ", ".join(c.key for c in settings.mailers) or "none"
             raise ValueError(f"no mailer {mailer_key!r} (configured: {known})")
+    # Built before the row is written: a mailer that cannot even be constructed must not leave a
+    # leased test row behind for the next worker run to deliver unasked.
+    worker = Worker(db, settings, mailer_configs=configs)
     text = (f"This is a test message from Mailgate, sent by {actor}"
             + (f" through mailer {mailer_key!r}" if mailer_key else "") + ".\n\n"
             "If you can read it, outgoing mail works. Replies to it go nowhere.\n")
@@ -262,7 +265,6 @@ def send_test(db: Database, settings: Settings, to: str, mailer_key: str | None 
         s.add(row)
         s.flush()
         out = queue.claim_one(s, row.id)
-    worker = Worker(db, settings, mailer_configs=configs)
     try:
         result = deliver(out, worker.order())
     finally:

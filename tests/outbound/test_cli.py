@@ -66,3 +66,29 @@ def test_send_test_refuses_what_is_not_a_plain_ascii_address(cli, db, to):
     assert len(res.output.strip().splitlines()) == 1 and "not a plain ASCII address" in res.output
     with db.read() as s:
         assert s.scalar(select(func.count()).select_from(OutboundMessage)) == 0  # no row left behind
+
+
+def test_bad_mailer_options_are_a_clean_configuration_error(cli, env):
+    from click.testing import CliRunner
+
+    bad = '[{"key": "a", "type": "smtp", "options": {"port": "abc"}}]'
+    for args in (["worker", "--once"], ["send-test", "--to", "ops@example.org"]):
+        res = CliRunner().invoke(main, args, env={**env, "MAILGATE_MAILERS": bad})
+        assert res.exit_code == 1, res.output
+        assert "MAILGATE_MAILERS: mailer 'a': options.port" in res.output and "Traceback" not in res.output
+
+
+def test_send_test_builds_its_mailers_before_writing_the_row(db, settings):
+    from dataclasses import replace
+
+    from sqlalchemy import func, select
+
+    from mailgate.shared.config import MailerConfig
+    from mailgate.shared.models import OutboundMessage
+    from mailgate.shared.outbound.worker import send_test
+
+    broken = replace(settings, mailers=(MailerConfig("a", "smtp", None, {"port": "abc"}),))  # not via from_env
+    with pytest.raises(ValueError):
+        send_test(db, broken, "ops@example.org")
+    with db.read() as s:
+        assert s.scalar(select(func.count()).select_from(OutboundMessage)) == 0  # no stray leased row

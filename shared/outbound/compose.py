@@ -60,16 +60,33 @@ def bracket(msgid: str) -> str:
     return f"<{msgid.strip().strip('<>')}>"
 
 
+def is_threading_id(msgid: str) -> bool:
+    """Whether an id may go in In-Reply-To/References as it is.
+
+    Those headers hold msg-ids, where RFC 2047 encoded-words are forbidden:
+    an encoded id matches nothing, and a whole encoded References hides even
+    the thread root from the client. An inbound mail may carry a non-ASCII
+    id (RFC 6532); it cannot be written in our ASCII headers, so it is left
+    out of threading rather than encoded.
+    """
+    bare = msgid.strip().strip("<>")
+    return bool(bare) and bare.isascii() and bare.isprintable() and not any(c in bare for c in " <>")
+
+
 def thread_headers(thread_id: str, parent_id: str = "") -> dict[str, str]:
     """In-Reply-To/References for a notification that is not the thread root.
 
     `parent_id` is the Message-ID of the inbound mail that caused this
     notification (a reply by mail): it becomes the direct parent, the thread
-    root stays first in References so every client finds the thread.
+    root stays first in References so every client finds the thread. An id
+    that `is_threading_id` refuses is dropped (no headers at all if none is left).
     """
-    refs = [bracket(thread_id)]
-    if parent_id and bracket(parent_id) != refs[0]:
-        refs.append(bracket(parent_id))
+    refs: list[str] = []
+    for msgid in (thread_id, parent_id):
+        if msgid and is_threading_id(msgid) and bracket(msgid) not in refs:
+            refs.append(bracket(msgid))
+    if not refs:
+        return {}
     return {"In-Reply-To": refs[-1], "References": " ".join(refs)}
 
 

@@ -19,12 +19,14 @@ from email.policy import default
 from email.utils import formataddr, formatdate, getaddresses
 
 from mailgate.shared.models import OutboundMessage
-from mailgate.shared.outbound.compose import bracket
+from mailgate.shared.outbound.compose import bracket, is_threading_id
 
 DISPLAY_NAME = "Mailgate"
 # Headers the row's JSON may not override: they come from the row's own columns.
 _RESERVED = {"from", "to", "reply-to", "subject", "message-id", "date", "mime-version", "content-type",
              "content-transfer-encoding", "bcc"}
+# msg-id headers: never RFC 2047-encoded (an encoded id threads nothing); ids that are not ASCII are dropped.
+_MSGID_LISTS = {"in-reply-to", "references"}
 _NAME = re.compile(r"^[!-9;-~]{1,76}$")  # printable ASCII without ':' (RFC 5322 field name)
 
 
@@ -78,11 +80,16 @@ def render_bytes(out: Outgoing) -> bytes:
         lines.append(_header("Reply-To", out.reply_to))
     lines.append(_header("Subject", out.subject))
     lines.append(_header("Date", formatdate(localtime=True)))
-    if out.message_id:
+    if out.message_id and is_threading_id(out.message_id):
         lines.append(_header("Message-ID", bracket(out.message_id)))
     for name, value in out.headers.items():
-        if value and name.lower() not in _RESERVED and _NAME.match(name):
-            lines.append(_header(name, str(value)))
+        if not value or name.lower() in _RESERVED or not _NAME.match(name):
+            continue
+        if name.lower() in _MSGID_LISTS:
+            value = " ".join(i for i in str(value).split() if is_threading_id(i))  # rows queued before the check
+            if not value:
+                continue
+        lines.append(_header(name, str(value)))
     lines.append("MIME-Version: 1.0")
     text_part = _part("plain", out.body_text or "\n")
     if out.body_html:

@@ -119,6 +119,17 @@ class Result:
     note: str = ""
     attempts: int = 0  # attempts before this one
 
+    @property
+    def final(self) -> str:
+        """The outcome as `record` writes it: a retry after the last allowed attempt is a failure.
+
+        Decided here, once, so the worker's counts (and `worker --json`) say
+        what the row became, not what the last mailer said.
+        """
+        if self.outcome == "retry" and self.attempts + 1 >= MAX_ATTEMPTS:
+            return "failed"
+        return self.outcome
+
 
 def record(db: Database, results: list[Result], now: datetime | None = None) -> int:
     """Write a batch of results in one transaction; returns how many rows still held our lease."""
@@ -135,7 +146,7 @@ def record(db: Database, results: list[Result], now: datetime | None = None) -> 
             v["sent_at"] = now
             v["last_error"] = r.error[:4000]  # earlier mailers' temporary failures, if any
         elif r.outcome == "retry":
-            if attempts >= MAX_ATTEMPTS:
+            if r.final == "failed":
                 v["status"] = "failed"
                 v["status_reason"] = f"gave up after {attempts} attempts"
             else:

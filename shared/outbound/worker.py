@@ -59,7 +59,8 @@ class Stats:
         return self.sent + self.retry + self.failed + self.void
 
     def add(self, r: queue.Result) -> None:
-        setattr(self, r.outcome, getattr(self, r.outcome) + 1)
+        """Count one result as its row is recorded (a give-up after the last attempt is `failed`)."""
+        setattr(self, r.final, getattr(self, r.final) + 1)
         if r.outcome == "sent" and r.mailer:
             self.by_mailer[r.mailer] = self.by_mailer.get(r.mailer, 0) + 1
 

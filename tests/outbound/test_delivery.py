@@ -217,3 +217,15 @@ def test_stop_mid_batch_hands_the_rest_back(db, settings, task_with_reply):
     stats = worker.run_once()
     assert stats.sent == 2
     assert len(queue.claim(db, 10)) == 4  # the other four are due again at once, not leased
+
+
+def test_the_last_temporary_failure_is_counted_as_failed(db, settings, sink, task_with_reply):
+    from mailgate.shared.outbound import queue
+
+    with db.transaction() as s:
+        s.scalars(select(OutboundMessage)).one().attempts = queue.MAX_ATTEMPTS - 1
+    sink.handler.data_answer = "451 4.3.0 Try again later"
+    stats = _drain(db, with_mailers(settings, sink.mailer()))
+    (row,) = _rows(db)
+    assert (row.status, row.attempts) == ("failed", queue.MAX_ATTEMPTS)
+    assert (stats.retry, stats.failed) == (0, 1)  # what the row became, not "retry later"

@@ -76,6 +76,22 @@ ACTIONS = Milter.DELRCPT | Milter.SETSYMLIST  # the only change Mailgate ever ma
 _negotiation_failed: list[bool] = []
 
 
+def takes_bounces(settings: Settings, address: str) -> bool:
+    """Whether `address` is the notification sender (MAILGATE_FROM_ADDRESS) at one of Mailgate's domains.
+
+    Bounces of Mailgate's notifications come back to it. It is a reserved name,
+    so is_ours() says no, and Postfix's whole-domain safety net would discard
+    them unseen (and raise the "bypassed the milter" alert). Taken as
+    Mailgate's, the message is stored: the pipeline's robot guard records a
+    bounce as ignored/bounce, where the admin sees it; a person writing to it
+    is refused as unknown_recipient at end of message, like any address
+    Mailgate does not have. A sender address at someone else's domain is not
+    Mailgate's to take.
+    """
+    sender = settings.from_address.lower()
+    return bool(sender) and address.lower() == sender and settings.serves_domain(sender.rsplit("@", 1)[-1])
+
+
 class RecipientCache:
     """RCPT verdicts for a few seconds, per process (see the module docstring).
 
@@ -303,6 +319,9 @@ class MailgateMilter(Milter.Base):
         if rt.stopping.is_set():
             return self._tempfail("shutting down")
         if not is_ours(rt.settings, address):
+            if takes_bounces(rt.settings, address):
+                self.ours.append(to)  # stored, never checked: the pipeline's robot guard decides (see there)
+                return Milter.CONTINUE
             self.others.append(to)
             return Milter.CONTINUE
         verdict = rt.rcpt_cache.get(address, t0)

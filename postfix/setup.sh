@@ -16,8 +16,9 @@
 # What it does, in order:
 #   1. a `mailgate` system user (member of group postfix: it must hand the socket to postfix);
 #   2. /etc/mailgate/mailgate.env, the instance folder, `mailgate init`;
-#   3. main.cf via `postconf -e` (relay domain, discard safety net, tempfail, smtpd_milters),
-#      keeping whatever relay domains, transport maps and milters are already configured;
+#   3. main.cf via `postconf -e` (relay domain, discard safety net, postmaster@/abuse@ aliases,
+#      tempfail, smtpd_milters), keeping whatever relay domains, transport maps, virtual
+#      alias maps and milters are already configured;
 #   4. /var/spool/postfix/mailgate (owner mailgate, group postfix, 0750) for the socket;
 #   5. starts (or restarts) the milter: the systemd unit when systemd is PID 1, else a
 #      background daemon with a pid file (/run/mailgate/milter.pid, log /var/log/mailgate/milter.log);
@@ -33,7 +34,7 @@ env_arg=""
 for arg in "$@"; do
   case "$arg" in
     --demo) demo=1 ;;
-    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
     -*) echo "setup.sh: unknown option $arg" >&2; exit 2 ;;
     *) env_arg="$arg" ;;
   esac
@@ -111,6 +112,15 @@ transport="$(postconf -nh transport_maps)"
 case "$transport" in
   *texthash:/etc/postfix/mailgate_transport*) ;;
   *) postconf -e "transport_maps = texthash:/etc/postfix/mailgate_transport${transport:+, $transport}" ;;
+esac
+
+# postmaster@ and abuse@ Mailgate's domains reach a person, not the safety net (after any
+# virtual alias maps already there, so an admin's own entries for them win).
+"$here/mailgate_virtual.sh" $DOMAINS > /etc/postfix/mailgate_virtual
+virtual="$(postconf -nh virtual_alias_maps)"
+case "$virtual" in
+  *texthash:/etc/postfix/mailgate_virtual*) ;;
+  *) postconf -e "virtual_alias_maps = ${virtual:+$virtual, }texthash:/etc/postfix/mailgate_virtual" ;;
 esac
 
 postconf -e "recipient_delimiter = +" "milter_protocol = 6" "milter_default_action = tempfail"

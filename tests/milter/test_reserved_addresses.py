@@ -1,0 +1,116 @@
+"""postmaster@, abuse@ and the notification sender at Mailgate's domains are never accepted and dropped.
+
+They are reserved names, so the milter lets them pass, and Postfix's
+whole-domain safety net (`discard:`) would throw them away after a 250
+(audit finding 2). postfix/setup.sh aliases postmaster@ and abuse@ to the
+local postmaster (mailgate_virtual.sh); the notification sender, where the
+bounces of Mailgate's own notifications arrive, is taken as Mailgate's and
+stored, so the robot guard records them.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import subprocess
+from pathlib import Path
+
+import Milter
+import pytest
+
+from mailgate.milter.adapter import MailgateMilter
+from mailgate.milter.privatepostfix import MilterProcess, PrivatePostfix
+from mailgate.shared import queries
+from mailgate.shared.models import ReceivedMessage
+
+from .conftest import require
+from .test_adapter import Conn
+
+VIRTUAL_SH = Path(__file__).resolve().parents[2] / "postfix" / "mailgate_virtual.sh"
+BOUNCE = (b"From: MAILER-DAEMON@mx.example.org\r\nTo: noreply@reply.example.com\r\nSubject: Undelivered Mail\r\n"
+          b"Message-ID: <bounce-1@mx.example.org>\r\nMIME-Version: 1.0\r\n"
+          b"Content-Type: multipart/report; report-type=delivery-status; boundary=XX\r\n\r\n"
+          b"--XX\r\nContent-Type: text/plain\r\n\r\nDelivery failed.\r\n"
+          b"--XX\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.org\r\n\r\n"
+          b"Final-Recipient: rfc822; x@example.org\r\nAction: failed\r\nStatus: 5.1.1\r\n--XX--\r\n")
+
+
+@pytest.fixture
+def runtime(db, settings):
+    from mailgate.milter.adapter import Runtime
+
+    return Runtime(settings=settings, db=db)
+
+
+def _last(db) -> dict:
+    with db.read() as s:
+        return queries.inbound_json(s.query(ReceivedMessage).order_by(ReceivedMessage.id.desc()).first())
+
+
+def test_a_bounce_to_the_notification_sender_is_stored_as_ignored(runtime, db, seed, settings):
+    assert settings.from_address == "noreply@reply.example.com"
+    res = Conn(runtime).send(BOUNCE, "", "NoReply@reply.example.com")
+    assert res["rcpt"]["NoReply@reply.example.com"] == Milter.CONTINUE
+    assert res["eom"] == Milter.CONTINUE and res["delrcpt"] == ["<NoReply@reply.example.com>"]
+    rec = _last(db)
+    assert (rec["status"], rec["reason"]) == ("ignored", "bounce")
+
+
+def test_a_person_writing_to_the_notification_sender_is_refused(runtime, db, seed, mail):
+    raw = mail(sender="alice@example.org", to="noreply@reply.example.com", body="Thanks!\n")
+    res = Conn(runtime).send(raw, "alice@example.org", "noreply@reply.example.com")
+    assert res["eom"] == Milter.REJECT and res["reply"][0] == "550"
+    assert (_last(db)["status"], _last(db)["reason"]) == ("rejected", "unknown_recipient")
+    # With someone else in the message: they get it, Mailgate's copy is recorded.
+    res = Conn(runtime).send(raw, "alice@example.org", "noreply@reply.example.com", "carol@example.net")
+    assert res["eom"] == Milter.CONTINUE and res["delrcpt"] == ["<noreply@reply.example.com>"]
+
+
+def test_postmaster_and_a_foreign_sender_address_pass_untouched(runtime, db, seed, settings):
+    from dataclasses import replace
+
+    m = Conn(runtime)
+    res = m.send(BOUNCE, "", "postmaster@reply.example.com")
+    assert res["rcpt"]["postmaster@reply.example.com"] == Milter.CONTINUE and res["eom"] == Milter.CONTINUE
+    assert res["delrcpt"] == []  # Postfix's virtual alias (setup.sh) delivers it
+    elsewhere = replace(settings, from_address="noreply@company.example")
+    from mailgate.milter import adapter
+    assert not adapter.takes_bounces(elsewhere, "noreply@company.example")
+    assert isinstance(m.milter, MailgateMilter)
+
+
+@pytest.fixture
+def aliased_postfix(tmp_path_factory):
+    """A private Postfix wired as setup.sh wires one: mailgate_virtual.sh's map, local postmaster -> carol."""
+    require("postfix", "postfix")
+    conf = tmp_path_factory.mktemp("aliases")
+    (conf / "aliases").write_text("postmaster carol@local.test\n")  # texthash: no colon
+    pf = PrivatePostfix(extra={"mydestination": "localhost", "myorigin": "localhost",
+                               "alias_maps": f"texthash:{conf}/aliases", "virtual_alias_maps": f"texthash:{conf}/virtual"})
+    pf.milter_socket = str(pf.root / "queue" / "mailgate" / "milter.sock")
+    pf.config_dir.mkdir(parents=True, exist_ok=True)
+    (pf.config_dir / "main.cf").write_text(pf.main_cf())  # mailgate_virtual.sh reads alias_maps from it
+    out = subprocess.run([str(VIRTUAL_SH), *pf.domains], capture_output=True, text=True, check=True,
+                         env={"MAIL_CONFIG": str(pf.config_dir), "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+    (conf / "virtual").write_text(out.stdout)
+    pf.start()
+    yield pf
+    pf.stop()
+
+
+def test_postmaster_abuse_and_bounces_reach_someone_through_real_postfix(aliased_postfix, env, db, seed, tmp_path):
+    pf = aliased_postfix
+    milter = MilterProcess(env=env, socket_path=pf.milter_socket, log_path=tmp_path / "milter.log").start()
+    try:
+        with smtplib.SMTP("127.0.0.1", pf.port, timeout=30) as smtp:
+            for rcpt in ("postmaster@reply.example.com", "Abuse@reply.example.com"):
+                body = f"From: alice@example.org\r\nTo: {rcpt}\r\nSubject: for {rcpt}\r\n\r\nHello {rcpt}.\r\n"
+                assert smtp.sendmail("alice@example.org", [rcpt], body) == {}
+            assert smtp.sendmail("", ["noreply@reply.example.com"], BOUNCE) == {}
+        pf.wait_mailbox("carol", "Hello postmaster@reply.example.com.")
+        pf.wait_mailbox("carol", "Hello Abuse@reply.example.com.")
+        pf.wait_queue_empty()
+    finally:
+        milter.stop()
+    assert "NOT-CONSUMED-BY-MAILGATE" not in pf.log()  # nothing fell into the safety net
+    rec = _last(db)
+    assert (rec["status"], rec["reason"]) == ("ignored", "bounce")

@@ -30,6 +30,7 @@ QUIET_HEADERS = {
 }
 
 _URL = re.compile(r"https?://[^\s<>\"']+")
+_TRAILING = ".,;:!?"  # sentence punctuation after a link is not part of it
 
 
 # (pid, prefix, counter), replaced as one object: a thread reads the prefix and the counter of the same
@@ -100,10 +101,31 @@ def html_from_text(text: str) -> str:
     paragraphs = [p for p in re.split(r"\n\s*\n", text.strip("\n")) if p.strip()]
     out = []
     for p in paragraphs:
-        escaped = html.escape(p, quote=True)
-        linked = _URL.sub(lambda m: f'<a href="{m.group(0)}">{m.group(0)}</a>', escaped)
-        out.append("<p>" + linked.replace("\n", "<br>\n") + "</p>")
+        out.append("<p>" + _linked(p).replace("\n", "<br>\n") + "</p>")
     return (
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"></head>\n"
         "<body style=\"font-family: sans-serif; font-size: 14px;\">\n" + "\n".join(out) + "\n</body></html>\n"
     )
+
+
+def _linked(text: str) -> str:
+    """Escaped text with its URLs as links.
+
+    URLs are found in the raw text and each piece is escaped on its own:
+    matched on the escaped text, the `&gt;` of `<https://…>` or the `&quot;`
+    of a quoted URL became part of the href.
+    """
+    pieces: list[str] = []
+    pos = 0
+    for m in _URL.finditer(text):
+        url = m.group(0).rstrip(_TRAILING)
+        while url.endswith(")") and url.count(")") > url.count("("):  # "(see https://x/y)": not the ")"
+            url = url[:-1].rstrip(_TRAILING)
+        if len(url) <= len("https://"):
+            continue
+        href = html.escape(url, quote=True)
+        pieces.append(html.escape(text[pos:m.start()], quote=True))
+        pieces.append(f'<a href="{href}">{href}</a>')
+        pos = m.start() + len(url)
+    pieces.append(html.escape(text[pos:], quote=True))
+    return "".join(pieces)

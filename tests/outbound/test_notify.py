@@ -118,3 +118,13 @@ def test_message_ids_stay_unique_across_threads_and_forks():
     os.close(read)
     os.waitpid(pid, 0)
     assert child.startswith("mailgate.") and child[len("mailgate."):][:16] != parent_prefix
+
+
+def test_links_in_brackets_quotes_or_before_punctuation_get_the_right_href():
+    html = html_from_text('See <https://example.com/a?x=1&y=2> and "http://example.org/p". '
+                          "Also https://example.net/q, (https://example.net/r_(s)) and https://example.net/t.")
+    assert '&lt;<a href="https://example.com/a?x=1&amp;y=2">https://example.com/a?x=1&amp;y=2</a>&gt;' in html
+    assert '&quot;<a href="http://example.org/p">http://example.org/p</a>&quot;.' in html
+    assert '<a href="https://example.net/q">https://example.net/q</a>,' in html
+    assert '(<a href="https://example.net/r_(s)">https://example.net/r_(s)</a>)' in html
+    assert '<a href="https://example.net/t">https://example.net/t</a>.</p>' in html

@@ -96,9 +96,11 @@ DOMAINS="$(PYTHONSAFEPATH=1 "$(dirname "$MAILGATE_BIN")/python" -c \
 # --- 3. Postfix main.cf ------------------------------------------------------------------
 say "Postfix: Mailgate domains ($DOMAINS) as relay domains, discard safety net, milter with tempfail"
 for d in $DOMAINS; do
-  if postconf -xh mydestination | tr ', ' '\n\n' | grep -qix "$d"; then
-    die "$d is in mydestination; Mailgate's domains must be relay domains only (remove it from mydestination)"
-  fi
+  for p in mydestination virtual_alias_domains virtual_mailbox_domains; do  # as `mailgate check`
+    if postconf -xh "$p" | tr ', ' '\n\n' | grep -qix "$d"; then
+      die "$d is in $p; Mailgate's domains must be relay domains only (remove it from $p)"
+    fi
+  done
 done
 relay="$(postconf -nh relay_domains)"  # -n: only what is set, not the default expression
 for d in $DOMAINS; do

@@ -234,9 +234,43 @@ def check_default_action(pf: _Postfix, ours: list[tuple[str, dict[str, str]]]) -
     return Check("milter default action", True, "tempfail: while the milter is down clients get 4xx and retry")
 
 
+# Address classes that take a domain away from relay_domains (Postfix checks them first): smtpd then
+# looks the recipient up as a local or virtual user and refuses every Mailgate address at RCPT.
+LOCAL_DOMAIN_PARAMETERS = ("mydestination", "virtual_alias_domains", "virtual_mailbox_domains")
+
+
+def _listed_in(pf: _Postfix, parameter: str, domain: str) -> bool:
+    """Whether `domain` is in a domain-list parameter: a literal entry, or a key of one of its tables."""
+    for entry in re.split(r"[\s,]+", pf.get(parameter) or ""):
+        entry = entry.strip()
+        if not entry:
+            continue
+        if ":" in entry:  # type:name lookup table (hash:/etc/postfix/..., inline:{...})
+            if pf.query(entry, domain) is not None:
+                return True
+        elif entry.lower().rstrip(".") == domain:
+            return True
+    return False
+
+
+def local_domain_problems(settings: Settings, pf: _Postfix) -> tuple[list[str], str | None]:
+    """Mailgate domains that Postfix treats as local or virtual, and the fix setup.sh gives for it."""
+    problems = [f"{domain} is in {parameter}" for domain in settings.domains
+                for parameter in LOCAL_DOMAIN_PARAMETERS if _listed_in(pf, parameter, domain)]
+    if not problems:
+        return [], None
+    return problems, ("Mailgate's domains must be relay domains only: remove them from "
+                      + ", ".join(sorted({p.rsplit(" ", 1)[1] for p in problems}))
+                      + ", then run postfix/setup.sh (postfix reload).")
+
+
 def check_domain_routed(settings: Settings, pf: _Postfix) -> Check:
     if not pf.installed:
         return Check("domain routed", False, "Postfix is not installed", "Run postfix/setup.sh.")
+    local, fix = local_domain_problems(settings, pf)
+    if local:
+        return Check("domain routed", False, "; ".join(local) + ": Postfix refuses every Mailgate address "
+                     "(User unknown) before the milter can answer", fix)
     problems: list[str] = []
     seen: list[str] = []
     relay = [d.strip().lower() for d in re.split(r"[\s,]+", pf.get("relay_domains") or "") if d.strip()]

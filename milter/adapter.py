@@ -241,6 +241,7 @@ class MailgateMilter(Milter.Base):
         self.too_large = False
         self.in_body = False  # the blank line after the headers is in `chunks`
         self.auth_results = ""
+        self.message_id = ""  # kept as the header goes by: also known when the headers alone crossed the limit
         self.started = 0.0
         self.rcpt_ms = 0.0
         self._failed = None
@@ -262,7 +263,8 @@ class MailgateMilter(Milter.Base):
             return ""
 
     def _mlog(self, **more: Any) -> MessageLog:
-        return MessageLog(log, qid=self._qid(), **more)
+        # The Message-ID once its header went by (empty at RCPT): on every line, the refusals and deferrals too.
+        return MessageLog(log, qid=self._qid(), mid=getattr(self, "message_id", ""), **more)
 
     def _tempfail(self, why: str) -> int:
         self.runtime.count("tempfails")
@@ -347,7 +349,7 @@ class MailgateMilter(Milter.Base):
 
     def header_bytes(self, name: str, value: bytes) -> int:
         """One header field (no-reply): kept, as bytes, only while the message has Mailgate recipients."""
-        if self.ours and not self.too_large:
+        if self.ours:
             try:
                 self._header(name, value)
             except Exception as exc:  # noqa: BLE001 -- as @_remembered: answered 451 at the next reply
@@ -366,6 +368,10 @@ class MailgateMilter(Milter.Base):
             value = value.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
         if value[:1] not in (b" ", b"\t"):
             value = b" " + value  # without P_HDR_LEADSPC the MTA strips the space after the colon
+        if not self.message_id and len(name) == 10 and name.lower() == "message-id":
+            self.message_id = value.decode("utf-8", "replace").strip().strip("<>")
+        if self.too_large:
+            return  # only the Message-ID is wanted now (for the log line); nothing more is buffered
         line = b"%s:%s\r\n" % (name.encode("ascii", "replace"), value)
         self.size += len(line)
         if self.size > self.runtime.settings.max_message_bytes:
@@ -400,8 +406,8 @@ class MailgateMilter(Milter.Base):
         refused = Outcome(id=None, status=Status.REJECTED, reason=Reason.TOO_LARGE,
                           text=f"Message too large: this server accepts at most {limit:,} bytes for Mailgate addresses.")
         self._reply(message_reply(refused, all_recipients_ours=not self.others))  # 552 5.3.4, from outcomes.py
-        self._mlog().info("message refused", rcpt=",".join(_bare(r) for r in self.ours), status="rejected",
-                          reason=Reason.TOO_LARGE, size=f">{limit}", ms=self._elapsed())
+        self._mlog().info("message refused", rcpt=",".join(_bare(r) for r in self.ours),
+                          status="rejected", reason=Reason.TOO_LARGE, size=f">{limit}", ms=self._elapsed())
         self.chunks = []  # free the buffer at once; the rest of the body is not read into memory
         self.ours = []
         return Milter.REJECT
@@ -446,7 +452,8 @@ class MailgateMilter(Milter.Base):
             # Durable when it returns: only then do we answer.
             outcome = rt.batcher.receive(envelope, raw, timings)
         except TempFail as exc:
-            self._mlog().warning("message deferred", rcpt=",".join(envelope.recipients), status="tempfail",
+            self._mlog().warning("message deferred", rcpt=",".join(envelope.recipients),
+                                 status="tempfail",
                                  reason=str(exc) or "unavailable", ms=self._elapsed())
             return self._tempfail(str(exc))
         reply = message_reply(outcome, all_recipients_ours=not self.others)
@@ -469,7 +476,7 @@ class MailgateMilter(Milter.Base):
         """The one line per message: what, for whom, the verdict, and where the milliseconds went."""
         if not log.isEnabledFor(logging.INFO):
             return
-        text = kv(qid=envelope.queue_id, mid=self._message_id(), rcpt=",".join(envelope.recipients),
+        text = kv(qid=envelope.queue_id, mid=self.message_id, rcpt=",".join(envelope.recipients),
                   status=outcome.status, reason=outcome.reason or "", action=outcome.action or "",
                   object=outcome.object or "", id=outcome.id)
         # Numbers need no quoting: formatted directly.
@@ -478,14 +485,6 @@ class MailgateMilter(Milter.Base):
                  f"receive_ms={(time.perf_counter() - t0) * 1000:.1f} store_ms={timings.store * 1000:.1f} "
                  f"route_ms={timings.authorise * 1000:.1f} parse_ms={timings.parse * 1000:.1f} "
                  f"act_ms={timings.act * 1000:.1f} sync_ms={timings.durable * 1000:.1f} batch={timings.batch}")
-
-    def _message_id(self) -> str:
-        for chunk in self.chunks:
-            if chunk[:11].lower() == b"message-id:":
-                return chunk[11:].strip().decode("utf-8", "replace").strip("<>")
-            if chunk == b"\r\n":
-                break
-        return ""
 
     # --- ends ------------------------------------------------------------------------
 

@@ -335,21 +335,56 @@ def serve(settings: Settings, *, socket_spec: str | None = None, group: str | No
     if path is None:
         log.warning("listening on %s: a TCP socket costs ~43 ms per message (Nagle + delayed ACK); "
                     "use a unix socket", spec)
-
-    if db is None:
-        db = open_database(settings)  # this process only reads (RCPT checks) and writes the heartbeat
-    check_database(db)
-    # Every message is stored and processed in the writer process (milter/writer.py), in batches.
-    writer = WriterProcess(settings, log_level, cpus=all_cpus)  # not pinned with us: it is the busy one
+    if pid_file:
+        write_pid_file(pid_file)
     try:
-        writer.start()
-    except TempFail:
-        raise StartupError("the writer process could not open the database; see the lines above") from None
-    try:
-        _listen_and_serve(settings, db, writer, spec=spec, path=path, gid=gid, group=group, pid_file=pid_file,
-                          drain_seconds=drain_seconds, cpu=cpu)
+        if db is None:
+            db = open_database(settings)  # this process only reads (RCPT checks) and writes the heartbeat
+        check_database(db)
+        # Every message is stored and processed in the writer process (milter/writer.py), in batches.
+        writer = WriterProcess(settings, log_level, cpus=all_cpus)  # not pinned with us: it is the busy one
+        try:
+            writer.start()
+        except TempFail:
+            raise StartupError("the writer process could not open the database; see the lines above") from None
+        try:
+            _listen_and_serve(settings, db, writer, spec=spec, path=path, gid=gid, group=group, pid_file=pid_file,
+                              drain_seconds=drain_seconds, cpu=cpu)
+        finally:
+            writer.stop()  # after a start-up refusal too: a writer left running would keep this process from exiting
     finally:
-        writer.stop()  # after a start-up refusal too: a writer left running would keep this process from exiting
+        remove_own_files(None, None, pid_file)  # a refused start leaves no pid file (setup.sh would trust it)
+
+
+def write_pid_file(pid_file: str) -> None:
+    """Write our pid before anything listens, so a pid file that cannot be written is a clear refusal.
+
+    Written after the socket was open (as it was), a missing directory gave a
+    traceback and left a socket and an "alive" heartbeat behind. A pid file
+    naming another running mailgate process is not overwritten: postfix/setup.sh
+    stops the milter by it.
+    """
+    path = Path(pid_file)
+    try:
+        other = int(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        other = None
+    if other and other != os.getpid() and _is_mailgate(other):
+        raise StartupError(f"pid file {pid_file} names pid {other}, a running mailgate process; "
+                           f"stop it first, or use another --pid-file")
+    try:
+        path.write_text(f"{os.getpid()}\n")
+    except OSError as exc:
+        raise StartupError(f"cannot write the pid file {pid_file} ({exc.strerror}); create its directory, "
+                           f"writable by uid {os.getuid()} (postfix/setup.sh creates /run/mailgate)") from None
+
+
+def _is_mailgate(pid: int) -> bool:
+    """Whether `pid` is alive and runs mailgate (a stale pid file may name a pid reused by anything)."""
+    try:
+        return b"mailgate" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
 
 
 def _open_socket(spec: str, path: str | None, gid: int | None, group: str | None) -> None:
@@ -367,6 +402,10 @@ def _open_socket(spec: str, path: str | None, gid: int | None, group: str | None
                 os.chown(path, -1, gid)
             os.chmod(path, 0o660)
         except OSError as exc:
+            try:
+                os.unlink(path)  # just created by us: a socket Postfix could not use must not stay behind
+            except OSError:
+                pass
             raise StartupError(f"cannot give {path} to group {group}: {exc.strerror}") from None
 
 
@@ -390,8 +429,32 @@ def _listen_and_serve(settings: Settings, db: Database, writer: WriterProcess, *
         heartbeat.beat("stopped")
         raise
     identity = socket_identity(path) if path else None
-    if pid_file:
-        Path(pid_file).write_text(f"{os.getpid()}\n")
+    threads: list[threading.Thread] = []  # libmilter's, once started
+    failure: list[BaseException] = []  # what ended libmilter's thread, if it was not a stop
+    left = 0
+    # From here on the socket exists: whatever fails, the finally below removes it and writes "stopped".
+    try:
+        _serve_until_stopped(runtime, heartbeat, settings, spec, cpu, threads, failure)
+        left = drain(runtime, drain_seconds)
+    finally:
+        for worker in threads:
+            _stop_libmilter(worker, path)
+        try:
+            writer.stop()  # it finishes what it was sent (nothing, unless the drain timed out), then exits
+        except Exception:  # noqa: BLE001 -- serve()'s finally tries again; the rest of the stop goes on
+            log.exception("could not stop the writer process")
+        heartbeat.stop_event.set()
+        heartbeat.beat("stopped")
+        remove_own_files(path, identity, pid_file)
+        log.info("stopped messages=%d tempfails=%d unfinished=%d", runtime.messages, runtime.tempfails, left)
+        db.dispose()
+    if failure:
+        raise StartupError(f"libmilter stopped: {failure[0]}")
+
+
+def _serve_until_stopped(runtime: Runtime, heartbeat: Heartbeat, settings: Settings, spec: str, cpu: int | None,
+                         threads: list[threading.Thread], failure: list[BaseException]) -> None:
+    """Run libmilter in a thread (appended to `threads`) until a stop signal or its end (appended to `failure`)."""
     # Who gets SIGTERM decides whether a stop is graceful. pymilter forgets its
     # interpreter as soon as libmilter's main() returns, after which callbacks of
     # sessions still open can no longer run: a message half-way would hang until
@@ -407,7 +470,6 @@ def _listen_and_serve(settings: Settings, db: Database, writer: WriterProcess, *
     gc.collect()
     gc.freeze()
     gc.set_threshold(20000, 20, 20)
-    failure: list[BaseException] = []
 
     def run_libmilter() -> None:
         try:
@@ -416,6 +478,7 @@ def _listen_and_serve(settings: Settings, db: Database, writer: WriterProcess, *
             failure.append(exc)
 
     worker = threading.Thread(target=run_libmilter, name="libmilter", daemon=True)
+    threads.append(worker)
     worker.start()
     received: list[int] = []
     for sig in STOP_SIGNALS:
@@ -423,27 +486,11 @@ def _listen_and_serve(settings: Settings, db: Database, writer: WriterProcess, *
     signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     log.info("listening socket=%s database=%s domains=%s pid=%d cpu=%s", spec, settings.database_url.split("@")[-1],
              ",".join(settings.domains), os.getpid(), "all" if cpu is None else cpu)
-    left = 0
-    try:
-        while not received and worker.is_alive():
-            time.sleep(0.2)
-        if received:
-            log.info("stopping on %s: finishing %d message(s) in flight, new recipients get 451",
-                     signal.Signals(received[0]).name, runtime.in_flight)
-        left = drain(runtime, drain_seconds)
-    finally:
-        _stop_libmilter(worker, path)
-        try:
-            writer.stop()  # it finishes what it was sent (nothing, unless the drain timed out), then exits
-        except Exception:  # noqa: BLE001 -- serve()'s finally tries again; the rest of the stop goes on
-            log.exception("could not stop the writer process")
-        heartbeat.stop_event.set()
-        heartbeat.beat("stopped")
-        remove_own_files(path, identity, pid_file)
-        log.info("stopped messages=%d tempfails=%d unfinished=%d", runtime.messages, runtime.tempfails, left)
-        db.dispose()
-    if failure:
-        raise StartupError(f"libmilter stopped: {failure[0]}")
+    while not received and worker.is_alive():
+        time.sleep(0.2)
+    if received:
+        log.info("stopping on %s: finishing %d message(s) in flight, new recipients get 451",
+                 signal.Signals(received[0]).name, runtime.in_flight)
 
 
 def _stop_libmilter(worker: threading.Thread, path: str | None, timeout: float = 10.0) -> None:

@@ -56,7 +56,7 @@ from mailgate.shared.db import Database
 from mailgate.shared.envelope import Envelope
 from mailgate.shared.logs import MessageLog, kv
 from mailgate.shared.outcomes import (
-    TEMPFAIL, Outcome, Reason, Reject, SmtpReply, Status, TempFail, message_reply, rcpt_reply,
+    ACCEPT, TEMPFAIL, Outcome, Reason, Reject, SmtpReply, Status, TempFail, message_reply, rcpt_reply,
 )
 from mailgate.shared.pipeline import Timings
 
@@ -240,6 +240,7 @@ class MailgateMilter(Milter.Base):
         self.size = 0
         self.too_large = False
         self.in_body = False  # the blank line after the headers is in `chunks`
+        self.head_chunks = 0  # how many of `chunks` are the headers (and the blank line)
         self.auth_results = ""
         self.message_id = ""  # kept as the header goes by: also known when the headers alone crossed the limit
         self.started = 0.0
@@ -370,10 +371,10 @@ class MailgateMilter(Milter.Base):
             value = b" " + value  # without P_HDR_LEADSPC the MTA strips the space after the colon
         if not self.message_id and len(name) == 10 and name.lower() == "message-id":
             self.message_id = value.decode("utf-8", "replace").strip().strip("<>")
+        line = b"%s:%s\r\n" % (name.encode("ascii", "replace"), value)
+        self.size += len(line)  # counted on past the limit: an oversized copy is recorded with its size
         if self.too_large:
             return  # only the Message-ID is wanted now (for the log line); nothing more is buffered
-        line = b"%s:%s\r\n" % (name.encode("ascii", "replace"), value)
-        self.size += len(line)
         if self.size > self.runtime.settings.max_message_bytes:
             self.too_large = True
             return
@@ -384,9 +385,10 @@ class MailgateMilter(Milter.Base):
     def _end_headers(self) -> None:
         """The blank line between headers and body (end of headers is not a callback we take)."""
         self.in_body = True
+        self.size += 2
         if not self.too_large:
             self.chunks.append(b"\r\n")
-            self.size += 2
+        self.head_chunks = len(self.chunks)
 
     @_guarded
     def body(self, chunk: bytes) -> int:
@@ -397,7 +399,14 @@ class MailgateMilter(Milter.Base):
             self._end_headers()
         self.size += len(chunk)
         if self.too_large or self.size > self.runtime.settings.max_message_bytes:
-            return self._refuse_too_large()
+            if not self.others:
+                return self._refuse_too_large()
+            # Others' copy must not be refused for Mailgate's limit: keep the headers only, count the
+            # rest (the record gets the true size), and record Mailgate's copy at end of message.
+            if not self.too_large:
+                self.too_large = True
+                del self.chunks[self.head_chunks:]
+            return Milter.CONTINUE
         self.chunks.append(chunk)
         return Milter.CONTINUE
 
@@ -431,7 +440,7 @@ class MailgateMilter(Milter.Base):
             return Milter.CONTINUE
         if not self.in_body:  # an empty body: no body callback came
             self._end_headers()
-        if self.too_large:
+        if self.too_large and not self.others:
             return self._refuse_too_large()
         rt = self.runtime
         t0 = time.perf_counter()
@@ -445,7 +454,7 @@ class MailgateMilter(Milter.Base):
             queue_id=self._qid(),
             auth_results=self.auth_results,
         )
-        raw = b"".join(self.chunks)
+        raw = self._oversized() if self.too_large else b"".join(self.chunks)
         timings = Timings()
         try:
             # Stored, read, processed and fsynced with the concurrent sessions' messages (the writer process).
@@ -456,7 +465,10 @@ class MailgateMilter(Milter.Base):
                                  status="tempfail",
                                  reason=str(exc) or "unavailable", ms=self._elapsed())
             return self._tempfail(str(exc))
-        reply = message_reply(outcome, all_recipients_ours=not self.others)
+        if self.too_large and self.others:
+            reply = ACCEPT  # recorded rejected/too_large; the others get it (message_reply would say 552)
+        else:
+            reply = message_reply(outcome, all_recipients_ours=not self.others)
         try:  # stored and decided: a logging problem must not turn into a 451 now
             self._log_outcome(envelope, outcome, reply, t0, timings)
         except Exception:  # noqa: BLE001
@@ -470,6 +482,21 @@ class MailgateMilter(Milter.Base):
             self._ctx.delrcpt(rcpt)  # DELRCPT is negotiated (ACTIONS)
         self._reset()
         return Milter.CONTINUE
+
+    def _oversized(self) -> bytes:
+        """The headers kept, then zeros up to the message's size: the pipeline stores such a message truncated.
+
+        The store path (pipeline._arrival) recognises an oversized message by
+        its length and keeps only its head, recorded rejected/too_large with the
+        size in its reason. The body was never buffered, so zeros stand in for
+        it: allocated lazily (calloc), and bounded by Postfix's
+        message_size_limit. A rare path: only a message over Mailgate's limit
+        that also has other recipients comes here.
+        """
+        head = b"".join(self.chunks[:self.head_chunks])
+        if not head.endswith(b"\r\n\r\n"):
+            head += b"\r\n"  # the limit was crossed inside the headers: end what was kept
+        return head + bytes(max(0, self.size - len(head)))
 
     def _log_outcome(self, envelope: Envelope, outcome: Outcome, reply: SmtpReply, t0: float,
                      timings: Timings) -> None:

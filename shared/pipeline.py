@@ -36,7 +36,8 @@ from mailgate.shared.db import Database, is_unavailable, utcnow
 from mailgate.shared.envelope import Envelope
 from mailgate.shared.logs import MessageLog, kv
 from mailgate.shared.message import (
-    clean_header_value, dedupe_key, first_address, header_addresses, header_text, load_message, message_id,
+    MESSAGE_ID_CHARS, clean_header_value, dedupe_key, first_address, header_addresses, header_text, load_message,
+    message_id,
 )
 from mailgate.shared.models import MessageClaim, ReceivedMessage, ReceivedRaw
 from mailgate.shared.outcomes import Disposition, Ignore, Outcome, Reason, Reject, Status, TempFail, DEFAULT_TEXT
@@ -207,8 +208,8 @@ def _arrival(settings: Settings, envelope: Envelope, raw: bytes, timings: Timing
         client_name=_clip(envelope.client_name, 255),
         helo=_clip(envelope.helo, 255),
         auth_results=_clip(envelope.auth_results, 4000),
-        message_id=mid,
-        dedupe_key=dedupe_key(msg, raw, mid)[:260],
+        message_id=mid[:MESSAGE_ID_CHARS],
+        dedupe_key=dedupe_key(msg, raw, mid),
         subject=header_text(msg, "Subject")[:998],
         from_addr=_clip(first_address(msg, "From"), 320),
         recipients_text=", ".join(recipients or header_rcpts)[:4000],
@@ -292,7 +293,7 @@ def step_dedupe(ctx: Context) -> None:
 
 def _duplicate(ctx: Context, first_id: int) -> Disposition:
     key = ctx.rec.dedupe_key
-    what = f"Message-ID <{key[4:]}>" if key.startswith("mid:") else "identical content"
+    what = f"Message-ID <{ctx.rec.message_id}>" if key.startswith("mid:") else "identical content"
     ctx.note(f"Same {what} as message #{first_id}, which was already acted on.")
     return Disposition(Reason.DUPLICATE, f"Duplicate of message #{first_id}.", duplicate_of=first_id)
 

@@ -19,6 +19,7 @@ from sqlalchemy import bindparam, delete, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from mailgate.shared.message import clean_header_value
 from mailgate.shared.models import Application, Attachment, Comment, Task, TaskSubscriber
 from mailgate.shared.models.tracker import PRIORITIES
 from mailgate.shared.outcomes import Reason, Reject
@@ -162,8 +163,8 @@ def make_title(subject: str, text: str) -> str:
     for prefix in ("re:", "fw:", "fwd:"):
         while title.lower().startswith(prefix):
             title = title[len(prefix):].strip()
-    if not title:
-        title = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    if not title:  # the body's first line: mail text, not a header, so not cleaned yet
+        title = next((clean for line in text.splitlines() if (clean := clean_header_value(line))), "")
     return (title or "(no subject)")[:TITLE_MAX]
 
 

@@ -18,6 +18,7 @@ from email.message import EmailMessage
 from email.policy import default
 from email.utils import formataddr, formatdate, getaddresses
 
+from mailgate.shared.message import clean_header_value
 from mailgate.shared.models import OutboundMessage
 from mailgate.shared.outbound.compose import bracket, is_threading_id
 
@@ -107,7 +108,8 @@ def render(out: Outgoing) -> EmailMessage:
 
 
 def _clean(value: str) -> str:
-    return " ".join(str(value).replace("\r", " ").replace("\n", " ").split())
+    """One line of printable text: control characters (CR, LF, ESC, ...) are no part of a header."""
+    return " ".join(clean_header_value(str(value)).split())
 
 
 def _header(name: str, value: str) -> str:

@@ -23,10 +23,10 @@ import re
 from dataclasses import dataclass, field
 from email.message import Message
 
-from ..message import decode_header_value
+from ..message import TOO_DEEP, decode_header_value
 from .charsets import decode_bytes
 from . import mime
-from .html import html_to_text
+from .html import MAX_HTML_TAGS, html_to_text
 from .models import Attachment, Cut
 
 _STRUCTURAL = {"message/delivery-status", "message/disposition-notification", "text/rfc822-headers",
@@ -93,9 +93,12 @@ def _filename(part: Message) -> str:
 def _safe_name(name: str) -> str:
     # A file name must never carry a path or control characters: it ends up
     # in download headers and on disk.
+    # Nor invisible format characters (a right-to-left override makes "invoice<RLO>gpj.exe"
+    # read "invoiceexe.jpg"), nor line separators.
     name = name.replace("\\", "/").rsplit("/", 1)[-1]
-    name = re.sub(r"[\x00-\x1f\x7f]", "", name).strip().strip(".")
-    return name[:255]
+    if not name.isprintable():
+        name = "".join(c for c in name if c.isprintable())
+    return name.strip().strip(".")[:255]
 
 
 def _payload_bytes(part: Message) -> bytes:
@@ -206,6 +209,10 @@ def _message_attachment(part: Message, index: int) -> tuple[str, bytes]:
 def extract_body(msg: Message) -> Body:
     """Pick the body and collect attachments; never raises."""
     body = Body()
+    unread = [d for d in getattr(msg, "defects", ()) if str(d) == TOO_DEEP]
+    if unread:  # load_message kept the body as one text: it is MIME no reader can walk, not a text
+        body.warnings.append(TOO_DEEP)
+        return body
     plain: list[_Candidate] = []
     html: list[_Candidate] = []
     leaves: list[Message] = []
@@ -235,12 +242,14 @@ def _choose(cands: list[_Candidate], body: Body, kind: str) -> bool:
     texts: list[str] = []
     cuts: list[Cut] = []
     first_parent = None
+    tags_left = MAX_HTML_TAGS  # for the whole message: a hundred HTML parts must not cost a hundred trees
     for cand in cands:
         if texts and (cand.parent == "multipart/alternative" or first_parent == "multipart/alternative"):
             continue  # an alternative rendering of text we already have
         raw, warning = part_text(cand.part)
         if kind == "text/html":
-            text, part_cuts = html_to_text(raw)
+            text, part_cuts = html_to_text(raw, tags_left)
+            tags_left = max(0, tags_left - raw.count("<"))
         else:
             text, part_cuts = raw, []
         if not text.strip() and not part_cuts:

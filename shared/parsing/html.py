@@ -63,19 +63,21 @@ def _remove_with_following(tag: "Tag") -> str:
     return "\n".join(r for r in removed if r.strip())
 
 
-# Above this size the HTML is not parsed into a tree (seconds of CPU for a
-# hostile message); tags are stripped crudely instead, so the words survive.
+# Above these sizes the HTML is not parsed into a tree (the tree and its walks cost
+# ~25 us per element in Python: 20,000 elements is half a second); tags are stripped
+# crudely instead, so the words survive, and the text trimmer still sees the quote.
 MAX_HTML_CHARS = 2_000_000
+MAX_HTML_TAGS = 20_000
 
 
-def html_to_text(html: str) -> tuple[str, list[Cut]]:
+def html_to_text(html: str, max_tags: int = MAX_HTML_TAGS) -> tuple[str, list[Cut]]:
     """Convert `html` to text, dropping marked-up quotations.
 
     Returns (text, cuts). Never raises: on any failure, or for oversized
-    input, it falls back to a crude tag strip so the words still reach the
-    tracker.
+    input (more than `max_tags` tags: what is left of a message's budget), it
+    falls back to a crude tag strip so the words still reach the tracker.
     """
-    if len(html) <= MAX_HTML_CHARS:
+    if len(html) <= MAX_HTML_CHARS and html.count("<") <= max_tags:
         try:
             return _html_to_text(html)
         except Exception:  # pragma: no cover - defensive
@@ -83,55 +85,114 @@ def html_to_text(html: str) -> tuple[str, list[Cut]]:
     return _crude_text(html), []
 
 
+_INVISIBLE_OPEN = re.compile(r"<(script|style|head)\b", re.I)
+_BREAKS = re.compile(r"(?i)<br\s*/?>|</(?:p|div|li|tr|h\d)\s*>")
+_TAG = re.compile(r"<[^<>]*>")  # not [^>]*: a "<" without ">" would be scanned to the end, for each one
+
+
 def _crude_text(html: str) -> str:
+    """Tags stripped, in time linear in the input (hostile HTML is the reason this exists)."""
     import html as html_module
 
-    text = re.sub(r"(?is)<(script|style|head)\b.*?</\1\s*>", " ", html)
-    text = re.sub(r"(?i)<br\s*/?>|</(p|div|li|tr|h\d)\s*>", "\n", text)
-    text = re.sub(r"<[^>]*>", " ", text)
+    kept, pos = [], 0
+    for opening in _INVISIBLE_OPEN.finditer(html):
+        if opening.start() < pos:
+            continue  # inside a block already dropped
+        kept.append(html[pos:opening.start()])
+        closing = re.compile(rf"</{opening.group(1)}\s*>", re.I).search(html, opening.end())
+        if closing is None:  # never closed: the rest is script or style to a browser too
+            pos = len(html)
+            break
+        pos = closing.end()
+    kept.append(html[pos:])
+    text = _BREAKS.sub("\n", " ".join(kept))
+    text = _TAG.sub(" ", text)
     return _tidy(html_module.unescape(text))
+
+
+def _parse(html: str) -> "BeautifulSoup":
+    """The tree, without what is never text (scripts, styles, comments).
+
+    lxml, not Python's html.parser: that one is quadratic on unclosed tags
+    before CPython 3.11.13 (CVE-2025-6069; 60 KB of `<a ` took 46 s).
+    """
+    soup = BeautifulSoup(html, "lxml")
+    doomed = [n for n in soup.descendants
+              if isinstance(n, Comment) or (isinstance(n, Tag) and n.name in _DROP)]
+    for node in doomed:
+        node.extract()
+    return soup
+
+
+# Markers after which everything is the previous message: (test on a tag, rule).
+_MARKERS = (
+    (lambda t: t.get("id") in ("divRplyFwdMsg", "x_divRplyFwdMsg"), "html_quote:outlook_divRplyFwdMsg"),
+    (lambda t: t.get("id") in ("appendonsend", "x_appendonsend"), "html_quote:outlook_appendonsend"),
+    (lambda t: t.get("id") == "OLK_SRC_BODY_SECTION", "html_quote:outlook_mac"),
+    (lambda t: t.name == "hr" and t.get("id") == "zwchr", "html_quote:zimbra"),
+    (lambda t: t.name == "div" and bool(_OUTLOOK_BORDER.search(str(t.get("style") or ""))),
+     "html_quote:outlook_border"),
+)
+# Elements that are quotes or signatures themselves, by class, in the order they are cut.
+_CLASSES = (
+    ("gmail_quote", "html_quote:gmail_quote"),
+    ("x_gmail_quote", "html_quote:gmail_quote"),
+    ("moz-cite-prefix", "html_quote:thunderbird_cite_prefix"),
+    ("yahoo_quoted", "html_quote:yahoo_quoted"),
+    ("protonmail_quote", "html_quote:protonmail_quote"),
+    ("gmail_signature", "html_signature:gmail_signature"),
+)
+
+
+def _candidates(soup: "BeautifulSoup") -> tuple[list[list["Tag"]], list[list["Tag"]], list["Tag"]]:
+    """Every tag each rule below looks for, in document order, from one walk over the tree.
+
+    Why not a find_all() per rule: each walks the whole tree in Python, and
+    there are thirteen rules -- most of the time of a large HTML mail.
+    """
+    markers: list[list[Tag]] = [[] for _ in _MARKERS]
+    classed: list[list[Tag]] = [[] for _ in _CLASSES]
+    quotes: list[Tag] = []
+    for tag in soup.descendants:
+        if not isinstance(tag, Tag):
+            continue
+        if tag.name == "blockquote":
+            quotes.append(tag)
+        classes = tag.get("class")
+        if classes:
+            for i, (cls, _rule) in enumerate(_CLASSES):
+                if cls in classes:
+                    classed[i].append(tag)
+        if tag.attrs:
+            for i, (test, _rule) in enumerate(_MARKERS):
+                if test(tag):
+                    markers[i].append(tag)
+    return markers, classed, quotes
 
 
 def _html_to_text(html: str) -> tuple[str, list[Cut]]:
     if BeautifulSoup is None:  # pragma: no cover
         raise RuntimeError("bs4 missing")
-    soup = BeautifulSoup(html, "html.parser")
+    soup = _parse(html)
     cuts: list[Cut] = []
-    for tag in soup.find_all(_DROP):
-        tag.decompose()
-    for c in soup.find_all(string=lambda s: isinstance(s, Comment)):
-        c.extract()
 
     def cut(rule: str, text: str) -> None:
         text = _tidy(text)
         if text:
             cuts.append(Cut(rule, text))
 
-    # Markers after which everything is the previous message.
-    for finder, rule in (
-        (lambda: soup.find(id=("divRplyFwdMsg", "x_divRplyFwdMsg")), "html_quote:outlook_divRplyFwdMsg"),
-        (lambda: soup.find(id=("appendonsend", "x_appendonsend")), "html_quote:outlook_appendonsend"),
-        (lambda: soup.find(id="OLK_SRC_BODY_SECTION"), "html_quote:outlook_mac"),
-        (lambda: soup.find("hr", id="zwchr"), "html_quote:zimbra"),
-        (lambda: soup.find("div", style=_OUTLOOK_BORDER), "html_quote:outlook_border"),
-    ):
-        tag = finder()
+    markers, classed, quotes = _candidates(soup)
+    for found, (_test, rule) in zip(markers, _MARKERS):
+        tag = next((t for t in found if _attached(t, soup)), None)  # the first one still in the document
         if tag is not None:
             cut(rule, _remove_with_following(tag))
-    for cls, rule in (
-        ("gmail_quote", "html_quote:gmail_quote"),
-        ("x_gmail_quote", "html_quote:gmail_quote"),
-        ("moz-cite-prefix", "html_quote:thunderbird_cite_prefix"),
-        ("yahoo_quoted", "html_quote:yahoo_quoted"),
-        ("protonmail_quote", "html_quote:protonmail_quote"),
-        ("gmail_signature", "html_signature:gmail_signature"),
-    ):
-        for tag in soup.find_all(class_=cls):
+    for found, (_cls, rule) in zip(classed, _CLASSES):
+        for tag in found:
             if not _attached(tag, soup):
                 continue
             cut(rule, _render(tag))
             tag.extract()
-    for tag in soup.find_all("blockquote"):
+    for tag in quotes:
         if not _attached(tag, soup):  # already removed with an ancestor
             continue
         cut("html_quote:blockquote", _render(tag))
@@ -142,10 +203,7 @@ def _html_to_text(html: str) -> tuple[str, list[Cut]]:
         # forwarded message in gmail_quote) or an odd client. Render it all,
         # blockquotes as "> " lines, and let the text trimmer decide what is
         # history — a forward with nothing above keeps its content.
-        whole = BeautifulSoup(html, "html.parser")
-        for tag in whole.find_all(_DROP):
-            tag.decompose()
-        return _tidy(_render(whole, quote_blocks=True)), []
+        return _tidy(_render(_parse(html), quote_blocks=True)), []
     return text, cuts
 
 

@@ -18,6 +18,8 @@ from __future__ import annotations
 from email import utils
 from email.message import Message
 
+from ..message import undo_surrogates
+
 _MISSING = object()
 
 
@@ -75,12 +77,31 @@ def params(part: Message, header: str = "content-type"):
         found = values.get(key)
         if found is not None:
             return found
-    found = part.get_params(_MISSING, header)
+    found = _params_of_8bit(part, header)
+    if found is None:
+        found = part.get_params(_MISSING, header)
     if found is not _MISSING:
         found = tuple(found)
     if values is not None:
         values[key] = found
     return found
+
+
+def _params_of_8bit(part: Message, header: str):
+    """The parameters of a header written in raw 8-bit (`filename="Café.pdf"` from an SMTPUTF8 sender),
+    decoded like a body; None for any other header, read the usual way.
+
+    Why: compat32 hands such a value to get_params() as a Header in the
+    unknown-8bit charset, whose text has U+FFFD for every non-ASCII byte.
+    """
+    for key, value in part.raw_items():
+        if key.lower() == header:
+            if not isinstance(value, str) or value.isascii():
+                return None
+            decoded = Message()
+            decoded[header] = undo_surrogates(value)
+            return decoded.get_params(_MISSING, header)
+    return None
 
 
 def param(part: Message, name: str, failobj=None, header: str = "content-type"):

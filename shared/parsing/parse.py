@@ -11,6 +11,11 @@ from .models import ParsedMessage
 from .trim import trim_reply
 
 
+# Longer than any reply a person writes (about 100 pages): beyond it the text is cut
+# before trimming, whose cost is a few microseconds per line (10 MB of short lines: 20 s).
+MAX_TEXT_CHARS = 200_000
+
+
 def parse_text(text: str, body_type: str = "text/plain") -> ParsedMessage:
     """Trim an already-decoded body text and extract its commands."""
     trimmed = trim_reply(text)
@@ -36,6 +41,9 @@ def parse_message(msg: Message) -> ParsedMessage:
         body = extract_body(msg)
     except Exception:  # pragma: no cover - extract_body is itself defensive
         return ParsedMessage(warnings=["body extraction failed: " + traceback.format_exc(limit=1)])
+    if len(body.text) > MAX_TEXT_CHARS:
+        body.text = body.text[:MAX_TEXT_CHARS]
+        body.warnings.append(f"text cut at {MAX_TEXT_CHARS:,} characters: longer than any reply")
     try:
         result = parse_text(body.text, body.body_type)
     except Exception:  # pragma: no cover - defensive: keep the untrimmed text

@@ -85,6 +85,32 @@ class _Postfix:
             return None
         return out.stdout.strip() if out.returncode == 0 else None
 
+    def smtpd_chrooted(self) -> bool | None:
+        """Whether any smtpd service in master.cf runs chrooted (None: master.cf unreadable).
+
+        Only a chrooted smtpd needs the milter socket under queue_directory;
+        postfix/master.cf.snippet allows an unchrooted one with the socket
+        anywhere. A "-" is the default: n since Postfix 3.0 (master(5)).
+        """
+        try:
+            out = subprocess.run(self._cmd("postconf", "-F"), capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        if out.returncode != 0:
+            return None
+        fields: dict[str, dict[str, str]] = {}
+        for line in out.stdout.splitlines():
+            key, _, value = line.partition(" = ")
+            service, _, field = key.rpartition("/")
+            if field in ("chroot", "command"):
+                fields.setdefault(service, {})[field] = value.strip()
+        version = (self.get("mail_version") or "3").split(".")[0]
+        default = "y" if version.isdigit() and int(version) < 3 else "n"
+        smtpds = [f for f in fields.values() if f.get("command", "").split()[:1] == ["smtpd"]]
+        if not smtpds:
+            return None
+        return any((f.get("chroot", "-").replace("-", default)) == "y" for f in smtpds)
+
     def status(self) -> tuple[bool, str]:
         """Is the master process of this Postfix instance alive?"""
         queue = self.get("queue_directory") or "/var/spool/postfix"
@@ -333,11 +359,15 @@ def check_socket(settings: Settings, pf: _Postfix) -> Check:
         if not pm & 0o001 and not (postfix_gid is not None and parent.stat().st_gid == postfix_gid and pm & 0o010):
             problems.append(f"{parent} is not searchable by postfix")
             break
-    if queue and not path.startswith(queue.rstrip("/") + "/"):
+    fix = "Restart the milter through postfix/setup.sh, which creates the directory with group postfix."
+    # The chroot rule holds only for a chrooted smtpd (unknown: assume Debian's, chrooted).
+    if queue and not path.startswith(queue.rstrip("/") + "/") and pf.smtpd_chrooted() is not False:
         problems.append(f"not under Postfix's chroot {queue}; chrooted smtpd cannot see it")
+        fix = (f"Set MAILGATE_MILTER_SOCKET=unix:{queue.rstrip('/')}/mailgate/milter.sock and name it in "
+               f"smtpd_milters by its path inside the chroot, unix:/mailgate/milter.sock (postfix/setup.sh does "
+               f"both); or run smtpd unchrooted (master.cf chroot column n).")
     if problems:
-        return Check(name, False, f"{path}: " + "; ".join(problems),
-                     "Restart the milter through postfix/setup.sh, which creates the directory with group postfix.")
+        return Check(name, False, f"{path}: " + "; ".join(problems), fix)
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(2)

@@ -108,7 +108,6 @@ class PrivatePostfix:
             "alias_maps": "",
             "alias_database": "",
             "local_recipient_maps": "",
-            "recipient_delimiter": "+",
             "relay_domains": " ".join(self.domains),
             # inline: wants name=value without spaces (`{ a = b }` is a parse error).
             "transport_maps": "inline:{" + ", ".join(f"{d}=discard:NOT-CONSUMED-BY-MAILGATE"

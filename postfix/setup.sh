@@ -95,46 +95,7 @@ DOMAINS="$(PYTHONSAFEPATH=1 "$(dirname "$MAILGATE_BIN")/python" -c \
 
 # --- 3. Postfix main.cf ------------------------------------------------------------------
 say "Postfix: Mailgate domains ($DOMAINS) as relay domains, discard safety net, milter with tempfail"
-for d in $DOMAINS; do
-  for p in mydestination virtual_alias_domains virtual_mailbox_domains; do  # as `mailgate check`
-    if postconf -xh "$p" | tr ', ' '\n\n' | grep -qix "$d"; then
-      die "$d is in $p; Mailgate's domains must be relay domains only (remove it from $p)"
-    fi
-  done
-done
-relay="$(postconf -nh relay_domains)"  # -n: only what is set, not the default expression
-for d in $DOMAINS; do
-  printf '%s\n' $relay | tr -d ',' | grep -qix "$d" || relay="${relay:+$relay, }$d"
-done
-postconf -e "relay_domains = $relay"
-
-{ echo "# Written by Mailgate's postfix/setup.sh; safety net, see postfix/main.cf.snippet."
-  for d in $DOMAINS; do echo "$d discard:NOT-CONSUMED-BY-MAILGATE"; done; } > /etc/postfix/mailgate_transport
-transport="$(postconf -nh transport_maps)"
-case "$transport" in
-  *texthash:/etc/postfix/mailgate_transport*) ;;
-  *) postconf -e "transport_maps = texthash:/etc/postfix/mailgate_transport${transport:+, $transport}" ;;
-esac
-
-# postmaster@ and abuse@ Mailgate's domains reach a person, not the safety net (after any
-# virtual alias maps already there, so an admin's own entries for them win).
-"$here/mailgate_virtual.sh" $DOMAINS > /etc/postfix/mailgate_virtual
-virtual="$(postconf -nh virtual_alias_maps)"
-case "$virtual" in
-  *texthash:/etc/postfix/mailgate_virtual*) ;;
-  *) postconf -e "virtual_alias_maps = ${virtual:+$virtual, }texthash:/etc/postfix/mailgate_virtual" ;;
-esac
-
-postconf -e "recipient_delimiter = +" "milter_protocol = 6" "milter_default_action = tempfail"
-entry="{ unix:/mailgate/milter.sock, default_action=tempfail, connect_timeout=10s, command_timeout=30s, content_timeout=120s }"
-milters="$(postconf -nh smtpd_milters)"
-case "$milters" in
-  *unix:/mailgate/milter.sock*) ;;
-  *) postconf -e "smtpd_milters = ${milters:+$milters, }$entry" ;;
-esac
-case "$(postconf -h non_smtpd_milters)" in
-  *mailgate/milter.sock*) die "non_smtpd_milters names Mailgate's socket; remove it (sendmail mail cannot be refused at RCPT)" ;;
-esac
+"$here/wire_main_cf.sh" $DOMAINS
 postfix check
 
 # --- 4. socket directory -----------------------------------------------------------------

@@ -16,6 +16,7 @@ shows), its payload object, its policy and its default type. Anything else
 from __future__ import annotations
 
 from email import utils
+from email.header import Header
 from email.message import Message
 
 from ..message import undo_surrogates
@@ -94,10 +95,10 @@ def _params_of_8bit(part: Message, header: str):
     Why: compat32 hands such a value to get_params() as a Header in the
     unknown-8bit charset, whose text has U+FFFD for every non-ASCII byte.
     """
+    if not isinstance(part.get(header), Header):  # how compat32 hands out raw 8-bit values; else the usual way
+        return None
     for key, value in part.raw_items():
-        if key.lower() == header:
-            if not isinstance(value, str) or value.isascii():
-                return None
+        if key.lower() == header and isinstance(value, str):
             decoded = Message()
             decoded[header] = undo_surrogates(value)
             return decoded.get_params(_MISSING, header)

@@ -453,6 +453,7 @@ class MailgateMilter(Milter.Base):
             helo=self.helo,
             queue_id=self._qid(),
             auth_results=self.auth_results,
+            size=self.size if self.too_large else None,
         )
         raw = self._oversized() if self.too_large else b"".join(self.chunks)
         timings = Timings()
@@ -484,19 +485,12 @@ class MailgateMilter(Milter.Base):
         return Milter.CONTINUE
 
     def _oversized(self) -> bytes:
-        """The headers kept, then zeros up to the message's size: the pipeline stores such a message truncated.
-
-        The store path (pipeline._arrival) recognises an oversized message by
-        its length and keeps only its head, recorded rejected/too_large with the
-        size in its reason. The body was never buffered, so zeros stand in for
-        it: allocated lazily (calloc), and bounded by Postfix's
-        message_size_limit. A rare path: only a message over Mailgate's limit
-        that also has other recipients comes here.
-        """
+        """The headers kept of a message over the limit; the envelope carries its real size, and the
+        pipeline records it rejected/too_large, truncated."""
         head = b"".join(self.chunks[:self.head_chunks])
         if not head.endswith(b"\r\n\r\n"):
             head += b"\r\n"  # the limit was crossed inside the headers: end what was kept
-        return head + bytes(max(0, self.size - len(head)))
+        return head
 
     def _log_outcome(self, envelope: Envelope, outcome: Outcome, reply: SmtpReply, t0: float,
                      timings: Timings) -> None:

@@ -19,6 +19,9 @@ class Envelope:
     helo: str = ""
     queue_id: str = ""
     auth_results: str = ""
+    # The message's real size when the bytes handed over are only its head: the milter keeps no more
+    # than the headers of a message over the limit that it must let through for other recipients.
+    size: int | None = None
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:

@@ -193,7 +193,8 @@ class Arrival:
 
 def _arrival(settings: Settings, envelope: Envelope, raw: bytes, timings: Timings) -> Arrival:
     """The row step 1 stores, read from the envelope and the headers (no database)."""
-    too_large = len(raw) > settings.max_message_bytes
+    size = max(len(raw), envelope.size or 0)
+    too_large = size > settings.max_message_bytes
     kept = _head(raw) if too_large else raw
     msg = load_message(kept)
     recipients = [_clip(r, 320) for r in envelope.recipients]
@@ -213,7 +214,7 @@ def _arrival(settings: Settings, envelope: Envelope, raw: bytes, timings: Timing
         subject=header_text(msg, "Subject")[:998],
         from_addr=_clip(first_address(msg, "From"), 320),
         recipients_text=", ".join(recipients or header_rcpts)[:4000],
-        size=len(raw),
+        size=size,
         truncated=too_large,
         status=Status.RECEIVED,
         created_at=utcnow(),
@@ -222,7 +223,7 @@ def _arrival(settings: Settings, envelope: Envelope, raw: bytes, timings: Timing
     )
     if too_large:
         values.update(status=Status.REJECTED, reason=Reason.TOO_LARGE, processed_at=utcnow(),
-                      reason_text=(f"The message is {len(raw):,} bytes; this server accepts at most "
+                      reason_text=(f"The message is {size:,} bytes; this server accepts at most "
                                    f"{settings.max_message_bytes:,}."))
     return Arrival(envelope, timings, values, kept, msg)
 

@@ -62,6 +62,16 @@ def test_too_large_is_refused_before_parsing(db, env, seed, mail):
     assert len(kept) < len(raw) and b"Subject: Hello" in kept
 
 
+def test_only_the_head_of_an_oversized_message_handed_over_is_too_large_by_its_real_size(db, env, seed, mail):
+    """The milter keeps only the headers of a message it lets through for other recipients."""
+    small = from_env({**env, "MAILGATE_MAX_MESSAGE_BYTES": "2048"})
+    head = mail(body="").split(b"\r\n\r\n")[0] + b"\r\n\r\n"
+    out = pipeline_receive(db, small, Envelope(recipients=["bugs@reply.example.com"], size=50_000), head)
+    assert (out.status, out.reason) == (Status.REJECTED, Reason.TOO_LARGE) and "50,000 bytes" in out.text
+    rec = rec_of(db, out)
+    assert rec.truncated and rec.size == 50_000
+
+
 def test_unavailable_database_is_a_tempfail_not_a_loss(tmp_path, settings, mail):
     dead = Database(f"sqlite:///{tmp_path}/missing-dir/nope.db")
     with pytest.raises(TempFail):

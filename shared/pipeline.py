@@ -57,6 +57,12 @@ _INSERT_RAW = Insert(ReceivedRaw.__table__)
 _CLAIM = MessageClaim.__table__
 _SELECT_CLAIM = Statement(select(_CLAIM.c.received_id).where(_CLAIM.c.dedupe_key == bindparam("key")))
 _INSERT_CLAIM = Insert(_CLAIM)
+_SELECT_RECEIVED = Statement(select(*_RECEIVED.columns).where(_RECEIVED.c.id == bindparam("id")))
+
+
+class _ActedOnElsewhere(Exception):
+    """This very message holds its claim: another worker (a second host's recover_stale, a console
+    reprocess) acted on it since we read it, and its outcome is committed. Ours must not overwrite it."""
 
 
 class Record:
@@ -411,6 +417,8 @@ def step_act(ctx: Context) -> None:
         holder = conn.scalar(_SELECT_CLAIM, {"key": rec.dedupe_key})
         if holder is None:
             raise
+        if holder == rec.id:
+            raise _ActedOnElsewhere() from None
         raise _duplicate(ctx, holder) from None
     text = _no_nul(parsed.text)
     if ctx.recipient.kind == "create":
@@ -522,6 +530,11 @@ def _process_one(ctx: Context) -> Outcome | TempFail:
     conn.savepoint()
     try:
         outcome = _decide_and_act(ctx)
+    except _ActedOnElsewhere:
+        conn.rollback_to_savepoint()
+        row = conn.first(_SELECT_RECEIVED, {"id": ctx.rec.id})
+        outcome = _outcome(Record(**dict(zip(_COLUMNS, row))))  # what the other worker recorded, as it is
+        ctx.log.info("already acted on by another worker; its outcome stands")
     except Disposition as d:
         outcome = _recorded(ctx, _record_disposition, d)
     except Exception as exc:
@@ -699,8 +712,8 @@ def reprocess(db: Database, settings: Settings, rec_id: int) -> Outcome:
 def recover_stale(db: Database, settings: Settings, older_than_seconds: int = 600, limit: int = 200) -> list[Outcome]:
     """Finish messages left 'received': the process died, or power failed, between store and outcome.
 
-    Safe to run on every host at once: a message acted on twice is stopped by
-    its dedupe claim and recorded as a duplicate.
+    Safe to run on every host at once: a message two of them take is acted on
+    once (its dedupe claim), and the second leaves the first's outcome as it is.
     """
     from datetime import timedelta
 

@@ -459,3 +459,20 @@ def test_stale_received_messages_are_recovered_once(db, settings, seed, mail):
                     mail(subject="Stuck", msgid=rec.message_id and f"<{rec.message_id}>"))
     (dup,) = recover_stale(db, settings, older_than_seconds=0)
     assert (dup.id, dup.reason) == (rec2.id, "duplicate")
+
+
+def test_a_message_another_worker_acted_on_meanwhile_keeps_that_outcome(db, settings, seed, mail):
+    """Two hosts' recover_stale take the same stale message: the second finds its claim held by the
+    message itself and leaves the first's outcome (it used to record it as a duplicate of itself)."""
+    from mailgate.shared import pipeline
+
+    envelope = Envelope(source="pipe", sender="alice@example.org", recipients=["bugs@reply.example.com"])
+    rec, msg = pipeline.store(db, settings, envelope, mail(subject="Left received"))
+    first = reprocess(db, settings, rec.id)  # host 1
+    second = pipeline.process(db, settings, rec, msg, envelope)  # host 2, from what it read before
+    assert (first.status, first.action) == ("processed", "create")
+    assert (second.status, second.action, second.object) == ("processed", "create", first.object)
+    stored = rec_of(db, first)
+    assert (stored.status, stored.reason, stored.duplicate_of, stored.task_id) == ("processed", None, None, 1)
+    with db.read() as s:
+        assert s.scalar(select(func.count()).select_from(Task)) == 1

@@ -8,6 +8,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import text
 
 from mailgate.shared import keys, tracker
 from mailgate.shared.db import READ_ONLY, Database
@@ -21,11 +22,26 @@ def alembic_config() -> Config:
     return cfg
 
 
-def upgrade(db: Database) -> None:
+_MIGRATE_LOCK = 0x6D6967726174  # "migrat": pg_advisory_xact_lock key of schema upgrades
+
+
+def upgrade(db: Database) -> str | None:
+    """Upgrade to the head revision; returns the revision found (None: a new database).
+
+    One host at a time: several hosts provisioned at once each run `mailgate
+    init`, and two PostgreSQL upgrades side by side collide in the catalogue
+    (duplicate types, an index one dropped and the other drops again). The
+    second waits on an advisory lock for the first's commit, then finds the
+    schema at head and does nothing. (SQLite writers queue on BEGIN IMMEDIATE.)
+    """
     cfg = alembic_config()
     with db.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATE_LOCK})
+        found = MigrationContext.configure(conn).get_current_revision()
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+    return found
 
 
 def current_revision(db: Database) -> str | None:
@@ -44,8 +60,7 @@ def is_current(db: Database) -> bool:
 
 def init(db: Database) -> dict:
     """Upgrade the schema, make sure a mail key and the built-in application exist."""
-    before = current_revision(db)
-    upgrade(db)
+    before = upgrade(db)
     with db.transaction() as s:
         key = keys.ensure_key(s)
         app = tracker.builtin_app(s)

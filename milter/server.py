@@ -173,9 +173,9 @@ def check_database(db: Database) -> None:
                     f"check MAILGATE_DATABASE_URL and the database server") from None
     if current is None:
         raise StartupError("database not initialised; run `mailgate init` with the same environment")
-    if current != schema.head_revision():
-        raise StartupError(f"database schema {current} is not the one this Mailgate needs "
-                           f"({schema.head_revision()}); run `mailgate init` to upgrade")
+    problem = schema.mismatch(current)
+    if problem:
+        raise StartupError(problem)
     try:
         with db.read() as s:
             current_key(s)

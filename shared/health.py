@@ -191,8 +191,9 @@ def check_database(settings: Settings, db: Database) -> Check:
         return Check("database", False, f"{where} is reachable but not initialised",
                      "Run `mailgate init`.")
     if current != head:
-        return Check("database", False, f"{where}: schema {current}, this version of Mailgate needs {head}",
-                     "Run `mailgate init` to upgrade the schema.")
+        problem = schema.mismatch(current)
+        what, _, todo = problem.partition("; ") if "; " in problem else problem.partition(": ")
+        return Check("database", False, f"{where}: {what}", todo[:1].upper() + todo[1:] + ".")
     return Check("database", True, f"{where}: schema {current} (current)")
 
 

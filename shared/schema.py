@@ -54,6 +54,28 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
+def mismatch(current: str | None) -> str | None:
+    """What is wrong with a database at revision `current` for this code, with what to do; None: nothing.
+
+    A database can also be newer than the code: in a fleet, another host was
+    upgraded and ran init. `mailgate init` cannot help then (Alembic does not
+    know the revision); this host's Mailgate must be upgraded.
+    """
+    head = head_revision()
+    if current == head:
+        return None
+    if current is None:
+        return "the database is not initialised; run `mailgate init`"
+    try:
+        known = ScriptDirectory.from_config(alembic_config()).get_revision(current) is not None
+    except Exception:  # noqa: BLE001 -- alembic raises for a revision it does not have
+        known = False
+    if known:
+        return f"the database schema {current} is older than this Mailgate's {head}; run `mailgate init` to upgrade it"
+    return (f"the database schema {current} is newer than this Mailgate knows ({head}): another host runs a "
+            f"newer Mailgate; upgrade Mailgate on this host (mailgate init cannot)")
+
+
 def is_current(db: Database) -> bool:
     return current_revision(db) == head_revision()
 

@@ -59,10 +59,9 @@ def _check_schema(app: Flask) -> None:
         current = schema.current_revision(pipeline_db())
     except Exception as exc:  # noqa: BLE001 - any failure here means "cannot reach it"
         raise DatabaseUnavailable(f"{exc.__class__.__name__}: {exc}") from exc
-    if current is None:
-        raise DatabaseUnavailable("the database is not initialised; run `mailgate init`")
-    if current != schema.head_revision():
-        raise DatabaseUnavailable("the database schema is out of date; run `mailgate init` to upgrade it")
+    problem = schema.mismatch(current)
+    if problem:
+        raise DatabaseUnavailable(problem)
     app.extensions["mailgate.schema_ok"] = True
 
 

@@ -59,10 +59,9 @@ class AppContext:
                 current = schema.current_revision(self._db)
             except Exception as exc:
                 raise click.ClickException(f"database unavailable: {one_line(exc)}") from None
-            if current is None:
-                raise click.ClickException("the database is not initialised; run `mailgate init`")
-            if current != schema.head_revision():
-                raise click.ClickException("the database schema is out of date; run `mailgate init` to upgrade")
+            problem = schema.mismatch(current)
+            if problem:
+                raise click.ClickException(problem)
         return self._db
 
     @property

@@ -33,29 +33,79 @@ _SPACES = re.compile(r"[ \t]+")
 
 
 # The email package tests every line against the boundary of each open multipart
-# level: its cost is lines x levels (hostile nesting, 950 levels in 1 MB, took 75 s,
-# before the message was even stored), and past ~1,000 levels it runs out of stack.
-# Above these, only the header section is read; the body stays one text, unparsed.
+# level, and reads nested messages through a generator per level: its cost is
+# lines x levels (hostile nesting, 950 levels in 1 MB, took 75 s, before the message
+# was even stored), and past ~1,000 levels it runs out of stack. The parser below
+# stops at MAX_NESTING levels, or when the lines read below the third level, times
+# the levels each is tested at, pass MAX_PARSE_WORK (about a second); then only the
+# header section is read, and the body stays one text, unparsed. Counted on what the
+# parser really nests, not on how the boundaries are spelt (RFC 2231 `boundary*0=`,
+# bare CR line ends): no way around it, and nothing counted for ordinary mail.
 MAX_NESTING = 100
-MAX_PARSE_WORK = 4_000_000  # lines x levels: about a second
-_NESTED = re.compile(r"boundary\s*=|message/(?:rfc822|global)", re.I)
+MAX_PARSE_WORK = 1_000_000
+_FREE_LEVELS = 3  # real mail: mixed > alternative > related; no counting at or above these
 TOO_DEEP = "MIME structure too deeply nested to read: headers only, the body was not parsed"
+
+
+class _TooDeep(Exception):
+    pass
+
+
+class _BoundedInput(email.feedparser.BufferedSubFile):
+    """The feedparser's line source; counts the boundary tests of each line below the free levels."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.work = 0
+
+    def push_eof_matcher(self, pred) -> None:
+        depth = len(self._eofstack) + 1
+        if depth > MAX_NESTING:
+            raise _TooDeep()
+        if depth > _FREE_LEVELS:
+            def counted(line: str, _pred=pred) -> bool:
+                self.work += 1
+                if self.work > MAX_PARSE_WORK:
+                    raise _TooDeep()
+                return _pred(line)
+            pred = counted
+        super().push_eof_matcher(pred)
+
+
+class _BoundedParser(email.feedparser.FeedParser):
+    """compat32's FeedParser, refusing hostile depth (see MAX_NESTING) instead of spending minutes on it."""
+
+    def __init__(self) -> None:
+        super().__init__(policy=_POLICY)
+        self._input = _BoundedInput()
+        self._depth = 0
+
+    def _parsegen(self):
+        # Every part, nested multipart or message/rfc822, is read by a _parsegen of its own.
+        self._depth += 1
+        if self._depth > MAX_NESTING:
+            raise _TooDeep()
+        try:
+            yield from super()._parsegen()
+        finally:
+            self._depth -= 1
 
 
 def load_message(raw: bytes) -> Message:
     """Parse raw bytes into a Message; never raises."""
+    text = raw.decode("ascii", "surrogateescape")  # as email.message_from_bytes reads bytes
     try:
-        text = raw.decode("ascii", "surrogateescape")  # as email.message_from_bytes reads bytes
         msg = _single_part(text)
         if msg is not None:
             return msg
-        levels = len(_NESTED.findall(text))
-        if levels > MAX_NESTING or levels * text.count("\n") > MAX_PARSE_WORK:
-            return _headers_only(text)
-        return email.parser.Parser(policy=_POLICY).parsestr(text)
+        parser = _BoundedParser()
+        parser.feed(text)
+        return parser.close()
+    except (_TooDeep, RecursionError):
+        return _headers_only(text)
     except Exception:  # pragma: no cover - compat32 parser is lenient; belt and braces
         try:
-            return _headers_only(raw.decode("ascii", "surrogateescape"))
+            return _headers_only(text)
         except Exception:
             msg = Message()
             msg.set_payload(raw.decode("utf-8", "replace"))

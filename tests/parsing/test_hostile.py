@@ -60,20 +60,38 @@ def test_the_tag_budget_is_per_message_not_per_part():
     assert "quoted 5" in parsed.text  # ... the last ones, past the budget, were stripped
 
 
-def _nested(levels: int, lines: int = 3) -> bytes:
+def _nested(levels: int, lines: int = 3, param: bytes = b"boundary", eol: bytes = b"\r\n") -> bytes:
     head = (b"From: alice@example.org\r\nTo: bugs@reply.example.com\r\nSubject: deep\r\n"
             b"Message-ID: <deep@example.org>\r\nContent-Type: multipart/mixed; boundary=\"b0\"\r\n\r\n")
-    body = b"".join(b"--b%d\r\nContent-Type: multipart/mixed; boundary=\"b%d\"\r\n\r\n" % (i, i + 1)
+    body = b"".join(b"--b%d\r\nContent-Type: multipart/mixed; %s=\"b%d\"\r\n\r\n" % (i, param, i + 1)
                     for i in range(levels))
-    return head + body + b"--b%d\r\nContent-Type: text/plain\r\n\r\n" % levels + b"x\r\n" * lines
+    return (head + body + b"--b%d\r\nContent-Type: text/plain\r\n\r\n" % levels).replace(b"\r\n", eol) + \
+        (b"x" + eol) * lines
 
 
-@pytest.mark.parametrize("levels,lines", [(150, 3), (2000, 3), (950, 330_000), (60, 70_000)])
-def test_nesting_no_client_writes_keeps_the_headers_and_skips_the_body(levels, lines):
-    msg = _quickly(load_message, _nested(levels, lines))  # 75 s for 950 levels in 1 MB; 2000: no headers
+@pytest.mark.parametrize("levels,lines,param,eol", [
+    (150, 3, b"boundary", b"\r\n"), (2000, 3, b"boundary", b"\r\n"), (950, 330_000, b"boundary", b"\r\n"),
+    (60, 70_000, b"boundary", b"\r\n"),
+    (900, 450_000, b"boundary*0", b"\r\n"),  # RFC 2231 spelling: nested all the same (67 s)
+    (99, 500_000, b"boundary", b"\r"),  # bare CR line ends (10 s)
+])
+def test_nesting_no_client_writes_keeps_the_headers_and_skips_the_body(levels, lines, param, eol):
+    msg = _quickly(load_message, _nested(levels, lines, param, eol))  # 950 levels in 1 MB: 75 s; 2000: no headers
     assert (msg["Subject"], message_id(msg)) == ("deep", "deep@example.org")
     parsed = parse_message(msg)
     assert parsed.text == "" and TOO_DEEP in parsed.warnings
+
+
+def test_many_parts_side_by_side_are_not_nesting():
+    """101 attached mails (depth 2): read as usual, body, command and attachments."""
+    parts = "".join(f"--b\r\nContent-Type: message/rfc822\r\n\r\nFrom: x{i}@example.org\r\nSubject: m{i}\r\n"
+                    f"Content-Type: multipart/alternative; boundary=i{i}\r\n\r\n--i{i}\r\nContent-Type: "
+                    f"text/plain\r\n\r\nmail {i}\r\n--i{i}--\r\n" for i in range(101))
+    raw = ("From: a@example.org\r\nSubject: here\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+           "--b\r\nContent-Type: text/plain\r\n\r\nHere they are.\r\n!close\r\n" + parts + "--b--\r\n").encode()
+    parsed = parse_message(load_message(raw))
+    assert parsed.text == "Here they are." and [c.name for c in parsed.commands] == ["close"]
+    assert len(parsed.attachments) == 101 and not parsed.warnings
 
 
 def test_ordinary_nesting_is_read_as_usual():

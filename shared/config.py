@@ -162,7 +162,10 @@ def _mailers(var: str, value: str | None) -> tuple[MailerConfig, ...]:
         wrong = mailer_options.problem(mtype, options)
         if wrong:
             raise ConfigError(var, f"mailer {key!r}: {wrong}")
-        result.append(MailerConfig(key=key, type=mtype, priority=priority, options=dict(options)))
+        # null is "not set": dropped here, so every transport applies its own default (a None
+        # reaching one read "verify": null as false, and "args": null crashed).
+        given = {name: value for name, value in options.items() if value is not None}
+        result.append(MailerConfig(key=key, type=mtype, priority=priority, options=given))
     return tuple(result)
 
 

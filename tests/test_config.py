@@ -118,3 +118,9 @@ def test_documented_mailer_options_are_accepted(tmp_path):
     s = from_env(base(tmp_path, MAILGATE_MAILERS=json.dumps(mailers)))
     assert [m.key for m in s.mailers] == ["a", "b", "c", "d"]
     assert s.mailers[2].options["args"] == ["-v"]
+
+
+def test_a_null_mailer_option_is_the_transports_default(tmp_path):
+    mailers = '[{"key": "a", "type": "smtp", "options": {"host": "mx", "verify": null, "port": null}}]'
+    settings = from_env(base(tmp_path, MAILGATE_MAILERS=mailers))
+    assert dict(settings.mailers[0].options) == {"host": "mx"}  # "verify": null read as false turned TLS checks off

@@ -82,7 +82,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
         n = cfg.trusted_proxies
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)
 
     from mailgate.webui import access, database, views
     from mailgate.webui.extensions import csrf, login_manager

@@ -15,7 +15,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, Optional, Re
 
 # A header value typed into a form: one line (a browser's text input strips line breaks; a
 # hand-made POST need not, and a line break there would be a header of its own).
-ONE_LINE = Regexp(r"^[^\r\n]*$", message="Must be one line.")
+ONE_LINE = Regexp(r"[^\r\n]*\Z", message="Must be one line.")  # \Z: "$" also matches before a last "\n"
 
 
 class LoginForm(FlaskForm):

@@ -21,7 +21,7 @@ from mailgate.shared.keys import NoMailKey
 from mailgate.shared.models import AppUser
 from mailgate.shared.outcomes import TempFail
 from mailgate.shared.pipeline import receive
-from mailgate.shared.queries import get_task
+from mailgate.shared.queries import as_id, get_task
 from mailgate.webui import settings
 from mailgate.webui.database import pipeline_db, release
 from mailgate.webui.extensions import db
@@ -109,7 +109,8 @@ def _recipients(text: str) -> list[str]:
 
 def _fill_reply(form: TestMessageForm, upload: RawUploadForm):
     task = get_task(db.session, form.task.data or "")
-    user = db.session.get(AppUser, int(form.user.data)) if (form.user.data or "").isdigit() else None
+    user_id = as_id(form.user.data)
+    user = db.session.get(AppUser, user_id) if user_id else None
     if task is None or user is None:
         form.task.errors = ["Name an existing task (like T1) and pick a user."]
         return _page(form, upload, 400)

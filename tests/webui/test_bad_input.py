@@ -59,6 +59,7 @@ def test_a_raw_8bit_header_is_shown_decoded(production_errors, browser, receive)
 
 @pytest.mark.parametrize("field,value", [("sender", "alice@example.org\nBcc: x@evil.example"),
                                          ("subject", "Hello\r\nX-Injected: 1"),
+                                         ("subject", "Hello\n"),  # would end the header block early
                                          ("to", "bugs@reply.example.com\r\nX: y")])
 def test_a_line_break_in_a_test_receiver_header_field_is_a_field_error(production_errors, browser, db,
                                                                          field, value):
@@ -113,3 +114,12 @@ def test_every_task_is_reachable_from_the_task_list(app, browser, receive, mail)
         found = __import__("re").search(r'href="([^"]+)" rel="next"', html)
         url = found.group(1).replace("&amp;", "&") if found else None
     assert seen == ["T5", "T4", "T3", "T2", "T1"]
+
+
+@pytest.mark.parametrize("user", ["²", HUGE, "0", "x"])
+def test_the_reply_helper_with_a_user_no_row_can_have_is_a_field_error(production_errors, browser, receive, mail,
+                                                                       user):
+    receive(mail(subject="A task"))
+    r = browser.post("/test-receiver/send", page="/test-receiver/", prefix="msg-", data={
+        "msg-task": "T1", "msg-user": user, "msg-fill_reply": "1"})
+    assert r.status_code == 400 and "Name an existing task" in r.get_data(as_text=True)

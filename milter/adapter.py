@@ -56,7 +56,7 @@ from mailgate.shared.db import Database
 from mailgate.shared.envelope import Envelope
 from mailgate.shared.logs import MessageLog, kv
 from mailgate.shared.outcomes import (
-    ACCEPT, TEMPFAIL, Outcome, Reason, Reject, SmtpReply, Status, TempFail, message_reply, rcpt_reply,
+    TEMPFAIL, Outcome, Reason, Reject, SmtpReply, Status, TempFail, message_reply, rcpt_reply,
 )
 from mailgate.shared.pipeline import Timings
 
@@ -466,10 +466,7 @@ class MailgateMilter(Milter.Base):
                                  status="tempfail",
                                  reason=str(exc) or "unavailable", ms=self._elapsed())
             return self._tempfail(str(exc))
-        if self.too_large and self.others:
-            reply = ACCEPT  # recorded rejected/too_large; the others get it (message_reply would say 552)
-        else:
-            reply = message_reply(outcome, all_recipients_ours=not self.others)
+        reply = message_reply(outcome, all_recipients_ours=not self.others)
         try:  # stored and decided: a logging problem must not turn into a 451 now
             self._log_outcome(envelope, outcome, reply, t0, timings)
         except Exception:  # noqa: BLE001

@@ -162,9 +162,11 @@ def message_reply(outcome: Outcome, all_recipients_ours: bool) -> SmtpReply:
     Stored means the sender's job is done (2xx) -- except when a refusal the
     sender could fix applies to a message that is wholly ours: then 550 tells
     them why, without us ever sending a bounce to a possibly forged address.
-    Robots are never answered with a refusal.
+    Robots are never answered with a refusal. Too large is the same rule
+    with its own code: with other recipients, their copy goes on (ours is
+    recorded rejected, truncated).
     """
-    if outcome.status == Status.REJECTED and outcome.reason == Reason.TOO_LARGE:
+    if outcome.status == Status.REJECTED and outcome.reason == Reason.TOO_LARGE and all_recipients_ours:
         return SmtpReply(552, "5.3.4", outcome.text or DEFAULT_TEXT[Reason.TOO_LARGE])
     if outcome.status == Status.REJECTED and all_recipients_ours:
         return SmtpReply(550, "5.7.1", outcome.text or DEFAULT_TEXT[outcome.reason or Reason.EMPTY])

@@ -30,6 +30,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 
 from mailgate.shared import guard, notify, queries, tracker
+from mailgate.shared.queries import MAX_ID
 from mailgate.shared.addresses import Recipient, check_recipient, find_user_by_email, is_ours
 from mailgate.shared.config import Settings
 from mailgate.shared.db import Database, is_unavailable, utcnow
@@ -220,7 +221,7 @@ def _arrival(settings: Settings, envelope: Envelope, raw: bytes, timings: Timing
         subject=header_text(msg, "Subject")[:998],
         from_addr=_clip(first_address(msg, "From"), 320),
         recipients_text=", ".join(recipients or header_rcpts)[:4000],
-        size=size,
+        size=min(size, MAX_ID),  # an INTEGER column: a message past 2 GiB (no Postfix limit) is "2 GiB"
         truncated=too_large,
         status=Status.RECEIVED,
         created_at=utcnow(),
@@ -360,9 +361,10 @@ def step_authorise(ctx: Context) -> None:
     if user is not None and not user.enabled:
         # Refused outright: not "unknown", which a create address's default author would let in
         # under another name -- disabling someone is meant to stop their mail.
-        text = f"The account {user.username} ({sender}) is disabled here; its mail is refused."
-        ctx.note(text)
-        raise Reject(Reason.SENDER_MISMATCH if rcpt.kind == "reply" else Reason.UNKNOWN_SENDER, text)
+        ctx.note(f"{sender} belongs to {user.username}, whose account is disabled: refused.")
+        # The refusal goes back to whoever wrote From (perhaps a forger): it names no account.
+        raise Reject(Reason.SENDER_MISMATCH if rcpt.kind == "reply" else Reason.UNKNOWN_SENDER,
+                     f"Mail from {sender} is not accepted here: the account is disabled.")
     if rcpt.kind == "reply":
         token = rcpt.token
         if token.is_public:

@@ -72,6 +72,14 @@ def test_only_the_head_of_an_oversized_message_handed_over_is_too_large_by_its_r
     assert rec.truncated and rec.size == 50_000
 
 
+def test_a_size_past_the_size_column_is_stored_as_its_largest(db, env, seed, mail):
+    from mailgate.shared.queries import MAX_ID
+
+    small = from_env({**env, "MAILGATE_MAX_MESSAGE_BYTES": "2048"})
+    out = pipeline_receive(db, small, Envelope(recipients=["bugs@reply.example.com"], size=2**40), mail(body=""))
+    assert out.reason == Reason.TOO_LARGE and rec_of(db, out).size == MAX_ID
+
+
 def test_unavailable_database_is_a_tempfail_not_a_loss(tmp_path, settings, mail):
     dead = Database(f"sqlite:///{tmp_path}/missing-dir/nope.db")
     with pytest.raises(TempFail):
@@ -227,7 +235,8 @@ def test_disabled_user_cannot_reply(db, seed, receive, mail, task_with_reply):
     with db.transaction() as s:
         directory.set_user_enabled(s, "bob", False, actor="test")
     out = receive(mail(sender="bob@example.org", to=addr))
-    assert out.reason == "sender_mismatch" and "bob (bob@example.org) is disabled" in out.text
+    assert out.reason == "sender_mismatch" and "the account is disabled" in out.text
+    assert "bob" not in out.text.replace("bob@example.org", "")  # the sender hears no account name
 
 
 def test_disabled_user_cannot_open_tasks_even_where_a_default_author_would(db, seed, receive, mail):

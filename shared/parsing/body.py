@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass, field
 from email.message import Message
 
-from ..message import TOO_DEEP, decode_header_value
+from ..message import TOO_DEEP, clean_header_value, decode_header_value
 from .charsets import decode_bytes
 from . import mime
 from .html import MAX_HTML_TAGS, html_to_text
@@ -93,12 +93,10 @@ def _filename(part: Message) -> str:
 def _safe_name(name: str) -> str:
     # A file name must never carry a path or control characters: it ends up
     # in download headers and on disk.
-    # Nor invisible format characters (a right-to-left override makes "invoice<RLO>gpj.exe"
-    # read "invoiceexe.jpg"), nor line separators.
+    # Nor bidi overrides ("invoice<RLO>gpj.exe" reads "invoiceexe.jpg") or line separators:
+    # the same cleaning as a header value.
     name = name.replace("\\", "/").rsplit("/", 1)[-1]
-    if not name.isprintable():
-        name = "".join(c for c in name if c.isprintable())
-    return name.strip().strip(".")[:255]
+    return clean_header_value(name).strip(".")[:255]
 
 
 def _payload_bytes(part: Message) -> bytes:

@@ -129,8 +129,14 @@ else
       "$MAILGATE_BIN" milter --pid-file "$PID_FILE" >>"$LOG_FILE" 2>&1 < /dev/null &
   fi
 fi
-for _ in $(seq 1 100); do [ -S "$SOCKET" ] && break; sleep 0.1; done
-[ -S "$SOCKET" ] || { tail -n 20 "$LOG_FILE" 2>/dev/null; die "the milter did not open $SOCKET"; }
+# Listening, not merely there: the socket file of a milter that died is still there (and the
+# new one replaces it only after its start-up checks), so test with a connection.
+listening() {
+  "$(dirname "$MAILGATE_BIN")/python" -c 'import socket, sys
+s = socket.socket(socket.AF_UNIX); s.settimeout(2); s.connect(sys.argv[1])' "$SOCKET" 2>/dev/null
+}
+for _ in $(seq 1 300); do listening && break; sleep 0.1; done
+listening || { tail -n 20 "$LOG_FILE" 2>/dev/null; die "the milter is not listening on $SOCKET"; }
 
 # --- 6. Postfix --------------------------------------------------------------------------
 say "Postfix: start or reload"

@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass, field
 from email.message import Message
 
-from ..message import TOO_DEEP, clean_header_value, decode_header_value
+from ..message import TOO_DEEP, UNREADABLE, clean_header_value, decode_header_value
 from .charsets import decode_bytes
 from . import mime
 from .html import MAX_HTML_TAGS, html_to_text
@@ -207,9 +207,9 @@ def _message_attachment(part: Message, index: int) -> tuple[str, bytes]:
 def extract_body(msg: Message) -> Body:
     """Pick the body and collect attachments; never raises."""
     body = Body()
-    unread = [d for d in getattr(msg, "defects", ()) if str(d) == TOO_DEEP]
+    unread = [str(d) for d in getattr(msg, "defects", ()) if str(d) in (TOO_DEEP, UNREADABLE)]
     if unread:  # load_message kept the body as one text: it is MIME no reader can walk, not a text
-        body.warnings.append(TOO_DEEP)
+        body.warnings.append(unread[0])
         return body
     plain: list[_Candidate] = []
     html: list[_Candidate] = []

@@ -134,3 +134,22 @@ def test_two_long_message_ids_alike_in_their_first_characters_are_two_messages(d
 
     with db.read() as s:
         assert len(get_inbound(s, second.id).message_id) == MESSAGE_ID_CHARS
+
+
+def _side_by_side(n: int, multipart: bool) -> bytes:
+    inner = ("Content-Type: multipart/mixed; boundary=u{i}\r\n\r\n--u{i}--\r\n" if multipart
+             else "Content-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=f{i}\r\n\r\nx\r\n")
+    parts = "".join("--b\r\n" + inner.format(i=i) for i in range(n))
+    return ("From: a@example.org\r\nSubject: many\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+            "--b\r\nContent-Type: text/plain\r\n\r\nhello\r\n" + parts + "--b--\r\n").encode()
+
+
+@pytest.mark.parametrize("multipart", [False, True])
+def test_parts_beyond_the_part_budget_are_not_read(multipart):
+    msg = _quickly(load_message, _side_by_side(150_000, multipart))  # 36 s with unique boundaries
+    assert msg["Subject"] == "many" and TOO_DEEP in map(str, msg.defects)
+
+
+def test_a_few_thousand_parts_are_read_as_usual():
+    parsed = parse_message(load_message(_side_by_side(3_000, False)))  # flanker's enclosed-endless has 3,043
+    assert parsed.text == "hello" and len(parsed.attachments) == 3_000

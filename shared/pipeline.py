@@ -295,7 +295,9 @@ def _store_all(conn: Conn, arrivals: Sequence[Arrival]) -> None:
 
 def step_dedupe(ctx: Context) -> None:
     holder = ctx.conn.scalar(_SELECT_CLAIM, {"key": ctx.rec.dedupe_key})
-    if holder is not None and holder != ctx.rec.id:
+    if holder == ctx.rec.id:  # another worker finished this very message since it was read
+        raise _ActedOnElsewhere()
+    if holder is not None:
         raise _duplicate(ctx, holder)
 
 

@@ -22,6 +22,10 @@ def alembic_config() -> Config:
     return cfg
 
 
+class SchemaTooNew(Exception):
+    """The database was upgraded by a newer Mailgate (another host): this one cannot run on it, nor init it."""
+
+
 _MIGRATE_LOCK = 0x6D6967726174  # "migrat": pg_advisory_xact_lock key of schema upgrades
 
 
@@ -39,6 +43,8 @@ def upgrade(db: Database) -> str | None:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATE_LOCK})
         found = MigrationContext.configure(conn).get_current_revision()
+        if found is not None and not _known(found):
+            raise SchemaTooNew(mismatch(found))
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
     return found
@@ -54,6 +60,14 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
+def _known(revision: str) -> bool:
+    """Is `revision` one of this Mailgate's migrations (not one a newer Mailgate wrote)?"""
+    try:
+        return ScriptDirectory.from_config(alembic_config()).get_revision(revision) is not None
+    except Exception:  # noqa: BLE001 -- alembic raises for a revision it does not have
+        return False
+
+
 def mismatch(current: str | None) -> str | None:
     """What is wrong with a database at revision `current` for this code, with what to do; None: nothing.
 
@@ -66,11 +80,7 @@ def mismatch(current: str | None) -> str | None:
         return None
     if current is None:
         return "the database is not initialised; run `mailgate init`"
-    try:
-        known = ScriptDirectory.from_config(alembic_config()).get_revision(current) is not None
-    except Exception:  # noqa: BLE001 -- alembic raises for a revision it does not have
-        known = False
-    if known:
+    if _known(current):
         return f"the database schema {current} is older than this Mailgate's {head}; run `mailgate init` to upgrade it"
     return (f"the database schema {current} is newer than this Mailgate knows ({head}): another host runs a "
             f"newer Mailgate; upgrade Mailgate on this host (mailgate init cannot)")

@@ -485,3 +485,18 @@ def test_a_message_another_worker_acted_on_meanwhile_keeps_that_outcome(db, sett
     assert (stored.status, stored.reason, stored.duplicate_of, stored.task_id) == ("processed", None, None, 1)
     with db.read() as s:
         assert s.scalar(select(func.count()).select_from(Task)) == 1
+
+
+def test_a_stale_copy_refused_by_later_steps_does_not_overwrite_the_first_workers_outcome(db, settings, seed, mail):
+    """The second worker's own checks would now refuse it (the sender was disabled meanwhile): the
+    message was already acted on, and that stays its outcome."""
+    from mailgate.shared import directory, pipeline
+
+    envelope = Envelope(source="pipe", sender="alice@example.org", recipients=["bugs@reply.example.com"])
+    rec, msg = pipeline.store(db, settings, envelope, mail(subject="Left received"))
+    first = reprocess(db, settings, rec.id)
+    with db.transaction() as s:
+        directory.set_user_enabled(s, "alice", False, actor="test")
+    second = pipeline.process(db, settings, rec, msg, envelope)
+    assert (first.status, second.status, second.object) == ("processed", "processed", first.object)
+    assert rec_of(db, first).status == "processed"

@@ -50,6 +50,9 @@ def test_a_database_newer_than_the_code_is_refused_with_that_advice(env, db):
 
         check = health.check_database(from_env(env), db)
         assert not check.ok and "newer than this Mailgate" in check.detail and "Upgrade Mailgate" in check.fix
+        out = CliRunner().invoke(main, ["init"], env=env)  # nor can init help: it says so, in one line
+        assert out.exit_code == 1 and "upgrade Mailgate on this host" in out.output
+        assert len(out.output.strip().splitlines()) == 1
     finally:
         with db.engine.begin() as conn:
             conn.execute(text(f"UPDATE alembic_version SET version_num = '{schema.head_revision()}'"))

@@ -122,14 +122,30 @@ def load_message(raw: bytes) -> Message:
             return msg
 
 
-_ANY_BLANK_LINE = re.compile(r"\r?\n\r?\n|\r\r")  # the end of the header section, bare CRs included
+_LINE_END = re.compile(r"\r\n|\r|\n")  # the email package's line ends
+_HEADER_LINE = re.compile(r"From |[\041-\071\073-\176]*:|[\t ]")  # its test of a header line
+
+
+def _header_section(text: str) -> tuple[str, str]:
+    """(header section, body) split where the email package splits them: at the first empty line
+    (which goes with neither), or before the first line that is not a header (which starts the body).
+    Only the header lines are looked at: the body, however long, is not cut into lines."""
+    pos = 0
+    while pos < len(text):
+        end = _LINE_END.search(text, pos)
+        line_end, next_line = (end.start(), end.end()) if end else (len(text), len(text))
+        if line_end == pos:  # the empty line
+            return text[:pos], text[next_line:]
+        if not _HEADER_LINE.match(text, pos):
+            return text[:pos], text[pos:]
+        pos = next_line
+    return text, ""
 
 
 def _headers_only(text: str, why: str) -> Message:
     """The header section parsed (Subject, From, Message-ID survive), the body kept as one text, with
     a defect saying why (TOO_DEEP or UNREADABLE): the parser reports it as a warning."""
-    end = _ANY_BLANK_LINE.search(text)
-    head, body = (text[:end.end()], text[end.end():]) if end else (text, "")
+    head, body = _header_section(text)
     msg = email.parser.Parser(policy=_POLICY).parsestr(head, headersonly=True)  # the body unread: not split
     msg.set_payload(body)
     msg.defects.append(email.errors.MessageDefect(why))

@@ -153,3 +153,19 @@ def test_parts_beyond_the_part_budget_are_not_read(multipart):
 def test_a_few_thousand_parts_are_read_as_usual():
     parsed = parse_message(load_message(_side_by_side(3_000, False)))  # flanker's enclosed-endless has 3,043
     assert parsed.text == "hello" and len(parsed.attachments) == 3_000
+
+
+@pytest.mark.parametrize("text", [
+    "A: 1\r\nB: 2\r\n\r\nbody\r\nmore", "A: 1\nB: 2\nnot a header\nbody\n\nmore", "A: 1\r\n\r\n", "A: 1",
+    "\r\nbody", " cont\r\nA: 1\r\n\r\nb", "A: 1\r\n\rbody\r", "A: 1\rB: 2\r\rbody",
+])
+def test_the_headers_only_reading_splits_where_the_email_package_does(text):
+    """Its body is what the robot guard reads of a message too deep to parse (a deep bounce)."""
+    import email.parser
+    import email.policy
+
+    from mailgate.shared.message import _headers_only
+
+    expected = email.parser.Parser(policy=email.policy.compat32).parsestr(text, headersonly=True)
+    got = _headers_only(text, TOO_DEEP)
+    assert (got.items(), got.get_payload()) == (expected.items(), expected.get_payload())

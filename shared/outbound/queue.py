@@ -40,7 +40,7 @@ from mailgate.shared.outbound.resign import resign_reply_to
 DEFAULT_LEASE = timedelta(minutes=5)
 BACKOFF_BASE = timedelta(minutes=1)
 BACKOFF_CAP = timedelta(hours=6)
-MAX_ATTEMPTS = 12  # 1+2+4+…+360 min: about two days of trying before giving up
+MAX_ATTEMPTS = 12  # 11 waits of 1, 2, 4, … min capped at 6 h: about 20 hours of trying before giving up
 
 
 def due_clause(now: datetime):

@@ -51,3 +51,21 @@ def test_rows_queued_before_a_rotation_leave_resigned_and_the_reply_works(db, se
                          body="On it.", headers={"In-Reply-To": note["Message-ID"]}),
                     sender="bob@example.org", to=[note["Reply-To"]])
     assert (reply.status, reply.action) == ("processed", "comment")
+
+
+def test_a_row_queued_under_an_older_reply_prefix_is_resigned_with_the_current_one(db, settings, seed):
+    """The prefix only routes: a row signed as mg+T1+... before the prefix changed is re-signed too."""
+    from dataclasses import replace
+
+    from mailgate.shared.addresses import reply_address
+    from mailgate.shared.outbound.resign import resign_reply_to
+
+    with db.transaction() as s:
+        old_key = keys.current_key(s)
+        row = OutboundMessage(recipient="bob@example.org", subject="x", status="queued", key_id=old_key.id,
+                              reply_to=reply_address(replace(settings, reply_prefix="mg"), old_key, "T1", seed.bob))
+        s.add(row)
+        s.flush()
+        new_key = keys.rotate_key(s)
+        assert resign_reply_to(s, settings, row)
+        assert row.reply_to == reply_address(settings, new_key, "T1", seed.bob) and not row.reply_to.startswith("mg+")

@@ -32,7 +32,7 @@ def check(app: AppContext, as_json: bool, postfix_config: str | None) -> None:
 
 @main.command()
 @click.option("--socket", "socket_spec", metavar="SPEC", default=None,
-              help="unix:/path (default: MAILGATE_MILTER_SOCKET, unix:/var/spool/postfix/mailgate/milter.sock).")
+              help="unix:/path or inet:port@host (default: MAILGATE_MILTER_SOCKET, unix:/var/spool/postfix/mailgate/milter.sock).")
 @click.option("--group", default="postfix", show_default=True, help="Group owning the socket (mode 0660).")
 @click.option("--pid-file", type=click.Path(dir_okay=False), default=None, help="Write the daemon's pid here.")
 @click.option("--log-level", default="INFO", show_default=True)

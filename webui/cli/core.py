@@ -37,7 +37,7 @@ def init(app: AppContext, as_json: bool) -> None:
 
 @main.command("reply-address")
 @click.argument("obj", metavar="OBJECT")
-@click.argument("user_ref", metavar="USER", required=False)
+@click.argument("user_ref", metavar="[USER]", required=False)
 @click.option("--public", is_flag=True, help="The public address (any known user may reply).")
 @pass_app
 def reply_address_cmd(app: AppContext, obj: str, user_ref: str | None, public: bool) -> None:

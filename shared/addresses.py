@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from mailgate.shared.config import Settings
+from mailgate.shared.config import REPLY_PREFIX, Settings
 from mailgate.shared.keys import SigningKey, current_key, signing_key
 from mailgate.shared.models import MailKey
 from mailgate.shared.outcomes import Reason, Reject
@@ -38,7 +38,6 @@ RESERVED_LOCAL_PARTS = frozenset({
 _OBJECT = re.compile(r"^([a-z])(\d{1,12})$", re.ASCII)
 _USER = re.compile(r"^(\d{1,12}|public)$", re.ASCII)
 _HASH = re.compile(r"^[0-9a-f]{%d}$" % HASH_LEN)
-_PREFIX = re.compile(r"[a-z0-9][a-z0-9_-]{0,30}", re.ASCII)  # as config's MAILGATE_REPLY_PREFIX
 # fullmatch, not match with "$": "$" also matches before a trailing newline.
 _LOCAL_OK = re.compile(r"[a-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}")
 _DOMAIN_OK = re.compile(r"[a-z0-9.-]+")
@@ -127,7 +126,7 @@ class ReplyToken:
 def parse_reply_local(settings: Settings, local: str) -> ReplyToken | None:
     """Recognise the reply-address shape; None when the local part is not one."""
     parts = local.lower().split("+")
-    if len(parts) == 4 and _PREFIX.fullmatch(parts[0]):
+    if len(parts) == 4 and REPLY_PREFIX.fullmatch(parts[0]):
         # Any prefix, the current one, an older one or none (like Phabricator's single-reply-handler
         # prefix): the HMAC does not cover it, it only routes. Setting, changing or dropping
         # MAILGATE_REPLY_PREFIX must not kill the addresses handed out before -- only a rotation does.

@@ -27,7 +27,7 @@ DEFAULT_MILTER_SOCKET = "unix:/var/spool/postfix/mailgate/milter.sock"
 DEFAULT_REPLY_DOMAIN = "reply.mailgate.localhost"
 
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
-_PREFIX_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,30}$")
+REPLY_PREFIX = re.compile(r"[a-z0-9][a-z0-9_-]{0,30}")  # a MAILGATE_REPLY_PREFIX (fullmatch); addresses.py reads one
 
 
 class ConfigError(Exception):
@@ -218,7 +218,7 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
             domains.append(d)
 
     prefix = (env.get("REPLY_PREFIX") or "").strip().lower()
-    if prefix and not _PREFIX_RE.match(prefix):
+    if prefix and not REPLY_PREFIX.fullmatch(prefix):
         raise ConfigError(PREFIX + "REPLY_PREFIX", "letters, digits, '-' or '_' only (no '+')")
     from mailgate.shared.addresses import RESERVED_LOCAL_PARTS  # here: addresses imports this module
 

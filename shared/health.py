@@ -192,7 +192,7 @@ def check_database(settings: Settings, db: Database) -> Check:
                      "Run `mailgate init`.")
     if current != head:
         problem = schema.mismatch(current)
-        what, _, todo = problem.partition("; ") if "; " in problem else problem.partition(": ")
+        what, _, todo = problem.partition("; ")
         return Check("database", False, f"{where}: {what}", todo[:1].upper() + todo[1:] + ".")
     return Check("database", True, f"{where}: schema {current} (current)")
 

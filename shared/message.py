@@ -122,8 +122,6 @@ def load_message(raw: bytes) -> Message:
             return msg
 
 
-_LINE_END = re.compile(r"\r\n|\r|\n")  # the email package's line ends
-_HEADER_LINE = re.compile(r"From |[\041-\071\073-\176]*:|[\t ]")  # its test of a header line
 
 
 def _header_section(text: str) -> tuple[str, str]:
@@ -132,11 +130,11 @@ def _header_section(text: str) -> tuple[str, str]:
     Only the header lines are looked at: the body, however long, is not cut into lines."""
     pos = 0
     while pos < len(text):
-        end = _LINE_END.search(text, pos)
+        end = email.feedparser.NLCRE.search(text, pos)  # the email package's own line ends ...
         line_end, next_line = (end.start(), end.end()) if end else (len(text), len(text))
         if line_end == pos:  # the empty line
             return text[:pos], text[next_line:]
-        if not _HEADER_LINE.match(text, pos):
+        if not email.feedparser.headerRE.match(text[pos:line_end]):  # ... and its test of a header line
             return text[:pos], text[pos:]
         pos = next_line
     return text, ""

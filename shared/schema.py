@@ -69,7 +69,8 @@ def _known(revision: str) -> bool:
 
 
 def mismatch(current: str | None) -> str | None:
-    """What is wrong with a database at revision `current` for this code, with what to do; None: nothing.
+    """What is wrong with a database at revision `current` for this code, with what to do, as
+    "what is wrong; what to do" (`mailgate check` shows the two apart); None: nothing.
 
     A database can also be newer than the code: in a fleet, another host was
     upgraded and ran init. `mailgate init` cannot help then (Alembic does not

@@ -13,7 +13,7 @@ import re
 
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_ADDR_SPEC = re.compile(rf"^{_ATOM}(?:\.{_ATOM})*@{_LABEL}(?:\.{_LABEL})*$")
+_ADDR_SPEC = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@{_LABEL}(?:\.{_LABEL})*")
 
 
 def is_addr_spec(value: str) -> bool:
@@ -24,6 +24,6 @@ def is_addr_spec(value: str) -> bool:
     """
     if not isinstance(value, str) or len(value) > 254 or not value.isascii():
         return False
-    if not _ADDR_SPEC.match(value):
+    if not _ADDR_SPEC.fullmatch(value):  # not match with "$": that also matches before a last "\n"
         return False
     return len(value.rpartition("@")[0]) <= 64

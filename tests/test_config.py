@@ -124,3 +124,11 @@ def test_a_null_mailer_option_is_the_transports_default(tmp_path):
     mailers = '[{"key": "a", "type": "smtp", "options": {"host": "mx", "verify": null, "port": null}}]'
     settings = from_env(base(tmp_path, MAILGATE_MAILERS=mailers))
     assert dict(settings.mailers[0].options) == {"host": "mx"}  # "verify": null read as false turned TLS checks off
+
+
+@pytest.mark.parametrize("value,ok", [("noreply@reply.example.com", True), ("noreply@reply.example.com\n", False),
+                                      ("nöreply@x.example", False), ("a b@x.example", False)])
+def test_an_envelope_address_is_one_plain_addr_spec(value, ok):
+    from mailgate.shared.addrspec import is_addr_spec
+
+    assert is_addr_spec(value) is ok  # a trailing newline must not pass as the end of the address

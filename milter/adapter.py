@@ -49,7 +49,7 @@ from typing import Any, Callable
 import Milter
 
 from mailgate.milter.writer import WriterProcess
-from mailgate.shared.addresses import check_recipient, is_ours
+from mailgate.shared.addresses import check_recipient, is_ours, refused_reserved
 from mailgate.shared.batching import Batcher
 from mailgate.shared.config import Settings
 from mailgate.shared.db import Database
@@ -74,6 +74,11 @@ ACTIONS = Milter.DELRCPT | Milter.SETSYMLIST  # the only change Mailgate ever ma
 
 
 _negotiation_failed: list[bool] = []
+
+# A reserved name at a Mailgate domain that nobody reads (security@, noreply+x@, ...): refused, so that
+# nothing is accepted and then dropped (docs/milter.md).
+RESERVED_REFUSAL = Reject(Reason.UNKNOWN_RECIPIENT, "This is a reserved name that nobody reads at this server; "
+                                                    "nothing sent to it would be delivered.")
 
 
 def takes_bounces(settings: Settings, address: str) -> bool:
@@ -325,6 +330,8 @@ class MailgateMilter(Milter.Base):
             if takes_bounces(rt.settings, address):
                 self.ours.append(to)  # stored, never checked: the pipeline's robot guard decides (see there)
                 return Milter.CONTINUE
+            if refused_reserved(rt.settings, address):
+                return self._refuse_rcpt(address, RESERVED_REFUSAL, t0)
             self.others.append(to)
             return Milter.CONTINUE
         verdict = rt.rcpt_cache.get(address, t0)
@@ -337,14 +344,17 @@ class MailgateMilter(Milter.Base):
                 verdict = refusal
             rt.rcpt_cache.put(address, verdict, t0)
         if verdict is not True:
-            rt.count("rcpt_rejects")
-            self._reply(rcpt_reply(verdict.reason, verdict.text))
-            self._mlog().info("rcpt refused", rcpt=address, reason=verdict.reason,
-                              ms=round((time.perf_counter() - t0) * 1000, 1))
-            return Milter.REJECT
+            return self._refuse_rcpt(address, verdict, t0)
         self.ours.append(to)
         self.rcpt_ms += (time.perf_counter() - t0) * 1000
         return Milter.CONTINUE
+
+    def _refuse_rcpt(self, address: str, refusal: Reject, t0: float) -> int:
+        self.runtime.count("rcpt_rejects")
+        self._reply(rcpt_reply(refusal.reason, refusal.text))
+        self._mlog().info("rcpt refused", rcpt=address, reason=refusal.reason,
+                          ms=round((time.perf_counter() - t0) * 1000, 1))
+        return Milter.REJECT
 
     # --- content ---------------------------------------------------------------------
 

@@ -30,6 +30,7 @@ class Reason(StrEnum):
     OBJECT_NOT_FOUND = "object_not_found"
     UNKNOWN_SENDER = "unknown_sender"
     SENDER_MISMATCH = "sender_mismatch"
+    UNREADABLE_FROM = "unreadable_from"
     COMMAND_NOT_ALLOWED = "command_not_allowed"
     TOO_LARGE = "too_large"
     EMPTY = "empty"
@@ -46,6 +47,7 @@ STATUS_OF_REASON: dict[Reason, Status] = {
     Reason.OBJECT_NOT_FOUND: Status.REJECTED,
     Reason.UNKNOWN_SENDER: Status.REJECTED,
     Reason.SENDER_MISMATCH: Status.REJECTED,
+    Reason.UNREADABLE_FROM: Status.REJECTED,
     Reason.COMMAND_NOT_ALLOWED: Status.REJECTED,
     Reason.TOO_LARGE: Status.REJECTED,
     Reason.EMPTY: Status.REJECTED,
@@ -67,6 +69,7 @@ DEFAULT_TEXT: dict[Reason, str] = {
     Reason.OBJECT_NOT_FOUND: "The task this reply address belongs to no longer exists.",
     Reason.UNKNOWN_SENDER: "Your address is not known here, so you cannot open tasks by mail.",
     Reason.SENDER_MISMATCH: "This reply address was issued to someone else; reply from your own address.",
+    Reason.UNREADABLE_FROM: "The From header does not name one sender unambiguously; send from an ordinary mail client.",
     Reason.COMMAND_NOT_ALLOWED: "A command in your message cannot be applied.",
     Reason.TOO_LARGE: "The message is larger than this server accepts.",
     Reason.EMPTY: "The message has no text to act on.",

@@ -276,8 +276,8 @@ def prepare(instance: Path, users: int, tasks: int,
     schema.init(db)
     people = [(f"user{u}", f"user{u}@example.org", f"User {u}") for u in range(users)]
     with db.transaction() as s:
-        ids = {name: directory.add_user(s, name, [mail], full, actor="bench").id for name, mail, full in people}
-        directory.add_user(s, "alice", ["alice@example.org"], "Alice", actor="bench")
+        ids = {name: directory.add_user(s, name, [mail], full, settings=settings, actor="bench").id for name, mail, full in people}
+        directory.add_user(s, "alice", ["alice@example.org"], "Alice", settings=settings, actor="bench")
         directory.add_create_address(s, settings, "tasks", f"bugs@{DOMAIN}", actor="bench")
     refs = []
     for t in range(tasks):

@@ -75,9 +75,9 @@ class Seed:
 
         self.db, self.settings = db, settings
         with db.transaction() as s:
-            self.alice = directory.add_user(s, "alice", ["alice@example.org"], "Alice", actor="test").id
-            self.bob = directory.add_user(s, "bob", ["bob@example.org", "Bob.Work@Example.NET"], "Bob", actor="test").id
-            self.carol = directory.add_user(s, "carol", ["carol@example.org"], "Carol", actor="test").id
+            self.alice = directory.add_user(s, "alice", ["alice@example.org"], "Alice", settings=settings, actor="test").id
+            self.bob = directory.add_user(s, "bob", ["bob@example.org", "Bob.Work@Example.NET"], "Bob", settings=settings, actor="test").id
+            self.carol = directory.add_user(s, "carol", ["carol@example.org"], "Carol", settings=settings, actor="test").id
             directory.add_create_address(s, settings, "tasks", f"bugs@{REPLY_DOMAIN}", actor="test")
         self.create_address = f"bugs@{REPLY_DOMAIN}"
 

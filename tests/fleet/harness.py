@@ -215,7 +215,7 @@ class Fleet:
         schema.init(self.db)
         people = [(f"user{u}", f"user{u}@example.org", f"User {u}") for u in range(self.n_users)]
         with self.db.transaction() as s:
-            ids = {n: directory.add_user(s, n, [m], full, actor="fleet").id for n, m, full in people}
+            ids = {n: directory.add_user(s, n, [m], full, settings=self.settings, actor="fleet").id for n, m, full in people}
             directory.add_create_address(s, self.settings, "tasks", f"bugs@{DOMAIN}", actor="fleet")
         refs = []
         for t in range(self.n_tasks):

@@ -25,6 +25,8 @@ MAILER_TYPES = ("smtp", "sendmail", "test")
 DEFAULT_MAX_MESSAGE_BYTES = 10 * 1024 * 1024
 DEFAULT_MILTER_SOCKET = "unix:/var/spool/postfix/mailgate/milter.sock"
 DEFAULT_REPLY_DOMAIN = "reply.mailgate.localhost"
+DEFAULT_PURGE_AFTER_DAYS = 90  # retention of processed mail (docs/security.md)
+DEFAULT_PURGE_REJECTED_AFTER_DAYS = 14  # ... and of rejected and ignored mail
 
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 REPLY_PREFIX = re.compile(r"[a-z0-9][a-z0-9_-]{0,30}")  # a MAILGATE_REPLY_PREFIX (fullmatch); addresses.py reads one
@@ -61,7 +63,8 @@ class Settings:
     mailers: tuple[MailerConfig, ...] = ()
     base_url: str = "http://localhost:8080"
     from_address: str = ""
-    purge_after_days: int = 0
+    purge_after_days: int = DEFAULT_PURGE_AFTER_DAYS  # processed mail and finished notifications; 0: kept
+    purge_rejected_after_days: int = DEFAULT_PURGE_REJECTED_AFTER_DAYS  # rejected and ignored mail; 0: kept
     trusted_proxies: int = 0
 
     @property
@@ -194,6 +197,14 @@ def _secret_key(instance: Path, given: str | None) -> str:
         return secrets.token_hex(32)
 
 
+def _retention_days(env, name: str, default: int) -> int:
+    days = env.integer(name, default)
+    if 0 < days < 7:
+        raise ConfigError(PREFIX + name, "0 (kept) or at least 7: senders retry for up to 5 days "
+                          "and a purged message's dedupe claim goes with it")
+    return days
+
+
 def from_env(environ: Mapping[str, str] | None = None) -> Settings:
     """Build and validate Settings; raises ConfigError naming the bad variable."""
     env = _Reader(os.environ if environ is None else environ)
@@ -243,10 +254,8 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError(PREFIX + "FROM_ADDRESS", f"{from_address!r} is not a plain ASCII email address "
                           "(local@domain, no name or brackets)")
 
-    purge_days = env.integer("PURGE_AFTER_DAYS", 0)
-    if 0 < purge_days < 7:
-        raise ConfigError(PREFIX + "PURGE_AFTER_DAYS", "0 (off) or at least 7: senders retry for up to 5 days "
-                          "and a purged message's dedupe claim goes with it")
+    purge_days = _retention_days(env, "PURGE_AFTER_DAYS", DEFAULT_PURGE_AFTER_DAYS)
+    purge_rejected_days = _retention_days(env, "PURGE_REJECTED_AFTER_DAYS", DEFAULT_PURGE_REJECTED_AFTER_DAYS)
 
     return Settings(
         instance_path=instance,
@@ -262,5 +271,6 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
         base_url=base_url,
         from_address=from_address,
         purge_after_days=purge_days,
+        purge_rejected_after_days=purge_rejected_days,
         trusted_proxies=env.integer("TRUSTED_PROXIES", 0),
     )

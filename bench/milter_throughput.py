@@ -264,6 +264,7 @@ def prepare(instance: Path, users: int, tasks: int,
         "MAILGATE_REPLY_DOMAIN": DOMAIN,
         "MAILGATE_SECRET_KEY": "bench",
         "MAILGATE_MAILERS": '[{"key": "test", "type": "test"}]',
+        "MAILGATE_RATE_LIMIT_PER_CLIENT": "off", "MAILGATE_RATE_LIMIT_PER_SENDER": "off",  # load from one client
     }
     settings = from_env(env)
     db = Database.from_settings(settings)

@@ -56,9 +56,11 @@ from mailgate.shared.db import Database
 from mailgate.shared.envelope import Envelope
 from mailgate.shared.logs import MessageLog, kv
 from mailgate.shared.outcomes import (
-    TEMPFAIL, Outcome, Reason, Reject, SmtpReply, Status, TempFail, message_reply, rcpt_reply,
+    RATE_LIMITED, TEMPFAIL, Outcome, Reason, Reject, SmtpReply, Status, TempFail, message_reply, rate_limited_reply,
+    rcpt_reply,
 )
 from mailgate.shared.pipeline import Timings
+from mailgate.shared.ratelimit import MessageLimits
 
 log = logging.getLogger("mailgate.milter")
 
@@ -137,6 +139,7 @@ class Runtime:
     messages: int = 0
     tempfails: int = 0
     rcpt_rejects: int = 0
+    rate_limited: int = 0  # RCPTs deferred because a client or sender was over its rate
     active: int = 0  # milter connections open (one per SMTP session, idle or not)
     in_flight: int = 0  # messages between MAIL FROM and their end (graceful shutdown waits for 0)
     stopping: threading.Event = field(default_factory=threading.Event)
@@ -144,10 +147,13 @@ class Runtime:
     # Where the sessions' messages are stored and processed, in batches: the writer process
     # (writer.WriterProcess) when serving; in-process (batching.Batcher) otherwise, as in unit tests.
     batcher: Batcher | WriterProcess | None = None
+    limits: MessageLimits | None = None  # from the settings when not given
 
     def __post_init__(self) -> None:
         if self.batcher is None:
             self.batcher = Batcher(self.db, self.settings)
+        if self.limits is None:
+            self.limits = MessageLimits(self.settings.rate_per_client, self.settings.rate_per_sender)
 
     def count(self, name: str, delta: int = 1) -> None:
         with self.lock:
@@ -250,6 +256,7 @@ class MailgateMilter(Milter.Base):
         self.message_id = ""  # kept as the header goes by: also known when the headers alone crossed the limit
         self.started = 0.0
         self.rcpt_ms = 0.0
+        self.rate_counted = False  # this message counted against its client's and sender's rates
         self._failed = None
 
     def _begin_message(self) -> None:
@@ -328,12 +335,16 @@ class MailgateMilter(Milter.Base):
             return self._tempfail("shutting down")
         if not is_ours(rt.settings, address):
             if takes_bounces(rt.settings, address):
+                if not self._within_rate(address, t0):
+                    return Milter.TEMPFAIL
                 self.ours.append(to)  # stored, never checked: the pipeline's robot guard decides (see there)
                 return Milter.CONTINUE
             if refused_reserved(rt.settings, address):
                 return self._refuse_rcpt(address, RESERVED_REFUSAL, t0)
             self.others.append(to)
             return Milter.CONTINUE
+        if not self._within_rate(address, t0):
+            return Milter.TEMPFAIL
         verdict = rt.rcpt_cache.get(address, t0)
         if verdict is None:
             try:
@@ -348,6 +359,20 @@ class MailgateMilter(Milter.Base):
         self.ours.append(to)
         self.rcpt_ms += (time.perf_counter() - t0) * 1000
         return Milter.CONTINUE
+
+    def _within_rate(self, address: str, t0: float) -> bool:
+        """Count this message (once) against its client's and sender's rates; False: answered 451 4.7.1."""
+        if self.rate_counted:
+            return True
+        over = self.runtime.limits.over(self.client_addr, self.sender)
+        if over is None:
+            self.rate_counted = True
+            return True
+        self.runtime.count("rate_limited")
+        self._reply(rate_limited_reply(over))
+        self._mlog().info("rcpt deferred", rcpt=address, reason=RATE_LIMITED, who=over,
+                          ms=round((time.perf_counter() - t0) * 1000, 1))
+        return False
 
     def _refuse_rcpt(self, address: str, refusal: Reject, t0: float) -> int:
         self.runtime.count("rcpt_rejects")

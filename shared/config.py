@@ -18,6 +18,7 @@ from typing import Any, Mapping
 
 from mailgate.shared import mailer_options
 from mailgate.shared.addrspec import is_addr_spec
+from mailgate.shared.ratelimit import Rate, RateError, parse_rate
 
 PREFIX = "MAILGATE_"
 
@@ -27,6 +28,8 @@ DEFAULT_MILTER_SOCKET = "unix:/var/spool/postfix/mailgate/milter.sock"
 DEFAULT_REPLY_DOMAIN = "reply.mailgate.localhost"
 DEFAULT_PURGE_AFTER_DAYS = 90  # retention of processed mail (docs/security.md)
 DEFAULT_PURGE_REJECTED_AFTER_DAYS = 14  # ... and of rejected and ignored mail
+DEFAULT_RATE_PER_CLIENT = "120/minute"  # messages for Mailgate per client IP, per milter process (docs/security.md)
+DEFAULT_RATE_PER_SENDER = "30/minute"  # ... and per envelope sender
 
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 REPLY_PREFIX = re.compile(r"[a-z0-9][a-z0-9_-]{0,30}")  # a MAILGATE_REPLY_PREFIX (fullmatch); addresses.py reads one
@@ -66,6 +69,8 @@ class Settings:
     purge_after_days: int = DEFAULT_PURGE_AFTER_DAYS  # processed mail and finished notifications; 0: kept
     purge_rejected_after_days: int = DEFAULT_PURGE_REJECTED_AFTER_DAYS  # rejected and ignored mail; 0: kept
     trusted_proxies: int = 0
+    rate_per_client: Rate | None = parse_rate(DEFAULT_RATE_PER_CLIENT)  # None: no limit
+    rate_per_sender: Rate | None = parse_rate(DEFAULT_RATE_PER_SENDER)
 
     @property
     def is_sqlite(self) -> bool:
@@ -197,6 +202,14 @@ def _secret_key(instance: Path, given: str | None) -> str:
         return secrets.token_hex(32)
 
 
+def _rate(env, name: str, default: str) -> Rate | None:
+    value = env.get(name)
+    try:
+        return parse_rate(default if value is None else value)
+    except RateError as exc:
+        raise ConfigError(PREFIX + name, str(exc)) from None
+
+
 def _retention_days(env, name: str, default: int) -> int:
     days = env.integer(name, default)
     if 0 < days < 7:
@@ -272,5 +285,7 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
         from_address=from_address,
         purge_after_days=purge_days,
         purge_rejected_after_days=purge_rejected_days,
+        rate_per_client=_rate(env, "RATE_LIMIT_PER_CLIENT", DEFAULT_RATE_PER_CLIENT),
+        rate_per_sender=_rate(env, "RATE_LIMIT_PER_SENDER", DEFAULT_RATE_PER_SENDER),
         trusted_proxies=env.integer("TRUSTED_PROXIES", 0),
     )

@@ -148,6 +148,7 @@ class SmtpReply:
 
 
 ACCEPT = SmtpReply(250, "2.0.0", "OK")
+RATE_LIMITED = "rate_limited"  # the reason code of a rate-limit deferral (logs, refusal counts)
 TEMPFAIL = SmtpReply(451, "4.3.0", "Mailgate is temporarily unable to take this message; please try again later.")
 
 # Reasons refused at RCPT time: known from the address alone (no backscatter).
@@ -157,6 +158,11 @@ RCPT_REASONS = {Reason.UNKNOWN_RECIPIENT, Reason.INVALID_HASH, Reason.OBJECT_NOT
 def rcpt_reply(reason: Reason, text: str | None = None) -> SmtpReply:
     """The answer to a RCPT of a Mailgate address that cannot be used."""
     return SmtpReply(550, "5.1.1", text or DEFAULT_TEXT[reason])
+
+
+def rate_limited_reply(who: str) -> SmtpReply:
+    """The RCPT answer when a client or sender is over its rate: a 4xx, so the sending MTA retries later."""
+    return SmtpReply(451, "4.7.1", f"Too much mail from {who} just now; please try again later.")
 
 
 def message_reply(outcome: Outcome, all_recipients_ours: bool) -> SmtpReply:

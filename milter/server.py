@@ -428,6 +428,7 @@ def _listen_and_serve(settings: Settings, db: Database, writer: WriterProcess, *
     except StartupError:
         heartbeat.beat("stopped")
         raise
+    runtime.refusals.start(db)
     identity = socket_identity(path) if path else None
     threads: list[threading.Thread] = []  # libmilter's, once started
     failure: list[BaseException] = []  # what ended libmilter's thread, if it was not a stop
@@ -445,6 +446,7 @@ def _listen_and_serve(settings: Settings, db: Database, writer: WriterProcess, *
             log.exception("could not stop the writer process")
         heartbeat.stop_event.set()
         heartbeat.beat("stopped")
+        runtime.refusals.stop(db)
         remove_own_files(path, identity, pid_file)
         log.info("stopped messages=%d tempfails=%d unfinished=%d", runtime.messages, runtime.tempfails, left)
         db.dispose()

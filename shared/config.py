@@ -12,9 +12,9 @@ SQLAlchemy or pymilter.
 
 Adding a setting: a field on `Settings` with its default, one line in
 `from_env` reading it through the `_Reader` (`get`, `boolean`, `integer`,
-`choice`), and a row in docs/configuration.md. Code that cannot take a
-Settings field reads `settings.environ` (the same layered view), never
-os.environ.
+`choice`), and a row in docs/configuration.md. A module with settings of its
+own reads them through `reader()`; code that cannot take a Settings field
+reads `settings.environ` (the same layered view); never os.environ.
 """
 
 from __future__ import annotations
@@ -367,6 +367,15 @@ def layered_environ(environ: Mapping[str, str] | None = None) -> tuple[Mapping[s
     path = config_file_path(process, use_default=environ is None)
     from_file = read_config_file(path) if path is not None else {}
     return process, from_file, path
+
+
+def reader(environ: Mapping[str, str] | None = None) -> _Reader:
+    """A reader over the same layers as from_env, for a module that keeps its own settings (the IMAP poller's)."""
+    process, from_file, _ = layered_environ(environ)
+    return _Reader(process, from_file)
+
+
+Reader = _Reader
 
 
 def from_env(environ: Mapping[str, str] | None = None) -> Settings:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from mailgate.milter.privatepostfix import SAFETY_NET
+from privatepostfix import SAFETY_NET
 from mailgate.shared import health
 
 from .conftest import require

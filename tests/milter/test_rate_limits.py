@@ -76,7 +76,7 @@ def test_one_message_to_several_mailgate_addresses_counts_once(db, seed, setting
 
 
 def test_over_smtp_the_client_sees_451_and_retries_later(postfix, env, db, seed, mail, tmp_path):
-    from mailgate.milter.privatepostfix import MilterProcess
+    from privatepostfix import MilterProcess
 
     require("postfix", "postfix")
     milter = MilterProcess(env={**env, "MAILGATE_RATE_LIMIT_PER_CLIENT": "2/hour"}, socket_path=postfix.milter_socket,

@@ -57,7 +57,7 @@ def test_a_domain_in_mydestination_is_refused(tmp_path):
 def test_the_safety_net_refuses_and_is_the_one_the_private_postfix_runs(tmp_path):
     """mailgate_transport names the refusing pipe(8) service, which wire_main_cf.sh adds to master.cf."""
     require("postconf", "postfix")
-    from mailgate.milter.privatepostfix import MASTER_CF, SAFETY_NET
+    from privatepostfix import MASTER_CF, SAFETY_NET
 
     conf = tmp_path / "etc"
     conf.mkdir()

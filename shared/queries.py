@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, selectinload
 from mailgate.shared.models import (
     AppUser, Attachment, Comment, OutboundMessage, ReceivedMessage, ReceivedRaw, Task, TaskSubscriber,
 )
+from mailgate.shared.senderauth.result import AuthResult, mismatch_sentence
 
 
 def _iso(dt: datetime | None) -> str | None:
@@ -41,6 +42,7 @@ def inbound_json(rec: ReceivedMessage) -> dict:
         "received_at": _iso(rec.created_at),
         "processed_at": _iso(rec.processed_at),
         "duplicate_of": rec.duplicate_of,
+        "auth": rec.auth,
     }
 
 
@@ -59,6 +61,7 @@ def inbound_detail_json(rec: ReceivedMessage) -> dict:
         "error": rec.error or None,
         "attempts": rec.attempts,
         "truncated": rec.truncated,
+        "auth_mismatch": mismatch_sentence(AuthResult.from_json(rec.auth), rec.mail_from, rec.from_addr) or None,
     })
     return data
 
@@ -69,6 +72,7 @@ class InboundFilter:
     reason: str | None = None
     source: str | None = None
     application: str | None = None
+    auth: str | None = None  # a verdict (pass, fail, none, temperror), or "unchecked"
     search: str | None = None
     since: datetime | None = None
     until: datetime | None = None
@@ -84,6 +88,10 @@ def inbound_query(f: InboundFilter) -> Select:
         q = q.where(ReceivedMessage.source == f.source)
     if f.application:
         q = q.where(ReceivedMessage.application == f.application)
+    if f.auth == "unchecked":
+        q = q.where(ReceivedMessage.auth_verdict.is_(None))
+    elif f.auth:
+        q = q.where(ReceivedMessage.auth_verdict == f.auth)
     if f.since:
         q = q.where(ReceivedMessage.created_at >= f.since)
     if f.until:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from mailgate.shared.models import (
@@ -104,6 +104,13 @@ def inbound_query(f: InboundFilter) -> Select:
             ReceivedMessage.message_id.ilike(term),
         ))
     return q
+
+
+def auth_verdict_counts(session: Session, since: datetime) -> dict[str, int]:
+    """Received messages since `since` per sender-authentication verdict ("unchecked": not checked)."""
+    rows = session.execute(select(ReceivedMessage.auth_verdict, func.count()).where(ReceivedMessage.created_at >= since)
+                           .group_by(ReceivedMessage.auth_verdict)).all()
+    return {verdict or "unchecked": count for verdict, count in rows}
 
 
 def list_inbound(session: Session, f: InboundFilter | None = None, limit: int = 50,
@@ -227,7 +234,7 @@ SEARCH_COLUMNS = (
 )
 LIST_COLUMNS = (
     "id", "created_at", "source", "status", "reason", "action", "application", "object_ref", "actor",
-    "from_addr", "mail_from", "recipients_text", "subject", "size",
+    "from_addr", "mail_from", "recipients_text", "subject", "size", "auth_verdict",
 )
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from mailgate.shared.senderauth import AuthResult
 
-SOURCES = ("milter", "pipe", "test")
+SOURCES = ("milter", "pipe", "test", "imap", "postmark", "mailgun", "sendgrid")
 
 
 @dataclass

@@ -7,7 +7,7 @@ import sys
 import click
 
 from mailgate.shared import queries
-from mailgate.shared.envelope import Envelope
+from mailgate.shared.envelope import SOURCES, Envelope
 from mailgate.shared.message import load_message
 from mailgate.shared.outcomes import EX_TEMPFAIL, Outcome, TempFail, pipe_exit_code, tempfail_reply
 from mailgate.shared.senderauth.result import AuthResult, summary
@@ -148,7 +148,7 @@ def parse_cmd(as_json: bool) -> None:
 @main.command("list-inbound")
 @click.option("--status", type=click.Choice(STATUSES))
 @click.option("--reason")
-@click.option("--source", type=click.Choice(["milter", "pipe", "test"]))
+@click.option("--source", type=click.Choice(SOURCES))
 @click.option("--auth", type=click.Choice(["pass", "fail", "none", "temperror", "unchecked"]),
               help="Sender authentication verdict.")
 @click.option("--search", help="Match sender, recipient, subject or Message-ID.")

@@ -23,6 +23,9 @@ def pytest_configure(config):
     # The repository root must never be importable: its milter/ would shadow pymilter.
     root = str(REPO)
     sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.getcwd()) != root]
+    # No test reads this machine's configuration file (/etc/mailgate/mailgate.env): an empty
+    # MAILGATE_CONFIG means "no file", here and in every subprocess that inherits it.
+    os.environ["MAILGATE_CONFIG"] = ""
 
 
 @pytest.fixture
@@ -37,6 +40,7 @@ def env(tmp_path) -> dict[str, str]:
         "MAILGATE_MAILERS": '[{"key": "test", "type": "test"}]',
         # No DNS unless a test asks for it: tests/senderauth runs its own name server.
         "MAILGATE_SENDER_AUTH": "off",
+        "MAILGATE_CONFIG": "",  # no configuration file: this machine's must not leak into a test
     }
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import Blueprint, render_template
 from sqlalchemy import func, select
 
-from datetime import timedelta
-
-from mailgate.shared import keys, queries
+from mailgate.shared import keys, queries, refusals
 from mailgate.shared.db import utcnow
 from mailgate.shared.models import Heartbeat, OutboundMessage, ReceivedMessage
 from mailgate.webui import chart
@@ -37,6 +37,7 @@ def index():
     beats = list(s.scalars(select(Heartbeat).order_by(Heartbeat.service, Heartbeat.host)))
     milter = max((b.last_seen for b in beats if b.service == "milter"), default=None)
     auth = queries.auth_verdict_counts(s, now - timedelta(days=7))
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)  # UTC, as "Received today"
     return render_template(
         "dashboard/index.html",
         today=picture.today, week=picture.totals,
@@ -45,4 +46,6 @@ def index():
         key_issued=keys.issued_count(s, key) if key else 0,
         milter_seen=milter, beats=beats, chart=picture, auth=auth,
         auth_verdicts=("pass", "fail", "none", "temperror", "unchecked"),
+        refused_today=refusals.totals_by_reason(s, midnight),
+        refused_week=refusals.totals_by_reason(s, now - timedelta(days=7)),
     )

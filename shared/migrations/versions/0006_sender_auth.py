@@ -2,14 +2,14 @@
 and the serial behind each user's personal create address.
 
 Revision ID: 0005_sender_auth
-Revises: 0004
+Revises: 0005_rcpt_refusals
 Create Date: 2026-12-06
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0005_sender_auth"
-down_revision = "0004"
+down_revision = "0005_rcpt_refusals"
 branch_labels = None
 depends_on = None
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ..support.dnszones import TestZones
+from dnszones import TestZones
 
 
 @pytest.fixture(scope="session")

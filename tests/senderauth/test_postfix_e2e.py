@@ -12,11 +12,11 @@ import smtplib
 
 import pytest
 
-from mailgate.milter.privatepostfix import MilterProcess, PrivatePostfix
+from privatepostfix import MilterProcess, PrivatePostfix
 from mailgate.shared import directory, queries
 from mailgate.shared.models import ReceivedMessage
 
-from ..support.dnszones import DnsServer
+from dnszones import DnsServer
 
 pytestmark = [pytest.mark.postfix, pytest.mark.slow]
 

@@ -12,7 +12,7 @@ from mailgate.shared.envelope import Envelope
 from mailgate.shared.models import CreateAddress
 from mailgate.shared.pipeline import receive
 
-from ..support.dnszones import TestZones
+from dnszones import TestZones
 
 
 @pytest.fixture(scope="module")

@@ -52,3 +52,25 @@ def imap_cmd(app: AppContext, once: bool, log_level: str) -> None:
     if once:
         click.echo(f"stored {stats.stored}, left alone {stats.left_alone}"
                    + "".join(f", {k} {v}" for k, v in sorted(stats.outcomes.items())))
+
+
+@main.command("ingress")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (put TLS in front).")
+@click.option("--port", default=8025, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 64))
+@click.option("--log-level", default="INFO", show_default=True)
+@pass_app
+def ingress_cmd(app: AppContext, host: str, port: int, threads: int, log_level: str) -> None:
+    """The public listener for the Postmark, Mailgun and SendGrid inbound webhooks (never the console)."""
+    from waitress import serve
+
+    from mailgate.ingress.web.app import create_app
+    from mailgate.ingress.web.runtime import Runtime
+    from mailgate.shared import logs
+
+    logs.setup(log_level)
+    wsgi = create_app(app.settings, app.db)
+    limit = Runtime(app.settings, app.db).request_limit
+    click.echo(f"Mailgate ingress on http://{host}:{port}/mail/{{postmark,mailgun,sendgrid}}/ (Ctrl-C to stop)")
+    # waitress refuses a body over the limit itself, before the app reads any of it.
+    serve(wsgi, host=host, port=port, threads=threads, ident="mailgate-ingress", max_request_body_size=limit)

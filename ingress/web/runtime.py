@@ -1,0 +1,29 @@
+"""What the public listener's routes share: settings, the database, the request size limit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import current_app
+
+from mailgate.shared.config import Settings
+from mailgate.shared.db import Database
+
+FORM_OVERHEAD = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Runtime:
+    settings: Settings
+    db: Database
+
+    @property
+    def request_limit(self) -> int:
+        """The largest request body read at all: the message three times over (JSON or form encoding, and
+        Postmark sends the parsed parts beside RawEmail) and a margin. A message under this but over
+        MAILGATE_MAX_MESSAGE_BYTES is stored as rejected/too_large, like the milter does."""
+        return 3 * self.settings.max_message_bytes + FORM_OVERHEAD
+
+
+def current() -> Runtime:
+    return current_app.extensions["mailgate.ingress"]

@@ -11,6 +11,7 @@ import logging
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from mailgate.shared.db import Database, utcnow
 from mailgate.shared.models import IngressRefusal
@@ -25,15 +26,20 @@ def _hour(when: datetime) -> datetime:
 def count(db: Database, source: str, reason: str, when: datetime | None = None) -> None:
     """Add one to this hour's count; never raises."""
     hour = _hour(when or utcnow())
-    try:
-        with db.transaction() as s:
-            row = s.get(IngressRefusal, (hour, source, reason), with_for_update=True)
-            if row is None:
-                s.add(IngressRefusal(hour=hour, source=source, reason=reason, count=1))
-            else:
-                row.count += 1
-    except Exception as exc:  # noqa: BLE001 -- a lost count must not turn a 4xx into a 5xx
-        log.warning("refusal not counted: %s source=%s reason=%s", exc.__class__.__name__, source, reason)
+    for attempt in (1, 2):  # the hour's first refusal on two hosts at once: one insert loses, then adds
+        try:
+            with db.transaction() as s:
+                row = s.get(IngressRefusal, (hour, source, reason), with_for_update=True)
+                if row is None:
+                    s.add(IngressRefusal(hour=hour, source=source, reason=reason, count=1))
+                else:
+                    row.count += 1
+            return
+        except IntegrityError:
+            continue
+        except Exception as exc:  # noqa: BLE001 -- a lost count must not turn a 4xx into a 5xx
+            log.warning("refusal not counted: %s source=%s reason=%s", exc.__class__.__name__, source, reason)
+            return
 
 
 def counts(db: Database, since: datetime | None = None) -> list[dict]:

@@ -17,6 +17,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from mailgate.ingress import refusals
 from mailgate.ingress.web import mailgun, postmark, runtime, sendgrid
 from mailgate.ingress.web.delivery import RequestContext
+from mailgate.shared.db import is_unavailable
 from mailgate.shared.envelope import Envelope
 from mailgate.shared.inbound_credentials import inbound_credentials
 from mailgate.shared.logs import kv
@@ -31,11 +32,9 @@ PROVIDERS: dict[str, ModuleType] = {m.NAME: m for m in (postmark, mailgun, sendg
 bp = Blueprint("webhooks", __name__)
 
 
-@bp.post("/mail/<provider>/")
+@bp.post(f"/mail/<any({', '.join(PROVIDERS)}):provider>/")
 def inbound(provider: str) -> Response:
-    module = PROVIDERS.get(provider)
-    if module is None:
-        return Response("Not found\n", 404, mimetype="text/plain")
+    module = PROVIDERS[provider]
     rt = runtime.current()
     ctx = RequestContext(client_addr=request.remote_addr or "", db=rt.db)
     try:
@@ -49,13 +48,16 @@ def inbound(provider: str) -> Response:
         return _refuse(provider, ctx, Refused(IngressReason.TOO_LARGE, f"body over {rt.request_limit} bytes"))
     except Refused as refused:
         return _refuse(provider, ctx, refused)
+    except Exception as exc:
+        if is_unavailable(exc):  # the replay check reads the database: down is 503, never a refusal
+            return _not_now(provider, ctx, exc)
+        raise
     envelope = Envelope(source=provider, sender=delivery.sender, recipients=delivery.recipients,
                         client_addr=ctx.client_addr, queue_id=f"{provider}:{key}")
     try:
         outcome = receive(rt.db, rt.settings, envelope, delivery.raw)
     except TempFail as exc:
-        log.warning("not stored, the provider retries: %s", kv(source=provider, client=ctx.client_addr, error=exc))
-        return Response("Temporarily unavailable\n", WEBHOOK_TEMPFAIL, {"Retry-After": "60"}, mimetype="text/plain")
+        return _not_now(provider, ctx, exc)
     after_store = getattr(module, "after_store", None)
     if after_store is not None:
         after_store(request, ctx)
@@ -68,6 +70,12 @@ def _limit(limit: int) -> None:
         raise RequestEntityTooLarge()
     request.max_content_length = limit
     request.max_form_memory_size = limit
+
+
+def _not_now(provider: str, ctx: RequestContext, exc: BaseException) -> Response:
+    log.warning("not stored, the provider retries: %s", kv(source=provider, client=ctx.client_addr,
+                                                              error=f"{exc.__class__.__name__}: {exc}"[:200]))
+    return Response("Temporarily unavailable\n", WEBHOOK_TEMPFAIL, {"Retry-After": "60"}, mimetype="text/plain")
 
 
 def _refuse(provider: str, ctx: RequestContext, refused: Refused) -> Response:

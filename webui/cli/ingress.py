@@ -13,6 +13,7 @@ from mailgate.webui.cli.base import AppContext, main, pass_app
 
 EX_TEMPFAIL = 75
 EX_CONFIG = 78
+HARD_LIMIT_MARGIN = 1024 * 1024
 
 
 def incoming_address() -> str:
@@ -72,5 +73,7 @@ def ingress_cmd(app: AppContext, host: str, port: int, threads: int, log_level: 
     wsgi = create_app(app.settings, app.db)
     limit = Runtime(app.settings, app.db).request_limit
     click.echo(f"Mailgate ingress on http://{host}:{port}/mail/{{postmark,mailgun,sendgrid}}/ (Ctrl-C to stop)")
-    # waitress refuses a body over the limit itself, before the app reads any of it.
-    serve(wsgi, host=host, port=port, threads=threads, ident="mailgate-ingress", max_request_body_size=limit)
+    # waitress buffers a whole body before the app runs: it refuses one past this itself, unread (and
+    # uncounted); up to it, the app refuses from Content-Length (logged and counted) before reading.
+    serve(wsgi, host=host, port=port, threads=threads, ident="mailgate-ingress",
+          max_request_body_size=limit + HARD_LIMIT_MARGIN)

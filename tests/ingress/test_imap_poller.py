@@ -208,3 +208,19 @@ def test_server_restart_mid_idle_is_survived(dovecot, settings, db, seed, caplog
         assert wait_for(lambda: _stored(db, "after the restart"), 15.0)
         assert running.poller.stats.reconnects >= 1
     assert any("reconnecting" in r.getMessage() or "retrying" in r.getMessage() for r in caplog.records)
+
+
+def test_sub_addressing_template_routes_replies_and_creates(dovecot, settings, db, seed, task_with_reply):
+    task, reply_to = task_with_reply
+    template = "incoming+%{key}@example.net"
+    key = reply_to.split("@")[0]
+    dovecot.append(make_mail(to="incoming+bugs@example.net", subject="Via the shared mailbox"))
+    dovecot.append(make_mail(sender="bob@example.org", to=f"incoming+{key}@example.net", body="Seen it."))
+    dovecot.append(make_mail(to="incoming@example.net", subject="No key: not ours"))
+    stats = poller(dovecot, settings, db, incoming=template).run(once=True)
+    assert (stats.stored, stats.left_alone, stats.outcomes) == (2, 1, {"processed": 2})
+    created, replied = rows(db)[-2:]
+    assert (created.action, created.rcpt_to) == ("create", [f"bugs@{REPLY_DOMAIN}"])
+    assert (replied.action, replied.object_ref) == ("comment", task)
+    assert comments(db, task) == ["Seen it."]
+    assert dovecot.count() == 1

@@ -8,12 +8,14 @@ unsubscribe, say), write it as a blueprint in its own module and add it to
 
 from __future__ import annotations
 
+import functools
 from typing import Iterable
 
 from flask import Blueprint, Flask, Response
 
 from mailgate.ingress.web import proxies
-from mailgate.ingress.web.runtime import Runtime
+from mailgate.ingress.web.runtime import Receive, Runtime
+from mailgate.shared import pipeline
 from mailgate.shared.config import Settings
 from mailgate.shared.db import Database
 
@@ -25,9 +27,14 @@ def public_blueprints() -> list[Blueprint]:
     return [webhooks.bp]
 
 
-def create_app(settings: Settings, db: Database, blueprints: Iterable[Blueprint] | None = None) -> Flask:
+def create_app(settings: Settings, db: Database, blueprints: Iterable[Blueprint] | None = None,
+               receive: Receive | None = None) -> Flask:
+    """`receive`: how a route hands a message to the pipeline (the server passes a Batcher's, so that
+    concurrent requests share commits and one fsync; default: pipeline.receive per request)."""
     app = Flask(__name__)
-    rt = Runtime(settings, db)
+    if receive is None:
+        receive = functools.partial(pipeline.receive, db, settings)
+    rt = Runtime(settings, db, receive)
     app.config.update(MAX_CONTENT_LENGTH=rt.request_limit, MAX_FORM_MEMORY_SIZE=rt.request_limit)
     app.extensions["mailgate.ingress"] = rt
     for bp in public_blueprints() if blueprints is None else blueprints:

@@ -24,7 +24,6 @@ from mailgate.shared.logs import kv
 from mailgate.shared.outcomes import (
     WEBHOOK_STORED, WEBHOOK_TEMPFAIL, IngressReason, Refused, TempFail, webhook_status,
 )
-from mailgate.shared.pipeline import receive
 
 log = logging.getLogger("mailgate.ingress")
 PROVIDERS: dict[str, ModuleType] = {m.NAME: m for m in (postmark, mailgun, sendgrid)}
@@ -55,7 +54,7 @@ def inbound(provider: str) -> Response:
     envelope = Envelope(source=provider, sender=delivery.sender, recipients=delivery.recipients,
                         client_addr=ctx.client_addr, queue_id=f"{provider}:{key}")
     try:
-        outcome = receive(rt.db, rt.settings, envelope, delivery.raw)
+        outcome = rt.receive(envelope, delivery.raw)
     except TempFail as exc:
         return _not_now(provider, ctx, exc)
     after_store = getattr(module, "after_store", None)

@@ -66,14 +66,17 @@ def ingress_cmd(app: AppContext, host: str, port: int, threads: int, log_level: 
     from waitress import serve
 
     from mailgate.ingress.web.app import create_app
-    from mailgate.ingress.web.runtime import Runtime
+    from mailgate.ingress.web.runtime import request_limit
     from mailgate.shared import logs
+    from mailgate.shared.batching import Batcher
 
     logs.setup(log_level)
-    wsgi = create_app(app.settings, app.db)
-    limit = Runtime(app.settings, app.db).request_limit
+    batcher = Batcher(app.db, app.settings)  # concurrent requests share commits and one fsync
+    wsgi = create_app(app.settings, app.db, receive=batcher.receive)
+    limit = request_limit(app.settings)
     click.echo(f"Mailgate ingress on http://{host}:{port}/mail/{{postmark,mailgun,sendgrid}}/ (Ctrl-C to stop)")
     # waitress buffers a whole body before the app runs: it refuses one past this itself, unread (and
     # uncounted); up to it, the app refuses from Content-Length (logged and counted) before reading.
     serve(wsgi, host=host, port=port, threads=threads, ident="mailgate-ingress",
           max_request_body_size=limit + HARD_LIMIT_MARGIN)
+    batcher.stop()

@@ -224,3 +224,21 @@ def test_sub_addressing_template_routes_replies_and_creates(dovecot, settings, d
     assert (replied.action, replied.object_ref) == ("comment", task)
     assert comments(db, task) == ["Seen it."]
     assert dovecot.count() == 1
+
+
+def test_idle_is_reissued_before_its_timeout_and_still_sees_mail(dovecot, settings, db, seed, caplog):
+    p = poller(dovecot, settings, db, MAILGATE_IMAP_IDLE_TIMEOUT="5")
+    calls = []
+    original = Poller._wait
+
+    def counted(self, client, idle):
+        calls.append(time.monotonic())
+        return original(self, client, idle)
+
+    p._wait = counted.__get__(p)
+    with Running(p):
+        assert wait_for(lambda: len(calls) >= 3, 14)  # IDLE ended and issued again every 5 s
+        dovecot.append(make_mail(subject="after re-issues"))
+        assert wait_for(lambda: _stored(db, "after re-issues"), 2.0)
+    gaps = [b - a for a, b in zip(calls, calls[1:3])]
+    assert all(4.5 < g < 7 for g in gaps), gaps

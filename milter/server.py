@@ -326,7 +326,7 @@ def serve(settings: Settings, *, socket_spec: str | None = None, group: str | No
     logs.setup(log_level)
     logging.getLogger("alembic").setLevel(logging.WARNING)
     all_cpus = _affinity()
-    cpu = pin_to_one_cpu(os.environ.get("MAILGATE_MILTER_CPU"))  # before any thread starts
+    cpu = pin_to_one_cpu(settings.environ.get("MAILGATE_MILTER_CPU"))  # before any thread starts
     spec = socket_spec or settings.milter_socket
     if spec.startswith("/"):
         spec = "unix:" + spec
@@ -413,7 +413,7 @@ def _listen_and_serve(settings: Settings, db: Database, writer: WriterProcess, *
                       gid: int | None, group: str | None, pid_file: str | None, drain_seconds: float,
                       cpu: int | None) -> None:
     """From the listening socket to the end of the drain (the writer process is running already)."""
-    runtime = Runtime(settings=settings, db=db, rcpt_cache=rcpt_cache_from_env(os.environ), batcher=writer)
+    runtime = Runtime(settings=settings, db=db, rcpt_cache=rcpt_cache_from_env(settings.environ), batcher=writer)
     _register(make_factory(runtime), spec, timeout=600)
     # "milter last seen" is written before the socket exists: whoever can connect
     # (Postfix, `mailgate check`, a test) finds this start recorded.
@@ -428,6 +428,7 @@ def _listen_and_serve(settings: Settings, db: Database, writer: WriterProcess, *
     except StartupError:
         heartbeat.beat("stopped")
         raise
+    runtime.refusals.start(db)
     identity = socket_identity(path) if path else None
     threads: list[threading.Thread] = []  # libmilter's, once started
     failure: list[BaseException] = []  # what ended libmilter's thread, if it was not a stop
@@ -445,6 +446,7 @@ def _listen_and_serve(settings: Settings, db: Database, writer: WriterProcess, *
             log.exception("could not stop the writer process")
         heartbeat.stop_event.set()
         heartbeat.beat("stopped")
+        runtime.refusals.stop(db)
         remove_own_files(path, identity, pid_file)
         log.info("stopped messages=%d tempfails=%d unfinished=%d", runtime.messages, runtime.tempfails, left)
         db.dispose()

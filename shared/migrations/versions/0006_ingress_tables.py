@@ -1,14 +1,14 @@
 """Tables of the ways in beside the milter: refused webhook requests per hour, seen webhook tokens.
 
-Revision ID: 0005_ingress
-Revises: 0004
+Revision ID: 0006_ingress
+Revises: 0005_rcpt_refusals
 Create Date: 2026-12-06
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005_ingress"
-down_revision = "0004"
+revision = "0006_ingress"
+down_revision = "0005_rcpt_refusals"
 branch_labels = None
 depends_on = None
 

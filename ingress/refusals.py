@@ -11,7 +11,6 @@ import logging
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from mailgate.shared.db import Database, utcnow
 from mailgate.shared.models import IngressRefusal
@@ -24,22 +23,20 @@ def _hour(when: datetime) -> datetime:
 
 
 def count(db: Database, source: str, reason: str, when: datetime | None = None) -> None:
-    """Add one to this hour's count; never raises."""
-    hour = _hour(when or utcnow())
-    for attempt in (1, 2):  # the hour's first refusal on two hosts at once: one insert loses, then adds
-        try:
-            with db.transaction() as s:
-                row = s.get(IngressRefusal, (hour, source, reason), with_for_update=True)
-                if row is None:
-                    s.add(IngressRefusal(hour=hour, source=source, reason=reason, count=1))
-                else:
-                    row.count += 1
-            return
-        except IntegrityError:
-            continue
-        except Exception as exc:  # noqa: BLE001 -- a lost count must not turn a 4xx into a 5xx
-            log.warning("refusal not counted: %s source=%s reason=%s", exc.__class__.__name__, source, reason)
-            return
+    """Add one to this hour's count (one upsert, atomic on SQLite and PostgreSQL); never raises."""
+    if db.engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    table = IngressRefusal.__table__
+    stmt = insert(table).values(hour=_hour(when or utcnow()), source=source, reason=reason, count=1)
+    stmt = stmt.on_conflict_do_update(index_elements=[table.c.hour, table.c.source, table.c.reason],
+                                      set_={"count": table.c.count + 1})
+    try:
+        with db.transaction() as s:
+            s.execute(stmt)
+    except Exception as exc:  # noqa: BLE001 -- a lost count must not turn a 4xx into a 5xx
+        log.warning("refusal not counted: %s source=%s reason=%s", exc.__class__.__name__, source, reason)
 
 
 def counts(db: Database, since: datetime | None = None) -> list[dict]:

@@ -33,7 +33,7 @@ Safety rules, each with a reason:
   after the message is committed. Mailgate's recipients are then deleted
   (`delrcpt`) and the message continues: other recipients are delivered
   normally, and a message left without recipients is dropped by qmgr. Never
-  DISCARD: it stalls Postfix's flow control (POSTFIX-NOTES.md) and would drop
+  DISCARD: it stalls Postfix's flow control (docs/milter.md) and would drop
   the message for every other recipient too.
 """
 
@@ -149,11 +149,6 @@ class Runtime:
     def count(self, name: str, delta: int = 1) -> None:
         with self.lock:
             setattr(self, name, getattr(self, name) + delta)
-
-
-def _angle(addr: str) -> str:
-    addr = (addr or "").strip()
-    return addr if addr.startswith("<") else f"<{addr}>"
 
 
 def _bare(addr: str) -> str:

@@ -18,6 +18,12 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 REPLY_DOMAIN = "reply.example.com"
 
+# Test helpers that are not part of the installed package (the private Postfix): importable as
+# `privatepostfix`. Set here, at import, because the folders' own conftest files import them.
+SUPPORT = str(REPO / "tests" / "support")
+if SUPPORT not in sys.path:
+    sys.path.insert(0, SUPPORT)
+
 
 def pytest_configure(config):
     # The repository root must never be importable: its milter/ would shadow pymilter.

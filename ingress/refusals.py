@@ -8,7 +8,7 @@ is down the refusal is still logged, and the answer never waits on it.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
@@ -39,11 +39,17 @@ def count(db: Database, source: str, reason: str, when: datetime | None = None) 
         log.warning("refusal not counted: %s source=%s reason=%s", exc.__class__.__name__, source, reason)
 
 
+def recent(db: Database, hours: int = 24, now: datetime | None = None) -> list[dict]:
+    """Counts of the last `hours` hours (the current one included), in list-refusals' JSON shape."""
+    since = _hour(now or utcnow()) - timedelta(hours=max(hours, 1) - 1)
+    return counts(db, since)
+
+
 def counts(db: Database, since: datetime | None = None) -> list[dict]:
     """Rows of (hour, source, reason, count), newest first."""
     q = select(IngressRefusal).order_by(IngressRefusal.hour.desc(), IngressRefusal.source, IngressRefusal.reason)
     if since is not None:
         q = q.where(IngressRefusal.hour >= _hour(since))
     with db.read() as s:
-        return [{"hour": r.hour.isoformat(), "source": r.source, "reason": r.reason, "count": r.count}
-                for r in s.scalars(q)]
+        return [{"hour": r.hour.strftime("%Y-%m-%dT%H:00:00Z"), "source": r.source, "reason": r.reason,
+                 "count": r.count} for r in s.scalars(q)]

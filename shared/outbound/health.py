@@ -27,6 +27,8 @@ WORKER_STALE = timedelta(minutes=2)
 
 def check_mailer(config: MailerConfig, timeout: float = 5.0) -> Check:
     name = f"mailer {config.key} ({config.type})"
+    if not config.sends_email:
+        return Check(name, True, "inbound only (\"outbound\": false or no \"email\" in media): not used to send")
     if config.type == "test":
         return Check(name, True, "test mailer: records messages, sends nothing")
     if config.type == "sendmail":
@@ -53,9 +55,10 @@ def check_mailer(config: MailerConfig, timeout: float = 5.0) -> Check:
 
 
 def check_mailers(settings: Settings, timeout: float = 5.0) -> list[Check]:
-    if not settings.mailers:
-        return [Check("mailers", False, "no mailer configured: notifications are voided, nothing is sent",
-                      "Set MAILGATE_MAILERS, e.g. [{\"key\": \"local\", \"type\": \"sendmail\"}].")]
+    if not any(c.sends_email for c in settings.mailers):
+        return [Check("mailers", False, "no mailer configured to send: notifications are voided, nothing is sent",
+                      "Set MAILGATE_MAILERS, e.g. [{\"key\": \"local\", \"type\": \"sendmail\"}].")] + \
+            [check_mailer(c, timeout) for c in settings.mailers]
     return [check_mailer(c, timeout) for c in settings.mailers]
 
 

@@ -40,7 +40,7 @@ from mailgate.shared.outbound.render import Outgoing, render_bytes
 
 log = logging.getLogger("mailgate.outbound")
 
-NO_MAILER = "no mailer configured (MAILGATE_MAILERS is empty): nothing can be sent"
+NO_MAILER = "no mailer configured to send (MAILGATE_MAILERS has no entry that sends email): nothing can be sent"
 HEARTBEAT_SERVICE = "worker"
 DOWN_SECONDS = 30.0  # how long a mailer that could not connect is skipped before trying it again
 
@@ -127,7 +127,8 @@ class Worker:
         self.batch_size = batch_size
         self.lease = lease
         self.poll_seconds = poll_seconds
-        self.configs = tuple(settings.mailers if mailer_configs is None else mailer_configs)
+        configs = settings.mailers if mailer_configs is None else mailer_configs
+        self.configs = tuple(c for c in configs if c.sends_email)  # "outbound": false entries serve inbound only
         self.mailers = mailers_mod.build(self.configs)
         self.priorities = {c.key: c.priority for c in self.configs}
         self.rng = rng or random.Random()
@@ -251,6 +252,9 @@ def send_test(db: Database, settings: Settings, to: str, mailer_key: str | None 
         if not configs:
             known = ", ".join(c.key for c in settings.mailers) or "none"
             raise ValueError(f"no mailer {mailer_key!r} (configured: {known})")
+        if not configs[0].sends_email:
+            raise ValueError(f"mailer {mailer_key!r} does not send email (\"outbound\": false, or \"email\" "
+                             "not in its media)")
     # Built before the row is written: a mailer that cannot even be constructed must not leave a
     # leased test row behind for the next worker run to deliver unasked.
     worker = Worker(db, settings, mailer_configs=configs)

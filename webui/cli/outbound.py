@@ -150,8 +150,8 @@ def worker_cmd(app: AppContext, once: bool, batch: int, poll: float, lease: int,
     """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    if not app.settings.mailers:
-        click.echo("warning: no mailer configured (MAILGATE_MAILERS); due messages become void", err=True)
+    if not any(m.sends_email for m in app.settings.mailers):
+        click.echo("warning: no mailer configured to send (MAILGATE_MAILERS); due messages become void", err=True)
     w = Worker(app.db, app.settings, batch_size=batch, poll_seconds=poll, lease=timedelta(seconds=lease))
 
     def _stop(signum, _frame):

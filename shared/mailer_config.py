@@ -22,7 +22,6 @@ from mailgate.shared import mailer_options
 
 MAILER_TYPES = ("smtp", "sendmail", "test", "postmark", "mailgun", "sendgrid", "ses")
 API_TYPES = ("postmark", "mailgun", "sendgrid", "ses")
-SENDING_TYPES = ("smtp", "sendmail", "test")  # types with a transport in shared/outbound/mailers.py
 MEDIA = ("email",)  # Mailgate only sends email; Phabricator's "sms" has no mailer here
 ENTRY_KEYS = ("key", "type", "priority", "options", "inbound", "outbound", "media", "message-id")
 
@@ -123,8 +122,6 @@ def parse_entry(var: str, index: int, item: Any, seen: set[str]) -> MailerConfig
     wrong = mailer_options.problem(mtype, options) or mailer_options.missing(mtype, given, inbound, outbound)
     if wrong:
         raise _error(var, key, wrong)
-    if outbound and mtype not in SENDING_TYPES:
-        raise _error(var, key, f"type {mtype} cannot send mail in this version; set \"outbound\": false")
     return MailerConfig(key=key, type=mtype, priority=priority, options=given, inbound=inbound,
                         outbound=outbound, media=media, message_id=message_id)
 

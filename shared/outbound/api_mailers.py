@@ -16,6 +16,7 @@ Credentials never appear in an error text or a log line.
 
 from __future__ import annotations
 
+import socket
 from typing import Any, Sequence
 
 import httpx
@@ -49,8 +50,11 @@ class ApiMailer:
 
     def client(self) -> httpx.Client:
         if self._client is None:
+            # TCP_NODELAY, as curl sets it: the client writes a request's headers and body separately,
+            # and Nagle would hold the body until the headers are acknowledged (a delayed ACK: up to 40 ms).
+            transport = httpx.HTTPTransport(socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
             self._client = httpx.Client(base_url=self.endpoint, timeout=httpx.Timeout(self.timeout),
-                                        trust_env=False, headers={"User-Agent": "Mailgate"})
+                                        trust_env=False, transport=transport, headers={"User-Agent": "Mailgate"})
         return self._client
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-SOURCES = ("milter", "pipe", "test")
+SOURCES = ("milter", "pipe", "test", "imap", "postmark", "mailgun", "sendgrid")
 
 
 @dataclass

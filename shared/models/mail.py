@@ -22,7 +22,7 @@ class ReceivedMessage(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     processed_at: Mapped[datetime | None] = mapped_column(DateTime)
-    source: Mapped[str] = mapped_column(String(16))  # milter | pipe | test
+    source: Mapped[str] = mapped_column(String(16))  # envelope.SOURCES: milter | pipe | test | imap | postmark | mailgun | sendgrid
     # envelope ---------------------------------------------------------------
     queue_id: Mapped[str] = mapped_column(String(64), default="")
     mail_from: Mapped[str | None] = mapped_column(String(320))  # None: unknown; "": null sender <>

@@ -7,7 +7,7 @@ import sys
 import click
 
 from mailgate.shared import queries
-from mailgate.shared.envelope import Envelope
+from mailgate.shared.envelope import SOURCES, Envelope
 from mailgate.shared.message import load_message
 from mailgate.shared.outcomes import EX_TEMPFAIL, Outcome, TempFail, pipe_exit_code
 from mailgate.shared.parsing import classify_robot, parse_message
@@ -145,7 +145,7 @@ def parse_cmd(as_json: bool) -> None:
 @main.command("list-inbound")
 @click.option("--status", type=click.Choice(STATUSES))
 @click.option("--reason")
-@click.option("--source", type=click.Choice(["milter", "pipe", "test"]))
+@click.option("--source", type=click.Choice(SOURCES))
 @click.option("--search", help="Match sender, recipient, subject or Message-ID.")
 @click.option("--limit", type=click.IntRange(1, 10000), default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True)

@@ -19,6 +19,7 @@ def check(app: AppContext, as_json: bool, postfix_config: str | None) -> None:
     from mailgate.shared.health import run_checks
 
     checks = run_checks(app.settings, app.database(require_schema=False), postfix_config_dir=postfix_config)
+    checks += _ingress_checks(app)
     if as_json:
         emit_json([c.to_json() for c in checks])
     else:
@@ -28,6 +29,24 @@ def check(app: AppContext, as_json: bool, postfix_config: str | None) -> None:
             if not c.ok and c.fix:
                 click.echo(f"      {''.ljust(width)}  fix: {c.fix}")
     sys.exit(0 if all(c.ok for c in checks) else 1)
+
+
+def _ingress_checks(app: AppContext) -> list:
+    """The IMAP poller's checks, when a mailbox is configured (MAILGATE_IMAP_HOST)."""
+    from mailgate.ingress.imap import settings as imap_settings
+    from mailgate.shared.config import ConfigError
+    from mailgate.shared.health import Check
+
+    if not imap_settings.configured():
+        return []
+    from mailgate.ingress.imap.health import run_checks as imap_checks
+    from mailgate.webui.cli.ingress import incoming_address
+
+    try:
+        imap = imap_settings.from_env()
+    except ConfigError as exc:
+        return [Check("imap settings", False, str(exc), f"Fix {exc.variable}.")]
+    return imap_checks(app.settings, imap, incoming_address())
 
 
 @main.command()

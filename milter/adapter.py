@@ -33,7 +33,7 @@ Safety rules, each with a reason:
   after the message is committed. Mailgate's recipients are then deleted
   (`delrcpt`) and the message continues: other recipients are delivered
   normally, and a message left without recipients is dropped by qmgr. Never
-  DISCARD: it stalls Postfix's flow control (POSTFIX-NOTES.md) and would drop
+  DISCARD: it stalls Postfix's flow control (docs/milter.md) and would drop
   the message for every other recipient too.
 """
 
@@ -59,6 +59,7 @@ from mailgate.shared.outcomes import (
     TEMPFAIL, Outcome, Reason, Reject, SmtpReply, Status, TempFail, message_reply, rcpt_reply,
 )
 from mailgate.shared.pipeline import Timings
+from mailgate.shared.refusals import RefusalCounter
 
 log = logging.getLogger("mailgate.milter")
 
@@ -136,6 +137,7 @@ class Runtime:
     in_flight: int = 0  # messages between MAIL FROM and their end (graceful shutdown waits for 0)
     stopping: threading.Event = field(default_factory=threading.Event)
     rcpt_cache: RecipientCache = field(default_factory=RecipientCache)
+    refusals: RefusalCounter = field(default_factory=RefusalCounter)  # per reason and hour, flushed by the server
     # Where the sessions' messages are stored and processed, in batches: the writer process
     # (writer.WriterProcess) when serving; in-process (batching.Batcher) otherwise, as in unit tests.
     batcher: Batcher | WriterProcess | None = None
@@ -147,11 +149,6 @@ class Runtime:
     def count(self, name: str, delta: int = 1) -> None:
         with self.lock:
             setattr(self, name, getattr(self, name) + delta)
-
-
-def _angle(addr: str) -> str:
-    addr = (addr or "").strip()
-    return addr if addr.startswith("<") else f"<{addr}>"
 
 
 def _bare(addr: str) -> str:
@@ -338,6 +335,7 @@ class MailgateMilter(Milter.Base):
             rt.rcpt_cache.put(address, verdict, t0)
         if verdict is not True:
             rt.count("rcpt_rejects")
+            rt.refusals.add(verdict.reason)
             self._reply(rcpt_reply(verdict.reason, verdict.text))
             self._mlog().info("rcpt refused", rcpt=address, reason=verdict.reason,
                               ms=round((time.perf_counter() - t0) * 1000, 1))

@@ -3,10 +3,9 @@
 Why a process of its own: in one process, the thread running receive()
 shared the GIL with one libmilter thread per SMTP session. SQLite releases
 the GIL around each of the ~15 calls a message makes, a session's callback
-takes it, and the writer waits to get it back: measured in the milter,
-receive()'s act step took 1.0-1.7 ms against 0.33 ms in a single thread,
-and every session's callbacks in turn waited for the writer (bench/RESULTS.md,
-"Milter throughput"). Here the sessions' threads only speak the milter
+takes it, and the writer waits to get it back, several times slower than in
+a single thread, while every session's callbacks in turn waited for the
+writer (bench/RESULTS.md, "Milter throughput"). Here the sessions' threads only speak the milter
 protocol; the writer process has a GIL to itself.
 
 Protocol: a pool of pipes (multiprocessing Connections) between the milter

@@ -5,9 +5,9 @@ A reply address is `[prefix+]<object>+<user id>+<hmac16>@<domain>` (or
 mail key, so rotating the key kills every address handed out before, on
 every host at once (the key lives in the database).
 
-`check_recipient` makes the checks DESIGN.md says need no message -- syntax,
-hash, object existence -- so the milter can refuse at RCPT time and the
-pipeline applies the very same rules later.
+`check_recipient` makes the checks that need no message -- syntax, hash,
+object existence -- so the milter can refuse at RCPT time and the pipeline
+applies the very same rules later.
 """
 
 from __future__ import annotations

@@ -180,7 +180,7 @@ EX_TEMPFAIL = 75
 
 
 def pipe_exit_code(outcome: Outcome) -> int:
-    """0, 67 or 75 only (DESIGN.md).
+    """0, 67 or 75 only (the README's `mailgate receive`).
 
     Once Postfix has accepted the mail, any other failure code makes it send
     a bounce to a sender who may be forged; a content refusal is therefore

@@ -1,6 +1,6 @@
 """receive(envelope, raw): the single entry for every way a message arrives.
 
-Eight steps, in DESIGN.md's order. Step 1 commits on its own, and receive()
+Eight steps, in a fixed order. Step 1 commits on its own, and receive()
 makes every commit durable (one group-commit WAL fsync) before it returns,
 so nothing that reached a 2xx is ever lost. Steps 2-8 run in one
 transaction, a savepoint per message (receive_many() takes a batch); a
@@ -12,8 +12,8 @@ answers 4xx and the sender retries.
 
 Every statement on this path is a prepared statement on the pipeline's own
 connection (`Database.pipeline()`, `prepared.py`), and what it reads are
-plain rows (`rows.py`): no ORM session per message. That is what keeps a
-message at about a millisecond of CPU (bench/RESULTS.md).
+plain rows (`rows.py`): no ORM session per message, which costs more than
+the mail work itself (bench/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ class ReadingFailed(Exception):
 class Reading:
     """What steps 3 and 6 find in the message itself: no database, so read outside any transaction.
 
-    The results are applied when their steps come, in DESIGN.md's order (a
+    The results are applied when their steps come, in the steps' order (a
     duplicate bounce is a duplicate; a robot is never parsed), and a crash
     in either is raised by its step, to be recorded as failed like any other.
     """
@@ -280,8 +280,8 @@ def _store_all(conn: Conn, arrivals: Sequence[Arrival]) -> None:
     except Exception as exc:
         raise TempFail(f"could not store the message: {exc.__class__.__name__}") from exc
     elapsed = time.perf_counter() - t0
-    # DEBUG: the "processed" line follows within milliseconds (and the milter's own line
-    # per message names qid, mid and rec too); a line costs ~35 µs, at INFO twice per message.
+    # DEBUG: the "processed" line follows at once (and the milter's own line per message
+    # names qid, mid and rec too); at INFO it would be a second line per message.
     # A message whose processing never ends is still findable: the console lists it `received`.
     debug = log.isEnabledFor(logging.DEBUG)
     for a in arrivals:

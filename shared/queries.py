@@ -1,4 +1,4 @@
-"""Read models shared by the CLI and the console: the JSON shapes of DESIGN.md live here."""
+"""Read models shared by the CLI and the console: the JSON shapes of `--json` output live here."""
 
 from __future__ import annotations
 
@@ -241,8 +241,8 @@ def search_plan(term: str) -> SearchPlan:
     leading tokens go to the index as a phrase (`"alice"`) and the word
     itself is confirmed with a substring test on those few candidate rows.
     The last token is never a prefix query: FTS5 expands a prefix into every
-    matching word, and `example*` over a million addresses costs ~130 ms
-    alone. Quotes and operators in the input are never passed through.
+    matching word, and `example*` over a million addresses is a slow query
+    of its own. Quotes and operators in the input are never passed through.
     """
     parts: list[str] = []
     contains: list[str] = []
@@ -260,10 +260,6 @@ def search_plan(term: str) -> SearchPlan:
         parts.append('"' + " ".join(whole) + '"')
         contains.append(core)
     return SearchPlan(" AND ".join(parts) or None, contains)
-
-
-def fts_query(term: str) -> str | None:
-    return search_plan(term).match
 
 
 def has_search_index(session: Session) -> bool:
@@ -287,8 +283,7 @@ def _id_bounds(session: Session, f: InboundFilter) -> tuple[int | None, int | No
     BOUNDARY_ROWS rows stamped before `since - CLOCK_SLACK`, the largest among
     those from `until + CLOCK_SLACK` on; created_at is still checked on every
     row. So the page is read down the primary key instead of sorting every
-    row of a wide range (a two-month range took over a second on a million
-    rows), and only a row whose clock was off by more than the slack *and*
+    row of a wide range, and only a row whose clock was off by more than the slack *and*
     the boundary rows could be left out.
     """
     col, rid = ReceivedMessage.created_at, ReceivedMessage.id

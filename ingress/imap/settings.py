@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Mapping
 
-from mailgate.shared.config import PREFIX, ConfigError, _Reader
+from mailgate.shared.config import PREFIX, ConfigError, reader
 
 DEFAULT_IDLE_TIMEOUT = 60
 # RFC 2177: a server may drop a client idle for 30 minutes; some (Office 365, Gmail) end IDLE far sooner.
@@ -41,13 +40,12 @@ class ImapSettings:
 
 def configured(environ: Mapping[str, str] | None = None) -> bool:
     """Whether an IMAP mailbox is set up at all (MAILGATE_IMAP_HOST)."""
-    env = os.environ if environ is None else environ
-    return bool((_Reader(env).get("IMAP_HOST") or "").strip())
+    return bool((reader(environ).get("IMAP_HOST") or "").strip())
 
 
 def from_env(environ: Mapping[str, str] | None = None) -> ImapSettings:
     """Read and check MAILGATE_IMAP_*; raises ConfigError naming the variable."""
-    env = _Reader(os.environ if environ is None else environ)
+    env = reader(environ)  # the process environment, then the configuration file (docs/configuration.md)
     host = (env.get("IMAP_HOST") or "").strip()
     if not host:
         raise ConfigError(PREFIX + "IMAP_HOST", "not set: the IMAP server to read mail from")

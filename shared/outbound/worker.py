@@ -31,6 +31,7 @@ from sqlalchemy import select
 from mailgate.shared.addrspec import is_addr_spec
 from mailgate.shared.config import MailerConfig, Settings
 from mailgate.shared.db import Database, utcnow
+from mailgate.shared.logs import kv
 from mailgate.shared.models import Heartbeat, OutboundMessage
 from mailgate.shared.outbound import mailers as mailers_mod
 from mailgate.shared.outbound import queue
@@ -121,6 +122,14 @@ def deliver(out: Outgoing, order: Sequence[Mailer], down: dict[str, MailerDown |
     return queue.Result(outcome="retry", error="; ".join(errors), retry_after=wait, **base)
 
 
+def log_result(out: Outgoing, r: queue.Result) -> None:
+    """One line per delivery attempt, with the outbound id and Message-ID an admin greps for."""
+    level = logging.INFO if r.final in ("sent", "retry") else logging.WARNING
+    if log.isEnabledFor(level):
+        log.log(level, "outbound %s", kv(id=out.id, mid=out.message_id, to=out.recipient, mailer=r.mailer or "",
+                                          attempt=out.attempts + 1, note=r.note or r.error or ""))
+
+
 class Worker:
     """Drains the outbound queue through the configured mailers."""
 
@@ -164,6 +173,7 @@ class Worker:
             r = deliver(out, self.order(), down)
             results.append(r)
             self.stats.add(r)
+            log_result(out, r)
         self._mark_down(down, now)
         matched = queue.record(self.db, results)
         self.stats.lost_lease += max(len(results) - matched, 0)
@@ -180,8 +190,8 @@ class Worker:
                 seconds = getattr(why, "down_for", DOWN_SECONDS)
                 self._down[key] = (time.monotonic() + seconds, why)
                 newly = newly or getattr(why, "kind", "") == "credentials"
-                log.warning("mailer %s is down (%s), skipped for %d s: %s", key,
-                            getattr(why, "kind", "unreachable"), seconds, why)
+                log.warning("mailer down %s", kv(mailer=key, kind=getattr(why, "kind", "unreachable"),
+                                                 skipped_s=int(seconds), why=str(why)))
         if newly:
             self._beat()  # refused credentials show on the Health page now, not at the next heartbeat
 

@@ -161,7 +161,7 @@ def list_inbound(app: AppContext, status, reason, source, search, limit: int, as
     table([(d["id"], d["received_at"], d["source"], d["status"], d["reason"] or "", d["action"] or "",
             d["object"] or "", d["from"] or d["mail_from"] or "", d["subject"]) for d in data],
           ["id", "received", "source", "status", "reason", "action", "object", "from", "subject"],
-          [8, 20, 6, 9, 18, 7, 8, 30, 40])
+          [8, 20, None, None, None, None, 8, 30, 40])
 
 
 @main.command("show-inbound")

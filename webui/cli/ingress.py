@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 
 import click
 
-from mailgate.shared.config import ConfigError, _Reader
+from mailgate.shared.config import ConfigError, reader
 from mailgate.webui.cli.base import AppContext, main, pass_app
 
 EX_TEMPFAIL = 75
@@ -17,7 +16,7 @@ EX_CONFIG = 78
 
 def incoming_address() -> str:
     """MAILGATE_INCOMING_ADDRESS: GitLab's template with %{key}, a dedicated mailbox's address, or ''."""
-    return (_Reader(os.environ).get("INCOMING_ADDRESS") or "").strip()
+    return (reader().get("INCOMING_ADDRESS") or "").strip()
 
 
 @main.command("imap")

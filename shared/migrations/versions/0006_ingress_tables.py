@@ -1,14 +1,14 @@
 """Tables of the ways in beside the milter: refused webhook requests per hour, seen webhook tokens.
 
 Revision ID: 0006_ingress
-Revises: 0005_rcpt_refusals
+Revises: 0005_sender_auth
 Create Date: 2026-12-06
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0006_ingress"
-down_revision = "0005_rcpt_refusals"
+down_revision = "0005_sender_auth"
 branch_labels = None
 depends_on = None
 

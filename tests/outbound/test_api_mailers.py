@@ -290,3 +290,23 @@ def test_mailgate_check_probes_the_api_and_shows_only_fingerprints(env, db, stan
     standin.mode = "unauthorized"
     res = CliRunner().invoke(main, ["check"], env=cli_env, catch_exceptions=False)
     assert res.exit_code != 0 and "HTTP 401: Forbidden" in res.output and "key-mailgun" not in res.output
+
+
+def test_a_workers_report_counts_only_while_alive_and_until_it_retries(db):
+    from mailgate.shared.models import Heartbeat
+
+    now = utcnow()
+
+    def beat(host, last_seen, until):
+        with db.transaction() as s:
+            s.add(Heartbeat(service="worker", host=host, pid=1, started_at=now, last_seen=last_seen,
+                            detail={"mailers_down": {"pm": {"kind": "credentials", "why": "HTTP 401",
+                                                            "until": until.isoformat(timespec="seconds")}}}))
+
+    beat("alive", now, now + timedelta(minutes=5))
+    assert "worker on alive" in outbound_health.reported_down(db)["pm"]
+    with db.transaction() as s:
+        s.query(Heartbeat).delete()
+    beat("expired", now, now - timedelta(seconds=5))  # the worker is trying the mailer again
+    beat("dead", now - timedelta(minutes=10), now + timedelta(minutes=5))  # no heartbeat for 10 min
+    assert outbound_health.reported_down(db) == {}

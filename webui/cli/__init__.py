@@ -9,5 +9,6 @@ from mailgate.webui.cli import milter  # noqa: F401  (registers check, milter)
 from mailgate.webui.cli import outbound  # noqa: F401  (registers list-outbound, worker, …)
 from mailgate.webui.cli import web  # noqa: F401  (registers web, create-admin)
 from mailgate.webui.cli import retention  # noqa: F401  (registers purge)
+from mailgate.webui.cli import admin  # noqa: F401  (registers admin passwd|list|disable|enable|unlock)
 
 __all__ = ["main"]

@@ -40,11 +40,12 @@ def create_admin_cmd(app: AppContext, name: str, password_stdin: bool) -> None:
 @pass_app
 def web_cmd(app: AppContext, host: str, port: int, threads: int) -> None:
     """Serve the admin console with waitress (put TLS in front of it for remote access)."""
-    from waitress import serve
-
+    from mailgate.shared.serving import serve
     from mailgate.webui import create_app
 
     app.database()  # fail early, with the CLI's message, when the schema is missing or old
     wsgi = create_app({"MAILGATE_SETTINGS": app.settings})
-    click.echo(f"Mailgate console on http://{host}:{port}/ (Ctrl-C to stop)")
-    serve(wsgi, host=host, port=port, threads=threads, ident="mailgate")
+    proxies = app.settings.trusted_proxies
+    behind = f", behind {proxies} trusted prox{'y' if proxies == 1 else 'ies'}" if proxies else ""
+    click.echo(f"Mailgate console on http://{host}:{port}/{behind} (Ctrl-C to stop)")
+    serve(wsgi, host=host, port=port, threads=threads, trusted_proxies=proxies)

@@ -56,7 +56,7 @@ def mailgate_web(env: dict[str, str], *args: str) -> Iterator[str]:
             proc.wait(timeout=10)
 
 
-def raw_request(base: str, request: bytes, timeout: float = 30) -> tuple[int, dict[str, str], str]:
+def raw_request(base: str, request: bytes, timeout: float = 120) -> tuple[int, dict[str, str], str]:
     """Send bytes as they are (no client library adding or fixing headers); (status, headers, body)."""
     host, port = base.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=timeout) as conn:

@@ -60,7 +60,7 @@ class DatabaseUnreachable(StartupError):
 # --- checks before listening -----------------------------------------------------------
 
 def socket_file(spec: str) -> str | None:
-    """The path of a unix: socket spec; None for inet: (allowed, but slow: POSTFIX-NOTES.md)."""
+    """The path of a unix: socket spec; None for inet: (allowed, but slow: docs/milter.md)."""
     for prefix in ("unix:", "local:"):
         if spec.startswith(prefix):
             return spec[len(prefix):]
@@ -267,10 +267,9 @@ def pin_to_one_cpu(spec: str | None) -> int | None:
 
     The GIL lets one thread run Python at a time, so a second core buys the
     milter little, while its threads handing the GIL (and the write queue) to
-    each other across cores cost cache misses and wake-up interrupts. On the
-    2-core bench machine under 8 clients it gave 4.1-4.3 ms of CPU per message
-    pinned against 4.1-6.1 unpinned: no gain on a quiet machine, up to a
-    third less when other work shares the cores (bench/RESULTS.md). Off by
+    each other across cores cost cache misses and wake-up interrupts: no gain
+    on a quiet machine, less CPU per message when other work shares the cores
+    (bench/RESULTS.md). Off by
     default: two milters on one host pinned to the same CPU would share it.
     `spec`: "all" or unset (not pinned), "auto" (the CPU the process is on),
     or a CPU number. Threads created later (libmilter's, the heartbeat)
@@ -326,7 +325,7 @@ def serve(settings: Settings, *, socket_spec: str | None = None, group: str | No
     logs.setup(log_level)
     logging.getLogger("alembic").setLevel(logging.WARNING)
     all_cpus = _affinity()
-    cpu = pin_to_one_cpu(os.environ.get("MAILGATE_MILTER_CPU"))  # before any thread starts
+    cpu = pin_to_one_cpu(settings.environ.get("MAILGATE_MILTER_CPU"))  # before any thread starts
     spec = socket_spec or settings.milter_socket
     if spec.startswith("/"):
         spec = "unix:" + spec
@@ -413,7 +412,7 @@ def _listen_and_serve(settings: Settings, db: Database, writer: WriterProcess, *
                       gid: int | None, group: str | None, pid_file: str | None, drain_seconds: float,
                       cpu: int | None) -> None:
     """From the listening socket to the end of the drain (the writer process is running already)."""
-    runtime = Runtime(settings=settings, db=db, rcpt_cache=rcpt_cache_from_env(os.environ), batcher=writer)
+    runtime = Runtime(settings=settings, db=db, rcpt_cache=rcpt_cache_from_env(settings.environ), batcher=writer)
     _register(make_factory(runtime), spec, timeout=600)
     # "milter last seen" is written before the socket exists: whoever can connect
     # (Postfix, `mailgate check`, a test) finds this start recorded.
@@ -428,6 +427,7 @@ def _listen_and_serve(settings: Settings, db: Database, writer: WriterProcess, *
     except StartupError:
         heartbeat.beat("stopped")
         raise
+    runtime.refusals.start(db)
     identity = socket_identity(path) if path else None
     threads: list[threading.Thread] = []  # libmilter's, once started
     failure: list[BaseException] = []  # what ended libmilter's thread, if it was not a stop
@@ -445,6 +445,7 @@ def _listen_and_serve(settings: Settings, db: Database, writer: WriterProcess, *
             log.exception("could not stop the writer process")
         heartbeat.stop_event.set()
         heartbeat.beat("stopped")
+        runtime.refusals.stop(db)
         remove_own_files(path, identity, pid_file)
         log.info("stopped messages=%d tempfails=%d unfinished=%d", runtime.messages, runtime.tempfails, left)
         db.dispose()

@@ -1,9 +1,20 @@
-"""Settings from the environment, validated once at start-up.
+"""Settings, validated once at start-up, the same for every entry point.
 
-Every variable `MAILGATE_<NAME>` can instead be given as a file path in
-`MAILGATE_<NAME>_FILE` (Docker/systemd secrets). A bad value raises
-ConfigError naming the variable, so an operator sees *which* knob is wrong
-instead of a traceback from deep inside SQLAlchemy or pymilter.
+Every entry point (CLI, milter, console, worker) reads its settings in one
+order: the process environment first, then one configuration file, then the
+defaults. The file is `MAILGATE_CONFIG` (empty: none), else
+`/etc/mailgate/mailgate.env` when it exists; its format is in
+docs/configuration.md. Every variable `MAILGATE_<NAME>` can instead be given
+as a file path in `MAILGATE_<NAME>_FILE` (Docker/systemd secrets). A bad
+value raises ConfigError naming the variable (and the file and line), so an
+operator sees *which* knob is wrong instead of a traceback from deep inside
+SQLAlchemy or pymilter.
+
+Adding a setting: a field on `Settings` with its default, one line in
+`from_env` reading it through the `_Reader` (`get`, `boolean`, `integer`,
+`choice`), and a row in docs/configuration.md. A module with settings of its
+own reads them through `reader()`; code that cannot take a Settings field
+reads `settings.environ` (the same layered view); never os.environ.
 """
 
 from __future__ import annotations
@@ -14,7 +25,7 @@ import re
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from mailgate.shared import mailer_options
 from mailgate.shared.addrspec import is_addr_spec
@@ -25,6 +36,9 @@ MAILER_TYPES = ("smtp", "sendmail", "test")
 DEFAULT_MAX_MESSAGE_BYTES = 10 * 1024 * 1024
 DEFAULT_MILTER_SOCKET = "unix:/var/spool/postfix/mailgate/milter.sock"
 DEFAULT_REPLY_DOMAIN = "reply.mailgate.localhost"
+DEFAULT_CONFIG_FILE = Path("/etc/mailgate/mailgate.env")
+CONFIG_VARIABLE = PREFIX + "CONFIG"
+MAX_CONFIG_FILE_BYTES = 1024 * 1024
 
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 REPLY_PREFIX = re.compile(r"[a-z0-9][a-z0-9_-]{0,30}")  # a MAILGATE_REPLY_PREFIX (fullmatch); addresses.py reads one
@@ -63,6 +77,14 @@ class Settings:
     from_address: str = ""
     purge_after_days: int = 0
     trusted_proxies: int = 0
+    sender_auth: str = "report"  # off | report | require (docs/sender-auth.md)
+    authserv_id: str = ""  # believe our MTA's Authentication-Results with exactly this authserv-id
+    dns_servers: tuple[str, ...] = ()  # empty: the system resolver (resolv.conf)
+    dns_timeout: float = 5.0
+    # Where these settings came from: the file read (None: none) and the layered
+    # MAILGATE_* view (process environment over the file) for code reading a raw name.
+    config_file: Path | None = None
+    environ: Mapping[str, str] = field(default_factory=dict, compare=False)  # a dict: Settings is pickled
 
     @property
     def is_sqlite(self) -> bool:
@@ -80,16 +102,27 @@ def _default_instance_path() -> Path:
 
 
 class _Reader:
-    """Reads MAILGATE_<NAME> or MAILGATE_<NAME>_FILE from one environment mapping."""
+    """Reads MAILGATE_<NAME> or MAILGATE_<NAME>_FILE from layers, the first layer that sets either wins.
 
-    def __init__(self, environ: Mapping[str, str]):
-        self.environ = environ
+    Per name, not per variable: a process environment that sets MAILGATE_SECRET_KEY_FILE
+    overrides a file's MAILGATE_SECRET_KEY instead of clashing with it.
+    """
+
+    def __init__(self, *layers: Mapping[str, str]):
+        self.layers = layers
+
+    def _layer_for(self, var: str) -> Mapping[str, str]:
+        for layer in self.layers:
+            if var in layer or var + "_FILE" in layer:
+                return layer
+        return {}
 
     def get(self, name: str) -> str | None:
         var = PREFIX + name
-        direct = self.environ.get(var)
+        layer = self._layer_for(var)
+        direct = layer.get(var)
         file_var = var + "_FILE"
-        path = self.environ.get(file_var)
+        path = layer.get(file_var)
         if direct is not None and path is not None:
             raise ConfigError(var, f"set both {var} and {file_var}; keep one")
         if path is not None:
@@ -98,6 +131,17 @@ class _Reader:
             except OSError as exc:
                 raise ConfigError(file_var, f"cannot read {path!r}: {exc.strerror}") from None
         return direct
+
+    def choice(self, name: str, choices: Iterable[str], default: str) -> str:
+        """One of `choices` (compared lower-case); unset or empty is `default`."""
+        value = self.get(name)
+        if value is None or value.strip() == "":
+            return default
+        allowed = tuple(choices)
+        v = value.strip().lower()
+        if v not in allowed:
+            raise ConfigError(PREFIX + name, f"expected one of {', '.join(allowed)}, got {value!r}")
+        return v
 
     def boolean(self, name: str, default: bool) -> bool:
         value = self.get(name)
@@ -169,6 +213,42 @@ def _mailers(var: str, value: str | None) -> tuple[MailerConfig, ...]:
     return tuple(result)
 
 
+_AUTHSERV_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}")
+
+
+def _dns_servers(var: str, value: str | None) -> tuple[str, ...]:
+    """Comma-separated IP addresses, each with an optional :port ([v6]:port)."""
+    import ipaddress
+
+    from mailgate.shared.senderauth.resolver import parse_server
+
+    servers = []
+    for item in (value or "").replace(" ", ",").split(","):
+        if not item.strip():
+            continue
+        try:
+            host, port = parse_server(item)
+            ipaddress.ip_address(host)
+        except ValueError:
+            raise ConfigError(var, f"{item.strip()!r} is not an IP address (optionally :port)") from None
+        if not 0 < port < 65536:
+            raise ConfigError(var, f"{item.strip()!r}: port out of range")
+        servers.append(item.strip())
+    return tuple(servers)
+
+
+def _dns_timeout(var: str, value: str | None) -> float:
+    if value is None or not value.strip():
+        return 5.0
+    try:
+        seconds = float(value.strip().rstrip("s"))
+    except ValueError:
+        raise ConfigError(var, f"expected seconds, got {value!r}") from None
+    if not 0.1 <= seconds <= 60:
+        raise ConfigError(var, f"between 0.1 and 60 seconds, got {value!r}")
+    return seconds
+
+
 def _secret_key(instance: Path, given: str | None) -> str:
     """The console's session key: given, or generated once into the instance folder."""
     if given:
@@ -194,9 +274,160 @@ def _secret_key(instance: Path, given: str | None) -> str:
         return secrets.token_hex(32)
 
 
+# --- the configuration file -----------------------------------------------------------
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_UNQUOTED_SPECIAL = set(" \t'\"\\$`;&|<>()")  # what sh would treat as syntax in an unquoted word
+_DOUBLE_QUOTED_ESCAPES = {"\\": "\\", '"': '"', "$": "$", "`": "`"}
+
+
+def _parse_value(raw: str) -> str:
+    """One value as sh would read it, in the subset where sh and this reader agree; ValueError otherwise."""
+    if raw.startswith("'"):
+        end = raw.find("'", 1)
+        if end < 0:
+            raise ValueError("unterminated single quote (a value must fit on one line)")
+        value, rest = raw[1:end], raw[end + 1:]
+    elif raw.startswith('"'):
+        out: list[str] = []
+        i = 1
+        while True:
+            if i >= len(raw):
+                raise ValueError("unterminated double quote (a value must fit on one line)")
+            c = raw[i]
+            if c == '"':
+                break
+            if c == "\\":
+                nxt = raw[i + 1:i + 2]
+                if nxt not in _DOUBLE_QUOTED_ESCAPES:
+                    raise ValueError(f"backslash before {nxt!r} inside double quotes; use single quotes")
+                out.append(_DOUBLE_QUOTED_ESCAPES[nxt])
+                i += 2
+                continue
+            if c in "$`":
+                raise ValueError(f"{c!r} inside double quotes would be expanded by a shell; use single quotes")
+            out.append(c)
+            i += 1
+        value, rest = "".join(out), raw[i + 1:]
+    else:
+        word = re.match(r"[^\s#]*", raw).group(0)
+        bad = sorted(set(word) & _UNQUOTED_SPECIAL)
+        if bad:
+            raise ValueError(f"{''.join(bad)!r} in an unquoted value; put the value in single quotes")
+        value, rest = word, raw[len(word):]
+    comment = rest[:1].isspace() and rest.lstrip().startswith("#")
+    if rest.strip() and not comment:
+        raise ValueError(f"unexpected {rest[:20]!r} after the value (one NAME=value per line; quote a value "
+                         "with spaces; '#' comments after a space)")
+    return value
+
+
+def parse_config_text(text: str, origin: str) -> dict[str, str]:
+    """`NAME=value` lines of a configuration file; ConfigError naming the file and line on anything else.
+
+    The format is the part of sh syntax that sh, this reader and systemd's
+    EnvironmentFile= read alike: so the file can also be sourced by scripts.
+    """
+    values: dict[str, str] = {}
+    first_line: dict[str, int] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+
+        def fail(problem: str) -> ConfigError:
+            return ConfigError(CONFIG_VARIABLE, f"{origin} line {number}: {problem}")
+
+        if stripped.startswith("export "):
+            stripped = stripped[len("export "):].lstrip()
+        name, eq, raw = stripped.partition("=")
+        if not eq or not _NAME.fullmatch(name):
+            raise fail("expected NAME=value (no spaces around '=')")
+        if not name.startswith(PREFIX):
+            raise fail(f"{name} is not a Mailgate setting (names start with {PREFIX})")
+        if name == CONFIG_VARIABLE:
+            raise fail(f"{CONFIG_VARIABLE} names this file; it cannot be set inside it")
+        if name in values:
+            raise fail(f"{name} is set twice (first on line {first_line[name]}); keep one")
+        try:
+            values[name] = _parse_value(raw)
+        except ValueError as exc:
+            raise fail(f"{name}: {exc}") from None
+        first_line[name] = number
+    return values
+
+
+def config_file_path(environ: Mapping[str, str], *, use_default: bool = True) -> Path | None:
+    """The configuration file to read: MAILGATE_CONFIG (empty: none), else the default when it exists."""
+    given = environ.get(CONFIG_VARIABLE)
+    if given is not None:
+        given = given.strip()
+        return Path(given).expanduser() if given else None
+    if not use_default:
+        return None
+    try:
+        DEFAULT_CONFIG_FILE.stat()
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return DEFAULT_CONFIG_FILE  # there, but not visible to this user: reading it says why
+    return DEFAULT_CONFIG_FILE
+
+
+def read_config_file(path: Path) -> dict[str, str]:
+    """The settings in one configuration file; ConfigError (naming MAILGATE_CONFIG) when unusable."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_CONFIG_FILE_BYTES + 1)
+    except FileNotFoundError:
+        raise ConfigError(CONFIG_VARIABLE, f"{path} does not exist") from None
+    except PermissionError:
+        raise ConfigError(CONFIG_VARIABLE, f"cannot read {path}: permission denied (run as root or as a member "
+                          f"of group mailgate, or set {CONFIG_VARIABLE}= to read none)") from None
+    except OSError as exc:
+        raise ConfigError(CONFIG_VARIABLE, f"cannot read {path}: {exc.strerror}") from None
+    if len(data) > MAX_CONFIG_FILE_BYTES:
+        raise ConfigError(CONFIG_VARIABLE, f"{path} is larger than {MAX_CONFIG_FILE_BYTES} bytes")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise ConfigError(CONFIG_VARIABLE, f"{path} line {line}: not UTF-8") from None
+    return parse_config_text(text, str(path))
+
+
+def layered_environ(environ: Mapping[str, str] | None = None) -> tuple[Mapping[str, str], Mapping[str, str], Path | None]:
+    """(process MAILGATE_* variables, the file's, the file) in the order every entry point reads them.
+
+    `environ` None is this process's environment and allows the default file;
+    a given mapping is a whole environment (tests, benchmarks): only a
+    MAILGATE_CONFIG inside it names a file.
+    """
+    process = os.environ if environ is None else environ
+    path = config_file_path(process, use_default=environ is None)
+    from_file = read_config_file(path) if path is not None else {}
+    return process, from_file, path
+
+
+def reader(environ: Mapping[str, str] | None = None) -> _Reader:
+    """A reader over the same layers as from_env, for a module that keeps its own settings (the IMAP poller's)."""
+    process, from_file, _ = layered_environ(environ)
+    return _Reader(process, from_file)
+
+
+Reader = _Reader
+
+
 def from_env(environ: Mapping[str, str] | None = None) -> Settings:
-    """Build and validate Settings; raises ConfigError naming the bad variable."""
-    env = _Reader(os.environ if environ is None else environ)
+    """Build and validate Settings; raises ConfigError naming the bad variable.
+
+    `environ` None: this process's environment, then the configuration file
+    (see the module docstring); a mapping: that environment alone, plus the
+    file its own MAILGATE_CONFIG names.
+    """
+    process, from_file, config_path = layered_environ(environ)
+    env = _Reader(process, from_file)
+    view = {**from_file, **{k: v for k, v in process.items() if k.startswith(PREFIX)}}
 
     instance_value = env.get("INSTANCE")
     instance = Path(instance_value).expanduser() if instance_value else _default_instance_path()
@@ -248,6 +479,16 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError(PREFIX + "PURGE_AFTER_DAYS", "0 (off) or at least 7: senders retry for up to 5 days "
                           "and a purged message's dedupe claim goes with it")
 
+    from mailgate.shared.senderauth.policy import DEFAULT_MODE, MODES
+
+    sender_auth = (env.get("SENDER_AUTH") or DEFAULT_MODE).strip().lower()
+    if sender_auth not in MODES:
+        raise ConfigError(PREFIX + "SENDER_AUTH", f"one of {', '.join(MODES)}, got {sender_auth!r}")
+    authserv_id = (env.get("AUTHSERV_ID") or "").strip()
+    if authserv_id and not _AUTHSERV_ID.fullmatch(authserv_id):
+        raise ConfigError(PREFIX + "AUTHSERV_ID", f"{authserv_id!r} is not an authserv-id (a host name, "
+                          "as your verifier writes it before the first ';')")
+
     return Settings(
         instance_path=instance,
         database_url=url,
@@ -263,4 +504,10 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
         from_address=from_address,
         purge_after_days=purge_days,
         trusted_proxies=env.integer("TRUSTED_PROXIES", 0),
+        sender_auth=sender_auth,
+        authserv_id=authserv_id,
+        dns_servers=_dns_servers(PREFIX + "DNS_SERVERS", env.get("DNS_SERVERS")),
+        dns_timeout=_dns_timeout(PREFIX + "DNS_TIMEOUT", env.get("DNS_TIMEOUT")),
+        config_file=config_path,
+        environ=view,
     )

@@ -177,6 +177,16 @@ def _milter_entries(value: str) -> list[tuple[str, dict[str, str]]]:
 
 # --- the checks ----------------------------------------------------------------------
 
+def check_configuration(settings: Settings) -> Check:
+    """Which configuration file these settings came from: the first thing to know when two views disagree."""
+    from mailgate.shared.config import CONFIG_VARIABLE, DEFAULT_CONFIG_FILE
+
+    if settings.config_file is None:
+        return Check("configuration", True, f"no file ({CONFIG_VARIABLE} empty, or unset and {DEFAULT_CONFIG_FILE} "
+                     "absent): the process environment and the defaults")
+    return Check("configuration", True, f"{settings.config_file} (the process environment overrides it)")
+
+
 def check_database(settings: Settings, db: Database) -> Check:
     from mailgate.shared import schema
 
@@ -415,10 +425,10 @@ def run_checks(settings: Settings, db: Database, *, postfix_config_dir: str | No
     """Every check, in the order an operator fixes things. Never raises.
 
     `postfix_config_dir` selects a Postfix instance (`postconf -c DIR`);
-    default: $MAILGATE_POSTFIX_CONFIG, else the system instance.
+    default: MAILGATE_POSTFIX_CONFIG, else the system instance.
     """
-    pf = _Postfix(postfix_config_dir or os.environ.get("MAILGATE_POSTFIX_CONFIG") or None)
-    results: list[Check] = []
+    pf = _Postfix(postfix_config_dir or settings.environ.get("MAILGATE_POSTFIX_CONFIG") or None)
+    results: list[Check] = [check_configuration(settings)]
 
     def guarded(name: str, fn: Callable[[], Check]) -> Check:
         try:

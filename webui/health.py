@@ -1,4 +1,4 @@
-"""Health: the same checks as `mailgate check` (mailgate.shared.health.run_checks)."""
+"""Health: the same checks as `mailgate check` (`all_checks`, which both call)."""
 
 from __future__ import annotations
 
@@ -21,14 +21,39 @@ class _Missing:
     fix: str
 
 
-def checks() -> list:
-    """run_checks(settings, db) -> [Check(name, ok, detail, fix)], or one line saying it is missing."""
+def all_checks(cfg, db, *, postfix_config_dir: str | None = None) -> list:
+    """Every check, for `mailgate check` and this page alike: the shared ones, then the IMAP poller's."""
+    from mailgate.shared.health import run_checks
+
+    return list(run_checks(cfg, db, postfix_config_dir=postfix_config_dir)) + ingress_checks(cfg)
+
+
+def ingress_checks(cfg) -> list:
+    """The IMAP poller's checks, when a mailbox is configured (MAILGATE_IMAP_HOST)."""
+    from mailgate.ingress.imap import settings as imap_settings
+    from mailgate.shared.config import ConfigError
+    from mailgate.shared.health import Check
+
+    if not imap_settings.configured(cfg.environ):  # the layered view these settings were read from
+        return []
+    from mailgate.ingress.imap.health import run_checks as imap_checks
+    from mailgate.webui.cli.ingress import incoming_address
+
     try:
-        module = importlib.import_module("mailgate.shared.health")
+        imap = imap_settings.from_env(cfg.environ)
+    except ConfigError as exc:
+        return [Check("imap settings", False, str(exc), f"Fix {exc.variable}.")]
+    return imap_checks(cfg, imap, incoming_address())
+
+
+def checks() -> list:
+    """all_checks(settings, db) -> [Check(name, ok, detail, fix)], or one line saying it is missing."""
+    try:
+        importlib.import_module("mailgate.shared.health")
     except ImportError:
         return [_Missing("health checks", False, "mailgate.shared.health is not installed",
                          "upgrade Mailgate; `mailgate check` runs the same checks")]
-    return list(module.run_checks(settings(), pipeline_db()))
+    return all_checks(settings(), pipeline_db())
 
 
 @bp.route("/")

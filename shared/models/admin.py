@@ -52,3 +52,13 @@ class Heartbeat(Base):
     started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     last_seen: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     detail: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class RefusalCount(Base):
+    """RCPT-time refusals, one row per hour and reason: a flood of bad addresses adds to a count, never rows."""
+
+    __tablename__ = "rcpt_refusals"
+
+    hour: Mapped[datetime] = mapped_column(DateTime, primary_key=True)  # UTC, truncated to the hour
+    reason: Mapped[str] = mapped_column(String(32), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)

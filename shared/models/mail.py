@@ -22,7 +22,7 @@ class ReceivedMessage(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     processed_at: Mapped[datetime | None] = mapped_column(DateTime)
-    source: Mapped[str] = mapped_column(String(16))  # milter | pipe | test
+    source: Mapped[str] = mapped_column(String(16))  # envelope.SOURCES: milter | pipe | test | imap | postmark | mailgun | sendgrid
     # envelope ---------------------------------------------------------------
     queue_id: Mapped[str] = mapped_column(String(64), default="")
     mail_from: Mapped[str | None] = mapped_column(String(320))  # None: unknown; "": null sender <>
@@ -31,6 +31,9 @@ class ReceivedMessage(Base):
     client_name: Mapped[str] = mapped_column(String(255), default="")
     helo: Mapped[str] = mapped_column(String(255), default="")
     auth_results: Mapped[str] = mapped_column(Text, default="")
+    # sender authentication (senderauth.AuthResult.to_json()); None: not checked (policy off)
+    auth: Mapped[dict | None] = mapped_column(JSON)
+    auth_verdict: Mapped[str | None] = mapped_column(String(16))  # pass|fail|none|temperror: filter and counts
     # headers (decoded, CR/LF stripped) -------------------------------------
     message_id: Mapped[str] = mapped_column(String(250), default="")
     dedupe_key: Mapped[str] = mapped_column(String(260))  # looked up in message_claims, not here
@@ -74,6 +77,7 @@ class ReceivedMessage(Base):
         # retention are all answered from this one index without reading rows.
         Index("ix_received_created_status", "created_at", "status"),
         Index("ix_received_message_id", "message_id"),
+        Index("ix_received_auth_verdict_id", "auth_verdict", "id"),
     )
 
 

@@ -31,6 +31,7 @@ from sqlalchemy import select
 from mailgate.shared.addrspec import is_addr_spec
 from mailgate.shared.config import MailerConfig, Settings
 from mailgate.shared.db import Database, utcnow
+from mailgate.shared.logs import kv
 from mailgate.shared.models import Heartbeat, OutboundMessage
 from mailgate.shared.outbound import mailers as mailers_mod
 from mailgate.shared.outbound import queue
@@ -116,6 +117,14 @@ def deliver(out: Outgoing, order: Sequence[Mailer], down: dict[str, str] | None 
     return queue.Result(outcome="retry", error="; ".join(errors), **base)
 
 
+def log_result(out: Outgoing, r: queue.Result) -> None:
+    """One line per delivery attempt, with the outbound id and Message-ID an admin greps for."""
+    level = logging.INFO if r.final in ("sent", "retry") else logging.WARNING
+    if log.isEnabledFor(level):
+        log.log(level, "outbound %s", kv(id=out.id, mid=out.message_id, to=out.recipient, mailer=r.mailer or "",
+                                          attempt=out.attempts + 1, note=r.note or r.error or ""))
+
+
 class Worker:
     """Drains the outbound queue through the configured mailers."""
 
@@ -158,6 +167,7 @@ class Worker:
             r = deliver(out, self.order(), down)
             results.append(r)
             self.stats.add(r)
+            log_result(out, r)
         for key, why in down.items():
             if key not in self._down or self._down[key][0] <= now:
                 self._down[key] = (time.monotonic() + DOWN_SECONDS, why)

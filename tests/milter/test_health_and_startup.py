@@ -30,13 +30,13 @@ def test_run_checks_never_raises_and_always_names_a_fix(settings, tmp_path):
     broken = Database(f"sqlite:///{tmp_path}/missing-dir/none.db")
     checks = health.run_checks(settings, broken, postfix_config_dir=str(tmp_path / "no-postfix-here"))
     names = [c.name for c in checks]
-    assert names == ["database", "mail key", "domains", "postfix running", "milter configured",
+    assert names == ["configuration", "database", "mail key", "domains", "postfix running", "milter configured",
                      "milter default action", "domain routed", "milter socket", "milter last seen",
                      "mailer test (test)", "outbound queue"]
     for c in checks:
         assert isinstance(c, health.Check)
         assert c.ok or c.fix, c
-    assert not checks[0].ok
+    assert not checks[1].ok
 
 
 def test_heartbeat_check_reads_the_milter_row(settings, db):

@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import email
 import email.policy
-import os
-from pathlib import Path
 
 import pytest
 
 from mailgate.shared import message as M
 
-REPO = Path(__file__).resolve().parents[2]
-CORPUS = Path(os.environ.get("MAILGATE_CORPUS") or REPO.parent / "shared" / "corpus")
+from ..corpus import bundled_files, external_files, needs_external
 
 
 def _state(msg) -> object:
@@ -40,13 +37,10 @@ def _same(raw: bytes) -> bool:
     return M._single_part(raw.decode("ascii", "surrogateescape")) is not None
 
 
-def _corpus() -> list[bytes]:
-    if not CORPUS.is_dir():
-        return []
-    return [p.read_bytes() for p in sorted(CORPUS.rglob("*.eml"))]
-
-
-MESSAGES = _corpus()
+SETS = [
+    pytest.param(lambda: bundled_files(), id="bundled"),
+    pytest.param(lambda: external_files(), id="external", marks=needs_external),
+]
 
 ODD = [
     b"Subject: hi\n\nbody\n",
@@ -76,8 +70,10 @@ def test_odd_header_sections(raw: bytes) -> None:
     _same(raw)
 
 
-@pytest.mark.skipif(not MESSAGES, reason="corpus not found beside the repository")
-def test_every_corpus_message_and_other_line_endings() -> None:
+@pytest.mark.parametrize("files", SETS)
+def test_every_corpus_message_and_other_line_endings(files) -> None:
+    MESSAGES = [p.read_bytes() for p in files()]
+    assert MESSAGES
     taken = 0
     for raw in MESSAGES:
         lf = raw.replace(b"\r\n", b"\n")

@@ -8,17 +8,13 @@ the full classification on every body of the corpus, on each of them with a
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 
 from mailgate.shared.message import load_message
 from mailgate.shared.parsing import trim
 from mailgate.shared.parsing.body import extract_body
 
-REPO = Path(__file__).resolve().parents[2]
-CORPUS = Path(os.environ.get("MAILGATE_CORPUS") or REPO.parent / "shared" / "corpus")
+from ..corpus import bundled_files, external_files, needs_external
 
 
 def _full(text: str) -> trim.TrimResult:
@@ -36,18 +32,20 @@ def _same(text: str) -> None:
     assert (fast.text, fast.quoted, fast.signature, fast.cuts) == (full.text, full.quoted, full.signature, full.cuts)
 
 
-def _corpus_bodies() -> list[str]:
-    if not CORPUS.is_dir():
-        return []
+def _bodies(files) -> list[str]:
     bodies = []
-    for path in sorted(CORPUS.rglob("*.eml")):
+    for path in files:
         text = extract_body(load_message(path.read_bytes())).text
         if text.strip():
             bodies.append(text)
+    assert bodies
     return bodies
 
 
-BODIES = _corpus_bodies()
+SETS = [
+    pytest.param(bundled_files, 20, id="bundled"),
+    pytest.param(external_files, 100, id="external", marks=needs_external),
+]
 QUOTE = "\n".join(f"> line {i} of what was said before, quoted back by the client." for i in range(30))
 
 EDGES = [
@@ -88,14 +86,15 @@ def test_edges(text: str) -> None:
     _same(text)
 
 
-@pytest.mark.skipif(not BODIES, reason="corpus not found beside the repository")
-def test_every_corpus_body() -> None:
-    for text in BODIES:
+@pytest.mark.parametrize("files, _", SETS)
+def test_every_corpus_body(files, _) -> None:
+    for text in _bodies(files()):
         _same(text)
 
 
-@pytest.mark.skipif(not BODIES, reason="corpus not found beside the repository")
-def test_every_corpus_body_with_dashes_put_in() -> None:
+@pytest.mark.parametrize("files, at_least", SETS)
+def test_every_corpus_body_with_dashes_put_in(files, at_least: int) -> None:
+    BODIES = _bodies(files())
     taken = 0
     forms = ["--", "-- ", "  --\t"]
     for text in BODIES:
@@ -106,7 +105,7 @@ def test_every_corpus_body_with_dashes_put_in() -> None:
             variant = "\n".join(lines[:at] + [forms[n % 3]] + extra + lines[at:])
             taken += trim._lines_up_to_signature(variant.replace("\r\n", "\n").replace("\r", "\n")) is not None
             _same(variant)
-    assert taken > 100  # the shortcut is really exercised, not always declined
+    assert taken > at_least  # the shortcut is really exercised, not always declined
 
 
 def test_the_shortcut_is_taken_for_a_signed_reply() -> None:
@@ -118,9 +117,11 @@ def test_the_shortcut_is_taken_for_a_signed_reply() -> None:
     assert result.signature.startswith("--\nBob\nOps") and result.signature.endswith("line 29 of what was said before, quoted back by the client.")
 
 
-def test_the_dash_dash_line_is_found_as_the_regex_finds_it() -> None:
+@pytest.mark.parametrize("files, _", SETS)
+def test_the_dash_dash_line_is_found_as_the_regex_finds_it(files, _) -> None:
     import re
 
+    BODIES = _bodies(files())
     regex = re.compile(r"^[ \t]*--[ \t]*$", re.M)
     texts = [t.replace("\r\n", "\n").replace("\r", "\n") for t in BODIES + EDGES] + [
         "--", " -- ", "a--\n--", "---\n--x\n -- \n", "x\n\t--\t", "----\n--", "a -- b\n--\n", "\n--\n", "-\n-", ""]

@@ -83,14 +83,15 @@ def emit_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
 
-def _cell(value: Any, width: int) -> str:
+def _cell(value: Any, width: int | None) -> str:
     text = "" if value is None else str(value)
     text = text.replace("\n", " ").replace("\r", " ")
-    return text if len(text) <= width else text[: width - 1] + "…"
+    return text if width is None or len(text) <= width else text[: width - 1] + "…"
 
 
-def table(rows: Iterable[Sequence[Any]], headers: Sequence[str], widths: Sequence[int] | None = None) -> None:
-    """A plain, aligned table; long cells are cut with an ellipsis."""
+def table(rows: Iterable[Sequence[Any]], headers: Sequence[str], widths: Sequence[int | None] | None = None) -> None:
+    """A plain, aligned table; long cells are cut with an ellipsis, except in columns of width None
+    (vocabulary such as a status or reason is shown whole: a cut word cannot be looked up)."""
     rows = [list(r) for r in rows]
     widths = list(widths or [40] * len(headers))
     cells = [[_cell(v, w) for v, w in zip(r, widths)] for r in rows]

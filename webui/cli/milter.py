@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from mailgate.webui.cli.base import AppContext, emit_json, main, pass_app
+from mailgate.webui.cli.base import AppContext, emit_json, main, pass_app, table
 
 
 @main.command()
@@ -16,9 +16,9 @@ from mailgate.webui.cli.base import AppContext, emit_json, main, pass_app
 @pass_app
 def check(app: AppContext, as_json: bool, postfix_config: str | None) -> None:
     """Database, mail key, domains, Postfix wiring, milter reachable. Exit 1 when anything fails."""
-    from mailgate.shared.health import run_checks
+    from mailgate.webui.health import all_checks
 
-    checks = run_checks(app.settings, app.database(require_schema=False), postfix_config_dir=postfix_config)
+    checks = all_checks(app.settings, app.database(require_schema=False), postfix_config_dir=postfix_config)
     if as_json:
         emit_json([c.to_json() for c in checks])
     else:
@@ -40,9 +40,28 @@ def check(app: AppContext, as_json: bool, postfix_config: str | None) -> None:
 def milter(app: AppContext, socket_spec: str | None, group: str, pid_file: str | None, log_level: str) -> None:
     """Run the Postfix milter daemon (foreground; stop with SIGTERM, sessions in flight finish)."""
     from mailgate.milter.server import StartupError, serve
+    from mailgate.shared import logs
 
     try:
         serve(app.settings, socket_spec=socket_spec, group=group, pid_file=pid_file, log_level=log_level)
     except StartupError as exc:
-        click.echo(f"mailgate milter: {exc}", err=True)
+        click.echo(f"{logs.stamp()}mailgate milter: {exc}", err=True)
         sys.exit(exc.exit_code)  # 78 EX_CONFIG: not restarted by the unit; 75: database unreachable, restarted
+
+
+@main.command("list-refusals")
+@click.option("--hours", type=click.IntRange(1, 24 * 366), default=24, show_default=True,
+              help="How far back, in hours (the current hour included).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_app
+def list_refusals(app: AppContext, hours: int, as_json: bool) -> None:
+    """RCPT-time refusals (unknown address, invalid hash, object gone), counted per reason and hour, newest first."""
+    from mailgate.shared import refusals
+
+    with app.db.read() as s:
+        rows = [r.to_json() for r in refusals.recent(s, hours)]
+    if as_json:
+        emit_json(rows)
+        return
+    table([(r["hour"], r["reason"], r["count"]) for r in rows], ["hour (UTC)", "reason", "count"],
+          [20, None, 10])

@@ -13,7 +13,7 @@ from datetime import timedelta
 import click
 from sqlalchemy import select
 
-from mailgate.shared import audit, queries
+from mailgate.shared import audit, logs, queries
 from mailgate.shared.models import OutboundMessage
 from mailgate.shared.outbound import OutboundError, headers_as_sent, resend, void
 from mailgate.shared.outbound.worker import Worker, send_test
@@ -52,7 +52,7 @@ def list_outbound(app: AppContext, status: str | None, limit: int, as_json: bool
     table([(d["id"], d["created_at"], d["status"], d["mailer"] or "", d["attempts"], d["recipient"], d["subject"],
             d["last_error"] or d["status_reason"] or "") for d in data],
           ["id", "created", "status", "mailer", "tries", "recipient", "subject", "note"],
-          [8, 20, 7, 12, 5, 30, 40, 50])
+          [8, 20, None, 12, 5, 30, 40, 50])
 
 
 @main.command("show-outbound")
@@ -148,11 +148,14 @@ def worker_cmd(app: AppContext, once: bool, batch: int, poll: float, lease: int,
     The continuous worker also finishes messages left 'received' by a crash
     and, with MAILGATE_PURGE_AFTER_DAYS set, purges old mail once a day.
     """
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logs.setup("INFO")
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    log = logging.getLogger("mailgate.outbound")
     if not app.settings.mailers:
-        click.echo("warning: no mailer configured (MAILGATE_MAILERS); due messages become void", err=True)
+        log.warning("no mailer configured (MAILGATE_MAILERS); due messages become void")
     w = Worker(app.db, app.settings, batch_size=batch, poll_seconds=poll, lease=timedelta(seconds=lease))
+    log.info("worker started %s", logs.kv(once=once, mailers=",".join(m.key for m in app.settings.mailers),
+                                          poll=poll, batch=batch, config=app.settings.config_file or ""))
 
     def _stop(signum, _frame):
         logging.getLogger("mailgate.outbound").info("signal %s: finishing the current batch", signum)

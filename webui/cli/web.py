@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import getpass
+import logging
 import sys
 
 import click
 
-from mailgate.shared import audit
+from mailgate.shared import audit, logs
 from mailgate.webui.cli.base import AppContext, main, pass_app
 
 
@@ -44,8 +45,9 @@ def web_cmd(app: AppContext, host: str, port: int, threads: int) -> None:
     from mailgate.webui import create_app
 
     app.database()  # fail early, with the CLI's message, when the schema is missing or old
+    logs.setup("INFO")
     wsgi = create_app({"MAILGATE_SETTINGS": app.settings})
     proxies = app.settings.trusted_proxies
-    behind = f", behind {proxies} trusted prox{'y' if proxies == 1 else 'ies'}" if proxies else ""
-    click.echo(f"Mailgate console on http://{host}:{port}/{behind} (Ctrl-C to stop)")
+    logging.getLogger("mailgate.webui").info("console on http://%s:%s/ %s", host, port,
+                                             logs.kv(config=app.settings.config_file or "", trusted_proxies=proxies))
     serve(wsgi, host=host, port=port, threads=threads, trusted_proxies=proxies)

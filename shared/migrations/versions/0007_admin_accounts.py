@@ -1,14 +1,14 @@
 """Admin accounts: disable, session generation (logout ends copied cookies), failed-login lockout.
 
-Revision ID: 0005_admin_accounts
-Revises: 0004
+Revision ID: 0007_admin_accounts
+Revises: 0005_sender_auth
 Create Date: 2026-12-06
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005_admin_accounts"
-down_revision = "0004"
+revision = "0007_admin_accounts"
+down_revision = "0005_sender_auth"
 branch_labels = None
 depends_on = None
 

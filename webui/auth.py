@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, Response, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_user, logout_user
 from sqlalchemy import select
 
@@ -47,7 +47,7 @@ def throttle() -> Throttle:
     return current_app.extensions["mailgate.login_throttle"]
 
 
-def init_app(app) -> None:
+def init_app(app: Flask) -> None:
     cfg = app.config
     app.extensions["mailgate.login_limits"] = Limits(
         base=cfg["MAILGATE_LOGIN_DELAY"], ceiling=cfg["MAILGATE_LOGIN_DELAY_MAX"],
@@ -70,7 +70,7 @@ def check_allowed(name: str, account: AccountState | None) -> float:
     return throttle().attempt(keys)
 
 
-def too_many(template: str, wait: float, **context):
+def too_many(template: str, wait: float, **context) -> Response:
     """The 429 page: the form again, with when to come back."""
     seconds = retry_after_header(wait)
     flash(TOO_MANY.format(seconds=seconds), "error")

@@ -75,7 +75,7 @@ class Throttle:
         now = time.monotonic()
         with self._lock:
             wait = max((self._wait(k, lockable, now) for k, lockable in keys.items()), default=0.0)
-            if wait > 0 or self.limits.base <= 0:
+            if wait > 0:
                 return wait
             for key, lockable in keys.items():
                 count, last = self._seen.get(key, (0, 0.0))

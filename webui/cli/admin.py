@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import getpass
 import sys
+from datetime import datetime
+from typing import Callable
 
 import click
 
@@ -31,7 +33,7 @@ def admin() -> None:
     """Console admin accounts (create one with `mailgate create-admin NAME`)."""
 
 
-def _change(app: AppContext, change, name: str, done: str, **kwargs) -> None:
+def _change(app: AppContext, change: Callable[..., object], name: str, done: str, **kwargs: object) -> None:
     from mailgate.webui.accounts import AccountError
 
     try:
@@ -111,5 +113,5 @@ def admin_list(app: AppContext, as_json: bool) -> None:
            for r in rows], ["name", "state", "failed logins", "last login", "created"], [64, 40, 14, 20, 20])
 
 
-def _when(value) -> str:
+def _when(value: datetime | None) -> str:
     return f"{value:%Y-%m-%d %H:%M} UTC" if value else "never"

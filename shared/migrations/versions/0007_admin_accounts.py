@@ -1,14 +1,14 @@
 """Admin accounts: disable, session generation (logout ends copied cookies), failed-login lockout.
 
 Revision ID: 0007_admin_accounts
-Revises: 0005_sender_auth
+Revises: 0006_ingress
 Create Date: 2026-12-06
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0007_admin_accounts"
-down_revision = "0005_sender_auth"
+down_revision = "0006_ingress"
 branch_labels = None
 depends_on = None
 

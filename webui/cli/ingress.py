@@ -65,10 +65,10 @@ def ingress_cmd(app: AppContext, host: str, port: int, threads: int, log_level: 
     from waitress import serve
 
     from mailgate.ingress.web.app import create_app
-    from mailgate.ingress.web.proxies import waitress_options
     from mailgate.ingress.web.runtime import request_limit
     from mailgate.shared import logs
     from mailgate.shared.batching import Batcher
+    from mailgate.shared.serving import proxy_options
 
     logs.setup(log_level)
     batcher = Batcher(app.db, app.settings)  # concurrent requests share commits and one fsync
@@ -78,5 +78,5 @@ def ingress_cmd(app: AppContext, host: str, port: int, threads: int, log_level: 
     # waitress buffers a whole body before the app runs: it refuses one past this itself, unread (and
     # uncounted); up to it, the app refuses from Content-Length (logged and counted) before reading.
     serve(wsgi, host=host, port=port, threads=threads, ident="mailgate-ingress",
-          max_request_body_size=limit + HARD_LIMIT_MARGIN, **waitress_options(app.settings.trusted_proxies))
+          max_request_body_size=limit + HARD_LIMIT_MARGIN, **proxy_options(app.settings.trusted_proxies))
     batcher.stop()

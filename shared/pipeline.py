@@ -778,4 +778,6 @@ def recover_stale(db: Database, settings: Settings, older_than_seconds: int = 60
             outcomes.append(reprocess(db, settings, rec_id))
         except NotReprocessable:
             continue  # another host finished it meanwhile
+        except AuthDeferred:
+            continue  # its sender's domain still cannot be checked (DNS): left for the next round
     return outcomes

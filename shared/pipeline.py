@@ -752,8 +752,8 @@ def reprocess(db: Database, settings: Settings, rec_id: int) -> Outcome:
     if envelope.auth is not None and envelope.auth.verdict == "temperror":
         envelope.auth = None  # DNS did not answer then: ask again now (outside the transaction)
     sender_auth.prepare(settings, envelope, raw)
-    if envelope.auth is not None:
-        rec.auth, rec.auth_verdict = sender_auth.columns(envelope.auth).values()
+    for name, value in sender_auth.columns(envelope.auth).items():
+        setattr(rec, name, value)
     return process(db, settings, rec, load_message(raw), envelope, raw=raw)
 
 

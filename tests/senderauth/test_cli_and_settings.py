@@ -87,3 +87,16 @@ def test_pipe_exits_75_when_required_and_dns_is_down(env, db, people, mail):
             "--recipient", CREATE, input=mail(sender="ops@slow.test"))
     assert r.exit_code == 75, r.output
     assert "4.7.0" in r.output
+
+
+def test_check_says_whether_dns_answers(settings, dns_server):
+    import dataclasses
+
+    from mailgate.shared.health import check_sender_auth
+
+    ok = check_sender_auth(settings)
+    assert ok.ok and f"DNS at {dns_server.address} answers" in ok.detail
+    dead = dataclasses.replace(settings, sender_auth="require", reply_domain="slow.test")
+    bad = check_sender_auth(dead)
+    assert not bad.ok and "does not answer" in bad.detail and "451" in bad.fix
+    assert check_sender_auth(dataclasses.replace(settings, sender_auth="off")).ok

@@ -337,6 +337,8 @@ def main() -> int:
     ap.add_argument("--sender-auth-compare", action="store_true",
                     help="instead of (a) against (b): the milter with MAILGATE_SENDER_AUTH=off against report, "
                          "every message DKIM-signed, a name server on loopback (tests/support/dnsserver.py)")
+    ap.add_argument("--unsigned", action="store_true",
+                    help="with --sender-auth-compare: no DKIM signature (SPF and DMARC only)")
     ap.add_argument("--rcpt-cache-seconds", type=float, default=None,
                     help="the milter's MAILGATE_MILTER_RCPT_CACHE_SECONDS (default: the milter's own, 10 s); "
                          "0 looks every RCPT up, as when every reply address is new")
@@ -473,10 +475,13 @@ def run_sender_auth(args, work: Path, total: int) -> int:
     jobs: dict[str, list] = {m: [] for m in modes}
     for i in range(total):
         mail, full, addr, ref = setups["off"][1][(i * 7919) % len(setups["off"][1])]
-        raw = signer.sign(reply(i, mail, full, addr, ref), headers=(b"from", b"subject", b"message-id", b"date"))
+        raw = reply(i, mail, full, addr, ref)
+        if not args.unsigned:
+            raw = signer.sign(raw, headers=(b"from", b"subject", b"message-id", b"date"))
         for mode in modes:  # the same signed bytes; each instance's own reply address in the envelope
             jobs[mode].append((mail, setups[mode][1][(i * 7919) % len(setups[mode][1])][2], raw))
-    print(f"{total} DKIM-signed replies (rsa-sha256, 2048 bits, signed in {time.perf_counter() - t0:.0f} s), "
+    print(f"{total} {'unsigned' if args.unsigned else 'DKIM-signed'} replies (rsa-sha256, 2048 bits, "
+          f"made in {time.perf_counter() - t0:.0f} s), "
           f"{args.clients} clients; sender authentication off against report, DNS on {dns.address}")
     rounds = max(1, min(args.rounds, args.per_client))
     postfixes, milters, phases = {}, {}, {m: Phase() for m in modes}

@@ -212,3 +212,53 @@ def pipe_exit_code(outcome: Outcome) -> int:
     if outcome.status == Status.REJECTED and outcome.reason in RCPT_REASONS:
         return EX_NOUSER
     return EX_OK
+
+
+# --- webhook answers (`mailgate ingress`) ------------------------------------------------
+
+class IngressReason(StrEnum):
+    """Why a webhook request was refused before anything was stored (counted per hour, never kept)."""
+
+    NOT_CONFIGURED = "not_configured"  # no MAILGATE_MAILERS entry of that type serves inbound mail
+    UNAUTHENTICATED = "unauthenticated"  # HTTP Basic credentials missing or wrong
+    FORBIDDEN_SOURCE = "forbidden_source"  # not from the provider's configured address ranges
+    BAD_SIGNATURE = "bad_signature"
+    STALE_SIGNATURE = "stale_signature"  # signed more than five minutes away from now
+    REPLAYED = "replayed"  # a signature token seen before
+    MALFORMED = "malformed"  # not the provider's documented shape
+    TOO_LARGE = "too_large"  # the request body is over the limit (read no further)
+
+
+class Refused(Exception):
+    """A webhook request refused with a reason; `detail` is for the log, never the answer body."""
+
+    def __init__(self, reason: IngressReason, detail: str = "") -> None:
+        self.reason = IngressReason(reason)
+        self.detail = detail
+        super().__init__(f"{self.reason}: {detail}" if detail else str(self.reason))
+
+
+WEBHOOK_STATUS: dict[IngressReason, int] = {
+    IngressReason.NOT_CONFIGURED: 404,
+    IngressReason.UNAUTHENTICATED: 401,
+    IngressReason.FORBIDDEN_SOURCE: 403,
+    IngressReason.BAD_SIGNATURE: 401,
+    IngressReason.STALE_SIGNATURE: 401,
+    IngressReason.REPLAYED: 409,
+    IngressReason.MALFORMED: 400,
+    IngressReason.TOO_LARGE: 413,
+}
+# Refusals a retry cannot change, answered with the status that stops that provider's retries
+# (Mailgun: 406; Postmark: 403), so a malformed or oversized post is not sent again for hours.
+# SendGrid retries only 5xx. Other refusals keep the status above: the provider retries.
+WEBHOOK_FINAL_REASONS = frozenset({IngressReason.MALFORMED, IngressReason.TOO_LARGE, IngressReason.REPLAYED})
+WEBHOOK_GIVE_UP_STATUS = {"mailgun": 406, "postmark": 403}
+WEBHOOK_STORED = 200  # stored durably, whatever the outcome (a bad address is recorded rejected, never bounced)
+WEBHOOK_TEMPFAIL = 503  # the database is unavailable: the provider retries
+
+
+def webhook_status(reason: IngressReason, provider: str) -> int:
+    """The HTTP status of a refused webhook request."""
+    if reason in WEBHOOK_FINAL_REASONS and provider in WEBHOOK_GIVE_UP_STATUS:
+        return WEBHOOK_GIVE_UP_STATUS[provider]
+    return WEBHOOK_STATUS[reason]

@@ -11,7 +11,7 @@ Runs, in one go on this machine, two private Postfix instances (`postfix -c`,
 own queue, high loopback port; the system Postfix is left alone):
 
   (a) no milter: Mailgate's domain is a relay domain delivered to `discard:`
-      (the safety-net transport), i.e. Postfix's own cost for the same mail;
+      (not the real safety net, which bounces), i.e. Postfix's own cost for the same mail;
   (b) the same Postfix with `smtpd_milters` = `mailgate milter` on a unix
       socket, SQLite in WAL mode (each message committed and fdatasynced to
       disk before the end-of-message answer: group commit per batch), every
@@ -272,6 +272,7 @@ def prepare(instance: Path, users: int, tasks: int, database_url: str | None = N
         "MAILGATE_MAILERS": '[{"key": "test", "type": "test"}]',
         "MAILGATE_SENDER_AUTH": "off",  # the main comparison leaves it out; --sender-auth-compare measures it
         "MAILGATE_CONFIG": "",
+        "MAILGATE_RATE_LIMIT_PER_CLIENT": "off", "MAILGATE_RATE_LIMIT_PER_SENDER": "off",  # load from one client
         **(extra or {}),
     }
     settings = from_env(env)
@@ -285,8 +286,8 @@ def prepare(instance: Path, users: int, tasks: int, database_url: str | None = N
     schema.init(db)
     people = [(f"user{u}", f"user{u}@example.org", f"User {u}") for u in range(users)]
     with db.transaction() as s:
-        ids = {name: directory.add_user(s, name, [mail], full, actor="bench").id for name, mail, full in people}
-        directory.add_user(s, "alice", ["alice@example.org"], "Alice", actor="bench")
+        ids = {name: directory.add_user(s, name, [mail], full, settings=settings, actor="bench").id for name, mail, full in people}
+        directory.add_user(s, "alice", ["alice@example.org"], "Alice", settings=settings, actor="bench")
         directory.add_create_address(s, settings, "tasks", f"bugs@{DOMAIN}", actor="bench")
     refs = []
     for t in range(tasks):
@@ -387,7 +388,7 @@ def run(args, work: Path, total: int) -> int:
     if rounds > 1:
         print(f"(a) and (b) alternate in {rounds} rounds of {total // rounds} messages: a slow minute of "
               "this machine then slows both, not one")
-    pf_a = PrivatePostfix(domains=(DOMAIN,))
+    pf_a = PrivatePostfix(domains=(DOMAIN,), safety_net="discard:NOT-CONSUMED-BY-MAILGATE")
     pf_b = PrivatePostfix(domains=(DOMAIN,))
     pf_b.milter_socket = str(pf_b.root / "queue" / "mailgate" / "milter.sock")
     milter_env = dict(env)

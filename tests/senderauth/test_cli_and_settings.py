@@ -81,7 +81,7 @@ def test_pipe_exits_75_when_required_and_dns_is_down(env, db, people, mail):
 
     database = Database.from_settings(settings_of(env))
     with database.transaction() as s:
-        directory.add_user_email(s, "demo", "ops@slow.test", actor="t")
+        directory.add_user_email(s, "demo", "ops@slow.test", settings=settings_of(env), actor="t")
     database.dispose()
     r = run({**env, "MAILGATE_SENDER_AUTH": "require"}, "receive", "--sender", "ops@slow.test",
             "--recipient", CREATE, input=mail(sender="ops@slow.test"))

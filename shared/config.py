@@ -455,9 +455,7 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
 
     from mailgate.shared.senderauth.policy import DEFAULT_MODE, MODES
 
-    sender_auth = (env.get("SENDER_AUTH") or DEFAULT_MODE).strip().lower()
-    if sender_auth not in MODES:
-        raise ConfigError(PREFIX + "SENDER_AUTH", f"one of {', '.join(MODES)}, got {sender_auth!r}")
+    sender_auth = env.choice("SENDER_AUTH", MODES, DEFAULT_MODE)
     authserv_id = (env.get("AUTHSERV_ID") or "").strip()
     if authserv_id and not _AUTHSERV_ID.fullmatch(authserv_id):
         raise ConfigError(PREFIX + "AUTHSERV_ID", f"{authserv_id!r} is not an authserv-id (a host name, "

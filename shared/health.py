@@ -243,6 +243,25 @@ def check_domains(settings: Settings, db: Database) -> Check:
     return Check("domains", True, detail)
 
 
+def check_sender_auth(settings: Settings) -> Check:
+    """The policy, and whether the name servers answer (a require address defers mail while they do not)."""
+    from mailgate.shared.senderauth.resolver import DnsTemporary, shared_resolver
+
+    where = ", ".join(settings.dns_servers) or "the system resolver"
+    mode = settings.sender_auth
+    if mode == "off":
+        return Check("sender authentication", True, "off (create addresses may still require it; "
+                     "they are checked when mail comes)")
+    try:
+        shared_resolver(settings.dns_servers, settings.dns_timeout).txt(f"_dmarc.{settings.reply_domain}")
+    except DnsTemporary as exc:
+        return Check("sender authentication", False, f"{mode}; DNS at {where} does not answer ({exc})",
+                     "Point MAILGATE_DNS_SERVERS at a working resolver: until then every message is temperror"
+                     + (", and require defers it (451)" if mode == "require" else "") + ".")
+    upstream = f"; believes Authentication-Results of {settings.authserv_id}" if settings.authserv_id else ""
+    return Check("sender authentication", True, f"{mode}; DNS at {where} answers{upstream}")
+
+
 def check_postfix_running(pf: _Postfix) -> Check:
     if not pf.installed:
         return Check("postfix running", False, "postconf not found: Postfix is not installed",
@@ -465,6 +484,7 @@ def run_checks(settings: Settings, db: Database, *, postfix_config_dir: str | No
     results.append(guarded("database", lambda: check_database(settings, db)))
     results.append(guarded("mail key", lambda: check_mail_key(settings, db)))
     results.append(guarded("domains", lambda: check_domains(settings, db)))
+    results.append(guarded("sender authentication", lambda: check_sender_auth(settings)))
     results.append(guarded("postfix running", lambda: check_postfix_running(pf)))
     ours: list = []
 

@@ -768,8 +768,8 @@ def reprocess(db: Database, settings: Settings, rec_id: int) -> Outcome:
     if envelope.auth is not None and envelope.auth.verdict == "temperror":
         envelope.auth = None  # DNS did not answer then: ask again now (outside the transaction)
     sender_auth.prepare(settings, envelope, raw)
-    if envelope.auth is not None:
-        rec.auth, rec.auth_verdict = sender_auth.columns(envelope.auth).values()
+    for name, value in sender_auth.columns(envelope.auth).items():
+        setattr(rec, name, value)
     return process(db, settings, rec, load_message(raw), envelope, raw=raw)
 
 
@@ -794,4 +794,6 @@ def recover_stale(db: Database, settings: Settings, older_than_seconds: int = 60
             outcomes.append(reprocess(db, settings, rec_id))
         except NotReprocessable:
             continue  # another host finished it meanwhile
+        except AuthDeferred:
+            continue  # its sender's domain still cannot be checked (DNS): left for the next round
     return outcomes

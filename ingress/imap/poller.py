@@ -61,10 +61,9 @@ class Stats:
 class Poller:
     """One mailbox, one connection at a time; `run()` until stop() (or one pass with once=True)."""
 
-    def __init__(self, settings: Settings, db: Database, imap: ImapSettings, *, incoming_address: str = "",
+    def __init__(self, settings: Settings, db: Database, imap: ImapSettings, *,
                  sleep: Callable[[float], None] | None = None) -> None:
         self.settings, self.db, self.imap = settings, db, imap
-        self.incoming_address = incoming_address
         self.stats = Stats()
         self._stop = threading.Event()
         self._sleep = sleep or self._stop.wait
@@ -187,7 +186,7 @@ class Poller:
             return 0
         size, header = int(head.get(SIZE) or 0), head.get(HEADER) or b""
         msg = load_message(header)
-        rcpts = routing.recipients(msg, self.settings, self.incoming_address)
+        rcpts = routing.recipients(msg, self.settings)
         mlog = MessageLog(log, qid=f"imap:{self._uidvalidity}:{uid}", mid=message_id(msg)[:250])
         if not rcpts:
             self._left_alone.add(uid)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 from types import SimpleNamespace
 
 import pytest
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.slow
 
 
 def poller(dovecot, settings, db, incoming="", **env) -> Poller:
-    return Poller(settings, db, imap_settings.from_env(dovecot.env(**env)), incoming_address=incoming)
+    return Poller(replace(settings, incoming_address=incoming), db, imap_settings.from_env(dovecot.env(**env)))
 
 
 def rows(db) -> list[SimpleNamespace]:

@@ -76,6 +76,7 @@ class Settings:
     base_url: str = "http://localhost:8080"
     from_address: str = ""
     purge_after_days: int = 0
+    reply_marker: str = "Reply above this line"  # the words of a notification's first line; "" = none
     trusted_proxies: int = 0
     # Where these settings came from: the file read (None: none) and the layered
     # MAILGATE_* view (process environment over the file) for code reading a raw name.
@@ -207,6 +208,23 @@ def _mailers(var: str, value: str | None) -> tuple[MailerConfig, ...]:
         given = {name: value for name, value in options.items() if value is not None}
         result.append(MailerConfig(key=key, type=mtype, priority=priority, options=given))
     return tuple(result)
+
+
+def _reply_marker(value: str | None) -> str:
+    """MAILGATE_REPLY_MARKER: a language code of the shipped wordings, your own words, or off."""
+    from mailgate.shared.parsing.markers import DEFAULT_TEXT, TRANSLATIONS
+
+    text = (value or "").strip()
+    if not text:
+        return DEFAULT_TEXT
+    if text.lower() in ("off", "none", "false", "0"):
+        return ""
+    if text.lower() in TRANSLATIONS:
+        return TRANSLATIONS[text.lower()]
+    if len(text) > 80 or "##" in text or not text.isprintable():
+        raise ConfigError(PREFIX + "REPLY_MARKER", "one line of at most 80 characters without '##' "
+                          f"(or a language code: {', '.join(sorted(TRANSLATIONS))}; or off)")
+    return text
 
 
 def _secret_key(instance: Path, given: str | None) -> str:
@@ -434,6 +452,8 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError(PREFIX + "FROM_ADDRESS", f"{from_address!r} is not a plain ASCII email address "
                           "(local@domain, no name or brackets)")
 
+    reply_marker = _reply_marker(env.get("REPLY_MARKER"))
+
     purge_days = env.integer("PURGE_AFTER_DAYS", 0)
     if 0 < purge_days < 7:
         raise ConfigError(PREFIX + "PURGE_AFTER_DAYS", "0 (off) or at least 7: senders retry for up to 5 days "
@@ -447,6 +467,7 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
         secret_key=_secret_key(instance, env.get("SECRET_KEY")),
         reply_prefix=prefix,
         public_replies=env.boolean("PUBLIC_REPLIES", False),
+        reply_marker=reply_marker,
         max_message_bytes=env.integer("MAX_MESSAGE_BYTES", DEFAULT_MAX_MESSAGE_BYTES, minimum=1024),
         milter_socket=socket,
         mailers=_mailers(PREFIX + "MAILERS", env.get("MAILERS")),

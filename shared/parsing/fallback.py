@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 
+from . import patterns as P
 from . import shared_line
 from .models import Cut
 from .trim import Line, _classify, _split
@@ -50,7 +51,7 @@ def _own_word_lines(lines: list[Line]) -> list[Line]:
             break
         if ln.kind == "d":
             break  # a signature separator: what follows is the signature
-        if ln.depth or ln.kind in ("e", "s", "q"):
+        if ln.depth or ln.kind in ("e", "s", "q") or P.mobile_signature(ln.content):
             continue
         if _WORD.search(ln.content):
             own.append(ln)

@@ -109,6 +109,24 @@ def reply_marker(content: str) -> str | None:
     return "marker:reply_above"
 
 
+def is_framed(line: str) -> bool:
+    """Is this line a `##- … -##` marker (the shape Mailgate writes)?"""
+    text = line.strip()
+    return text.startswith("##") and _FRAMED.match(text) is not None
+
+
+_TIME = re.compile(r"\b\d{1,2}[:.h]\d{2}\b")
+_ADDRESS = re.compile(r"[\w.+'-]+@[\w-]+(\.[\w-]+)+")
+
+
+def is_attribution(text: str) -> bool:
+    """Text right above a marker that reads as a client's attribution: a time or an address, ending it."""
+    text = text.strip()
+    if not text or len(text) > 300:
+        return False
+    return text.endswith((":", "：", ">", ")")) and bool(_TIME.search(text) or _ADDRESS.search(text))
+
+
 _DECORATION_ONLY = re.compile(r"^[\s\-_=~*#—–−―·.]+$")
 
 

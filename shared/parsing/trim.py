@@ -649,11 +649,14 @@ def _cut_at_marker(c: _Cutter, text: str) -> None:
     if not M.may_contain_marker(text.lower()):
         return
     lines = c.lines
-    at = next((x for x, ln in enumerate(lines[:_MAX_SCAN_LINES])
+    # (from the first delimiter on, everything is cut as the signature anyway)
+    end = next((x for x, ln in enumerate(lines) if ln.kind == "d"), len(lines))
+    at = next((x for x, ln in enumerate(lines[:min(end, _MAX_SCAN_LINES)])
                if ln.kind != "e" and M.reply_marker(ln.content)), None)
     if at is None:
         return
-    if lines[at].depth and any(ln.depth == 0 and ln.kind == "t" for ln in lines[at + 1:]):
+    if lines[at].depth and any(ln.depth == 0 and ln.kind == "t" for ln in lines[at + 1:end]):
+        c.cut(at, at + 1, M.reply_marker(lines[at].content) or "marker:reply_above")  # only the marker line
         return
     start = at
     while start > 0 and (lines[start - 1].kind == "e" or M.is_decoration(lines[start - 1].content)):
@@ -661,6 +664,22 @@ def _cut_at_marker(c: _Cutter, text: str) -> None:
         if lines[start].kind != "e":
             break  # one rule line right above the marker belongs to it
     c.cut(start, len(lines), M.reply_marker(lines[at].content) or "marker:reply_above")
+    # The quoted message starts at the marker, so the lines right above it are the
+    # client's attribution ("Le 5 mars, Bob <b@x> a écrit :"), known to the patterns or not.
+    top = start
+    while top > 0 and lines[top - 1].kind != "e" and start - top < 8:
+        top -= 1
+    if top < start and (top == 0 or lines[top - 1].kind == "e") and any(ln.kind in "tq" for ln in lines[:top]) \
+            and _attribution(lines[top:start]):
+        c.cut(top, start, "marker:attribution")
+
+
+def _attribution(para: list[Line]) -> bool:
+    """Lines right above a marker that are the client's attribution: a header block, or a short dated line."""
+    contents = [ln.content for ln in para]
+    if all(P.is_header_line(t) or P.is_separator(t) for t in contents):
+        return any(P.is_from_header_line(t) for t in contents)
+    return len(para) <= 3 and M.is_attribution(" ".join(contents))
 
 
 def _no_text(c: _Cutter) -> None:
@@ -790,6 +809,12 @@ def _result(c: _Cutter) -> TrimResult:
         text = ""
     elif text.strip() == "--":  # a signature separator with nothing of its own above it
         c.cuts.append(Cut("signature:dash_dash", text.strip()))
+        text = ""
+    elif len(text) <= 200 and all(P.mobile_signature(line) for line in text.splitlines() if line.strip()):
+        # only "Sent from my iPhone" (never taken for a signature on the first line, since
+        # a message cannot start with its own signature): nothing of the sender's own
+        c.cuts.append(Cut("signature:client", text.strip()))
+        c.signature.append(text.strip())
         text = ""
     return TrimResult(text=text, quoted="\n\n".join(c.quoted),
                       signature="\n\n".join(c.signature), cuts=c.cuts)

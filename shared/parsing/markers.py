@@ -77,16 +77,15 @@ _ACTION = re.compile(
     r"odpov|napiš|ответ|введите|напишите|yanıt|cevap|yazın|返信|回复|답장|회신)",
     re.IGNORECASE,
 )
-# Substrings one of which _PHRASES needs, in the lowercased text: the cheap
-# test that lets a message without any marker skip the per-line work.
-NEEDLES = ("##", "line", "zeile", "ligne", "l\u00ednea", "linea", "linha", "riga", "regel", "lijn",
-           "rad", "linje", "rivin", "linii", "строк", "řádk", "satır", "より", "此行", "此线", "이 줄")
+# Substrings one of which _PLACE needs (its "above" word), in the lowercased
+# text: the cheap test that lets a message without any marker skip the
+# per-line work ("line" alone is in "online", "deadline", …).
+PLACE_NEEDLES = ("above", "below", "über", "oberhalb", "dessus", "encima", "arriba", "acima", "sopra", "boven",
+                 "ovanför", "over denne", "yläpuolel", "powyżej", "nad t", "над", "выше", "satırın", "より上",
+                 "此行", "此线", "이 줄")
 _WORDS = re.compile(r"\w+")
 
 
-def may_contain_marker(lowered_text: str) -> bool:
-    """False when no line of this (lowercased) text can be a marker."""
-    return any(n in lowered_text for n in NEEDLES)
 
 
 def reply_marker(content: str) -> str | None:
@@ -101,6 +100,12 @@ def reply_marker(content: str) -> str | None:
         return None
     if text.startswith("##") and _FRAMED.match(text):
         return "marker:reply_above"
+    low = text.lower()
+    for needle in PLACE_NEEDLES:
+        if needle in low:
+            break
+    else:
+        return None  # _PLACE cannot match
     if _PLACE.search(text) is None or _ACTION.search(text) is None:
         return None
     # The phrase must be most of the line: a sentence that mentions a line is prose.

@@ -93,7 +93,9 @@ def glued_split(content: str) -> tuple[int, str] | None:
             col = m.end()
             if 0 < m.start() and col < len(content) and P.is_separator(content[col:]):
                 return col, "separator"
-    if ":" in content or "：" in content:
+    colon = max(content.find(":"), content.find("："))
+    # (a key is a few letters: a sentence end must come shortly before the colon)
+    if colon > 0 and any(p in content[max(0, colon - 25):colon] for p in ".!?。！？"):
         m = _GLUED_KEY.search(content)
         if m and m.end() < len(content) and _WORD.search(content, 0, m.start()):
             return m.end(), "block"

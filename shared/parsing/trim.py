@@ -213,7 +213,8 @@ def _classify(lines: list[Line]) -> bool:
     # Quote headers (possibly wrapped over several lines) and separators.
     i = 0
     prev_depth = 0
-    while i < min(len(lines), _MAX_SCAN_LINES):
+    scan = min(len(lines), _MAX_SCAN_LINES)
+    while i < scan:
         ln = lines[i]
         if ln.kind == "e" or ln.in_code:
             i += 1
@@ -229,8 +230,10 @@ def _classify(lines: list[Line]) -> bool:
             ln.kind, ln.rule = "b", "separator:" + _slug(P.strip_decoration(ln.content))
             i += 1
             continue
-        if not ln.depth and _split_glued(lines, i):
+        if not ln.depth and ("--" in ln.content or ":" in ln.content or "：" in ln.content) \
+                and _split_glued(lines, i):
             i += 1  # the reply stays on line i; the separator or block starts the next line
+            scan = min(len(lines), _MAX_SCAN_LINES)
             continue
         found = _header_at(lines, i)
         if not found and P.named_wrote_separator(ln.content):
@@ -246,6 +249,7 @@ def _classify(lines: list[Line]) -> bool:
             # on line i, the header is looked at again on the next line.
             if not ln.depth and _split_shared_line(lines, i, k):
                 i += 1
+                scan = min(len(lines), _MAX_SCAN_LINES)
                 continue
             # A header matched on its first line may still continue on the
             # next one ("… GMT+02:00 Foo bar <" / "info@foo.bar>:").
@@ -640,19 +644,39 @@ def trim_reply(text: str, *, for_create: bool = False) -> TrimResult:
     return _result(c)
 
 
+def _marker_line(lines: list[Line], end: int) -> int | None:
+    """The first marker line above `end`.
+
+    A framed `##- … -##` line counts anywhere (HTML turned into text may glue
+    it to the line above). Another tracker's phrase is the first line of the
+    quoted message, so for those only lines that can start one are looked
+    at: the first of a paragraph or of a quote block, and the lines right
+    after a header.
+    """
+    prev = None
+    for x in range(min(end, _MAX_SCAN_LINES)):
+        ln = lines[x]
+        if ln.kind == "e" or not ln.content:
+            prev = ln
+            continue
+        starts = ln.content[:2] == "##" or prev is None or prev.kind in ("e", "b", "h") \
+            or prev.depth != ln.depth or not prev.content or M.is_decoration(prev.content)
+        if starts and len(ln.content) <= 160 and M.reply_marker(ln.content):
+            return x
+        prev = ln
+    return None
+
+
 def _cut_at_marker(c: _Cutter, text: str) -> None:
     """0. A reply-above-this-line marker: the notification starts there (markers.py).
 
     Not when the marker is quoted and the sender answered below the quote
     (inline or bottom-posted): then the usual rules decide.
     """
-    if not M.may_contain_marker(text.lower()):
-        return
     lines = c.lines
     # (from the first delimiter on, everything is cut as the signature anyway)
     end = next((x for x, ln in enumerate(lines) if ln.kind == "d"), len(lines))
-    at = next((x for x, ln in enumerate(lines[:min(end, _MAX_SCAN_LINES)])
-               if ln.kind != "e" and M.reply_marker(ln.content)), None)
+    at = _marker_line(lines, end)
     if at is None:
         return
     if lines[at].depth and any(ln.depth == 0 and ln.kind == "t" for ln in lines[at + 1:end]):

@@ -129,7 +129,7 @@ def _serve(control: Connection, pipes: list[Connection], db: Any, settings: Sett
 
 def _reply(pipe: Connection, answer: Outcome | TempFail, timings: Timings) -> tuple:
     if isinstance(answer, TempFail):  # this message (or its whole batch) could not be processed now
-        return pipe, None, str(answer) or "unavailable", timings
+        return pipe, None, answer if answer.args else TempFail("unavailable"), timings
     return pipe, _outcome_fields(answer), None, timings
 
 
@@ -246,8 +246,8 @@ class WriterProcess:
         if timings is not None:
             for name, value in zip(_TIMING_FIELDS, remote):
                 setattr(timings, name, value)
-        if error is not None:
-            raise TempFail(error)
+        if error is not None:  # the TempFail itself (its class picks the 4xx), or a text
+            raise error if isinstance(error, TempFail) else TempFail(error)
         return _outcome_from(outcome)
 
     def _abandon(self, pipes: "queue.SimpleQueue[Connection]") -> None:

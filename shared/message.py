@@ -21,6 +21,8 @@ import itertools
 import re
 from email.message import Message
 
+from mailgate.shared import rfc2047
+
 # compat32 never raises while parsing and keeps raw header values: decoding
 # is done here, explicitly, where failures are caught.
 _POLICY = email.policy.compat32
@@ -201,18 +203,12 @@ def decode_header_value(value: object) -> str:
         text = undo_surrogates(str(value))
     if "=?" not in text:  # no encoded word (RFC 2047): nothing to decode
         return clean_header_value(text)
-    try:
-        parts = email.header.decode_header(text)
-    except Exception:
-        return clean_header_value(text)
-    return clean_header_value(_join_chunks(parts))
+    return clean_header_value(rfc2047.decode(text, _decode_bytes))
 
 
 def _join_chunks(parts: list[tuple[str | bytes, str | None]]) -> str:
-    """Decoded words joined with "": decode_header drops the whitespace between
-    encoded and plain words inconsistently, joining with "" matches RFC 2047
-    for adjacent encoded words, and plain chunks keep their own spaces.
-    compat32's raw 8-bit bytes come as charset "unknown-8bit": guessed like a body."""
+    """A Header object's chunks as text; compat32's raw 8-bit bytes come in charset
+    "unknown-8bit": guessed like a body."""
     return "".join(
         _decode_bytes(chunk, None if charset in (None, "unknown-8bit") else charset)
         if isinstance(chunk, bytes) else chunk
@@ -272,13 +268,31 @@ def _decode_bytes(data: bytes, charset: str | None) -> str:
     return data.decode("latin-1")
 
 
+_DECODED = "_mailgate_header_text"  # the attribute holding a message's decoded headers
+
+
 def header_text(msg: Message, name: str) -> str:
-    """The decoded, cleaned value of the first header `name`, or ''."""
+    """The decoded, cleaned value of the first header `name`, or ''.
+
+    Decoded once per message: the robot guard, the parser and the stored row
+    all read the Subject, and a hostile one can take a long header to decode.
+    Inbound messages are only read after `load_message`, so the text stays
+    true; a header changed through the Message API is decoded afresh.
+    """
+    memo = msg.__dict__.setdefault(_DECODED, {})
+    key = name.lower()
     try:
         value = msg.get(name)
     except Exception:
         return ""
-    return decode_header_value(value) if value is not None else ""
+    if value is None:
+        return ""
+    seen = memo.get(key)
+    if seen is not None and seen[0] == value:
+        return seen[1]
+    text = decode_header_value(value)
+    memo[key] = (value, text)
+    return text
 
 
 # One address, bare or `Name <address>`, a dot-atom on both sides of the @ and

@@ -24,6 +24,21 @@ class LoginForm(FlaskForm):
     submit = SubmitField("Log in")
 
 
+class PasswordForm(FlaskForm):
+    """An admin's own new password: the current one first, so a session left open cannot change it."""
+
+    current = PasswordField("Current password", validators=[DataRequired(), Length(max=1024)])
+    new = PasswordField("New password", validators=[DataRequired(), Length(max=1024)])
+    confirm = PasswordField("New password again", validators=[DataRequired(), Length(max=1024)])
+    submit = SubmitField("Change password")
+
+    def validate_confirm(self, field) -> None:
+        from wtforms.validators import ValidationError
+
+        if field.data != self.new.data:
+            raise ValidationError("The two new passwords differ.")
+
+
 class ActionForm(FlaskForm):
     """A bare POST (logout, reprocess, resend, enable/disable): only the CSRF token."""
 
@@ -68,7 +83,13 @@ class AddressAddForm(FlaskForm):
     address = StringField("New create address", validators=[DataRequired(), Length(max=320)])
     default_author = SelectField("Default author for unknown senders", choices=[], validate_choice=False)
     confirm_public = BooleanField("I understand a default author lets anyone open tasks at this address")
+    sender_auth = SelectField("Sender authentication", choices=[], validate_choice=False)
     submit = SubmitField("Add address")
+
+
+class SenderAuthForm(FlaskForm):
+    sender_auth = SelectField("Sender authentication", choices=[], validate_choice=False)
+    submit = SubmitField("Save")
 
 
 class DefaultAuthorForm(FlaskForm):
@@ -99,6 +120,7 @@ class ReceivedFilterForm(FlaskForm):
     reason = SelectField("Reason", choices=[], validate_choice=False)
     application = SelectField("Application", choices=[], validate_choice=False)
     source = SelectField("Source", choices=[], validate_choice=False)
+    auth = SelectField("Sender auth", choices=[], validate_choice=False)
     since = StringField("From date", validators=[Optional()])
     until = StringField("Until date", validators=[Optional()])
     q = StringField("Search", validators=[Optional(), Length(max=200)])

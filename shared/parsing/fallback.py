@@ -51,7 +51,7 @@ def _own_word_lines(lines: list[Line]) -> list[Line]:
             break
         if ln.kind == "d":
             break  # a signature separator: what follows is the signature
-        if ln.depth or ln.kind in ("e", "s", "q") or P.mobile_signature(ln.content):
+        if ln.depth or ln.kind in ("e", "s", "q") or P.device_line(ln.content):
             continue
         if _WORD.search(ln.content):
             own.append(ln)

@@ -327,6 +327,24 @@ _OUTLOOK_GET = re.compile(
     r"stáhněte|indir|descarcă|λήψη)\b|\b(beziehen|downloaden|herunterladen|letöltése)\s*$", _I)
 
 
+_DEVICE_LINE = re.compile(r"^sent from my \S+( \S+){0,3}\.?$", _I)
+
+
+def device_line(content: str) -> bool:
+    """A line that names the sender's device and nothing else ("Sent from my iPhone",
+    "Von meinem iPhone gesendet", "Get Outlook for iOS"): the stricter test used
+    when the line is all there is ("Sent with swaks." is a sentence someone wrote)."""
+    text = content.strip()
+    if not text or len(text) > 160:
+        return False
+    if "<" in text or "[" in text or "http" in text:
+        text = _LINKS.sub(r"\1", text).strip()
+    text = text.strip("()<> \t").strip()
+    if _DEVICE_LINE.match(text) or MOBILE_SIGNATURES.match(text):
+        return True
+    return len(text.split()) <= 8 and bool(_OUTLOOK_APP.search(text)) and bool(_OUTLOOK_GET.search(content.strip()))
+
+
 def mobile_signature(content: str) -> bool:
     """A "Sent from my iPhone"-style line appended by the sender's client.
 

@@ -813,7 +813,7 @@ _SUBJECT_LINE = re.compile(
 def _keep_forward(lines: list[Line], start: int) -> TrimResult:
     """Mail to a create address: the sender's note, trimmed as a reply, then the forward as it came."""
     note = trim_reply("\n".join(ln.raw for ln in lines[:start]))
-    if note.text and all(P.mobile_signature(line) for line in note.text.splitlines() if line.strip()):
+    if note.text and all(P.device_line(line) for line in note.text.splitlines() if line.strip()):
         # only "Sent from my iPhone" above the forward (a first line is never taken for a signature)
         note.cuts.append(Cut("signature:client", note.text))
         note.signature, note.text = "\n\n".join(t for t in (note.signature, note.text) if t), ""
@@ -834,7 +834,7 @@ def _result(c: _Cutter) -> TrimResult:
     elif text.strip() == "--":  # a signature separator with nothing of its own above it
         c.cuts.append(Cut("signature:dash_dash", text.strip()))
         text = ""
-    elif len(text) <= 200 and all(P.mobile_signature(line) for line in text.splitlines() if line.strip()):
+    elif len(text) <= 200 and all(P.device_line(line) for line in text.splitlines() if line.strip()):
         # only "Sent from my iPhone" (never taken for a signature on the first line, since
         # a message cannot start with its own signature): nothing of the sender's own
         c.cuts.append(Cut("signature:client", text.strip()))

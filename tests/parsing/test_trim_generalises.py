@@ -237,3 +237,8 @@ def test_a_reply_trimming_would_empty_keeps_its_words() -> None:
 def test_mail_without_words_of_its_own_stays_empty(body: str) -> None:
     parsed = parse_text(body)
     assert parsed.text == "" and not parsed.fallback
+
+
+@pytest.mark.parametrize("body", ["Sent with swaks.\n", "Sent from the office, all fine.\n"])
+def test_a_sentence_that_looks_like_a_client_line_is_kept_when_it_is_all_there_is(body: str) -> None:
+    assert parse_text(body).text == body.strip()

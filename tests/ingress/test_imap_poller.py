@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 from types import SimpleNamespace
 
 import pytest
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.slow
 
 
 def poller(dovecot, settings, db, incoming="", **env) -> Poller:
-    return Poller(settings, db, imap_settings.from_env(dovecot.env(**env)), incoming_address=incoming)
+    return Poller(replace(settings, incoming_address=incoming), db, imap_settings.from_env(dovecot.env(**env)))
 
 
 def rows(db) -> list[SimpleNamespace]:
@@ -82,6 +83,9 @@ def test_mail_not_ours_is_left_alone_unseen_and_counted_once(dovecot, settings, 
     assert rows(db) == []
     p._stop.clear()
     assert p.run(once=True).left_alone == 1  # the same run: not counted (nor fetched) again
+    from mailgate.ingress import refusals
+
+    assert [(r["source"], r["reason"], r["count"]) for r in refusals.counts(db)] == [("imap", "not_ours", 1)]
 
 
 def test_crash_between_store_and_delete_makes_no_second_comment(dovecot, settings, db, seed, task_with_reply):
@@ -242,3 +246,27 @@ def test_idle_is_reissued_before_its_timeout_and_still_sees_mail(dovecot, settin
         assert wait_for(lambda: _stored(db, "after re-issues"), 2.0)
     gaps = [b - a for a, b in zip(calls, calls[1:3])]
     assert all(4.5 < g < 7 for g in gaps), gaps
+
+
+def test_a_message_the_server_refuses_is_skipped_not_looped_on(dovecot, settings, db, seed, caplog):
+    from imapclient.exceptions import IMAPClientError
+
+    dovecot.append(make_mail(subject="unreadable on the server"))
+    dovecot.append(make_mail(subject="fine"))
+    p = poller(dovecot, settings, db)
+    first_uid = []
+    original = p._body
+
+    def refuse_first(client, uid):
+        first_uid.append(uid)
+        if len(first_uid) == 1:
+            raise IMAPClientError("FETCH failed: Mailbox is corrupted")
+        return original(client, uid)
+
+    p._body = refuse_first
+    stats = p.run(once=True)
+    assert (stats.stored, stats.skipped) == (1, 1)
+    p._stop.clear()
+    assert p.run(once=True).stored == 1 and len(first_uid) == 2  # (totals of the run) not fetched again
+    assert [r.subject for r in rows(db)] == ["fine"] and dovecot.count() == 1
+    assert "skipped: the server refused a command on this message" in caplog.text

@@ -204,3 +204,19 @@ def test_a_provider_without_an_entry_is_not_configured(env, db, seed):
     assert client.post("/mail/sendgrid/", data=form, auth=SG_AUTH,
                        content_type="multipart/form-data").status_code == 404
     assert refused(db) == {("sendgrid", "not_configured"): 1}
+
+
+def test_check_says_what_each_webhook_lets_in(settings, env):
+    from mailgate.ingress.web.health import run_checks
+
+    checks = {c.name: c for c in run_checks(settings)}
+    assert set(checks) == {"webhook postmark", "webhook mailgun", "webhook sendgrid"}
+    assert all(c.ok for c in checks.values())
+    assert "pm: from 4 address range(s), Basic auth" in checks["webhook postmark"].detail
+    assert "sign-key" not in str(checks) and "pm secret" not in str(checks) and "sg secret" not in str(checks)
+    broken = [{"key": "pm", "type": "postmark", "options": {"access-token": "t", "inbound-addresses": []}},
+              {"key": "sg", "type": "sendgrid", "options": {"api-key": "k"}}]
+    bad = {c.name: c for c in run_checks(from_env({**env, "MAILGATE_MAILERS": json.dumps(broken)}))}
+    assert not bad["webhook postmark"].ok and "every request is refused" in bad["webhook postmark"].detail
+    assert not bad["webhook sendgrid"].ok and "inbound-user" in bad["webhook sendgrid"].fix
+    assert run_checks(from_env(env)) == []  # no webhook configured: no lines

@@ -79,6 +79,7 @@ class Settings:
     authserv_id: str = ""  # believe our MTA's Authentication-Results with exactly this authserv-id
     dns_servers: tuple[str, ...] = ()  # empty: the system resolver (resolv.conf)
     dns_timeout: float = 5.0
+    incoming_address: str = ""  # GitLab's template with %{key}, a dedicated mailbox, or "" (shared/incoming.py)
     # Where these settings came from: the file read (None: none) and the layered
     # MAILGATE_* view (process environment over the file) for code reading a raw name.
     config_file: Path | None = None
@@ -461,6 +462,14 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError(PREFIX + "AUTHSERV_ID", f"{authserv_id!r} is not an authserv-id (a host name, "
                           "as your verifier writes it before the first ';')")
 
+    incoming = (env.get("INCOMING_ADDRESS") or "").strip()
+    if incoming:
+        from mailgate.shared.incoming import problem as incoming_problem
+
+        wrong = incoming_problem(incoming)
+        if wrong:
+            raise ConfigError(PREFIX + "INCOMING_ADDRESS", f"{incoming!r}: {wrong}")
+
     return Settings(
         instance_path=instance,
         database_url=url,
@@ -483,6 +492,7 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
         authserv_id=authserv_id,
         dns_servers=_dns_servers(PREFIX + "DNS_SERVERS", env.get("DNS_SERVERS")),
         dns_timeout=_dns_timeout(PREFIX + "DNS_TIMEOUT", env.get("DNS_TIMEOUT")),
+        incoming_address=incoming,
         config_file=config_path,
         environ=view,
     )

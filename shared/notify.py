@@ -24,6 +24,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from mailgate.shared import incoming
 from mailgate.shared.addresses import reply_address
 from mailgate.shared.config import Settings
 from mailgate.shared.db import utcnow
@@ -192,22 +193,35 @@ def queue_task_event(source: Conn | Session | Connection, settings: Settings, *,
                   body_html=body_html, created_at=utcnow())
     if settings.public_replies:
         addresses = [u.primary_email for u in users]
+        signed = reply_address(settings, key, task.ref, None)
         rows = [QueuedMessage(
             user_id=None, recipient=_recipient_summary(addresses),
-            reply_to=reply_address(settings, key, task.ref, None),
+            reply_to=incoming.issue(settings.incoming_address, signed),
             message_id=task.thread_id if root else new_message_id(domain, task.ref.lower()),
-            headers={**headers, "To": ", ".join(addresses)}, **common,
+            headers={**_carrying(settings, headers, signed), "To": ", ".join(addresses)}, **common,
         )]
     else:
-        rows = [QueuedMessage(
-            user_id=user.id, recipient=user.primary_email,
-            reply_to=reply_address(settings, key, task.ref, user.id),
-            # Each recipient sees the root once, so the root id may be shared by their copies.
-            message_id=task.thread_id if root else new_message_id(domain, task.ref.lower()),
-            headers=headers, **common,  # one dict for the event: serialised once for all its rows
-        ) for user in users]
+        rows = []
+        for user in users:
+            signed = reply_address(settings, key, task.ref, user.id)
+            rows.append(QueuedMessage(
+                user_id=user.id, recipient=user.primary_email,
+                reply_to=incoming.issue(settings.incoming_address, signed),
+                # Each recipient sees the root once, so the root id may be shared by their copies.
+                message_id=task.thread_id if root else new_message_id(domain, task.ref.lower()),
+                headers=_carrying(settings, headers, signed), **common,  # the event's dict, unless a key rides in it
+            ))
     conn.executemany(_INSERT_OUTBOUND, [r.values() for r in rows])
     return rows
+
+
+def _carrying(settings: Settings, headers: dict, signed: str) -> dict:
+    """The event's headers, plus, for a dedicated incoming mailbox, this reply address's key in References."""
+    ref = incoming.reply_reference(settings.incoming_address, signed)
+    if ref is None:
+        return headers  # shared by the event's rows: serialised once
+    refs = headers.get("References", "")
+    return {**headers, "References": f"{refs} <{ref}>".strip()}
 
 
 def _recipient_summary(addresses: list[str]) -> str:

@@ -44,7 +44,7 @@ from mailgate.shared.models import MessageClaim, ReceivedMessage, ReceivedRaw
 from mailgate.shared.outcomes import (
     AuthDeferred, Disposition, Ignore, Outcome, Reason, Reject, Status, TempFail, DEFAULT_TEXT,
 )
-from mailgate.shared.senderauth import AuthResult
+from mailgate.shared.senderauth.result import AuthResult
 from mailgate.shared.parsing import ParsedMessage, parse_message
 from mailgate.shared.prepared import Conn, Insert, Statement
 from mailgate.shared.rows import UserRef, save_task

@@ -32,7 +32,7 @@ import milter as libmilter
 from mailgate.milter.adapter import ACTIONS, RCPT_CACHE_REFUSED_SECONDS, MailgateMilter, RecipientCache, Runtime
 from mailgate.milter.durability import open_database
 from mailgate.milter.writer import WriterProcess
-from mailgate.shared import logs
+from mailgate.shared import logs, sender_auth
 from mailgate.shared.config import Settings
 from mailgate.shared.db import Database, utcnow
 from mailgate.shared.outcomes import TempFail
@@ -472,6 +472,7 @@ def _serve_until_stopped(runtime: Runtime, heartbeat: Heartbeat, settings: Setti
     # messages in flight, and only then tells libmilter to stop.
     signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     heartbeat.start()
+    sender_auth.warm_up(settings)  # libraries and the suffix list loaded now, not by the first message
     # Everything loaded so far lives as long as the process: keep the cyclic GC from
     # rescanning it, and collect young objects less often (an ORM message makes many).
     gc.collect()

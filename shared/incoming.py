@@ -57,3 +57,11 @@ def reply_reference(template: str, reply_address: str) -> str | None:
         return None
     local, _, domain = reply_address.rpartition("@")
     return f"reply-{local.lower()}@{domain.lower()}"
+
+
+def create_address_form(template: str, address: str, reply_domain: str) -> str | None:
+    """How a create address is handed out under a %{key} template; None when it cannot be (no template with
+    a key, or the address is not at the reply domain: a key reads back as KEY@reply-domain)."""
+    if KEY not in (template or "") or address.rpartition("@")[2].lower() != reply_domain:
+        return None
+    return issue(template, address)

@@ -60,3 +60,20 @@ def test_reply_address_command_prints_the_issued_form(env, db, seed, task_with_r
                              env={**env, "MAILGATE_INCOMING_ADDRESS": "incoming+%{key}@gmail.com"})
     assert out.exit_code == 0, out.output
     assert out.output.splitlines()[-1] == "incoming+" + mailgate_form.split("@")[0] + "@gmail.com"
+
+
+def test_address_list_says_how_create_addresses_are_handed_out(env, db, seed):
+    import json
+
+    from click.testing import CliRunner
+
+    from mailgate.webui.cli import main
+
+    with_template = {**env, "MAILGATE_INCOMING_ADDRESS": "incoming+%{key}@gmail.com"}
+    data = json.loads(CliRunner().invoke(main, ["address", "list", "--json"], env=with_template).output)
+    assert [(d["address"], d["handed_out_as"]) for d in data] == [("bugs@reply.example.com", "incoming+bugs@gmail.com")]
+    text = CliRunner().invoke(main, ["address", "list"], env=with_template).output
+    assert "HAND OUT AS" in text and "incoming+bugs@gmail.com" in text
+    plain = json.loads(CliRunner().invoke(main, ["address", "list", "--json"], env=env).output)
+    assert plain[0]["handed_out_as"] is None
+    assert incoming.create_address_form("incoming+%{key}@gmail.com", "help@other.example", "reply.example.com") is None

@@ -83,6 +83,9 @@ def test_mail_not_ours_is_left_alone_unseen_and_counted_once(dovecot, settings, 
     assert rows(db) == []
     p._stop.clear()
     assert p.run(once=True).left_alone == 1  # the same run: not counted (nor fetched) again
+    from mailgate.ingress import refusals
+
+    assert [(r["source"], r["reason"], r["count"]) for r in refusals.counts(db)] == [("imap", "not_ours", 1)]
 
 
 def test_crash_between_store_and_delete_makes_no_second_comment(dovecot, settings, db, seed, task_with_reply):

@@ -54,6 +54,7 @@ log = logging.getLogger("mailgate.pipeline")
 
 ROUTING_HEADERS = ("To", "Cc", "Delivered-To", "Envelope-To", "X-Envelope-To")
 HEAD_KEEP_BYTES = 64 * 1024  # what is kept of an oversized message: enough for its headers
+REFUSED_KEEP_BODY = 64 * 1024  # ... and of a refused one: its headers and this much of its body
 
 _RECEIVED = ReceivedMessage.__table__
 _INSERT_RECEIVED = Insert(_RECEIVED, returning=_RECEIVED.c.id)
@@ -222,7 +223,7 @@ def _arrival(settings: Settings, envelope: Envelope, raw: bytes, timings: Timing
         helo=_clip(envelope.helo, 255),
         auth_results=_clip(envelope.auth_results, 4000),
         message_id=mid[:MESSAGE_ID_CHARS],
-        dedupe_key=dedupe_key(msg, raw, mid),
+        dedupe_key=dedupe_key(msg, raw, mid, [r for r in (recipients or header_rcpts) if is_ours(settings, r)]),
         subject=header_text(msg, "Subject")[:998],
         from_addr=_clip(from_mailbox(msg).address, 320),  # '' when unreadable: a forged name is never shown
         recipients_text=", ".join(recipients or header_rcpts)[:4000],
@@ -657,7 +658,34 @@ def _record_disposition(ctx: Context, d: Disposition) -> Outcome:
     rec.processed_at = utcnow()
     rec.error = ""
     _write_outcome(ctx.conn, rec)
+    if d.status == Status.REJECTED:
+        if ctx.envelope.other_recipients:
+            ctx.note(f"The sender was not told: the message also went to {ctx.envelope.other_recipients} "
+                     "recipient(s) outside Mailgate, who got it, so the answer was 250; Mailgate sends no bounce.")
+            _write_outcome(ctx.conn, rec)
+        _keep_head_of_refused(ctx)
     return _outcome(rec)
+
+
+_UPDATE_RAW = Statement(update(ReceivedRaw.__table__).where(ReceivedRaw.__table__.c.message_id == bindparam("id"))
+                        .values(raw=bindparam("raw")))
+_MARK_TRUNCATED = Statement(update(_RECEIVED).where(_RECEIVED.c.id == bindparam("id")).values(truncated=True))
+
+
+def _keep_head_of_refused(ctx: Context) -> None:
+    """Anyone can make Mailgate refuse a message: keep its headers and the first 64 KB of its body only."""
+    raw = ctx.raw
+    end = raw.find(b"\r\n\r\n")
+    end = end + 4 if end >= 0 else (raw.find(b"\n\n") + 2 if raw.find(b"\n\n") >= 0 else len(raw))
+    cut = end + REFUSED_KEEP_BODY
+    if len(raw) <= cut or ctx.rec.truncated:
+        return
+    kept = raw[:cut] + b"\r\n\r\n[the rest of this refused message was not kept]\r\n"
+    ctx.conn.execute(_UPDATE_RAW, {"id": ctx.rec.id, "raw": kept})
+    ctx.conn.execute(_MARK_TRUNCATED, {"id": ctx.rec.id})
+    ctx.rec.truncated = True
+    ctx.note(f"Refused: only its headers and the first {REFUSED_KEEP_BODY // 1024} KB of its {len(raw):,} bytes "
+             "are kept.")
 
 
 def _record_deferral(ctx: Context, deferred: AuthDeferred) -> AuthDeferred:
@@ -760,7 +788,8 @@ def reprocess(db: Database, settings: Settings, rec_id: int) -> Outcome:
             raise NotReprocessable(
                 f"message #{rec_id} is {rec.status}; only {', '.join(REPROCESSABLE)} messages can be reprocessed")
         if rec.truncated:
-            raise NotReprocessable(f"message #{rec_id} was too large; its body was not kept")
+            raise NotReprocessable(f"message #{rec_id} was too large or refused; only its headers and the first "
+                                   f"64 KB of its body were kept")
         raw = s.scalars(select(ReceivedRaw.raw).where(ReceivedRaw.message_id == rec_id)).one()
         s.expunge(rec)  # keep its loaded values readable once this read scope ends
         envelope = Envelope(source=rec.source, sender=rec.mail_from, recipients=list(rec.rcpt_to or []),

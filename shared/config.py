@@ -37,6 +37,7 @@ DEFAULT_MAX_MESSAGE_BYTES = 10 * 1024 * 1024
 DEFAULT_MILTER_SOCKET = "unix:/var/spool/postfix/mailgate/milter.sock"
 DEFAULT_REPLY_DOMAIN = "reply.mailgate.localhost"
 DEFAULT_CONFIG_FILE = Path("/etc/mailgate/mailgate.env")
+DEFAULT_CONSOLE_URL = "http://127.0.0.1:8080"
 CONFIG_VARIABLE = PREFIX + "CONFIG"
 MAX_CONFIG_FILE_BYTES = 1024 * 1024
 
@@ -73,7 +74,8 @@ class Settings:
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     milter_socket: str = DEFAULT_MILTER_SOCKET
     mailers: tuple[MailerConfig, ...] = ()
-    base_url: str = "http://localhost:8080"
+    base_url: str = ""  # the application's own pages, for links in notifications ("": no link)
+    console_url: str = DEFAULT_CONSOLE_URL  # where admins reach the console (https turns on secure cookies)
     from_address: str = ""
     purge_after_days: int = 0
     trusted_proxies: int = 0
@@ -168,6 +170,16 @@ def _domain(var: str, value: str) -> str:
     if not _DOMAIN.match(d):
         raise ConfigError(var, f"{value!r} is not a valid domain name")
     return d
+
+
+def _url(var: str, value: str) -> str:
+    """An http(s) URL without a trailing slash ("" stays "": not set)."""
+    url = value.strip().rstrip("/")
+    if url and not re.match(r"^https?://[^/\s]+", url):
+        raise ConfigError(var, f"must start with http:// or https:// and name a host, got {value!r}")
+    if any(c.isspace() for c in url):
+        raise ConfigError(var, f"must not contain spaces, got {value!r}")
+    return url
 
 
 def _mailers(var: str, value: str | None) -> tuple[MailerConfig, ...]:
@@ -423,9 +435,8 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
     if socket.startswith("/"):
         socket = "unix:" + socket
 
-    base_url = (env.get("BASE_URL") or "http://localhost:8080").strip().rstrip("/")
-    if not re.match(r"^https?://", base_url):
-        raise ConfigError(PREFIX + "BASE_URL", "must start with http:// or https://")
+    base_url = _url(PREFIX + "BASE_URL", env.get("BASE_URL") or "")
+    console_url = _url(PREFIX + "CONSOLE_URL", env.get("CONSOLE_URL") or DEFAULT_CONSOLE_URL)
 
     from_address = (env.get("FROM_ADDRESS") or f"noreply@{reply_domain}").strip()
     if not is_addr_spec(from_address):
@@ -451,6 +462,7 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
         milter_socket=socket,
         mailers=_mailers(PREFIX + "MAILERS", env.get("MAILERS")),
         base_url=base_url,
+        console_url=console_url,
         from_address=from_address,
         purge_after_days=purge_days,
         trusted_proxies=env.integer("TRUSTED_PROXIES", 0),

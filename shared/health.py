@@ -119,6 +119,8 @@ class _Postfix:
             pid = int(pid_file.read_text().split()[0])
         except FileNotFoundError:
             return False, f"no {pid_file}: the Postfix master is not running"
+        except PermissionError:
+            return self._status_by_showq(Path(queue))  # not root (the console, the CLI as user mailgate)
         except (OSError, ValueError, IndexError):
             return self._status_command()
         try:
@@ -128,6 +130,29 @@ class _Postfix:
         except PermissionError:
             pass  # alive, owned by someone else
         return True, f"master pid {pid} ({queue})"
+
+    @staticmethod
+    def _status_by_showq(queue: Path) -> tuple[bool, str]:
+        """Alive when the master answers on public/showq, the socket `mailq` asks (as group postdrop).
+
+        The pid file is root's alone and `postfix status` is reserved for root; the
+        showq socket is open to group postdrop, and only a running master accepts on it.
+        """
+        path = queue / "public" / "showq"
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                sock.settimeout(5)
+                sock.connect(str(path))
+        except FileNotFoundError:
+            return False, f"no {path}: the Postfix master is not running"
+        except PermissionError:
+            import getpass
+
+            return False, (f"cannot tell as user {getpass.getuser()}: {path} is for group postdrop "
+                           "(scripts/setup.sh adds user mailgate to it), and master.pid is root's")
+        except OSError as exc:
+            return False, f"{path} refuses connections ({exc.strerror}): the Postfix master is not running"
+        return True, f"master answers on {path}"
 
     def _status_command(self) -> tuple[bool, str]:
         try:
@@ -230,6 +255,25 @@ def check_domains(settings: Settings, db: Database) -> Check:
         return Check("domains", True, detail + " (the demo default: fine on this machine, not for mail from the internet)",
                      "Set MAILGATE_REPLY_DOMAIN to a domain whose MX points at this host for real use.")
     return Check("domains", True, detail)
+
+
+def check_create_addresses(settings: Settings, db: Database) -> Check:
+    from mailgate.shared.directory import stranded_addresses
+
+    try:
+        with db.read() as s:
+            stranded = stranded_addresses(s, settings)
+    except Exception as exc:
+        return Check("create addresses", False, f"cannot read them: {exc.__class__.__name__}",
+                     "Fix the database check first.")
+    if stranded:
+        listed = ", ".join(f"{address} ({app})" for app, address in stranded[:10])
+        more = f" and {len(stranded) - 10} more" if len(stranded) > 10 else ""
+        return Check("create addresses", False, f"on a domain Mailgate does not serve, so mail to them never "
+                     f"arrives: {listed}{more}",
+                     "Remove them (`mailgate address remove ADDRESS`), or serve their domain again "
+                     "(MAILGATE_REPLY_DOMAIN or MAILGATE_DOMAINS, then scripts/setup.sh).")
+    return Check("create addresses", True, "every create address is on a domain Mailgate serves")
 
 
 def check_postfix_running(pf: _Postfix) -> Check:
@@ -439,6 +483,7 @@ def run_checks(settings: Settings, db: Database, *, postfix_config_dir: str | No
     results.append(guarded("database", lambda: check_database(settings, db)))
     results.append(guarded("mail key", lambda: check_mail_key(settings, db)))
     results.append(guarded("domains", lambda: check_domains(settings, db)))
+    results.append(guarded("create addresses", lambda: check_create_addresses(settings, db)))
     results.append(guarded("postfix running", lambda: check_postfix_running(pf)))
     ours: list = []
 

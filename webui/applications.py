@@ -37,7 +37,8 @@ def _render(app_name: str | None = None, add_form: AddressAddForm | None = None,
         form.default_author.choices = _author_choices()
         forms[app.id] = form
     return render_template("applications/index.html", apps=_apps(), forms=forms, warning=PUBLIC_WARNING,
-                           domains=settings().domains), status
+                           domains=settings().domains,
+                           stranded=directory.stranded_addresses(db.session, settings())), status
 
 
 @bp.route("/")

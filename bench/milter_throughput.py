@@ -51,13 +51,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from mailgate.milter.privatepostfix import MilterProcess, PrivatePostfix
 from mailgate.shared import directory, schema
 from mailgate.shared.addresses import issue_reply_address
 from mailgate.shared.config import from_env
 from mailgate.shared.db import Database
 from mailgate.shared.envelope import Envelope
 from mailgate.shared.pipeline import receive
+
+# The private-Postfix harness lives with the tests (it is not part of the installed package).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "support"))
+from privatepostfix import MilterProcess, PrivatePostfix  # noqa: E402
 
 DOMAIN = "reply.example.com"
 QUOTE = "\n".join(f"> line {i} of the earlier discussion, quoted back by the mail client." for i in range(15))

@@ -49,6 +49,9 @@ def load_harness():
     name = "mailgate_fleet_harness"
     if name in sys.modules:
         return sys.modules[name]
+    support = str(HERE.parent / "tests" / "support")  # the harness imports privatepostfix from there
+    if support not in sys.path:
+        sys.path.insert(0, support)
     spec = importlib.util.spec_from_file_location(name, HERE.parent / "tests" / "fleet" / "harness.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module

@@ -60,7 +60,7 @@ class DatabaseUnreachable(StartupError):
 # --- checks before listening -----------------------------------------------------------
 
 def socket_file(spec: str) -> str | None:
-    """The path of a unix: socket spec; None for inet: (allowed, but slow: POSTFIX-NOTES.md)."""
+    """The path of a unix: socket spec; None for inet: (allowed, but slow: docs/milter.md)."""
     for prefix in ("unix:", "local:"):
         if spec.startswith(prefix):
             return spec[len(prefix):]
@@ -267,10 +267,9 @@ def pin_to_one_cpu(spec: str | None) -> int | None:
 
     The GIL lets one thread run Python at a time, so a second core buys the
     milter little, while its threads handing the GIL (and the write queue) to
-    each other across cores cost cache misses and wake-up interrupts. On the
-    2-core bench machine under 8 clients it gave 4.1-4.3 ms of CPU per message
-    pinned against 4.1-6.1 unpinned: no gain on a quiet machine, up to a
-    third less when other work shares the cores (bench/RESULTS.md). Off by
+    each other across cores cost cache misses and wake-up interrupts: no gain
+    on a quiet machine, less CPU per message when other work shares the cores
+    (bench/RESULTS.md). Off by
     default: two milters on one host pinned to the same CPU would share it.
     `spec`: "all" or unset (not pinned), "auto" (the CPU the process is on),
     or a CPU number. Threads created later (libmilter's, the heartbeat)

@@ -3,10 +3,9 @@
 Why a process of its own: in one process, the thread running receive()
 shared the GIL with one libmilter thread per SMTP session. SQLite releases
 the GIL around each of the ~15 calls a message makes, a session's callback
-takes it, and the writer waits to get it back: measured in the milter,
-receive()'s act step took 1.0-1.7 ms against 0.33 ms in a single thread,
-and every session's callbacks in turn waited for the writer (bench/RESULTS.md,
-"Milter throughput"). Here the sessions' threads only speak the milter
+takes it, and the writer waits to get it back, several times slower than in
+a single thread, while every session's callbacks in turn waited for the
+writer (bench/RESULTS.md, "Milter throughput"). Here the sessions' threads only speak the milter
 protocol; the writer process has a GIL to itself.
 
 Protocol: a pool of pipes (multiprocessing Connections) between the milter
@@ -130,7 +129,7 @@ def _serve(control: Connection, pipes: list[Connection], db: Any, settings: Sett
 
 def _reply(pipe: Connection, answer: Outcome | TempFail, timings: Timings) -> tuple:
     if isinstance(answer, TempFail):  # this message (or its whole batch) could not be processed now
-        return pipe, None, str(answer) or "unavailable", timings
+        return pipe, None, answer if answer.args else TempFail("unavailable"), timings
     return pipe, _outcome_fields(answer), None, timings
 
 
@@ -247,8 +246,8 @@ class WriterProcess:
         if timings is not None:
             for name, value in zip(_TIMING_FIELDS, remote):
                 setattr(timings, name, value)
-        if error is not None:
-            raise TempFail(error)
+        if error is not None:  # the TempFail itself (its class picks the 4xx), or a text
+            raise error if isinstance(error, TempFail) else TempFail(error)
         return _outcome_from(outcome)
 
     def _abandon(self, pipes: "queue.SimpleQueue[Connection]") -> None:

@@ -79,6 +79,10 @@ class Settings:
     from_address: str = ""
     purge_after_days: int = 0
     trusted_proxies: int = 0
+    sender_auth: str = "report"  # off | report | require (docs/sender-auth.md)
+    authserv_id: str = ""  # believe our MTA's Authentication-Results with exactly this authserv-id
+    dns_servers: tuple[str, ...] = ()  # empty: the system resolver (resolv.conf)
+    dns_timeout: float = 5.0
     # Where these settings came from: the file read (None: none) and the layered
     # MAILGATE_* view (process environment over the file) for code reading a raw name.
     config_file: Path | None = None
@@ -219,6 +223,42 @@ def _mailers(var: str, value: str | None) -> tuple[MailerConfig, ...]:
         given = {name: value for name, value in options.items() if value is not None}
         result.append(MailerConfig(key=key, type=mtype, priority=priority, options=given))
     return tuple(result)
+
+
+_AUTHSERV_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}")
+
+
+def _dns_servers(var: str, value: str | None) -> tuple[str, ...]:
+    """Comma-separated IP addresses, each with an optional :port ([v6]:port)."""
+    import ipaddress
+
+    from mailgate.shared.senderauth.resolver import parse_server
+
+    servers = []
+    for item in (value or "").replace(" ", ",").split(","):
+        if not item.strip():
+            continue
+        try:
+            host, port = parse_server(item)
+            ipaddress.ip_address(host)
+        except ValueError:
+            raise ConfigError(var, f"{item.strip()!r} is not an IP address (optionally :port)") from None
+        if not 0 < port < 65536:
+            raise ConfigError(var, f"{item.strip()!r}: port out of range")
+        servers.append(item.strip())
+    return tuple(servers)
+
+
+def _dns_timeout(var: str, value: str | None) -> float:
+    if value is None or not value.strip():
+        return 5.0
+    try:
+        seconds = float(value.strip().rstrip("s"))
+    except ValueError:
+        raise ConfigError(var, f"expected seconds, got {value!r}") from None
+    if not 0.1 <= seconds <= 60:
+        raise ConfigError(var, f"between 0.1 and 60 seconds, got {value!r}")
+    return seconds
 
 
 def _secret_key(instance: Path, given: str | None) -> str:
@@ -450,6 +490,16 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError(PREFIX + "PURGE_AFTER_DAYS", "0 (off) or at least 7: senders retry for up to 5 days "
                           "and a purged message's dedupe claim goes with it")
 
+    from mailgate.shared.senderauth.policy import DEFAULT_MODE, MODES
+
+    sender_auth = (env.get("SENDER_AUTH") or DEFAULT_MODE).strip().lower()
+    if sender_auth not in MODES:
+        raise ConfigError(PREFIX + "SENDER_AUTH", f"one of {', '.join(MODES)}, got {sender_auth!r}")
+    authserv_id = (env.get("AUTHSERV_ID") or "").strip()
+    if authserv_id and not _AUTHSERV_ID.fullmatch(authserv_id):
+        raise ConfigError(PREFIX + "AUTHSERV_ID", f"{authserv_id!r} is not an authserv-id (a host name, "
+                          "as your verifier writes it before the first ';')")
+
     return Settings(
         instance_path=instance,
         database_url=url,
@@ -466,6 +516,10 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
         from_address=from_address,
         purge_after_days=purge_days,
         trusted_proxies=env.integer("TRUSTED_PROXIES", 0),
+        sender_auth=sender_auth,
+        authserv_id=authserv_id,
+        dns_servers=_dns_servers(PREFIX + "DNS_SERVERS", env.get("DNS_SERVERS")),
+        dns_timeout=_dns_timeout(PREFIX + "DNS_TIMEOUT", env.get("DNS_TIMEOUT")),
         config_file=config_path,
         environ=view,
     )

@@ -47,7 +47,7 @@ def utcnow() -> datetime:
     """Naive UTC timestamps everywhere: SQLite has no time zones, and mixing is worse.
 
     The epoch plus time.time(), not datetime.now(timezone.utc) without its zone:
-    the same instant at 0.75 µs instead of 1.25 (a message takes ~25 of them).
+    the same instant, cheaper, and a message takes a couple of dozen of them.
     """
     return _EPOCH + timedelta(seconds=time.time())
 
@@ -77,8 +77,7 @@ class WalSync:
     senders retry.
 
     fdatasync, as SQLite itself syncs its WAL on Linux: the data and the file
-    size, without an inode time stamp journal commit each time (fsync costs
-    about twice as much here). SQLite deletes the WAL when its last
+    size, without an inode time stamp journal commit each time. SQLite deletes the WAL when its last
     connection closes (after checkpointing it into the database file) and
     creates a new one later: the file is held open to notice that (its link
     count drops to 0), and a new file's directory entry is synced once so
@@ -196,8 +195,8 @@ _EMPTY_JSON = {type(None): "null", list: "[]", dict: "{}"}
 def json_dumps(value) -> str:
     """json.dumps, with the values most JSON columns hold on most rows (none, [] and {}) as constants.
 
-    A received message writes ten JSON values, most of them empty lists;
-    json.dumps costs ~6 us even for those.
+    A received message writes ten JSON values, most of them empty lists,
+    and json.dumps is not free even for those.
     """
     if not value:
         empty = _EMPTY_JSON.get(type(value))
@@ -241,8 +240,8 @@ class Database:
         path = sqlite_path(self.url)
         self.wal_sync = WalSync(path) if path else None
         # One pipeline writer at a time in this process. On SQLite a second
-        # BEGIN IMMEDIATE would sleep in the busy handler (1, 2, 5 ... 100 ms:
-        # measured as a 2 s p99 under 8 SMTP sessions); on PostgreSQL
+        # BEGIN IMMEDIATE would sleep in the busy handler's growing back-off
+        # (a long tail of latency under concurrent SMTP sessions); on PostgreSQL
         # concurrent replies to one task wait on each other's row locks and
         # time out into 451s. The GIL serialises the CPU-bound work anyway.
         # Other processes and hosts still write concurrently (busy timeout,

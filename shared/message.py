@@ -34,10 +34,10 @@ _SPACES = re.compile(r"[ \t]+")
 
 # The email package tests every line against the boundary of each open multipart
 # level, and reads nested messages through a generator per level: its cost is
-# lines x levels (hostile nesting, 950 levels in 1 MB, took 75 s, before the message
-# was even stored), and past ~1,000 levels it runs out of stack. The parser below
+# lines x levels (hostile nesting costs minutes before the message is even stored),
+# and past ~1,000 levels it runs out of stack. The parser below
 # stops at MAX_NESTING levels, or when the lines read below the third level, times
-# the levels each is tested at, pass MAX_PARSE_WORK (about a second); then only the
+# the levels each is tested at, pass MAX_PARSE_WORK; then only the
 # header section is read, and the body stays one text, unparsed. Counted on what the
 # parser really nests, not on how the boundaries are spelt (RFC 2231 `boundary*0=`,
 # bare CR line ends): no way around it, and nothing counted for ordinary mail.
@@ -45,8 +45,7 @@ MAX_NESTING = 100
 MAX_PARSE_WORK = 1_000_000
 _FREE_LEVELS = 3  # real mail: mixed > alternative > related; no counting at or above these
 # Parts side by side cost too (a boundary regex compiled per multipart, a Message per part or
-# delivery-status block: 150,000 of them in 10 MB took 36 s); 5,000 (about a second) is more
-# than mail has (a flanker test message nests 3,043).
+# delivery-status block); 5,000 is more than mail has (a flanker test message nests 3,043).
 MAX_PARTS = 5_000
 _FEED_CHARS = 65_536
 TOO_DEEP = "MIME structure too deeply nested or with too many parts to read: headers only, the body was not parsed"
@@ -284,8 +283,8 @@ def header_text(msg: Message, name: str) -> str:
 
 # One address, bare or `Name <address>`, a dot-atom on both sides of the @ and
 # no RFC 5322 specials in the name: most From and To values. For those the
-# address is plain to read, and email.utils.getaddresses() (~17 µs of Python
-# for one address) would find the same one (tests/test_message.py checks
+# address is plain to read, and email.utils.getaddresses() (much slower, in
+# Python) would find the same one (tests/test_message.py checks
 # that on every header of the corpus); anything else goes to it.
 _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _ADDR_SPEC = rf"({_ATEXT}(?:\.{_ATEXT})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)"

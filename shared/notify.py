@@ -9,9 +9,9 @@ reads the tracker again and the console shows exactly what went out.
 - Public replies (MAILGATE_PUBLIC_REPLIES): one message to everybody with the
   public reply address; any known user may answer it.
 
-Called inside the caller's transaction: the pipeline's act step (mail) and
-`notify_task_event` (console) commit the task change and its notifications
-together, so there is never a change without its mail or mail without a change.
+Called inside the caller's transaction: the pipeline's act step commits the
+task change and its notifications together, so there is never a change
+without its mail or mail without a change.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from mailgate.shared.addresses import reply_address
 from mailgate.shared.config import Settings
 from mailgate.shared.db import utcnow
 from mailgate.shared.keys import signing_key
-from mailgate.shared.models import AppUser, Comment, OutboundMessage, ReceivedMessage, TaskSubscriber, UserEmail
+from mailgate.shared.models import AppUser, OutboundMessage, ReceivedMessage, TaskSubscriber, UserEmail
 from mailgate.shared.outbound.compose import html_from_text, marker_headers, new_message_id, thread_headers
 from mailgate.shared.prepared import Conn, Insert, Statement, as_conn
 
@@ -212,19 +212,6 @@ def queue_task_event(source: Conn | Session | Connection, settings: Settings, *,
         ) for user in users]
     conn.executemany(_INSERT_OUTBOUND, [r.values() for r in rows])
     return rows
-
-
-def notify_task_event(session: Session, settings: Settings, task: Any, actor: Any, events: list[str], *,
-                      comment: Comment | None = None, new_text: str = "") -> list["QueuedMessage"]:
-    """The console's entry point: a change made on the web notifies like one made by mail.
-
-    `new_text` defaults to the comment's text. Call it in the same
-    transaction as the change.
-    """
-    if comment is not None and not new_text:
-        new_text = comment.text or ""
-    return queue_task_event(session, settings, task=task, actor=actor, events=events, new_text=new_text,
-                            source_received_id=None)
 
 
 def _recipient_summary(addresses: list[str]) -> str:

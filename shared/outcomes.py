@@ -33,6 +33,7 @@ class Reason(StrEnum):
     COMMAND_NOT_ALLOWED = "command_not_allowed"
     TOO_LARGE = "too_large"
     EMPTY = "empty"
+    UNAUTHENTICATED_SENDER = "unauthenticated_sender"
     INTERNAL_ERROR = "internal_error"
 
 
@@ -49,6 +50,7 @@ STATUS_OF_REASON: dict[Reason, Status] = {
     Reason.COMMAND_NOT_ALLOWED: Status.REJECTED,
     Reason.TOO_LARGE: Status.REJECTED,
     Reason.EMPTY: Status.REJECTED,
+    Reason.UNAUTHENTICATED_SENDER: Status.REJECTED,
     Reason.INTERNAL_ERROR: Status.FAILED,
 }
 
@@ -70,6 +72,9 @@ DEFAULT_TEXT: dict[Reason, str] = {
     Reason.COMMAND_NOT_ALLOWED: "A command in your message cannot be applied.",
     Reason.TOO_LARGE: "The message is larger than this server accepts.",
     Reason.EMPTY: "The message has no text to act on.",
+    Reason.UNAUTHENTICATED_SENDER: (
+        "This address only takes mail whose sender is authenticated (DMARC), and this message's is not."
+    ),
     Reason.INTERNAL_ERROR: "Mailgate failed to process the message; an administrator can retry it.",
 }
 
@@ -99,6 +104,12 @@ class TempFail(Exception):
     reason = "unavailable"
 
 
+class AuthDeferred(TempFail):
+    """Sender authentication is required and DNS did not answer: the sender retries (451 4.7.0, pipe 75)."""
+
+    reason = "sender_auth_temperror"
+
+
 @dataclass
 class Outcome:
     """What happened to one received message; the JSON shape of the CLI contract."""
@@ -115,6 +126,7 @@ class Outcome:
     unknown_commands: list[str] = field(default_factory=list)
     robot: str | None = None
     duplicate_of: int | None = None
+    auth: dict[str, Any] | None = None  # senderauth.AuthResult.to_json(); None: not checked
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -130,6 +142,7 @@ class Outcome:
             "unknown_commands": list(self.unknown_commands),
             "robot": self.robot,
             "duplicate_of": self.duplicate_of,
+            "auth": self.auth,
         }
 
 
@@ -146,6 +159,15 @@ class SmtpReply:
 
 ACCEPT = SmtpReply(250, "2.0.0", "OK")
 TEMPFAIL = SmtpReply(451, "4.3.0", "Mailgate is temporarily unable to take this message; please try again later.")
+
+AUTH_TEMPFAIL = SmtpReply(451, "4.7.0", "The sender's domain could not be checked just now (DNS did not "
+                          "answer in time); please try again later.")
+
+
+def tempfail_reply(exc: TempFail) -> SmtpReply:
+    """The 4xx for a message that could not be taken now."""
+    return AUTH_TEMPFAIL if isinstance(exc, AuthDeferred) else TEMPFAIL
+
 
 # Reasons refused at RCPT time: known from the address alone (no backscatter).
 RCPT_REASONS = {Reason.UNKNOWN_RECIPIENT, Reason.INVALID_HASH, Reason.OBJECT_NOT_FOUND}
@@ -180,7 +202,7 @@ EX_TEMPFAIL = 75
 
 
 def pipe_exit_code(outcome: Outcome) -> int:
-    """0, 67 or 75 only (DESIGN.md).
+    """0, 67 or 75 only (the README's `mailgate receive`).
 
     Once Postfix has accepted the mail, any other failure code makes it send
     a bounce to a sender who may be forged; a content refusal is therefore

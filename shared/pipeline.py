@@ -1,6 +1,6 @@
 """receive(envelope, raw): the single entry for every way a message arrives.
 
-Eight steps, in DESIGN.md's order. Step 1 commits on its own, and receive()
+Eight steps, in a fixed order. Step 1 commits on its own, and receive()
 makes every commit durable (one group-commit WAL fsync) before it returns,
 so nothing that reached a 2xx is ever lost. Steps 2-8 run in one
 transaction, a savepoint per message (receive_many() takes a batch); a
@@ -12,8 +12,8 @@ answers 4xx and the sender retries.
 
 Every statement on this path is a prepared statement on the pipeline's own
 connection (`Database.pipeline()`, `prepared.py`), and what it reads are
-plain rows (`rows.py`): no ORM session per message. That is what keeps a
-message at about a millisecond of CPU (bench/RESULTS.md).
+plain rows (`rows.py`): no ORM session per message, which costs more than
+the mail work itself (bench/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from typing import Callable, Iterator, Sequence
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 
-from mailgate.shared import guard, notify, queries, tracker
+from mailgate.shared import guard, notify, queries, sender_auth, tracker
 from mailgate.shared.queries import MAX_ID
 from mailgate.shared.addresses import Recipient, check_recipient, find_user_by_email, is_ours
 from mailgate.shared.config import Settings
@@ -41,7 +41,10 @@ from mailgate.shared.message import (
     message_id,
 )
 from mailgate.shared.models import MessageClaim, ReceivedMessage, ReceivedRaw
-from mailgate.shared.outcomes import Disposition, Ignore, Outcome, Reason, Reject, Status, TempFail, DEFAULT_TEXT
+from mailgate.shared.outcomes import (
+    AuthDeferred, Disposition, Ignore, Outcome, Reason, Reject, Status, TempFail, DEFAULT_TEXT,
+)
+from mailgate.shared.senderauth import AuthResult
 from mailgate.shared.parsing import ParsedMessage, parse_message
 from mailgate.shared.prepared import Conn, Insert, Statement
 from mailgate.shared.rows import UserRef, save_task
@@ -107,7 +110,7 @@ class ReadingFailed(Exception):
 class Reading:
     """What steps 3 and 6 find in the message itself: no database, so read outside any transaction.
 
-    The results are applied when their steps come, in DESIGN.md's order (a
+    The results are applied when their steps come, in the steps' order (a
     duplicate bounce is a duplicate; a robot is never parsed), and a crash
     in either is raised by its step, to be recorded as failed like any other.
     """
@@ -152,6 +155,7 @@ class Context:
     rec: Record | ReceivedMessage
     reading: Reading
     log: MessageLog
+    raw: bytes = b""  # as stored: sender_auth verifies here only when the message was not prepared
     decisions: list[str] = field(default_factory=list)
     recipient: Recipient | None = None
     author: UserRef | None = None
@@ -227,6 +231,7 @@ def _arrival(settings: Settings, envelope: Envelope, raw: bytes, timings: Timing
         created_at=utcnow(),
         attempts=0,
         reason_text="", robot_reason="", error="", commands=[], unknown_commands=[], decisions=[],
+        **sender_auth.columns(envelope.auth),
     )
     if too_large:
         values.update(status=Status.REJECTED, reason=Reason.TOO_LARGE, processed_at=utcnow(),
@@ -280,8 +285,8 @@ def _store_all(conn: Conn, arrivals: Sequence[Arrival]) -> None:
     except Exception as exc:
         raise TempFail(f"could not store the message: {exc.__class__.__name__}") from exc
     elapsed = time.perf_counter() - t0
-    # DEBUG: the "processed" line follows within milliseconds (and the milter's own line
-    # per message names qid, mid and rec too); a line costs ~35 µs, at INFO twice per message.
+    # DEBUG: the "processed" line follows at once (and the milter's own line per message
+    # names qid, mid and rec too); at INFO it would be a second line per message.
     # A message whose processing never ends is still findable: the console lists it `received`.
     debug = log.isEnabledFor(logging.DEBUG)
     for a in arrivals:
@@ -360,6 +365,8 @@ def step_authorise(ctx: Context) -> None:
     assert rcpt is not None
     sender = ctx.rec.from_addr or (ctx.envelope.sender or "")  # the From address, read once when stored
     user = find_user_by_email(ctx.conn, sender) if sender else None
+    if rcpt.personal is not None:
+        return _authorise_personal(ctx, rcpt)
     if user is not None and not user.enabled:
         # Refused outright: not "unknown", which a create address's default author would let in
         # under another name -- disabling someone is meant to stop their mail.
@@ -391,6 +398,15 @@ def step_authorise(ctx: Context) -> None:
     else:
         raise Reject(Reason.UNKNOWN_SENDER,
                      f"{sender or 'The sender'} is not a known user, so cannot open tasks at {rcpt.address}.")
+
+
+def _authorise_personal(ctx: Context, rcpt: Recipient) -> None:
+    """A personal create address: its secret, not the From header, says who writes."""
+    user = rcpt.personal
+    if not user.enabled:
+        raise Reject(Reason.UNKNOWN_SENDER, "Mail to this address is not accepted: the account is disabled.")
+    ctx.note(f"Personal create address of {user.username}: the task is opened as {user.username}.")
+    ctx.author, ctx.actor = user, user.username
 
 
 def step_parse(ctx: Context) -> None:
@@ -454,7 +470,7 @@ def step_act(ctx: Context) -> None:
 
 
 # Steps 2-5 decide; then parse (6) and act (7); record (8) is the driver's.
-CHECKS = (step_dedupe, step_guard, step_route, step_authorise)
+CHECKS = (step_dedupe, step_guard, step_route, sender_auth.step_sender_auth, step_authorise)
 
 
 def _no_nul(text: str) -> str:
@@ -480,22 +496,24 @@ def _outcome(rec: ReceivedMessage) -> Outcome:
         text=rec.reason_text, action=rec.action, object=rec.object_ref, actor=rec.actor,
         application=rec.application, commands=list(rec.commands or []),
         unknown_commands=list(rec.unknown_commands or []), robot=rec.robot, duplicate_of=rec.duplicate_of,
+        auth=rec.auth,
     )
 
 
 def process(db: Database, settings: Settings, rec: Record | ReceivedMessage, msg: Message, envelope: Envelope,
-            timings: Timings | None = None) -> Outcome:
+            timings: Timings | None = None, raw: bytes = b"") -> Outcome:
     """Steps 2-8 for a stored message, durable when it returns."""
     timings = timings if timings is not None else Timings()
     reading = read_message(msg, envelope)
     timings.parse = reading.seconds
     with _durable_unit(db, "database unavailable while processing", [timings]) as conn:
-        (outcome,) = _process_all(conn, settings, [(rec, reading, envelope, timings)])
+        (outcome,) = _process_all(conn, settings, [(rec, reading, envelope, timings, raw)])
     return settled(outcome)
 
 
 def _process_all(conn: Conn, settings: Settings,
-                 stored: Sequence[tuple[Record | ReceivedMessage, Reading, Envelope, Timings]]) -> list[Outcome | TempFail]:
+                 stored: Sequence[tuple[Record | ReceivedMessage, Reading, Envelope, Timings, bytes]]
+                 ) -> list[Outcome | TempFail]:
     """Steps 2-8 for stored messages: one transaction, a savepoint per message.
 
     A disposition or a crash rolls back only its own message's work (to its
@@ -508,8 +526,8 @@ def _process_all(conn: Conn, settings: Settings,
     the retry.
     """
     contexts = [Context(settings, conn, env, rec, reading,
-                        MessageLog(log, qid=rec.queue_id, mid=rec.message_id, rec=rec.id), timings=t)
-                for rec, reading, env, t in stored]
+                        MessageLog(log, qid=rec.queue_id, mid=rec.message_id, rec=rec.id), raw=raw, timings=t)
+                for rec, reading, env, t, raw in stored]
     try:
         conn.begin_write()
         outcomes = [_process_one(ctx) for ctx in contexts]
@@ -534,6 +552,8 @@ def _process_one(ctx: Context) -> Outcome | TempFail:
     conn.savepoint()
     try:
         outcome = _decide_and_act(ctx)
+    except AuthDeferred as deferred:
+        outcome = _recorded(ctx, _record_deferral, deferred)
     except _ActedOnElsewhere:
         conn.rollback_to_savepoint()
         row = conn.first(_SELECT_RECEIVED, {"id": ctx.rec.id})
@@ -571,7 +591,7 @@ def _decide_and_act(ctx: Context) -> Outcome:
     return _outcome(rec)
 
 
-def _recorded(ctx: Context, record: Callable[[Context, BaseException], Outcome],
+def _recorded(ctx: Context, record: Callable[[Context, BaseException], Outcome | TempFail],
               cause: BaseException) -> Outcome | TempFail:
     """Undo the message's work, then write its disposition or failure (within its savepoint)."""
     ctx.conn.rollback_to_savepoint()
@@ -591,7 +611,7 @@ def _not_now(ctx: Context, exc: BaseException) -> TempFail:
 
 OUTCOME_FIELDS = ("status", "reason", "reason_text", "action", "application", "routed_to", "object_ref", "actor",
                   "task_id", "comment_id", "duplicate_of", "commands", "unknown_commands", "robot", "robot_reason",
-                  "decisions", "parse", "error", "processed_at")
+                  "decisions", "parse", "error", "processed_at", "auth", "auth_verdict")
 
 
 _UPDATE_OUTCOME = Statement(
@@ -620,6 +640,22 @@ def _record_disposition(ctx: Context, d: Disposition) -> Outcome:
     rec.error = ""
     _write_outcome(ctx.conn, rec)
     return _outcome(rec)
+
+
+def _record_deferral(ctx: Context, deferred: AuthDeferred) -> AuthDeferred:
+    """Sender authentication could not be completed under `require`: stored, still `received`, answered 4xx.
+
+    The sender retries (and the retry is checked afresh); a copy nobody retries
+    is finished by recover_stale, which checks it again first.
+    """
+    rec = ctx.rec
+    rec.status, rec.reason, rec.reason_text = Status.RECEIVED, None, deferred.args[0] if deferred.args else ""
+    rec.decisions = ctx.decisions
+    rec.application, rec.routed_to = ctx.application, ctx.routed_to
+    rec.processed_at = None
+    _write_outcome(ctx.conn, rec)
+    ctx.log.info("deferred, the sender retries", reason=deferred.reason)
+    return deferred
 
 
 def _record_failure(ctx: Context, exc: BaseException) -> Outcome:
@@ -665,6 +701,8 @@ def receive_many(db: Database, settings: Settings, messages: Sequence[tuple[Enve
     `sync=False`: the caller calls db.make_durable() before it answers any
     of them (the writer process does, while it works on the next batch).
     """
+    for env, raw in messages:  # DNS outside any transaction (the milter has done it in its session thread)
+        sender_auth.prepare(settings, env, raw)
     try:
         arrivals = [_arrival(settings, env, raw, t)
                     for (env, raw), t in zip(messages, timings or [Timings() for _ in messages])]
@@ -681,7 +719,7 @@ def receive_many(db: Database, settings: Settings, messages: Sequence[tuple[Enve
             a.timings.parse = a.reading.seconds
             a.msg = None
         if todo:
-            outcomes = _process_all(conn, settings, [(a.rec, a.reading, a.envelope, a.timings) for a in todo])
+            outcomes = _process_all(conn, settings, [(a.rec, a.reading, a.envelope, a.timings, a.kept) for a in todo])
             for a, outcome in zip(todo, outcomes):
                 a.outcome = outcome
     return [a.outcome for a in arrivals]
@@ -709,8 +747,14 @@ def reprocess(db: Database, settings: Settings, rec_id: int) -> Outcome:
         s.expunge(rec)  # keep its loaded values readable once this read scope ends
         envelope = Envelope(source=rec.source, sender=rec.mail_from, recipients=list(rec.rcpt_to or []),
                             client_addr=rec.client_addr, client_name=rec.client_name, helo=rec.helo,
-                            queue_id=rec.queue_id, auth_results=rec.auth_results)
-    return process(db, settings, rec, load_message(raw), envelope)
+                            queue_id=rec.queue_id, auth_results=rec.auth_results,
+                            auth=AuthResult.from_json(rec.auth))
+    if envelope.auth is not None and envelope.auth.verdict == "temperror":
+        envelope.auth = None  # DNS did not answer then: ask again now (outside the transaction)
+    sender_auth.prepare(settings, envelope, raw)
+    if envelope.auth is not None:
+        rec.auth, rec.auth_verdict = sender_auth.columns(envelope.auth).values()
+    return process(db, settings, rec, load_message(raw), envelope, raw=raw)
 
 
 def recover_stale(db: Database, settings: Settings, older_than_seconds: int = 600, limit: int = 200) -> list[Outcome]:

@@ -1,9 +1,9 @@
 """Core statements compiled once per dialect and run straight on the DBAPI connection.
 
 Why: on the per-message path (every RCPT, every received message) SQLAlchemy's
-`Connection.execute()` costs ~20 µs of Python per statement -- execution
-context, parameter coercion, result wrapping, event dispatch -- three to five
-times what SQLite needs to run the statement itself. The statements stay Core
+`Connection.execute()` spends more Python per statement -- execution context,
+parameter coercion, result wrapping, event dispatch -- than SQLite needs to
+run the statement itself (bench/RESULTS.md). The statements stay Core
 expressions written against the models, so the schema, the dialect's SQL and
 its type conversions (JSON, DATETIME on SQLite, bind casts on PostgreSQL) are
 SQLAlchemy's; only the execution is done here: compiled once, parameters put in
@@ -39,7 +39,7 @@ def _bind_processor(type_: Any, dialect: Dialect) -> Callable[[Any], Any] | None
     """The type's bind processor; for SQLite's DATETIME a faster one that writes the very same text.
 
     Why: SQLAlchemy formats a datetime for SQLite with a %-format over a
-    dict of its seven fields (~3 µs, ~10 per message); datetime.isoformat
+    dict of its seven fields, about ten times per message; datetime.isoformat
     writes the same characters in C. Used only if it matches the type's own
     format on a few probes (a custom storage format keeps SQLAlchemy's), and
     only for naive datetimes (SQLAlchemy drops a time zone, isoformat would not).

@@ -87,10 +87,6 @@ def mismatch(current: str | None) -> str | None:
             f"newer Mailgate; upgrade Mailgate on this host (mailgate init cannot)")
 
 
-def is_current(db: Database) -> bool:
-    return current_revision(db) == head_revision()
-
-
 def init(db: Database) -> dict:
     """Upgrade the schema, make sure a mail key and the built-in application exist."""
     before = upgrade(db)

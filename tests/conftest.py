@@ -18,6 +18,12 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 REPLY_DOMAIN = "reply.example.com"
 
+# Test helpers that are not part of the installed package (the private Postfix): importable as
+# `privatepostfix`. Set here, at import, because the folders' own conftest files import them.
+SUPPORT = str(REPO / "tests" / "support")
+if SUPPORT not in sys.path:
+    sys.path.insert(0, SUPPORT)
+
 
 def pytest_configure(config):
     # The repository root must never be importable: its milter/ would shadow pymilter.
@@ -38,6 +44,8 @@ def env(tmp_path) -> dict[str, str]:
         "MAILGATE_REPLY_DOMAIN": REPLY_DOMAIN,
         "MAILGATE_SECRET_KEY": "test-secret-key",
         "MAILGATE_MAILERS": '[{"key": "test", "type": "test"}]',
+        # No DNS unless a test asks for it: tests/senderauth runs its own name server.
+        "MAILGATE_SENDER_AUTH": "off",
         "MAILGATE_CONFIG": "",  # no configuration file: this machine's must not leak into a test
     }
 

@@ -1,4 +1,4 @@
-"""The end-of-message answers of DESIGN.md's SMTP table, decided in one place."""
+"""The end-of-message answers of docs/milter.md's SMTP table, decided in one place."""
 
 from __future__ import annotations
 

@@ -53,6 +53,13 @@ def test_console_script_imports_pymilter_from_anywhere(cwd):
     assert "site-packages" in probe.stdout
 
 
+def test_the_private_postfix_harness_is_not_part_of_the_package():
+    """A test harness lives in tests/support/; the installed package carries none."""
+    import importlib.util
+
+    assert importlib.util.find_spec("mailgate.milter.privatepostfix") is None
+
+
 def test_templates_folder_is_found_next_to_webui():
     import mailgate.webui
 

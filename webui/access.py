@@ -7,7 +7,6 @@ endpoints that must stay open (the login form and static files).
 
 from __future__ import annotations
 
-from functools import wraps
 from typing import Callable
 
 from flask import Flask, request
@@ -22,16 +21,6 @@ def public(view: Callable) -> Callable:
     """Mark a view as reachable without login (registered by endpoint name at blueprint setup)."""
     view.mailgate_public = True  # type: ignore[attr-defined]
     return view
-
-
-def admin_required(view: Callable) -> Callable:
-    """Explicit form of the global guard, for views registered outside the app's blueprints."""
-    @wraps(view)
-    def wrapper(*args, **kwargs):
-        if not current_user.is_authenticated:
-            return login_manager.unauthorized()
-        return view(*args, **kwargs)
-    return wrapper
 
 
 def init_app(app: Flask) -> None:

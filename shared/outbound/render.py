@@ -68,8 +68,8 @@ def render_bytes(out: Outgoing) -> bytes:
     """The wire form (CRLF): text/plain, with an HTML alternative when there is one.
 
     Assembled directly rather than through EmailMessage: the email package's
-    header registry parses every header it is given and cost ~2 ms per
-    message, which alone capped the worker near 300 messages/s. Values are
+    header registry parses every header it is given, which alone capped the
+    worker's rate (bench/RESULTS.md). Values are
     ours (addresses, ids) or already clean text (subject), and every value
     is stripped of CR/LF here anyway, so no header can smuggle in another.
     """

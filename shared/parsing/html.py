@@ -64,7 +64,7 @@ def _remove_with_following(tag: "Tag") -> str:
 
 
 # Above these sizes the HTML is not parsed into a tree (the tree and its walks cost
-# ~25 us per element in Python: 20,000 elements is half a second); tags are stripped
+# Python time per element); tags are stripped
 # crudely instead, so the words survive, and the text trimmer still sees the quote.
 MAX_HTML_CHARS = 2_000_000
 MAX_HTML_TAGS = 20_000
@@ -114,7 +114,7 @@ def _parse(html: str) -> "BeautifulSoup":
     """The tree, without what is never text (scripts, styles, comments).
 
     lxml, not Python's html.parser: that one is quadratic on unclosed tags
-    before CPython 3.11.13 (CVE-2025-6069; 60 KB of `<a ` took 46 s).
+    before CPython 3.11.13 (CVE-2025-6069).
     """
     soup = BeautifulSoup(html, "lxml")
     doomed = [n for n in soup.descendants

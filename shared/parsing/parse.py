@@ -12,7 +12,7 @@ from .trim import trim_reply
 
 
 # Longer than any reply a person writes (about 100 pages): beyond it the text is cut
-# before trimming, whose cost is a few microseconds per line (10 MB of short lines: 20 s).
+# before trimming, whose cost grows with every line.
 MAX_TEXT_CHARS = 200_000
 
 

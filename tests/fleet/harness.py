@@ -3,7 +3,7 @@
 Used by the tests in this folder and by bench/soak.py (which loads this file
 by path). Everything is real: PostgreSQL from Debian (`initdb`/`pg_ctl`,
 unix socket only, own data directory), Postfix instances from
-`mailgate.milter.privatepostfix` (each on its own loopback port), and one
+`tests/support/privatepostfix.py` (each on its own loopback port), and one
 `mailgate milter` child process per Postfix on that instance's unix socket.
 
 `SmtpSender` is the client side: it speaks SMTP like an MTA would, keeping a
@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mailgate.milter.privatepostfix import MilterProcess, PrivatePostfix
+from privatepostfix import MilterProcess, PrivatePostfix
 
 DOMAIN = "reply.example.com"
 QUOTE = "\n".join(f"> line {i} of the earlier discussion, quoted back by the mail client." for i in range(8))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from mailgate.milter.privatepostfix import MilterProcess, PrivatePostfix, postfix_binary
+from privatepostfix import MilterProcess, PrivatePostfix, postfix_binary
 
 
 def require(tool: str, package: str) -> str:

@@ -295,7 +295,7 @@ def test_headers_and_body_are_stored_as_received(conn, db, seed, task_with_reply
 
 
 def test_the_adapter_never_discards():
-    """DISCARD stalls Postfix's flow control and drops other recipients' copies (POSTFIX-NOTES.md)."""
+    """DISCARD stalls Postfix's flow control and drops other recipients' copies (docs/milter.md)."""
     import inspect
 
     import mailgate.milter.adapter as adapter

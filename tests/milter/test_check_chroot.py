@@ -16,7 +16,7 @@ from dataclasses import replace
 
 import pytest
 
-from mailgate.milter.privatepostfix import MilterProcess, PrivatePostfix
+from privatepostfix import MilterProcess, PrivatePostfix
 from mailgate.shared import health
 
 from .conftest import require

@@ -16,7 +16,7 @@ import Milter
 import pytest
 
 from mailgate.milter.adapter import Runtime
-from mailgate.milter.privatepostfix import MilterProcess
+from privatepostfix import MilterProcess
 from mailgate.shared.models import ReceivedMessage
 
 from .test_adapter import Conn

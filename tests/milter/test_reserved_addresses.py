@@ -18,7 +18,7 @@ import Milter
 import pytest
 
 from mailgate.milter.adapter import MailgateMilter
-from mailgate.milter.privatepostfix import MilterProcess, PrivatePostfix
+from privatepostfix import MilterProcess, PrivatePostfix
 from mailgate.shared import queries
 from mailgate.shared.models import ReceivedMessage
 

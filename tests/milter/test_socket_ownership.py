@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from mailgate.milter import server
-from mailgate.milter.privatepostfix import MilterProcess
+from privatepostfix import MilterProcess
 
 SETUP_SH = Path(__file__).resolve().parents[2] / "postfix" / "setup.sh"
 

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from mailgate.shared import tracker
 from mailgate.shared.guard import OWN_MAIL_HEADER
 from mailgate.shared.models import AppUser, OutboundMessage, Task
-from mailgate.shared.notify import notify_task_event, queue_task_event
+from mailgate.shared.notify import queue_task_event
 from mailgate.shared.outbound.compose import html_from_text
 from mailgate.shared.outbound.render import Outgoing, render, render_bytes
 
@@ -27,7 +27,7 @@ def test_console_event_notifies_everyone_but_the_actor(db, settings, seed, task_
         tracker.subscribe(s, task, carol)
         before = len(_rows(s, task.id))
         task.priority = "high"
-        rows = notify_task_event(s, settings, task, carol, ["priority:high"])
+        rows = queue_task_event(s, settings, task=task, actor=carol, events=["priority:high"])
         assert sorted(r.recipient for r in rows) == ["alice@example.org", "bob@example.org"]
         assert {r.event for r in rows} == {"priority"}
         assert all(r.source_received_id is None for r in rows)
@@ -44,7 +44,7 @@ def test_disabled_and_addressless_subscribers_get_nothing(db, settings, seed, ta
     with db.transaction() as s:
         task = s.get(Task, int(ref[1:]))
         s.get(AppUser, seed.bob).enabled = False
-        assert notify_task_event(s, settings, task, s.get(AppUser, seed.alice), ["closed"]) == []
+        assert queue_task_event(s, settings, task=task, actor=s.get(AppUser, seed.alice), events=["closed"]) == []
 
 
 def test_public_replies_send_one_message_to_all(db, settings, seed, task_with_reply):

@@ -10,16 +10,17 @@
 # It writes, next to main.cf:
 #   mailgate_transport        the discard: safety net for Mailgate's domains
 #   mailgate_virtual          postmaster@ and abuse@ Mailgate's domains (mailgate_virtual.sh)
-#   main.cf.before-mailgate   main.cf as it was before the first wiring (kept until --unwire)
+#   main.cf.before-mailgate   main.cf and master.cf as they were before the first wiring
+#   master.cf.before-mailgate (kept until --unwire)
 #   mailgate.state            what this script changed: the relay domains it added, each
-#                             parameter's value before it was first set, and main.cf's digest
-#                             after the last wiring
+#                             parameter's value before it was first set, and both files'
+#                             digests after the last wiring
 # A domain this script added earlier and no longer given (the reply domain changed) leaves
 # relay_domains again: Postfix would otherwise accept mail for it and relay it nowhere useful.
 #
-# --unwire puts main.cf back. When main.cf is exactly as the last wiring left it, that is
-# main.cf.before-mailgate, byte for byte; when an admin changed it since, only Mailgate's
-# entries are taken out (and the file is kept as main.cf.mailgate-unwire for reference).
+# --unwire puts main.cf and master.cf back. A file exactly as the last wiring left it gets its
+# copy from before, byte for byte; one an admin changed since loses only Mailgate's entries (and
+# is kept as main.cf.mailgate-unwire or master.cf.mailgate-unwire for reference).
 #
 # Exits 1 with one line when a domain is local to Postfix or non_smtpd_milters names Mailgate.
 set -euo pipefail
@@ -43,12 +44,12 @@ while [ $# -gt 0 ]; do
 done
 conf="$(postconf -h config_directory)"  # /etc/postfix, or MAIL_CONFIG
 main="$conf/main.cf"
+master="$conf/master.cf"
 state="$conf/mailgate.state"
-backup="$conf/main.cf.before-mailgate"
 transport_map="texthash:$conf/mailgate_transport"
 virtual_map="texthash:$conf/mailgate_virtual"
 
-digest() { sha256sum "$main" | cut -d' ' -f1; }
+digest() { sha256sum "$1" | cut -d' ' -f1; }
 state_get() { [ -f "$state" ] && sed -n "s/^$1 //p" "$state" | head -n 1 || true; }
 state_has() { [ -f "$state" ] && grep -q "^$1\( \|\$\)" "$state"; }
 
@@ -93,18 +94,34 @@ unwire_entries() {
   done
 }
 
+# Services this script added to master.cf (`postconf -M` names): taken out by --unwire.
+unwire_services() {
+  local service
+  for service in $(state_get services); do postconf -MX "$service" 2>/dev/null || true; done
+}
+
+# restore FILE: its copy from before the first wiring when FILE is exactly as the last wiring
+# left it (0), else keep FILE as FILE.mailgate-unwire (1): the caller takes out entries instead.
+restore() {
+  local file=$1 name
+  name=$(basename "$1")
+  if [ -f "$file.before-mailgate" ] && [ "$(state_get "restorable_$name")" = yes ] \
+     && [ "$(digest "$file")" = "$(state_get "sha256_$name")" ]; then
+    cat "$file.before-mailgate" > "$file"  # in place: the file keeps its owner, mode and inode
+    echo "wire_main_cf.sh: $file restored as it was before Mailgate"
+    return 0
+  fi
+  cp -p "$file" "$file.mailgate-unwire"
+  echo "wire_main_cf.sh: $file was changed since Mailgate wired it: took out Mailgate's entries only" \
+       "(the file before that: $file.mailgate-unwire)"
+  return 1
+}
+
 if [ "$unwire" = 1 ]; then
   [ -f "$state" ] || { echo "wire_main_cf.sh: $main carries no Mailgate wiring (no $state): nothing to undo"; exit 0; }
-  if [ -f "$backup" ] && [ "$(state_get restorable)" = yes ] && [ "$(digest)" = "$(state_get sha256)" ]; then
-    cat "$backup" > "$main"  # in place: main.cf keeps its owner, mode and inode
-    echo "wire_main_cf.sh: $main restored as it was before Mailgate ($backup)"
-  else
-    cp -p "$main" "$conf/main.cf.mailgate-unwire"
-    unwire_entries
-    echo "wire_main_cf.sh: $main was changed since Mailgate wired it: took out Mailgate's entries only" \
-         "(the file before that: $conf/main.cf.mailgate-unwire)"
-  fi
-  rm -f "$state" "$backup" "$conf/mailgate_transport" "$conf/mailgate_virtual"
+  restore "$main" || unwire_entries
+  restore "$master" || unwire_services
+  rm -f "$state" "$main.before-mailgate" "$master.before-mailgate" "$conf/mailgate_transport" "$conf/mailgate_virtual"
   exit 0
 fi
 
@@ -129,13 +146,18 @@ case "$(postconf -h non_smtpd_milters)" in
   *mailgate/milter.sock*) die "non_smtpd_milters names Mailgate's socket; remove it (sendmail mail cannot be refused at RCPT)" ;;
 esac
 
-# First wiring: keep main.cf as it was. Later ones: when an admin changed main.cf since the
-# last wiring, the copy no longer describes everything but Mailgate's part: never restore it.
+# First wiring: keep main.cf and master.cf as they were. Later ones: a file an admin changed
+# since the last wiring is no longer its copy plus Mailgate's part: never restore that copy.
 if [ ! -f "$state" ]; then
-  cp -p "$main" "$backup"
-  printf '# Written by Mailgate'"'"'s postfix/wire_main_cf.sh: what it changed in main.cf (for --unwire).\nrestorable yes\n' > "$state"
-elif [ "$(digest)" != "$(state_get sha256)" ] && [ "$(state_get restorable)" = yes ]; then
-  sed -i 's/^restorable yes$/restorable no/' "$state"
+  cp -p "$main" "$main.before-mailgate"
+  cp -p "$master" "$master.before-mailgate"
+  printf '# Written by Mailgate'"'"'s postfix/wire_main_cf.sh: what it changed (for --unwire).\n' > "$state"
+  printf 'restorable_main.cf yes\nrestorable_master.cf yes\n' >> "$state"
+else
+  for f in "$main" "$master"; do
+    [ "$(digest "$f")" = "$(state_get "sha256_$(basename "$f")")" ] ||
+      sed -i "s/^restorable_$(basename "$f") yes\$/restorable_$(basename "$f") no/" "$state"
+  done
 fi
 
 # relay_domains: add ours; take out the ones this script added before and that are no longer ours.
@@ -192,5 +214,6 @@ if [ -n "$tls_cert" ]; then
   set_scalar smtpd_tls_security_level may
 fi
 
-sed -i '/^sha256 /d' "$state"
-echo "sha256 $(digest)" >> "$state"
+sed -i '/^sha256_/d' "$state"
+echo "sha256_main.cf $(digest "$main")" >> "$state"
+echo "sha256_master.cf $(digest "$master")" >> "$state"

@@ -95,6 +95,7 @@ def test_unwire_restores_main_cf_byte_for_byte(tmp_path):
     out = _unwire(conf)
     assert out.returncode == 0 and "restored" in out.stdout, out
     assert (conf / "main.cf").read_bytes() == ADMINS_MAIN_CF.encode()
+    assert (conf / "master.cf").read_bytes() == b"smtp inet n - y - - smtpd\n"
     assert sorted(p.name for p in conf.iterdir()) == ["main.cf", "master.cf"]
     assert "nothing to undo" in _unwire(conf).stdout
 

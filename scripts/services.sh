@@ -43,7 +43,7 @@ _started() { sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f20; }
 # (a stale pid file may name a pid since reused by anything).
 _pid_of() {
   local pid started
-  read -r pid started < "$RUN_DIR/$1.pid" 2>/dev/null || return 1
+  read -r pid started 2>/dev/null < "$RUN_DIR/$1.pid" || return 1
   [ -n "$pid" ] && [ -n "$started" ] && [ "$(_started "$pid")" = "$started" ] && echo "$pid"
 }
 

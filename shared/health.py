@@ -375,6 +375,33 @@ def check_domain_routed(settings: Settings, pf: _Postfix) -> Check:
     return Check("domain routed", True, "relay domain, transport " + "; ".join(seen))
 
 
+def check_starttls(pf: _Postfix) -> Check:
+    """STARTTLS on port 25: optional on a test machine, but a certificate named and unusable is a failure."""
+    if not pf.installed:
+        return Check("starttls", False, "Postfix is not installed", "Run scripts/setup.sh.")
+    level = pf.get("smtpd_tls_security_level") or ""
+    cert = pf.get("smtpd_tls_cert_file") or ""
+    if level in ("", "none") or not cert:
+        return Check("starttls", True, "not offered on port 25 (fine on a test machine; a public MX should: "
+                     "docs/going-live.md)")
+    openssl = shutil.which("openssl") or "/usr/bin/openssl"
+    try:
+        out = subprocess.run([openssl, "x509", "-noout", "-enddate", "-subject", "-checkend", "0", "-in", cert],
+                             capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return Check("starttls", False, f"cannot read {cert}: {exc}", "Check smtpd_tls_cert_file.")
+    fields = dict(line.split("=", 1) for line in out.stdout.splitlines() if "=" in line)
+    ends = fields.get("notAfter", "").strip()
+    fix = "Renew the certificate and run scripts/setup.sh --tls-cert FILE --tls-key FILE (then postfix reload)."
+    if "will expire" in out.stdout:
+        return Check("starttls", False, f"{cert} expired on {ends}", fix)
+    if out.returncode != 0 or not ends:
+        why = (out.stderr.strip().splitlines() or ["not a PEM certificate"])[0]
+        return Check("starttls", False, f"smtpd_tls_cert_file = {cert}: {why}"[:300], fix)
+    subject = fields.get("subject", "").strip()
+    return Check("starttls", True, f"offered ({level}) with {cert}, {subject}, valid until {ends}")
+
+
 def check_socket(settings: Settings, pf: _Postfix) -> Check:
     path = socket_path(settings)
     name = "milter socket"
@@ -495,6 +522,7 @@ def run_checks(settings: Settings, db: Database, *, postfix_config_dir: str | No
     results.append(guarded("milter configured", configured))
     results.append(guarded("milter default action", lambda: check_default_action(pf, ours)))
     results.append(guarded("domain routed", lambda: check_domain_routed(settings, pf)))
+    results.append(guarded("starttls", lambda: check_starttls(pf)))
     results.append(guarded("milter socket", lambda: check_socket(settings, pf)))
     results.append(guarded("milter last seen", lambda: check_heartbeat(settings, db)))
     # Outbound last: mail in works without it. Imported here because

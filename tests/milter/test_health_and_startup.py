@@ -31,7 +31,7 @@ def test_run_checks_never_raises_and_always_names_a_fix(settings, tmp_path):
     checks = health.run_checks(settings, broken, postfix_config_dir=str(tmp_path / "no-postfix-here"))
     names = [c.name for c in checks]
     assert names == ["configuration", "database", "mail key", "domains", "create addresses", "postfix running", "milter configured",
-                     "milter default action", "domain routed", "milter socket", "milter last seen",
+                     "milter default action", "domain routed", "starttls", "milter socket", "milter last seen",
                      "mailer test (test)", "outbound queue"]
     for c in checks:
         assert isinstance(c, health.Check)

@@ -19,7 +19,6 @@ reads `settings.environ` (the same layered view); never os.environ.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import secrets
@@ -27,12 +26,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from mailgate.shared import mailer_options
 from mailgate.shared.addrspec import is_addr_spec
+from mailgate.shared.mailer_config import MAILER_TYPES, MailerConfig, parse_mailers  # noqa: F401 (re-exported)
 
 PREFIX = "MAILGATE_"
 
-MAILER_TYPES = ("smtp", "sendmail", "test")
 DEFAULT_MAX_MESSAGE_BYTES = 10 * 1024 * 1024
 DEFAULT_MILTER_SOCKET = "unix:/var/spool/postfix/mailgate/milter.sock"
 DEFAULT_REPLY_DOMAIN = "reply.mailgate.localhost"
@@ -55,20 +53,12 @@ class ConfigError(Exception):
 
 
 @dataclass(frozen=True)
-class MailerConfig:
-    key: str
-    type: str
-    priority: int | None = None
-    options: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
 class Settings:
     instance_path: Path
     database_url: str
     reply_domain: str
     domains: tuple[str, ...]
-    secret_key: str
+    secret_key: str = field(repr=False)
     reply_prefix: str = ""
     public_replies: bool = False
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
@@ -86,7 +76,8 @@ class Settings:
     # Where these settings came from: the file read (None: none) and the layered
     # MAILGATE_* view (process environment over the file) for code reading a raw name.
     config_file: Path | None = None
-    environ: Mapping[str, str] = field(default_factory=dict, compare=False)  # a dict: Settings is pickled
+    # repr=False: it holds secrets (MAILGATE_MAILERS' keys), which a logged or printed Settings must not show.
+    environ: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)  # a dict: Settings is pickled
 
     @property
     def is_sqlite(self) -> bool:
@@ -184,45 +175,6 @@ def _url(var: str, value: str) -> str:
     if any(c.isspace() for c in url):
         raise ConfigError(var, f"must not contain spaces, got {value!r}")
     return url
-
-
-def _mailers(var: str, value: str | None) -> tuple[MailerConfig, ...]:
-    if value is None or not value.strip():
-        return ()
-    try:
-        data = json.loads(value)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(var, f"not valid JSON ({exc.msg} at position {exc.pos})") from None
-    if not isinstance(data, list):
-        raise ConfigError(var, "expected a JSON list of mailers")
-    result: list[MailerConfig] = []
-    seen: set[str] = set()
-    for i, item in enumerate(data):
-        if not isinstance(item, dict):
-            raise ConfigError(var, f"mailer #{i + 1} is not an object")
-        key = item.get("key")
-        if not isinstance(key, str) or not key:
-            raise ConfigError(var, f"mailer #{i + 1} needs a non-empty string 'key'")
-        if key in seen:
-            raise ConfigError(var, f"mailer key {key!r} is used twice")
-        seen.add(key)
-        mtype = item.get("type")
-        if mtype not in MAILER_TYPES:
-            raise ConfigError(var, f"mailer {key!r}: type must be one of {', '.join(MAILER_TYPES)}")
-        priority = item.get("priority")
-        if priority is not None and (not isinstance(priority, int) or isinstance(priority, bool)):
-            raise ConfigError(var, f"mailer {key!r}: priority must be an integer or absent")
-        options = item.get("options", {})
-        if not isinstance(options, dict):
-            raise ConfigError(var, f"mailer {key!r}: options must be an object")
-        wrong = mailer_options.problem(mtype, options)
-        if wrong:
-            raise ConfigError(var, f"mailer {key!r}: {wrong}")
-        # null is "not set": dropped here, so every transport applies its own default (a None
-        # reaching one read "verify": null as false, and "args": null crashed).
-        given = {name: value for name, value in options.items() if value is not None}
-        result.append(MailerConfig(key=key, type=mtype, priority=priority, options=given))
-    return tuple(result)
 
 
 _AUTHSERV_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}")
@@ -510,7 +462,7 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
         public_replies=env.boolean("PUBLIC_REPLIES", False),
         max_message_bytes=env.integer("MAX_MESSAGE_BYTES", DEFAULT_MAX_MESSAGE_BYTES, minimum=1024),
         milter_socket=socket,
-        mailers=_mailers(PREFIX + "MAILERS", env.get("MAILERS")),
+        mailers=parse_mailers(PREFIX + "MAILERS", env.get("MAILERS")),
         base_url=base_url,
         console_url=console_url,
         from_address=from_address,

@@ -6,13 +6,13 @@ from dataclasses import replace
 
 from mailgate.shared.config import DEFAULT_CONSOLE_URL, from_env
 from mailgate.shared.models import AppUser, Task
-from mailgate.shared.notify import notify_task_event
+from mailgate.shared.notify import queue_task_event
 
 
 def _body(db, settings, ref, seed) -> str:
     with db.transaction() as s:
         task = s.get(Task, int(ref[1:]))
-        (row, *_) = notify_task_event(s, settings, task, s.get(AppUser, seed.carol), ["closed"])
+        (row, *_) = queue_task_event(s, settings, task=task, actor=s.get(AppUser, seed.carol), events=["closed"])
         return row.body_text
 
 

@@ -87,6 +87,7 @@ install -m 0644 scripts/services.sh "$OPT/share/scripts/"
 install -m 0644 deploy/*.service deploy/logrotate "$OPT/share/deploy/"
 install -m 0755 postfix/*.sh "$OPT/share/postfix/"
 install -m 0644 docs/*.md "$OPT/share/doc/"
+rm -f /usr/local/bin/mailgate  # an earlier setup's symlink into a virtualenv: never write through it
 cat > /usr/local/bin/mailgate <<'WRAPPER'
 #!/bin/sh
 # Installed by Mailgate's scripts/setup.sh. Run by root, Mailgate runs as user mailgate, like its

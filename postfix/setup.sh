@@ -7,7 +7,7 @@
 #
 # DOMAIN...: Mailgate's domains (default: the ones Mailgate's configuration serves,
 # MAILGATE_REPLY_DOMAIN and MAILGATE_DOMAINS, read with /opt/mailgate's runtime).
-#   1. main.cf via `postconf -e` (postfix/wire_main_cf.sh: relay domains, discard safety net,
+#   1. main.cf via `postconf -e` (postfix/wire_main_cf.sh: relay domains, refusing safety net,
 #      postmaster@/abuse@ aliases, tempfail, smtpd_milters, STARTTLS with --tls-cert), keeping
 #      what is configured already and taking out domains it added before that are no longer given;
 #   2. /var/spool/postfix/mailgate (owner mailgate, group postfix, 0750) for the milter's socket;

@@ -8,7 +8,8 @@
 # Wiring uses `postconf -e`, adding to what is there (relay domains, transport maps, virtual
 # alias maps, milters), and converges: a second run with the same arguments changes nothing.
 # It writes, next to main.cf:
-#   mailgate_transport        the discard: safety net for Mailgate's domains
+#   mailgate_transport        the safety net for Mailgate's domains: the mailgate-refuse service,
+#                             which this script adds to master.cf (`postconf -M`)
 #   mailgate_virtual          postmaster@ and abuse@ Mailgate's domains (mailgate_virtual.sh)
 #   main.cf.before-mailgate   main.cf and master.cf as they were before the first wiring
 #   master.cf.before-mailgate (kept until --unwire)
@@ -180,8 +181,14 @@ sed -i '/^relay_added /d' "$state"
 echo "relay_added ${added[*]}" >> "$state"
 [ "$relay" = "$(postconf -nh relay_domains)" ] || set_list relay_domains "$relay"
 
+# The safety net refuses (bounces) what reaches it instead of dropping it: a pipe(8) service that
+# exits EX_NOUSER. Not error: (smtpd would refuse the whole domain at RCPT, before the milter).
+SAFETY_NET="mailgate-refuse unix - n n - - pipe user=nobody argv=/bin/sh -c \
+{echo 5.1.1 NOT-CONSUMED-BY-MAILGATE: no such address, the message did not pass the Mailgate milter; exit 67}"
+state_has "services" || echo "services mailgate-refuse/unix" >> "$state"
+postconf -Me "mailgate-refuse/unix=$SAFETY_NET"
 { echo "# Written by Mailgate's postfix/setup.sh; safety net, see postfix/main.cf.snippet."
-  for d in "${domains[@]}"; do echo "$d discard:NOT-CONSUMED-BY-MAILGATE"; done; } > "$conf/mailgate_transport"
+  for d in "${domains[@]}"; do echo "$d mailgate-refuse:"; done; } > "$conf/mailgate_transport"
 transport="$(postconf -nh transport_maps)"
 entries "$transport" | grep -qxF "$transport_map" || postconf -e "transport_maps = $transport_map${transport:+, $transport}"
 

@@ -190,7 +190,8 @@ REPLY=""
 echo
 echo "Mailgate is running (mailgatectl status; docs/operations.md)."
 if [ -f "$CONF_DIR/admin-password" ]; then
-  echo "  console:  http://127.0.0.1:8080   user \"admin\", password in $CONF_DIR/admin-password"
+  echo "  console:  http://127.0.0.1:8080   user \"admin\", password in $CONF_DIR/admin-password:"
+  echo "            log in, change it (Change password, or mailgate admin passwd admin), then delete that file"
 else
   echo "  console:  http://127.0.0.1:8080   your admin account"
 fi

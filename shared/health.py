@@ -49,6 +49,9 @@ class Check:
 
 # --- helpers -------------------------------------------------------------------------
 
+SAFETY_NET_SERVICE = "mailgate-refuse"  # postfix/wire_main_cf.sh's pipe(8) service that bounces what reaches it
+
+
 class _Postfix:
     """Reads Postfix's effective configuration through postconf, once per run."""
 
@@ -84,6 +87,14 @@ class _Postfix:
         except (OSError, subprocess.SubprocessError):
             return None
         return out.stdout.strip() if out.returncode == 0 else None
+
+    def service(self, name: str) -> str | None:
+        """master.cf's line for service NAME/TYPE (postconf -M); None when it has none."""
+        try:
+            out = subprocess.run(self._cmd("postconf", "-M", name), capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return out.stdout.strip() or None if out.returncode == 0 else None
 
     def smtpd_chrooted(self) -> bool | None:
         """Whether any smtpd service in master.cf runs chrooted (None: master.cf unreadable).
@@ -276,6 +287,25 @@ def check_create_addresses(settings: Settings, db: Database) -> Check:
     return Check("create addresses", True, "every create address is on a domain Mailgate serves")
 
 
+def check_sender_auth(settings: Settings) -> Check:
+    """The policy, and whether the name servers answer (a require address defers mail while they do not)."""
+    from mailgate.shared.senderauth.resolver import DnsTemporary, shared_resolver
+
+    where = ", ".join(settings.dns_servers) or "the system resolver"
+    mode = settings.sender_auth
+    if mode == "off":
+        return Check("sender authentication", True, "off (create addresses may still require it; "
+                     "they are checked when mail comes)")
+    try:
+        shared_resolver(settings.dns_servers, settings.dns_timeout).txt(f"_dmarc.{settings.reply_domain}")
+    except DnsTemporary as exc:
+        return Check("sender authentication", False, f"{mode}; DNS at {where} does not answer ({exc})",
+                     "Point MAILGATE_DNS_SERVERS at a working resolver: until then every message is temperror"
+                     + (", and require defers it (451)" if mode == "require" else "") + ".")
+    upstream = f"; believes Authentication-Results of {settings.authserv_id}" if settings.authserv_id else ""
+    return Check("sender authentication", True, f"{mode}; DNS at {where} answers{upstream}")
+
+
 def check_postfix_running(pf: _Postfix) -> Check:
     if not pf.installed:
         return Check("postfix running", False, "postconf not found: Postfix is not installed",
@@ -366,7 +396,11 @@ def check_domain_routed(settings: Settings, pf: _Postfix) -> Check:
             if target:
                 break
         if not target:
-            problems.append(f"{domain} has no transport_maps entry (the discard: safety net)")
+            problems.append(f"{domain} has no transport_maps entry (the mailgate-refuse: safety net)")
+            continue
+        problem = _safety_net_problem(pf, domain, target)
+        if problem:
+            problems.append(problem)
         else:
             seen.append(f"{domain} -> {target}")
     if problems:
@@ -400,6 +434,17 @@ def check_starttls(pf: _Postfix) -> Check:
         return Check("starttls", False, f"smtpd_tls_cert_file = {cert}: {why}"[:300], fix)
     subject = fields.get("subject", "").strip()
     return Check("starttls", True, f"offered ({level}) with {cert}, {subject}, valid until {ends}")
+
+
+def _safety_net_problem(pf: _Postfix, domain: str, target: str) -> str | None:
+    """A transport that would drop what bypassed the milter, or names a service master.cf lacks."""
+    transport = target.split(":", 1)[0].strip()
+    if transport == "discard":
+        return (f"{domain} -> {target}: a message that bypassed the milter would be dropped after a 250 "
+                "(the safety net must refuse it: mailgate-refuse:)")
+    if transport == SAFETY_NET_SERVICE and not pf.service(f"{SAFETY_NET_SERVICE}/unix"):
+        return f"{domain} -> {target}: master.cf has no {SAFETY_NET_SERVICE} service"
+    return None
 
 
 def check_socket(settings: Settings, pf: _Postfix) -> Check:
@@ -511,6 +556,7 @@ def run_checks(settings: Settings, db: Database, *, postfix_config_dir: str | No
     results.append(guarded("mail key", lambda: check_mail_key(settings, db)))
     results.append(guarded("domains", lambda: check_domains(settings, db)))
     results.append(guarded("create addresses", lambda: check_create_addresses(settings, db)))
+    results.append(guarded("sender authentication", lambda: check_sender_auth(settings)))
     results.append(guarded("postfix running", lambda: check_postfix_running(pf)))
     ours: list = []
 

@@ -30,6 +30,7 @@ class Reason(StrEnum):
     OBJECT_NOT_FOUND = "object_not_found"
     UNKNOWN_SENDER = "unknown_sender"
     SENDER_MISMATCH = "sender_mismatch"
+    UNREADABLE_FROM = "unreadable_from"
     COMMAND_NOT_ALLOWED = "command_not_allowed"
     TOO_LARGE = "too_large"
     EMPTY = "empty"
@@ -47,6 +48,7 @@ STATUS_OF_REASON: dict[Reason, Status] = {
     Reason.OBJECT_NOT_FOUND: Status.REJECTED,
     Reason.UNKNOWN_SENDER: Status.REJECTED,
     Reason.SENDER_MISMATCH: Status.REJECTED,
+    Reason.UNREADABLE_FROM: Status.REJECTED,
     Reason.COMMAND_NOT_ALLOWED: Status.REJECTED,
     Reason.TOO_LARGE: Status.REJECTED,
     Reason.EMPTY: Status.REJECTED,
@@ -69,6 +71,7 @@ DEFAULT_TEXT: dict[Reason, str] = {
     Reason.OBJECT_NOT_FOUND: "The task this reply address belongs to no longer exists.",
     Reason.UNKNOWN_SENDER: "Your address is not known here, so you cannot open tasks by mail.",
     Reason.SENDER_MISMATCH: "This reply address was issued to someone else; reply from your own address.",
+    Reason.UNREADABLE_FROM: "The From header does not name one sender unambiguously; send from an ordinary mail client.",
     Reason.COMMAND_NOT_ALLOWED: "A command in your message cannot be applied.",
     Reason.TOO_LARGE: "The message is larger than this server accepts.",
     Reason.EMPTY: "The message has no text to act on.",
@@ -158,6 +161,7 @@ class SmtpReply:
 
 
 ACCEPT = SmtpReply(250, "2.0.0", "OK")
+RATE_LIMITED = "rate_limited"  # the reason code of a rate-limit deferral (logs, refusal counts)
 TEMPFAIL = SmtpReply(451, "4.3.0", "Mailgate is temporarily unable to take this message; please try again later.")
 
 AUTH_TEMPFAIL = SmtpReply(451, "4.7.0", "The sender's domain could not be checked just now (DNS did not "
@@ -176,6 +180,11 @@ RCPT_REASONS = {Reason.UNKNOWN_RECIPIENT, Reason.INVALID_HASH, Reason.OBJECT_NOT
 def rcpt_reply(reason: Reason, text: str | None = None) -> SmtpReply:
     """The answer to a RCPT of a Mailgate address that cannot be used."""
     return SmtpReply(550, "5.1.1", text or DEFAULT_TEXT[reason])
+
+
+def rate_limited_reply(who: str) -> SmtpReply:
+    """The RCPT answer when a client or sender is over its rate: a 4xx, so the sending MTA retries later."""
+    return SmtpReply(451, "4.7.1", f"Too much mail from {who} just now; please try again later.")
 
 
 def message_reply(outcome: Outcome, all_recipients_ours: bool) -> SmtpReply:
@@ -212,3 +221,53 @@ def pipe_exit_code(outcome: Outcome) -> int:
     if outcome.status == Status.REJECTED and outcome.reason in RCPT_REASONS:
         return EX_NOUSER
     return EX_OK
+
+
+# --- webhook answers (`mailgate ingress`) ------------------------------------------------
+
+class IngressReason(StrEnum):
+    """Why a webhook request was refused before anything was stored (counted per hour, never kept)."""
+
+    NOT_CONFIGURED = "not_configured"  # no MAILGATE_MAILERS entry of that type serves inbound mail
+    UNAUTHENTICATED = "unauthenticated"  # HTTP Basic credentials missing or wrong
+    FORBIDDEN_SOURCE = "forbidden_source"  # not from the provider's configured address ranges
+    BAD_SIGNATURE = "bad_signature"
+    STALE_SIGNATURE = "stale_signature"  # signed more than five minutes away from now
+    REPLAYED = "replayed"  # a signature token seen before
+    MALFORMED = "malformed"  # not the provider's documented shape
+    TOO_LARGE = "too_large"  # the request body is over the limit (read no further)
+
+
+class Refused(Exception):
+    """A webhook request refused with a reason; `detail` is for the log, never the answer body."""
+
+    def __init__(self, reason: IngressReason, detail: str = "") -> None:
+        self.reason = IngressReason(reason)
+        self.detail = detail
+        super().__init__(f"{self.reason}: {detail}" if detail else str(self.reason))
+
+
+WEBHOOK_STATUS: dict[IngressReason, int] = {
+    IngressReason.NOT_CONFIGURED: 404,
+    IngressReason.UNAUTHENTICATED: 401,
+    IngressReason.FORBIDDEN_SOURCE: 403,
+    IngressReason.BAD_SIGNATURE: 401,
+    IngressReason.STALE_SIGNATURE: 401,
+    IngressReason.REPLAYED: 409,
+    IngressReason.MALFORMED: 400,
+    IngressReason.TOO_LARGE: 413,
+}
+# Refusals a retry cannot change, answered with the status that stops that provider's retries
+# (Mailgun: 406; Postmark: 403), so a malformed or oversized post is not sent again for hours.
+# SendGrid retries only 5xx. Other refusals keep the status above: the provider retries.
+WEBHOOK_FINAL_REASONS = frozenset({IngressReason.MALFORMED, IngressReason.TOO_LARGE, IngressReason.REPLAYED})
+WEBHOOK_GIVE_UP_STATUS = {"mailgun": 406, "postmark": 403}
+WEBHOOK_STORED = 200  # stored durably, whatever the outcome (a bad address is recorded rejected, never bounced)
+WEBHOOK_TEMPFAIL = 503  # the database is unavailable: the provider retries
+
+
+def webhook_status(reason: IngressReason, provider: str) -> int:
+    """The HTTP status of a refused webhook request."""
+    if reason in WEBHOOK_FINAL_REASONS and provider in WEBHOOK_GIVE_UP_STATUS:
+        return WEBHOOK_GIVE_UP_STATUS[provider]
+    return WEBHOOK_STATUS[reason]

@@ -37,8 +37,8 @@ from mailgate.shared.db import Database, is_unavailable, utcnow
 from mailgate.shared.envelope import Envelope
 from mailgate.shared.logs import MessageLog, kv
 from mailgate.shared.message import (
-    MESSAGE_ID_CHARS, clean_header_value, dedupe_key, first_address, header_addresses, header_text, load_message,
-    message_id,
+    MESSAGE_ID_CHARS, FromMailbox, clean_header_value, dedupe_key, from_mailbox, header_addresses, header_text,
+    load_message, message_id,
 )
 from mailgate.shared.models import MessageClaim, ReceivedMessage, ReceivedRaw
 from mailgate.shared.outcomes import (
@@ -119,12 +119,13 @@ class Reading:
     parsed: ParsedMessage | None = None
     failure: tuple[str, str] | None = None  # ("guard" | "parse", traceback)
     header_recipients: list[str] = field(default_factory=list)  # routing candidates without an envelope
+    sender: FromMailbox | None = None  # the From header's one mailbox, or why there is none
     seconds: float = 0.0
 
 
 def read_message(msg: Message, envelope: Envelope) -> Reading:
     """Steps 3 and 6 on the message: the robot guard's verdict and, for a human, the parse."""
-    reading = Reading()
+    reading = Reading(sender=from_mailbox(msg))
     if not envelope.recipients:
         for name in ROUTING_HEADERS:
             for addr in header_addresses(msg, name):
@@ -223,7 +224,7 @@ def _arrival(settings: Settings, envelope: Envelope, raw: bytes, timings: Timing
         message_id=mid[:MESSAGE_ID_CHARS],
         dedupe_key=dedupe_key(msg, raw, mid),
         subject=header_text(msg, "Subject")[:998],
-        from_addr=_clip(first_address(msg, "From"), 320),
+        from_addr=_clip(from_mailbox(msg).address, 320),  # '' when unreadable: a forged name is never shown
         recipients_text=", ".join(recipients or header_rcpts)[:4000],
         size=min(size, MAX_ID),  # an INTEGER column: a message past 2 GiB (no Postfix limit) is "2 GiB"
         truncated=too_large,
@@ -360,10 +361,25 @@ def step_route(ctx: Context) -> None:
         ctx.object_ref = ctx.recipient.token.obj
 
 
+def _sender(ctx: Context) -> str:
+    """The From mailbox; the envelope sender only when there is no From header at all (said in the trail)."""
+    box = ctx.reading.sender
+    if box is None:  # a Reading made without the message
+        return ctx.rec.from_addr or (ctx.envelope.sender or "")
+    if box.problem:
+        envelope = f"; the envelope sender {ctx.envelope.sender} is not taken in its place" if ctx.envelope.sender else ""
+        ctx.note(f"From header {box.seen!r}: {box.problem}{envelope}.")
+        raise Reject(Reason.UNREADABLE_FROM)
+    if not box.present:
+        ctx.note(f"No From header: the envelope sender {ctx.envelope.sender or '(none)'} is taken as the sender.")
+        return ctx.envelope.sender or ""
+    return box.address
+
+
 def step_authorise(ctx: Context) -> None:
     rcpt = ctx.recipient
     assert rcpt is not None
-    sender = ctx.rec.from_addr or (ctx.envelope.sender or "")  # the From address, read once when stored
+    sender = _sender(ctx)
     user = find_user_by_email(ctx.conn, sender) if sender else None
     if rcpt.personal is not None:
         return _authorise_personal(ctx, rcpt)
@@ -752,8 +768,8 @@ def reprocess(db: Database, settings: Settings, rec_id: int) -> Outcome:
     if envelope.auth is not None and envelope.auth.verdict == "temperror":
         envelope.auth = None  # DNS did not answer then: ask again now (outside the transaction)
     sender_auth.prepare(settings, envelope, raw)
-    if envelope.auth is not None:
-        rec.auth, rec.auth_verdict = sender_auth.columns(envelope.auth).values()
+    for name, value in sender_auth.columns(envelope.auth).items():
+        setattr(rec, name, value)
     return process(db, settings, rec, load_message(raw), envelope, raw=raw)
 
 
@@ -778,4 +794,6 @@ def recover_stale(db: Database, settings: Settings, older_than_seconds: int = 60
             outcomes.append(reprocess(db, settings, rec_id))
         except NotReprocessable:
             continue  # another host finished it meanwhile
+        except AuthDeferred:
+            continue  # its sender's domain still cannot be checked (DNS): left for the next round
     return outcomes

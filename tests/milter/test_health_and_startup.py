@@ -30,7 +30,8 @@ def test_run_checks_never_raises_and_always_names_a_fix(settings, tmp_path):
     broken = Database(f"sqlite:///{tmp_path}/missing-dir/none.db")
     checks = health.run_checks(settings, broken, postfix_config_dir=str(tmp_path / "no-postfix-here"))
     names = [c.name for c in checks]
-    assert names == ["configuration", "database", "mail key", "domains", "create addresses", "postfix running", "milter configured",
+    assert names == ["configuration", "database", "mail key", "domains", "create addresses", "sender authentication",
+                     "postfix running", "milter configured",
                      "milter default action", "domain routed", "starttls", "milter socket", "milter last seen",
                      "mailer test (test)", "outbound queue"]
     for c in checks:

@@ -50,8 +50,7 @@ def test_every_unit_follows_the_pattern(unit):
     help_ = subprocess.run([str(MAILGATE), *cmd[1:], "--help"], capture_output=True, text=True)
     assert help_.returncode == 0, help_.stderr
     assert k["Documentation"].startswith("file:/opt/mailgate/share/doc/")
-    if unit.stem.split("-")[1] in ("milter", "web", "worker"):  # docs/ingress.md comes with the listener
-        assert (REPO / "docs" / k["Documentation"].rsplit("/", 1)[1]).exists()
+    assert (REPO / "docs" / k["Documentation"].rsplit("/", 1)[1]).exists()
 
 
 def test_the_milter_hands_its_socket_to_postfix():

@@ -169,3 +169,20 @@ def test_good_arguments_go_on(sandboxed_setup):
         assert out.returncode == 99 and mark.exists()
     else:
         assert out.returncode == 2 and "run as root" in out.stderr
+
+
+def test_the_logrotate_snippet_is_valid(tmp_path):
+    logrotate = shutil.which("logrotate") or "/usr/sbin/logrotate"
+    if not Path(logrotate).exists():
+        pytest.fail("logrotate is missing: apt-get install logrotate", pytrace=False)
+    logs = tmp_path / "log"
+    logs.mkdir()
+    (logs / "worker.log").write_text("2026-12-06T18:22:14.582Z INFO mailgate.outbound worker started\n" * 10)
+    snippet = tmp_path / "mailgate"
+    snippet.write_text((REPO / "deploy" / "logrotate").read_text().replace("/var/log/mailgate", str(logs))
+                       .replace("create 0640 root adm", "create 0640 root root"))
+    snippet.chmod(0o644)
+    out = subprocess.run([logrotate, "-f", "-s", str(tmp_path / "state"), str(snippet)],
+                         capture_output=True, text=True)
+    assert out.returncode == 0 and "error" not in out.stderr.lower(), out.stderr
+    assert (logs / "worker.log.1").exists() and (logs / "worker.log").read_text() == ""  # copytruncate

@@ -26,7 +26,7 @@ def _author_choices() -> list[tuple[str, str]]:
 
 
 def _auth_choices() -> list[tuple[str, str]]:
-    return [("", f"default (MAILGATE_SENDER_AUTH: {settings().sender_auth})")] + [(m, m) for m in MODES]
+    return [("", f"default ({settings().sender_auth})")] + [(m, m) for m in MODES]
 
 
 def _apps() -> list[Application]:

@@ -50,3 +50,18 @@ def test_a_dkim_signature_still_authenticates_webhook_mail(webhook, db, people, 
     assert webhook.post("/mail/sendgrid/", data=sendgrid_form(raw, [people]), auth=SG_AUTH).status_code == 200
     rec = _last(db)
     assert (rec["auth"]["verdict"], rec["status"], rec["actor"]) == ("pass", "processed", "demo")
+
+
+def test_an_authentication_results_header_with_our_id_in_webhook_mail_is_not_believed(env, db, people):
+    """Our MTA never saw webhook mail: a header with our authserv-id in it was written by someone else,
+    even at the very top of a message that carries no Received header."""
+    settings = from_env({**env, "MAILGATE_MAILERS": json.dumps(MAILERS), "MAILGATE_SENDER_AUTH": "require",
+                         "MAILGATE_AUTHSERV_ID": "mx.reply.example.com"})
+    webhook = create_app(settings, db).test_client()
+    raw = (b"Authentication-Results: mx.reply.example.com; spf=pass smtp.mailfrom=demo@pass.test;\n"
+           b" dkim=pass header.d=pass.test; dmarc=pass header.from=pass.test\n"
+           + make_mail(sender="demo@pass.test", to=people, subject="Believe me"))
+    assert webhook.post("/mail/sendgrid/", data=sendgrid_form(raw, [people]), auth=SG_AUTH).status_code == 200
+    rec = _last(db)
+    assert rec["auth"]["source"] == "verified"
+    assert (rec["status"], rec["reason"]) == ("rejected", "unauthenticated_sender")

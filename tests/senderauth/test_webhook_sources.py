@@ -9,11 +9,14 @@ forged From pass; only what the message itself carries (DKIM) may count.
 from __future__ import annotations
 
 import json
+import threading
+import time
 
 import pytest
 from sqlalchemy import select
 
 from mailgate.ingress.web.app import create_app
+from mailgate.shared.batching import Batcher
 from mailgate.shared.config import from_env
 from mailgate.shared.models import ReceivedMessage
 
@@ -65,3 +68,31 @@ def test_an_authentication_results_header_with_our_id_in_webhook_mail_is_not_bel
     rec = _last(db)
     assert rec["auth"]["source"] == "verified"
     assert (rec["status"], rec["reason"]) == ("rejected", "unauthenticated_sender")
+
+
+def test_a_sender_whose_dns_does_not_answer_holds_up_no_other_webhook(env, db, people):
+    """Verification runs in the request's thread, not in the writer that stores every webhook's mail."""
+    settings = from_env({**env, "MAILGATE_MAILERS": json.dumps(MAILERS), "MAILGATE_DNS_TIMEOUT": "2"})
+    batcher = Batcher(db, settings)
+    webhook = create_app(settings, db, receive=batcher.receive).test_client()
+    slow = (b"DKIM-Signature: v=1; a=rsa-sha256; d=slow.test; s=sel; h=from; bh=AAAA; b=AAAA\n"
+            + make_mail(sender="someone@slow.test", to=people, subject="Slow DNS"))
+    quick = make_mail(sender="pat@nodmarc.test", to=people, subject="Quick")
+    answers = {}
+
+    def post(name, raw):
+        started = time.monotonic()
+        status = webhook.post("/mail/sendgrid/", data=sendgrid_form(raw, [people]), auth=SG_AUTH).status_code
+        answers[name] = (status, time.monotonic() - started)
+
+    try:
+        first = threading.Thread(target=post, args=("slow", slow))
+        first.start()
+        time.sleep(0.3)  # the slow one is being verified
+        post("quick", quick)
+        first.join(30)
+    finally:
+        batcher.stop()
+    assert answers["slow"][0] == answers["quick"][0] == 200
+    assert answers["slow"][1] >= 2  # its key and DMARC look-ups timed out
+    assert answers["quick"][1] < 1.5, answers

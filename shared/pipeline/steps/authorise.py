@@ -1,0 +1,55 @@
+"""Authorise: may the sender do this? A reply only from the address's own user (or, public, any known user);
+a create address from a known user, or as its default author.
+
+The sender is the From address (what a person controls and sees), the
+envelope sender when there is no From.
+"""
+
+from __future__ import annotations
+
+from mailgate.shared.addresses import find_user_by_email
+from mailgate.shared.outcomes import Reason, Reject
+from mailgate.shared.pipeline.work import Work
+from mailgate.shared.rows import UserRef
+
+
+def run(w: Work) -> None:
+    rcpt = w.recipient
+    sender = w.row.from_addr or (w.envelope.sender or "")  # the From address, read once when stored
+    user = find_user_by_email(w.conn, sender) if sender else None
+    if user is not None and not user.enabled:
+        # Refused outright: not "unknown", which a create address's default author would let in
+        # under another name -- disabling someone is meant to stop their mail.
+        w.note(f"{sender} belongs to {user.username}, whose account is disabled: refused.")
+        # The refusal goes back to whoever wrote From (perhaps a forger): it names no account.
+        raise Reject(Reason.SENDER_MISMATCH if rcpt.kind == "reply" else Reason.UNKNOWN_SENDER,
+                     f"Mail from {sender} is not accepted here: the account is disabled.")
+    author = _reply_author(w, sender, user) if rcpt.kind == "reply" else _create_author(w, sender, user)
+    w.author, w.actor = author, author.username
+
+
+def _reply_author(w: Work, sender: str, user: UserRef | None) -> UserRef:
+    token = w.recipient.token
+    if token.is_public:
+        if user is None:
+            raise Reject(Reason.SENDER_MISMATCH,
+                         f"{sender or 'The sender'} is not a known user, so cannot reply to a public address.")
+    elif user is None or user.id != token.user_id:
+        raise Reject(Reason.SENDER_MISMATCH,
+                     f"This reply address was issued to user #{token.user_id}; "
+                     f"{sender or 'the sender'} is not one of their addresses.")
+    w.note(f"Sender {sender} is {user.username}: allowed to reply.")
+    return user
+
+
+def _create_author(w: Work, sender: str, user: UserRef | None) -> UserRef:
+    create = w.recipient.create
+    if user is not None:
+        w.note(f"Sender {sender} is {user.username}: allowed to open tasks.")
+        return user
+    if create.default_author is not None and create.default_author.enabled:
+        w.note(f"Sender {sender or '(none)'} is not known; the address's default author "
+               f"{create.default_author.username} opens the task.")
+        return create.default_author
+    raise Reject(Reason.UNKNOWN_SENDER,
+                 f"{sender or 'The sender'} is not a known user, so cannot open tasks at {w.recipient.address}.")

@@ -12,6 +12,10 @@
 3. Baseline, same run, same sink: raw smtplib sending the same N messages,
    pre-rendered, over one connection (the floor of what any Python sender can
    do here). The ratio says what claiming, rendering and bookkeeping cost.
+4. The same N rows queued again and delivered through the `postmark` mailer
+   to the local Postmark stand-in (tests/support/api_standins.py, in its own
+   process; it checks every request as Postmark documents it), beside a raw
+   httpx baseline posting the same pre-built JSON over one connection.
 """
 
 from __future__ import annotations
@@ -60,6 +64,62 @@ def start_sink(port: int) -> subprocess.Popen:
             time.sleep(0.05)
     proc.kill()
     raise SystemExit("the SMTP sink did not start")
+
+
+STANDINS = Path(__file__).resolve().parent.parent / "tests" / "support" / "api_standins.py"
+
+
+def start_postmark(port: int) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-P", str(STANDINS), "postmark", "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return proc
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise SystemExit("the Postmark stand-in did not start")
+
+
+def requeue(db: Database, n: int) -> None:
+    """The last n rows due again, as if never sent (the API run delivers the same messages)."""
+    with db.transaction() as s:
+        last = s.scalar(select(OutboundMessage.id).order_by(OutboundMessage.id.desc()).limit(1))
+        s.execute(update(OutboundMessage).where(OutboundMessage.id > last - n)
+                  .values(status="queued", attempts=0, next_attempt_at=None, sent_at=None, mailer=None))
+
+
+def postmark_run(db: Database, settings, queued: list, n: int, batch: int) -> tuple[float, float, int]:
+    """(worker seconds, raw httpx seconds, rows sent) through the postmark type against the stand-in."""
+    import httpx
+
+    from mailgate.shared.outbound.api_mailers import PostmarkMailer
+
+    port = free_port()
+    server = start_postmark(port)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        headers = {"Accept": "application/json", "X-Postmark-Server-Token": "pm-server-token"}
+        shaper = PostmarkMailer("raw", {"access-token": "pm-server-token", "endpoint": url})
+        payloads = [shaper.payload(render_bytes(o)) for o in queued]
+        t0 = time.perf_counter()
+        with httpx.Client(base_url=url, trust_env=False) as client:
+            for p in payloads:
+                assert client.post("/email", json=p, headers=headers).status_code == 200
+        raw_time = time.perf_counter() - t0
+
+        requeue(db, n)
+        mailer = MailerConfig(key="postmark", type="postmark",
+                              options={"access-token": "pm-server-token", "endpoint": url})
+        worker = Worker(db, replace(settings, mailers=(mailer,)), batch_size=batch)
+        t0 = time.perf_counter()
+        stats = worker.run_once()
+        work_time = time.perf_counter() - t0
+    finally:
+        server.terminate()
+        server.wait(5)
+    return work_time, raw_time, stats.sent
 
 
 def seed(db: Database, n: int) -> tuple[int, int]:
@@ -137,6 +197,8 @@ def main() -> None:
         sink.terminate()
         sink.wait(5)
     assert stats.sent == n, stats.as_dict()
+    pm_time, pm_raw_time, pm_sent = postmark_run(db, settings, queued, n, args.batch)
+    assert pm_sent == n, pm_sent
 
     size = sum(len(p[2]) for p in pre) / n
     print(f"# Outbound speed, {time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
@@ -149,6 +211,10 @@ def main() -> None:
           f"{n / base_time:,.0f} msgs/s (rendering them separately took {render_time:.2f} s = "
           f"{render_time / n * 1000:.2f} ms each)")
     print(f"ratio worker/baseline: {base_time / work_time:.2f} (1.00 = as fast as raw smtplib)")
+    print(f"worker --once, the same {n} messages through the postmark type to the local Postmark stand-in: "
+          f"{pm_time:.2f} s = {n / pm_time:,.0f} notifications/s")
+    print(f"baseline raw httpx, the same {n} JSON payloads pre-built, one connection: {pm_raw_time:.2f} s = "
+          f"{n / pm_raw_time:,.0f}/s; ratio worker/baseline {pm_raw_time / pm_time:.2f}")
 
 
 if __name__ == "__main__":

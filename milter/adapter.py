@@ -55,8 +55,9 @@ from mailgate.shared.config import Settings
 from mailgate.shared.db import Database
 from mailgate.shared.envelope import Envelope
 from mailgate.shared.logs import MessageLog, kv
+from mailgate.shared import sender_auth
 from mailgate.shared.outcomes import (
-    TEMPFAIL, Outcome, Reason, Reject, SmtpReply, Status, TempFail, message_reply, rcpt_reply,
+    TEMPFAIL, Outcome, Reason, Reject, SmtpReply, Status, TempFail, message_reply, rcpt_reply, tempfail_reply,
 )
 from mailgate.shared.pipeline import Timings
 from mailgate.shared.refusals import RefusalCounter
@@ -114,7 +115,7 @@ class RecipientCache:
         return entry[1]
 
     def put(self, address: str, verdict: Any, now: float) -> None:
-        ttl = self.seconds if verdict is True else self.refused_seconds
+        ttl = self.refused_seconds if isinstance(verdict, Reject) else self.seconds
         if ttl <= 0:
             return
         if len(self._entries) >= self.size:
@@ -239,6 +240,7 @@ class MailgateMilter(Milter.Base):
         self.in_body = False  # the blank line after the headers is in `chunks`
         self.head_chunks = 0  # how many of `chunks` are the headers (and the blank line)
         self.auth_results = ""
+        self.auth_modes: set[str] = set()  # create addresses' own sender authentication among the recipients
         self.message_id = ""  # kept as the header goes by: also known when the headers alone crossed the limit
         self.started = 0.0
         self.rcpt_ms = 0.0
@@ -264,10 +266,10 @@ class MailgateMilter(Milter.Base):
         # The Message-ID once its header went by (empty at RCPT): on every line, the refusals and deferrals too.
         return MessageLog(log, qid=self._qid(), mid=getattr(self, "message_id", ""), **more)
 
-    def _tempfail(self, why: str) -> int:
+    def _tempfail(self, why: str, reply: SmtpReply = TEMPFAIL) -> int:
         self.runtime.count("tempfails")
         try:
-            self.setreply(str(TEMPFAIL.code), TEMPFAIL.xcode, TEMPFAIL.text)
+            self.setreply(str(reply.code), reply.xcode, reply.text)
         except Exception:  # noqa: BLE001 -- TEMPFAIL alone still gives the client a 4xx
             pass
         log.warning("tempfail %s", why)
@@ -328,12 +330,16 @@ class MailgateMilter(Milter.Base):
         if verdict is None:
             try:
                 with rt.db.reading() as conn:
-                    check_recipient(conn, rt.settings, address)
-                verdict = True
+                    rcpt = check_recipient(conn, rt.settings, address)
+                # usable: True, or the create address's own sender authentication (verified for it at the end)
+                verdict = (rcpt.create.sender_auth if rcpt.kind == "create" and rcpt.create.sender_auth
+                           else True)
             except Reject as refusal:
                 verdict = refusal
             rt.rcpt_cache.put(address, verdict, t0)
-        if verdict is not True:
+        if isinstance(verdict, str):
+            self.auth_modes.add(verdict)
+        elif verdict is not True:
             rt.count("rcpt_rejects")
             rt.refusals.add(verdict.reason)
             self._reply(rcpt_reply(verdict.reason, verdict.text))
@@ -456,6 +462,8 @@ class MailgateMilter(Milter.Base):
         raw = self._oversized() if self.too_large else b"".join(self.chunks)
         timings = Timings()
         try:
+            if not self.too_large:  # DNS here, in this session's thread: never in the writer's turn
+                sender_auth.prepare(rt.settings, envelope, raw, self.auth_modes)
             # Stored, read, processed and fsynced with the concurrent sessions' messages (the writer process).
             # Durable when it returns: only then do we answer.
             outcome = rt.batcher.receive(envelope, raw, timings)
@@ -463,7 +471,7 @@ class MailgateMilter(Milter.Base):
             self._mlog().warning("message deferred", rcpt=",".join(envelope.recipients),
                                  status="tempfail",
                                  reason=str(exc) or "unavailable", ms=self._elapsed())
-            return self._tempfail(str(exc))
+            return self._tempfail(str(exc), tempfail_reply(exc))
         reply = message_reply(outcome, all_recipients_ours=not self.others)
         try:  # stored and decided: a logging problem must not turn into a 451 now
             self._log_outcome(envelope, outcome, reply, t0, timings)
@@ -494,7 +502,8 @@ class MailgateMilter(Milter.Base):
             return
         text = kv(qid=envelope.queue_id, mid=self.message_id, rcpt=",".join(envelope.recipients),
                   status=outcome.status, reason=outcome.reason or "", action=outcome.action or "",
-                  object=outcome.object or "", id=outcome.id)
+                  object=outcome.object or "", id=outcome.id,
+                  auth=envelope.auth.verdict if envelope.auth is not None else "-")
         # Numbers need no quoting: formatted directly.
         log.info(f"message {text} reply={reply.code} others={len(self.others)} size={self.size} "
                  f"ms={self._elapsed()} rcpt_ms={self.rcpt_ms:.1f} wait_ms={timings.wait * 1000:.1f} "

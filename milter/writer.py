@@ -129,7 +129,7 @@ def _send(caller: tuple[Connection, Timings], answer: Outcome | TempFail, second
     pipe, timings = caller
     timings.durable = seconds
     if isinstance(answer, TempFail):  # this message (or its whole batch) could not be processed now
-        outcome, error = None, str(answer) or "unavailable"
+        outcome, error = None, answer if answer.args else TempFail("unavailable")  # its class picks the 4xx
     else:
         outcome, error = _outcome_fields(answer), None
     try:
@@ -239,8 +239,8 @@ class WriterProcess:
         if timings is not None:
             for name, value in zip(_TIMING_FIELDS, remote):
                 setattr(timings, name, value)
-        if error is not None:
-            raise TempFail(error)
+        if error is not None:  # the TempFail itself (its class picks the 4xx), or a text
+            raise error if isinstance(error, TempFail) else TempFail(error)
         return _outcome_from(outcome)
 
     def _abandon(self, pipes: "queue.SimpleQueue[Connection]") -> None:

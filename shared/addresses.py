@@ -25,8 +25,11 @@ from mailgate.shared.config import REPLY_PREFIX, Settings
 from mailgate.shared.keys import SigningKey, current_key, signing_key
 from mailgate.shared.models import MailKey
 from mailgate.shared.outcomes import Reason, Reject
+from mailgate.shared.personal_address import parse_personal_local, verify_personal
 from mailgate.shared.prepared import Conn, as_conn
-from mailgate.shared.rows import CreateTarget, TaskRow, UserRef, create_target, task_by_id, user_by_email
+from mailgate.shared.rows import (
+    CreateTarget, TaskRow, UserRef, create_target, task_by_id, user_by_email, user_with_serial,
+)
 
 HASH_LEN = 16
 RESERVED_LOCAL_PARTS = frozenset({
@@ -156,11 +159,15 @@ class Recipient:
     token: ReplyToken | None = None
     task: TaskRow | None = None
     create: CreateTarget | None = None
+    personal: UserRef | None = None  # a personal create address: its secret names the sender
 
     def describe(self) -> str:
         if self.kind == "reply":
             who = "anyone known (public)" if self.token.is_public else f"user #{self.token.user}"
             return f"{self.address}: reply address for {self.token.obj}, issued to {who}"
+        if self.personal is not None:
+            return (f"{self.address}: {self.personal.username}'s personal create address of application "
+                    f"'{self.application}'")
         return f"{self.address}: create address of application '{self.application}'"
 
 
@@ -204,7 +211,22 @@ def check_recipient(source: Conn | Session | Connection, settings: Settings, add
     create = create_target(conn, normalised)
     if create is not None:
         return Recipient(normalised, "create", create.application, create=create)
+    personal = parse_personal_local(local)
+    if personal is not None:
+        return _personal_recipient(conn, normalised, personal, domain)
     raise Reject(Reason.UNKNOWN_RECIPIENT, f"There is no address {normalised} here.")
+
+
+def _personal_recipient(conn: Conn, normalised: str, token, domain: str) -> Recipient:
+    """`base+u7-secret@domain`: a create address, and the user its secret was made for."""
+    create = create_target(conn, f"{token.base}@{domain}")
+    if create is None:
+        raise Reject(Reason.UNKNOWN_RECIPIENT, f"There is no address {normalised} here.")
+    found = user_with_serial(conn, token.user_id)
+    if found is None or not verify_personal(signing_key(conn), token, found[1]):
+        raise Reject(Reason.INVALID_HASH, "This personal address is not valid: it was mistyped, or it was "
+                     "replaced (rotated). Ask for your current personal create address.")
+    return Recipient(normalised, "create", create.application, create=create, personal=found[0])
 
 
 def find_user_by_email(source: Conn | Session | Connection, address: str) -> UserRef | None:

@@ -19,7 +19,6 @@ reads `settings.environ` (the same layered view); never os.environ.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import secrets
@@ -27,12 +26,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from mailgate.shared import mailer_options
 from mailgate.shared.addrspec import is_addr_spec
+from mailgate.shared.mailer_config import MAILER_TYPES, MailerConfig, parse_mailers  # noqa: F401 (re-exported)
 
 PREFIX = "MAILGATE_"
 
-MAILER_TYPES = ("smtp", "sendmail", "test")
 DEFAULT_MAX_MESSAGE_BYTES = 10 * 1024 * 1024
 DEFAULT_MILTER_SOCKET = "unix:/var/spool/postfix/mailgate/milter.sock"
 DEFAULT_REPLY_DOMAIN = "reply.mailgate.localhost"
@@ -54,20 +52,12 @@ class ConfigError(Exception):
 
 
 @dataclass(frozen=True)
-class MailerConfig:
-    key: str
-    type: str
-    priority: int | None = None
-    options: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
 class Settings:
     instance_path: Path
     database_url: str
     reply_domain: str
     domains: tuple[str, ...]
-    secret_key: str
+    secret_key: str = field(repr=False)
     reply_prefix: str = ""
     public_replies: bool = False
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
@@ -77,10 +67,15 @@ class Settings:
     from_address: str = ""
     purge_after_days: int = 0
     trusted_proxies: int = 0
+    sender_auth: str = "report"  # off | report | require (docs/sender-auth.md)
+    authserv_id: str = ""  # believe our MTA's Authentication-Results with exactly this authserv-id
+    dns_servers: tuple[str, ...] = ()  # empty: the system resolver (resolv.conf)
+    dns_timeout: float = 5.0
     # Where these settings came from: the file read (None: none) and the layered
     # MAILGATE_* view (process environment over the file) for code reading a raw name.
     config_file: Path | None = None
-    environ: Mapping[str, str] = field(default_factory=dict, compare=False)  # a dict: Settings is pickled
+    # repr=False: it holds secrets (MAILGATE_MAILERS' keys), which a logged or printed Settings must not show.
+    environ: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)  # a dict: Settings is pickled
 
     @property
     def is_sqlite(self) -> bool:
@@ -170,43 +165,40 @@ def _domain(var: str, value: str) -> str:
     return d
 
 
-def _mailers(var: str, value: str | None) -> tuple[MailerConfig, ...]:
+_AUTHSERV_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}")
+
+
+def _dns_servers(var: str, value: str | None) -> tuple[str, ...]:
+    """Comma-separated IP addresses, each with an optional :port ([v6]:port)."""
+    import ipaddress
+
+    from mailgate.shared.senderauth.resolver import parse_server
+
+    servers = []
+    for item in (value or "").replace(" ", ",").split(","):
+        if not item.strip():
+            continue
+        try:
+            host, port = parse_server(item)
+            ipaddress.ip_address(host)
+        except ValueError:
+            raise ConfigError(var, f"{item.strip()!r} is not an IP address (optionally :port)") from None
+        if not 0 < port < 65536:
+            raise ConfigError(var, f"{item.strip()!r}: port out of range")
+        servers.append(item.strip())
+    return tuple(servers)
+
+
+def _dns_timeout(var: str, value: str | None) -> float:
     if value is None or not value.strip():
-        return ()
+        return 5.0
     try:
-        data = json.loads(value)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(var, f"not valid JSON ({exc.msg} at position {exc.pos})") from None
-    if not isinstance(data, list):
-        raise ConfigError(var, "expected a JSON list of mailers")
-    result: list[MailerConfig] = []
-    seen: set[str] = set()
-    for i, item in enumerate(data):
-        if not isinstance(item, dict):
-            raise ConfigError(var, f"mailer #{i + 1} is not an object")
-        key = item.get("key")
-        if not isinstance(key, str) or not key:
-            raise ConfigError(var, f"mailer #{i + 1} needs a non-empty string 'key'")
-        if key in seen:
-            raise ConfigError(var, f"mailer key {key!r} is used twice")
-        seen.add(key)
-        mtype = item.get("type")
-        if mtype not in MAILER_TYPES:
-            raise ConfigError(var, f"mailer {key!r}: type must be one of {', '.join(MAILER_TYPES)}")
-        priority = item.get("priority")
-        if priority is not None and (not isinstance(priority, int) or isinstance(priority, bool)):
-            raise ConfigError(var, f"mailer {key!r}: priority must be an integer or absent")
-        options = item.get("options", {})
-        if not isinstance(options, dict):
-            raise ConfigError(var, f"mailer {key!r}: options must be an object")
-        wrong = mailer_options.problem(mtype, options)
-        if wrong:
-            raise ConfigError(var, f"mailer {key!r}: {wrong}")
-        # null is "not set": dropped here, so every transport applies its own default (a None
-        # reaching one read "verify": null as false, and "args": null crashed).
-        given = {name: value for name, value in options.items() if value is not None}
-        result.append(MailerConfig(key=key, type=mtype, priority=priority, options=given))
-    return tuple(result)
+        seconds = float(value.strip().rstrip("s"))
+    except ValueError:
+        raise ConfigError(var, f"expected seconds, got {value!r}") from None
+    if not 0.1 <= seconds <= 60:
+        raise ConfigError(var, f"between 0.1 and 60 seconds, got {value!r}")
+    return seconds
 
 
 def _secret_key(instance: Path, given: str | None) -> str:
@@ -439,6 +431,16 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError(PREFIX + "PURGE_AFTER_DAYS", "0 (off) or at least 7: senders retry for up to 5 days "
                           "and a purged message's dedupe claim goes with it")
 
+    from mailgate.shared.senderauth.policy import DEFAULT_MODE, MODES
+
+    sender_auth = (env.get("SENDER_AUTH") or DEFAULT_MODE).strip().lower()
+    if sender_auth not in MODES:
+        raise ConfigError(PREFIX + "SENDER_AUTH", f"one of {', '.join(MODES)}, got {sender_auth!r}")
+    authserv_id = (env.get("AUTHSERV_ID") or "").strip()
+    if authserv_id and not _AUTHSERV_ID.fullmatch(authserv_id):
+        raise ConfigError(PREFIX + "AUTHSERV_ID", f"{authserv_id!r} is not an authserv-id (a host name, "
+                          "as your verifier writes it before the first ';')")
+
     return Settings(
         instance_path=instance,
         database_url=url,
@@ -449,11 +451,15 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
         public_replies=env.boolean("PUBLIC_REPLIES", False),
         max_message_bytes=env.integer("MAX_MESSAGE_BYTES", DEFAULT_MAX_MESSAGE_BYTES, minimum=1024),
         milter_socket=socket,
-        mailers=_mailers(PREFIX + "MAILERS", env.get("MAILERS")),
+        mailers=parse_mailers(PREFIX + "MAILERS", env.get("MAILERS")),
         base_url=base_url,
         from_address=from_address,
         purge_after_days=purge_days,
         trusted_proxies=env.integer("TRUSTED_PROXIES", 0),
+        sender_auth=sender_auth,
+        authserv_id=authserv_id,
+        dns_servers=_dns_servers(PREFIX + "DNS_SERVERS", env.get("DNS_SERVERS")),
+        dns_timeout=_dns_timeout(PREFIX + "DNS_TIMEOUT", env.get("DNS_TIMEOUT")),
         config_file=config_path,
         environ=view,
     )

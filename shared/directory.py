@@ -14,7 +14,10 @@ from sqlalchemy.orm import Session
 from mailgate.shared import audit
 from mailgate.shared.addresses import AddressError, is_reserved, split_address
 from mailgate.shared.config import Settings
+from mailgate.shared.keys import signing_key
 from mailgate.shared.models import AppUser, Application, CreateAddress, UserEmail
+from mailgate.shared.personal_address import personal_address
+from mailgate.shared.senderauth.policy import MODES
 
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$", re.I)
 
@@ -116,17 +119,54 @@ def validate_create_address(session: Session, settings: Settings, address: str) 
     return normalised
 
 
+def _sender_auth(mode: str | None) -> str | None:
+    if mode in (None, "", "default"):
+        return None
+    if mode not in MODES:
+        raise DirectoryError(f"sender authentication {mode!r}: use {', '.join(MODES)} (or default)")
+    return mode
+
+
 def add_create_address(session: Session, settings: Settings, app_name: str, address: str,
-                       default_author: str | None = None, *, actor: str) -> CreateAddress:
+                       default_author: str | None = None, *, actor: str,
+                       sender_auth: str | None = None) -> CreateAddress:
     app = get_application(session, app_name)
     normalised = validate_create_address(session, settings, address)
     author = get_user(session, default_author) if default_author else None
-    row = CreateAddress(application_id=app.id, address=normalised, default_author_id=author.id if author else None)
+    mode = _sender_auth(sender_auth)
+    row = CreateAddress(application_id=app.id, address=normalised, default_author_id=author.id if author else None,
+                        sender_auth=mode)
     session.add(row)
     session.flush()
     audit.record(session, actor, "address.add", normalised, application=app.name,
-                 default_author=author.username if author else None)
+                 default_author=author.username if author else None, sender_auth=mode)
     return row
+
+
+def set_sender_auth(session: Session, address: str, mode: str | None, *, actor: str) -> CreateAddress:
+    """This address's own off/report/require; None follows MAILGATE_SENDER_AUTH."""
+    row = get_create_address(session, address)
+    row.sender_auth = _sender_auth(mode)
+    audit.record(session, actor, "address.sender_auth", row.address, sender_auth=row.sender_auth)
+    return row
+
+
+def personal_create_address(session: Session, username: str, *, rotate: bool = False,
+                            address: str | None = None, actor: str) -> str:
+    """The user's secret personal create address (`--rotate` first kills the one handed out before)."""
+    user = get_user(session, username)
+    if address:
+        base = get_create_address(session, address).address
+    else:
+        rows = list_create_addresses(session, "tasks") or list_create_addresses(session)
+        if not rows:
+            raise DirectoryError("there is no create address yet; add one with `mailgate address add tasks ADDRESS`")
+        base = rows[0].address
+    if rotate:
+        user.create_address_serial = (user.create_address_serial or 0) + 1
+        session.flush()
+        audit.record(session, actor, "user.create_address.rotate", user.username)
+    return personal_address(signing_key(session), base, user.id, user.create_address_serial or 0)
 
 
 def get_create_address(session: Session, address: str) -> CreateAddress:

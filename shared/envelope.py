@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mailgate.shared.senderauth import AuthResult
 
 SOURCES = ("milter", "pipe", "test", "imap", "postmark", "mailgun", "sendgrid")
 
@@ -22,6 +26,9 @@ class Envelope:
     # The message's real size when the bytes handed over are only its head: the milter keeps no more
     # than the headers of a message over the limit that it must let through for other recipients.
     size: int | None = None
+    # Sender authentication, found before the message is handed to the writer (sender_auth.prepare);
+    # None: not checked (yet).
+    auth: "AuthResult | None" = None
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:

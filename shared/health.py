@@ -457,7 +457,7 @@ def run_checks(settings: Settings, db: Database, *, postfix_config_dir: str | No
     from mailgate.shared.outbound import health as outbound_health
 
     try:
-        results.extend(outbound_health.check_mailers(settings))
+        results.extend(outbound_health.check_mailers(settings, db=db))
     except Exception as exc:  # noqa: BLE001 -- same rule as guarded(): never take the page down
         results.append(Check("mailers", False, f"check crashed: {exc.__class__.__name__}: {exc}"[:400],
                              "Report this as a bug."))

@@ -33,6 +33,7 @@ class Reason(StrEnum):
     COMMAND_NOT_ALLOWED = "command_not_allowed"
     TOO_LARGE = "too_large"
     EMPTY = "empty"
+    UNAUTHENTICATED_SENDER = "unauthenticated_sender"
     INTERNAL_ERROR = "internal_error"
 
 
@@ -49,6 +50,7 @@ STATUS_OF_REASON: dict[Reason, Status] = {
     Reason.COMMAND_NOT_ALLOWED: Status.REJECTED,
     Reason.TOO_LARGE: Status.REJECTED,
     Reason.EMPTY: Status.REJECTED,
+    Reason.UNAUTHENTICATED_SENDER: Status.REJECTED,
     Reason.INTERNAL_ERROR: Status.FAILED,
 }
 
@@ -70,6 +72,9 @@ DEFAULT_TEXT: dict[Reason, str] = {
     Reason.COMMAND_NOT_ALLOWED: "A command in your message cannot be applied.",
     Reason.TOO_LARGE: "The message is larger than this server accepts.",
     Reason.EMPTY: "The message has no text to act on.",
+    Reason.UNAUTHENTICATED_SENDER: (
+        "This address only takes mail whose sender is authenticated (DMARC), and this message's is not."
+    ),
     Reason.INTERNAL_ERROR: "Mailgate failed to process the message; an administrator can retry it.",
 }
 
@@ -99,6 +104,12 @@ class TempFail(Exception):
     reason = "unavailable"
 
 
+class AuthDeferred(TempFail):
+    """Sender authentication is required and DNS did not answer: the sender retries (451 4.7.0, pipe 75)."""
+
+    reason = "sender_auth_temperror"
+
+
 @dataclass
 class Outcome:
     """What happened to one received message; the JSON shape of the CLI contract."""
@@ -115,6 +126,7 @@ class Outcome:
     unknown_commands: list[str] = field(default_factory=list)
     robot: str | None = None
     duplicate_of: int | None = None
+    auth: dict[str, Any] | None = None  # senderauth.AuthResult.to_json(); None: not checked
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -130,6 +142,7 @@ class Outcome:
             "unknown_commands": list(self.unknown_commands),
             "robot": self.robot,
             "duplicate_of": self.duplicate_of,
+            "auth": self.auth,
         }
 
 
@@ -146,6 +159,15 @@ class SmtpReply:
 
 ACCEPT = SmtpReply(250, "2.0.0", "OK")
 TEMPFAIL = SmtpReply(451, "4.3.0", "Mailgate is temporarily unable to take this message; please try again later.")
+
+AUTH_TEMPFAIL = SmtpReply(451, "4.7.0", "The sender's domain could not be checked just now (DNS did not "
+                          "answer in time); please try again later.")
+
+
+def tempfail_reply(exc: TempFail) -> SmtpReply:
+    """The 4xx for a message that could not be taken now."""
+    return AUTH_TEMPFAIL if isinstance(exc, AuthDeferred) else TEMPFAIL
+
 
 # Reasons refused at RCPT time: known from the address alone (no backscatter).
 RCPT_REASONS = {Reason.UNKNOWN_RECIPIENT, Reason.INVALID_HASH, Reason.OBJECT_NOT_FOUND}
@@ -190,3 +212,53 @@ def pipe_exit_code(outcome: Outcome) -> int:
     if outcome.status == Status.REJECTED and outcome.reason in RCPT_REASONS:
         return EX_NOUSER
     return EX_OK
+
+
+# --- webhook answers (`mailgate ingress`) ------------------------------------------------
+
+class IngressReason(StrEnum):
+    """Why a webhook request was refused before anything was stored (counted per hour, never kept)."""
+
+    NOT_CONFIGURED = "not_configured"  # no MAILGATE_MAILERS entry of that type serves inbound mail
+    UNAUTHENTICATED = "unauthenticated"  # HTTP Basic credentials missing or wrong
+    FORBIDDEN_SOURCE = "forbidden_source"  # not from the provider's configured address ranges
+    BAD_SIGNATURE = "bad_signature"
+    STALE_SIGNATURE = "stale_signature"  # signed more than five minutes away from now
+    REPLAYED = "replayed"  # a signature token seen before
+    MALFORMED = "malformed"  # not the provider's documented shape
+    TOO_LARGE = "too_large"  # the request body is over the limit (read no further)
+
+
+class Refused(Exception):
+    """A webhook request refused with a reason; `detail` is for the log, never the answer body."""
+
+    def __init__(self, reason: IngressReason, detail: str = "") -> None:
+        self.reason = IngressReason(reason)
+        self.detail = detail
+        super().__init__(f"{self.reason}: {detail}" if detail else str(self.reason))
+
+
+WEBHOOK_STATUS: dict[IngressReason, int] = {
+    IngressReason.NOT_CONFIGURED: 404,
+    IngressReason.UNAUTHENTICATED: 401,
+    IngressReason.FORBIDDEN_SOURCE: 403,
+    IngressReason.BAD_SIGNATURE: 401,
+    IngressReason.STALE_SIGNATURE: 401,
+    IngressReason.REPLAYED: 409,
+    IngressReason.MALFORMED: 400,
+    IngressReason.TOO_LARGE: 413,
+}
+# Refusals a retry cannot change, answered with the status that stops that provider's retries
+# (Mailgun: 406; Postmark: 403), so a malformed or oversized post is not sent again for hours.
+# SendGrid retries only 5xx. Other refusals keep the status above: the provider retries.
+WEBHOOK_FINAL_REASONS = frozenset({IngressReason.MALFORMED, IngressReason.TOO_LARGE, IngressReason.REPLAYED})
+WEBHOOK_GIVE_UP_STATUS = {"mailgun": 406, "postmark": 403}
+WEBHOOK_STORED = 200  # stored durably, whatever the outcome (a bad address is recorded rejected, never bounced)
+WEBHOOK_TEMPFAIL = 503  # the database is unavailable: the provider retries
+
+
+def webhook_status(reason: IngressReason, provider: str) -> int:
+    """The HTTP status of a refused webhook request."""
+    if reason in WEBHOOK_FINAL_REASONS and provider in WEBHOOK_GIVE_UP_STATUS:
+        return WEBHOOK_GIVE_UP_STATUS[provider]
+    return WEBHOOK_STATUS[reason]

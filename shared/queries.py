@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from mailgate.shared.models import (
     AppUser, Attachment, Comment, OutboundMessage, ReceivedMessage, ReceivedRaw, Task, TaskSubscriber,
 )
+from mailgate.shared.senderauth.result import AuthResult, mismatch_sentence
 
 
 def _iso(dt: datetime | None) -> str | None:
@@ -41,6 +42,7 @@ def inbound_json(rec: ReceivedMessage) -> dict:
         "received_at": _iso(rec.created_at),
         "processed_at": _iso(rec.processed_at),
         "duplicate_of": rec.duplicate_of,
+        "auth": rec.auth,
     }
 
 
@@ -59,6 +61,7 @@ def inbound_detail_json(rec: ReceivedMessage) -> dict:
         "error": rec.error or None,
         "attempts": rec.attempts,
         "truncated": rec.truncated,
+        "auth_mismatch": mismatch_sentence(AuthResult.from_json(rec.auth), rec.mail_from, rec.from_addr) or None,
     })
     return data
 
@@ -69,6 +72,7 @@ class InboundFilter:
     reason: str | None = None
     source: str | None = None
     application: str | None = None
+    auth: str | None = None  # a verdict (pass, fail, none, temperror), or "unchecked"
     search: str | None = None
     since: datetime | None = None
     until: datetime | None = None
@@ -84,6 +88,10 @@ def inbound_query(f: InboundFilter) -> Select:
         q = q.where(ReceivedMessage.source == f.source)
     if f.application:
         q = q.where(ReceivedMessage.application == f.application)
+    if f.auth == "unchecked":
+        q = q.where(ReceivedMessage.auth_verdict.is_(None))
+    elif f.auth:
+        q = q.where(ReceivedMessage.auth_verdict == f.auth)
     if f.since:
         q = q.where(ReceivedMessage.created_at >= f.since)
     if f.until:
@@ -96,6 +104,13 @@ def inbound_query(f: InboundFilter) -> Select:
             ReceivedMessage.message_id.ilike(term),
         ))
     return q
+
+
+def auth_verdict_counts(session: Session, since: datetime) -> dict[str, int]:
+    """Received messages since `since` per sender-authentication verdict ("unchecked": not checked)."""
+    rows = session.execute(select(ReceivedMessage.auth_verdict, func.count()).where(ReceivedMessage.created_at >= since)
+                           .group_by(ReceivedMessage.auth_verdict)).all()
+    return {verdict or "unchecked": count for verdict, count in rows}
 
 
 def list_inbound(session: Session, f: InboundFilter | None = None, limit: int = 50,
@@ -219,7 +234,7 @@ SEARCH_COLUMNS = (
 )
 LIST_COLUMNS = (
     "id", "created_at", "source", "status", "reason", "action", "application", "object_ref", "actor",
-    "from_addr", "mail_from", "recipients_text", "subject", "size",
+    "from_addr", "mail_from", "recipients_text", "subject", "size", "auth_verdict",
 )
 
 

@@ -26,7 +26,7 @@ COLUMNS = tuple(c.key for c in _RECEIVED.columns)
 # What recording an outcome writes (with attempts + 1); the rest of the row is written once, by the store.
 OUTCOME_FIELDS = ("status", "reason", "reason_text", "action", "application", "routed_to", "object_ref", "actor",
                   "task_id", "comment_id", "duplicate_of", "commands", "unknown_commands", "robot", "robot_reason",
-                  "decisions", "parse", "error", "processed_at")
+                  "decisions", "parse", "error", "processed_at", "auth", "auth_verdict")
 
 
 class ReceivedRow:
@@ -43,6 +43,8 @@ class ReceivedRow:
     client_name: str
     helo: str
     auth_results: str
+    auth: dict | None
+    auth_verdict: str | None
     message_id: str
     dedupe_key: str
     subject: str
@@ -93,7 +95,7 @@ def outcome_of(row_id: int | None, values: dict[str, Any]) -> Outcome:
         text=values["reason_text"], action=values["action"], object=values["object_ref"], actor=values["actor"],
         application=values["application"], commands=list(values["commands"] or []),
         unknown_commands=list(values["unknown_commands"] or []), robot=values["robot"],
-        duplicate_of=values["duplicate_of"],
+        duplicate_of=values["duplicate_of"], auth=values["auth"],
     )
 
 

@@ -46,6 +46,15 @@ def user_by_email(conn: Conn, normalised_address: str) -> UserRef | None:
     return UserRef(*row) if row is not None else None
 
 
+_PERSONAL_USER = Statement(select(*_USER_COLUMNS, _USERS.c.create_address_serial).where(_USERS.c.id == bindparam("id")))
+
+
+def user_with_serial(conn: Conn, user_id: int) -> tuple[UserRef, int] | None:
+    """A user and the serial of their personal create address (personal_address.py)."""
+    row = conn.first(_PERSONAL_USER, {"id": user_id})
+    return (UserRef(*row[:4]), row[4] or 0) if row is not None else None
+
+
 def user_by_name(conn: Conn, username: str) -> UserRef | None:
     """Usernames are told apart without case (`!assign CAROL` is carol), as addresses are; the exact
     spelling wins where an older database holds two that differ only in case."""
@@ -125,12 +134,13 @@ class CreateTarget:
     application_id: int
     application: str
     default_author: UserRef | None
+    sender_auth: str | None = None  # off|report|require of this address; None: MAILGATE_SENDER_AUTH
 
 
 _AUTHORS = _USERS.alias("default_author")
 _CREATE_BY_ADDRESS = Statement(
     select(_CREATE.c.id, _CREATE.c.address, _APPS.c.id, _APPS.c.name,
-           _AUTHORS.c.id, _AUTHORS.c.username, _AUTHORS.c.name, _AUTHORS.c.enabled)
+           _AUTHORS.c.id, _AUTHORS.c.username, _AUTHORS.c.name, _AUTHORS.c.enabled, _CREATE.c.sender_auth)
     .join(_APPS, _APPS.c.id == _CREATE.c.application_id)
     .outerjoin(_AUTHORS, _AUTHORS.c.id == _CREATE.c.default_author_id)
     .where(_CREATE.c.address == bindparam("address"))
@@ -141,5 +151,5 @@ def create_target(conn: Conn, normalised_address: str) -> CreateTarget | None:
     row = conn.first(_CREATE_BY_ADDRESS, {"address": normalised_address})
     if row is None:
         return None
-    author = UserRef(*row[4:]) if row[4] is not None else None
-    return CreateTarget(row[0], row[1], row[2], row[3], author)
+    author = UserRef(*row[4:8]) if row[4] is not None else None
+    return CreateTarget(row[0], row[1], row[2], row[3], author, row[8])

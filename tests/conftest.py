@@ -44,6 +44,8 @@ def env(tmp_path) -> dict[str, str]:
         "MAILGATE_REPLY_DOMAIN": REPLY_DOMAIN,
         "MAILGATE_SECRET_KEY": "test-secret-key",
         "MAILGATE_MAILERS": '[{"key": "test", "type": "test"}]',
+        # No DNS unless a test asks for it: tests/senderauth runs its own name server.
+        "MAILGATE_SENDER_AUTH": "off",
         "MAILGATE_CONFIG": "",  # no configuration file: this machine's must not leak into a test
     }
 

@@ -71,9 +71,24 @@ def test_list_refusals_json_and_table(env, db):
     assert out.exit_code == 0, out.output
     data = json.loads(out.output)
     hour = refusals.hour_of(now).strftime("%Y-%m-%dT%H:00:00Z")
-    assert data == [{"hour": hour, "reason": "invalid_hash", "count": 2},
-                    {"hour": hour, "reason": "unknown_recipient", "count": 4}]
+    assert data == [{"hour": hour, "source": "milter", "reason": "invalid_hash", "count": 2},
+                    {"hour": hour, "source": "milter", "reason": "unknown_recipient", "count": 4}]
     longer = json.loads(CliRunner().invoke(main, ["list-refusals", "--hours", "48", "--json"], env=env).output)
     assert sum(r["count"] for r in longer) == 15
     text = CliRunner().invoke(main, ["list-refusals"], env=env).output
     assert "unknown_recipient" in text and "HOUR (UTC)" in text
+
+
+def test_list_refusals_shows_the_webhooks_refusals_beside_the_milters(env, db):
+    from mailgate.ingress import refusals as ingress_refusals
+
+    now = utcnow()
+    refusals.add_counts(db, {(refusals.hour_of(now), "unknown_recipient"): 3})
+    ingress_refusals.count(db, "mailgun", "bad_signature")
+    ingress_refusals.count(db, "mailgun", "bad_signature")
+    data = json.loads(CliRunner().invoke(main, ["list-refusals", "--json"], env=env).output)
+    hour = refusals.hour_of(now).strftime("%Y-%m-%dT%H:00:00Z")
+    assert data == [{"hour": hour, "source": "milter", "reason": "unknown_recipient", "count": 3},
+                    {"hour": hour, "source": "mailgun", "reason": "bad_signature", "count": 2}]
+    text = CliRunner().invoke(main, ["list-refusals"], env=env).output
+    assert "SOURCE" in text and "bad_signature" in text

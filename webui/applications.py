@@ -10,7 +10,8 @@ from mailgate.shared import directory
 from mailgate.shared.models import AppUser, Application, CreateAddress
 from mailgate.webui import settings
 from mailgate.webui.extensions import db
-from mailgate.webui.forms import AddressAddForm, ConfirmForm, DefaultAuthorForm
+from mailgate.shared.senderauth.policy import MODES
+from mailgate.webui.forms import AddressAddForm, ConfirmForm, DefaultAuthorForm, SenderAuthForm
 from mailgate.webui.helpers import actor, get_or_404, refuse
 
 bp = Blueprint("applications", __name__, url_prefix="/applications")
@@ -24,6 +25,10 @@ def _author_choices() -> list[tuple[str, str]]:
     return [("", "— none: only known users may write —")] + [(u.username, u.username) for u in users]
 
 
+def _auth_choices() -> list[tuple[str, str]]:
+    return [("", f"default (MAILGATE_SENDER_AUTH: {settings().sender_auth})")] + [(m, m) for m in MODES]
+
+
 def _apps() -> list[Application]:
     return list(db.session.scalars(
         select(Application).options(selectinload(Application.addresses).selectinload(CreateAddress.default_author))
@@ -35,9 +40,17 @@ def _render(app_name: str | None = None, add_form: AddressAddForm | None = None,
     for app in _apps():
         form = AddressAddForm(prefix=f"add-{app.id}") if add_form is None or app.name != app_name else add_form
         form.default_author.choices = _author_choices()
+        form.sender_auth.choices = _auth_choices()
         forms[app.id] = form
+    auth_forms = {}
+    for app in _apps():
+        for a in app.addresses:
+            auth_forms[a.id] = f = SenderAuthForm(prefix=f"auth-{a.id}")
+            f.sender_auth.choices = _auth_choices()
+            f.sender_auth.data = a.sender_auth or ""
     return render_template("applications/index.html", apps=_apps(), forms=forms, warning=PUBLIC_WARNING,
-                           domains=settings().domains), status
+                           domains=settings().domains, auth_forms=auth_forms,
+                           global_auth=settings().sender_auth), status
 
 
 @bp.route("/")
@@ -52,6 +65,7 @@ def add_address(name: str):
         abort(404)
     form = AddressAddForm(prefix=f"add-{app.id}")
     form.default_author.choices = _author_choices()
+    form.sender_auth.choices = _auth_choices()
     if not form.validate_on_submit():
         return _render(name, form, 400)
     author = form.default_author.data or None
@@ -59,12 +73,29 @@ def add_address(name: str):
         form.confirm_public.errors = ["Tick this box to confirm you want a public address."]
         return _render(name, form, 400)
     try:
-        row = directory.add_create_address(db.session, settings(), name, form.address.data, author, actor=actor())
+        row = directory.add_create_address(db.session, settings(), name, form.address.data, author, actor=actor(),
+                                           sender_auth=form.sender_auth.data or None)
     except directory.DirectoryError as exc:
         refuse(f"Not added: {exc}")
         form.address.errors = [str(exc)]
         return _render(name, form, 400)
     flash(f"Added {row.address} to {name}." + (" It is public (default author)." if author else ""), "info")
+    return redirect(url_for("applications.index"))
+
+
+@bp.route("/addresses/<id:addr_id>/sender-auth", methods=["POST"])
+def sender_auth(addr_id: int):
+    row = get_or_404(CreateAddress, addr_id)
+    form = SenderAuthForm(prefix=f"auth-{addr_id}")
+    form.sender_auth.choices = _auth_choices()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        directory.set_sender_auth(db.session, row.address, form.sender_auth.data or None, actor=actor())
+    except directory.DirectoryError as exc:
+        refuse(str(exc))
+        return redirect(url_for("applications.index"))
+    flash(f"{row.address}: sender authentication {row.sender_auth or 'follows the server setting'}.", "info")
     return redirect(url_for("applications.index"))
 
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 from flask import Blueprint, render_template
 from sqlalchemy import func, select
 
-from mailgate.shared import keys, refusals
+from mailgate.shared import keys, queries, refusals
 from mailgate.shared.db import utcnow
 from mailgate.shared.models import Heartbeat, OutboundMessage, ReceivedMessage
 from mailgate.webui import chart
@@ -36,6 +36,7 @@ def index():
         key = None
     beats = list(s.scalars(select(Heartbeat).order_by(Heartbeat.service, Heartbeat.host)))
     milter = max((b.last_seen for b in beats if b.service == "milter"), default=None)
+    auth = queries.auth_verdict_counts(s, now - timedelta(days=7))
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)  # UTC, as "Received today"
     return render_template(
         "dashboard/index.html",
@@ -43,7 +44,8 @@ def index():
         statuses=chart.STATUSES, failures=failures, failed_total=failed_total,
         outbound=outbound, key=key, fingerprint=keys.fingerprint(key) if key else None,
         key_issued=keys.issued_count(s, key) if key else 0,
-        milter_seen=milter, beats=beats, chart=picture,
+        milter_seen=milter, beats=beats, chart=picture, auth=auth,
+        auth_verdicts=("pass", "fail", "none", "temperror", "unchecked"),
         refused_today=refusals.totals_by_reason(s, midnight),
         refused_week=refusals.totals_by_reason(s, now - timedelta(days=7)),
     )

@@ -68,7 +68,13 @@ class AddressAddForm(FlaskForm):
     address = StringField("New create address", validators=[DataRequired(), Length(max=320)])
     default_author = SelectField("Default author for unknown senders", choices=[], validate_choice=False)
     confirm_public = BooleanField("I understand a default author lets anyone open tasks at this address")
+    sender_auth = SelectField("Sender authentication", choices=[], validate_choice=False)
     submit = SubmitField("Add address")
+
+
+class SenderAuthForm(FlaskForm):
+    sender_auth = SelectField("Sender authentication", choices=[], validate_choice=False)
+    submit = SubmitField("Save")
 
 
 class DefaultAuthorForm(FlaskForm):
@@ -99,6 +105,7 @@ class ReceivedFilterForm(FlaskForm):
     reason = SelectField("Reason", choices=[], validate_choice=False)
     application = SelectField("Application", choices=[], validate_choice=False)
     source = SelectField("Source", choices=[], validate_choice=False)
+    auth = SelectField("Sender auth", choices=[], validate_choice=False)
     since = StringField("From date", validators=[Optional()])
     until = StringField("Until date", validators=[Optional()])
     q = StringField("Search", validators=[Optional(), Length(max=200)])

@@ -12,6 +12,7 @@ from mailgate.shared.models import Application, Attachment, Comment, ReceivedMes
 from mailgate.shared.envelope import SOURCES
 from mailgate.shared.message import load_message, raw_headers
 from mailgate.shared.outcomes import Reason, Status, TempFail
+from mailgate.shared.senderauth.result import VERDICTS, AuthResult, mismatch_sentence
 from mailgate.webui import settings
 from mailgate.webui.database import pipeline_db, release
 from mailgate.webui.extensions import db
@@ -19,6 +20,7 @@ from mailgate.webui.forms import ActionForm, ReceivedFilterForm
 from mailgate.webui.helpers import actor, before_arg, get_or_404
 
 bp = Blueprint("inbound", __name__, url_prefix="/received")
+AUTH_FILTERS = (*VERDICTS, "unchecked")
 
 
 def _date(value: str | None) -> datetime | None:
@@ -38,6 +40,7 @@ def _filter_form() -> ReceivedFilterForm:
     apps = db.session.scalars(select(Application.name).order_by(Application.name)).all()
     form.application.choices = [("", "any")] + [(a, a) for a in apps]
     form.source.choices = [("", "any")] + [(s, s) for s in SOURCES]
+    form.auth.choices = [("", "any")] + [(v, v) for v in AUTH_FILTERS]
     return form
 
 
@@ -46,6 +49,7 @@ def filter_from(form: ReceivedFilterForm) -> queries.InboundFilter:
     return queries.InboundFilter(
         status=form.status.data or None, reason=form.reason.data or None,
         application=form.application.data or None, source=form.source.data or None,
+        auth=form.auth.data if form.auth.data in AUTH_FILTERS else None,
         search=(form.q.data or "").strip() or None, since=_date(form.since.data),
         until=until + timedelta(days=1) if until else None,
     )
@@ -85,8 +89,10 @@ def detail(rec_id: int):
     raw = queries.inbound_raw(db.session, rec_id) or b""
     headers = _headers(raw)
     task, comment, files = _linked(rec)
+    auth = AuthResult.from_json(rec.auth)
     return render_template(
         "inbound/detail.html", rec=rec, headers=headers, raw_size=len(raw), task=task, comment=comment,
+        auth=auth, mismatch=mismatch_sentence(auth, rec.mail_from, rec.from_addr),
         files=files, parse=rec.parse or {}, reprocessable=rec.status in pipeline.REPROCESSABLE and not rec.truncated,
     )
 

@@ -1,6 +1,7 @@
 """Tables only, one module per area. Behaviour lives in the pipeline modules."""
 
 from mailgate.shared.models.admin import AdminUser, AuditEntry, Heartbeat, RefusalCount
+from mailgate.shared.models.ingress import IngressRefusal, WebhookToken
 from mailgate.shared.models.directory import AppUser, Application, CreateAddress, UserEmail
 from mailgate.shared.models.mail import MailKey, MessageClaim, OutboundMessage, ReceivedMessage, ReceivedRaw
 from mailgate.shared.models.tracker import Attachment, Comment, Task, TaskSubscriber
@@ -10,4 +11,5 @@ __all__ = [
     "AppUser", "Application", "CreateAddress", "UserEmail",
     "MailKey", "MessageClaim", "OutboundMessage", "ReceivedMessage", "ReceivedRaw",
     "Attachment", "Comment", "Task", "TaskSubscriber",
+    "IngressRefusal", "WebhookToken",
 ]

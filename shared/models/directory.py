@@ -32,6 +32,7 @@ class CreateAddress(Base):
     application_id: Mapped[int] = mapped_column(ForeignKey("applications.id", ondelete="CASCADE"), index=True)
     address: Mapped[str] = mapped_column(String(320), unique=True)
     default_author_id: Mapped[int | None] = mapped_column(ForeignKey("app_users.id", ondelete="SET NULL"))
+    sender_auth: Mapped[str | None] = mapped_column(String(16))  # off|report|require; None: MAILGATE_SENDER_AUTH
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     application: Mapped[Application] = relationship(back_populates="addresses")
@@ -47,6 +48,8 @@ class AppUser(Base):
     username: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200), default="")
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Bumped by `user create-address --rotate`: part of the personal create address's signature.
+    create_address_serial: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     emails: Mapped[list["UserEmail"]] = relationship(

@@ -31,6 +31,9 @@ class ReceivedMessage(Base):
     client_name: Mapped[str] = mapped_column(String(255), default="")
     helo: Mapped[str] = mapped_column(String(255), default="")
     auth_results: Mapped[str] = mapped_column(Text, default="")
+    # sender authentication (senderauth.AuthResult.to_json()); None: not checked (policy off)
+    auth: Mapped[dict | None] = mapped_column(JSON)
+    auth_verdict: Mapped[str | None] = mapped_column(String(16))  # pass|fail|none|temperror: filter and counts
     # headers (decoded, CR/LF stripped) -------------------------------------
     message_id: Mapped[str] = mapped_column(String(250), default="")
     dedupe_key: Mapped[str] = mapped_column(String(260))  # looked up in message_claims, not here
@@ -74,6 +77,7 @@ class ReceivedMessage(Base):
         # retention are all answered from this one index without reading rows.
         Index("ix_received_created_status", "created_at", "status"),
         Index("ix_received_message_id", "message_id"),
+        Index("ix_received_auth_verdict_id", "auth_verdict", "id"),
     )
 
 

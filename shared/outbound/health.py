@@ -15,10 +15,12 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from mailgate.shared.config import MailerConfig, Settings
+from mailgate.shared.mailer_config import API_TYPES
 from mailgate.shared.db import Database, utcnow
 from mailgate.shared.health import Check
 from mailgate.shared.models import Heartbeat, OutboundMessage
-from mailgate.shared.outbound.mailers import MailerFailure, SendmailMailer, SMTPMailer
+from mailgate.shared.outbound.failures import CredentialsRefused, MailerFailure
+from mailgate.shared.outbound.mailers import SendmailMailer, SMTPMailer, transport_class
 from mailgate.shared.outbound.worker import HEARTBEAT_SERVICE
 
 STALE_QUEUE = timedelta(minutes=15)  # a due message older than this means no worker is sending
@@ -27,6 +29,8 @@ WORKER_STALE = timedelta(minutes=2)
 
 def check_mailer(config: MailerConfig, timeout: float = 5.0) -> Check:
     name = f"mailer {config.key} ({config.type})"
+    if not config.sends_email:
+        return Check(name, True, "inbound only (\"outbound\": false or no \"email\" in media): not used to send")
     if config.type == "test":
         return Check(name, True, "test mailer: records messages, sends nothing")
     if config.type == "sendmail":
@@ -36,6 +40,8 @@ def check_mailer(config: MailerConfig, timeout: float = 5.0) -> Check:
             return Check(name, False, f"{m.binary} is missing or not executable",
                          "Install the local MTA (Postfix provides /usr/sbin/sendmail) or set options.binary.")
         return Check(name, True, f"{path} is executable")
+    if config.type in API_TYPES:
+        return check_api_mailer(config, timeout)
     m = SMTPMailer(config.key, {**dict(config.options), "timeout": min(timeout, float(config.options.get("timeout") or timeout))})
     try:
         conn = m._connect()
@@ -52,11 +58,73 @@ def check_mailer(config: MailerConfig, timeout: float = 5.0) -> Check:
     return Check(name, code == 250, f"{m.host}:{m.port} answers ({tls}{', logged in' if m.user else ''})")
 
 
-def check_mailers(settings: Settings, timeout: float = 5.0) -> list[Check]:
-    if not settings.mailers:
-        return [Check("mailers", False, "no mailer configured: notifications are voided, nothing is sent",
-                      "Set MAILGATE_MAILERS, e.g. [{\"key\": \"local\", \"type\": \"sendmail\"}].")]
-    return [check_mailer(c, timeout) for c in settings.mailers]
+def _secrets(config: MailerConfig) -> str:
+    shown = config.secret_fingerprints()
+    return ("; " + ", ".join(f"{name} {fp}" for name, fp in sorted(shown.items()))) if shown else ""
+
+
+def check_api_mailer(config: MailerConfig, timeout: float = 5.0) -> Check:
+    """A harmless authenticated call (it reads, sends nothing) proves the endpoint and the credentials."""
+    name = f"mailer {config.key} ({config.type})"
+    options = {**dict(config.options), "timeout": min(timeout, float(config.options.get("timeout") or timeout))}
+    try:
+        m = transport_class(config.type)(config.key, options)
+    except Exception as exc:  # e.g. the SDK missing from this installation
+        return Check(name, False, f"cannot set up: {exc.__class__.__name__}: {exc}"[:400], "Reinstall Mailgate.")
+    try:
+        said = m.probe()
+    except CredentialsRefused as exc:
+        return Check(name, False, f"{exc}{_secrets(config)}",
+                     "The service refused the credentials: check the key in MAILGATE_MAILERS (its fingerprint is "
+                     "shown) and its permissions at the service; the worker skips this mailer meanwhile.")
+    except MailerFailure as exc:
+        return Check(name, False, f"{exc}{_secrets(config)}",
+                     "Check options.endpoint and that this host can reach the service.")
+    finally:
+        m.close()
+    return Check(name, True, f"{m.where}: {said}{_secrets(config)}")
+
+
+def reported_down(db: Database) -> dict[str, str]:
+    """Mailers a live worker is skipping for refused credentials: key -> what its heartbeat says."""
+    now = utcnow()
+    result: dict[str, str] = {}
+    with db.read() as s:
+        beats = s.execute(select(Heartbeat.host, Heartbeat.last_seen, Heartbeat.detail)
+                          .where(Heartbeat.service == HEARTBEAT_SERVICE)).all()
+    for host, last_seen, detail in beats:
+        if last_seen is None or now - last_seen > WORKER_STALE:
+            continue
+        for key, down in ((detail or {}).get("mailers_down") or {}).items():
+            if isinstance(down, dict) and down.get("kind") == "credentials":
+                result.setdefault(key, f"worker on {host} skips it until {down.get('until')}: {down.get('why')}")
+    return result
+
+
+def with_worker_view(checks: list[Check], configs: list[MailerConfig], down: dict[str, str]) -> list[Check]:
+    """A mailer the worker found refusing our credentials is a failed check, whatever the probe saw."""
+    result = []
+    for check, config in zip(checks, configs):
+        if config.key in down:
+            check = Check(check.name, False, f"{down[config.key]}; probe: {check.detail}"[:600],
+                          "The service refused the credentials while sending: fix the key in MAILGATE_MAILERS and "
+                          "restart the worker.")
+        result.append(check)
+    return result
+
+
+def check_mailers(settings: Settings, timeout: float = 5.0, db: Database | None = None) -> list[Check]:
+    configs = list(settings.mailers)
+    checks = [check_mailer(c, timeout) for c in configs]
+    if db is not None:
+        try:
+            checks = with_worker_view(checks, configs, reported_down(db))
+        except Exception:  # noqa: BLE001 -- the database has its own check; the probes still stand
+            pass
+    if not any(c.sends_email for c in configs):
+        return [Check("mailers", False, "no mailer configured to send: notifications are voided, nothing is sent",
+                      "Set MAILGATE_MAILERS, e.g. [{\"key\": \"local\", \"type\": \"sendmail\"}].")] + checks
+    return checks
 
 
 def check_queue(db: Database) -> Check:

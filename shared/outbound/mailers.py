@@ -4,14 +4,13 @@ Order: mailers with a priority first, highest group first, shuffled inside a
 group (so equal relays share the load); then the unprioritised ones in the
 order they are configured.
 
-Failures are split in two, because they call for opposite reactions:
+Failures (shared/outbound/failures.py) are temporary (try the next mailer,
+retry later), permanent (the message itself is refused; the row fails with
+the server's words) or "down" (the mailer is unusable for a while).
 
-- TemporaryFailure (connection refused, timeouts, 4xx, auth problems, a
-  sendmail EX_TEMPFAIL): this mailer cannot take it now; try the next one,
-  and retry the message later if none could.
-- PermanentFailure (a 5xx to MAIL FROM/RCPT/DATA, sendmail's "no such user"):
-  the destination refuses the message itself; another relay would get the
-  same answer, so the row fails with the server's words.
+The API types (postmark, mailgun, sendgrid: api_mailers.py; ses:
+ses_mailer.py) are imported only when configured, so a host without them
+pays nothing for their HTTP client or SDK.
 
 An SMTPMailer keeps ONE connection open for as many messages as the worker
 gives it (reconnecting once if the server dropped an idle connection), which
@@ -30,32 +29,14 @@ import time
 from typing import Protocol, Sequence
 
 from mailgate.shared.config import MailerConfig
-
-
-class MailerFailure(Exception):
-    """Base of the two outcomes a mailer may report instead of success."""
-
-
-class TemporaryFailure(MailerFailure):
-    pass
-
-
-class PermanentFailure(MailerFailure):
-    pass
-
-
-class MailerDown(TemporaryFailure):
-    """The mailer itself is unusable right now (no connection, login refused, binary missing).
-
-    Unlike a 4xx for one message, this says nothing about the message: the
-    worker skips this mailer for a while instead of paying a connect timeout
-    on every message of the batch.
-    """
+from mailgate.shared.outbound.failures import (CredentialsRefused, MailerDown, MailerFailure,  # noqa: F401
+                                               PermanentFailure, RateLimited, TemporaryFailure)
 
 
 class Mailer(Protocol):
     key: str
     type: str
+    keeps_message_id: bool  # False: the service sets its own Message-ID (render without ours, thread by References)
 
     def send(self, sender: str, recipients: Sequence[str], data: bytes) -> str:
         """Deliver or raise a MailerFailure; returns a short note (e.g. refused recipients) or ''."""
@@ -96,6 +77,7 @@ class SMTPMailer:
     """SMTP relay with one reused connection. Options: host, port, user, password, starttls, ssl, timeout."""
 
     type = "smtp"
+    keeps_message_id = True
 
     def __init__(self, key: str, options: dict):
         self.key = key
@@ -231,6 +213,7 @@ class SendmailMailer:
     """The local MTA's sendmail binary. Options: binary (default /usr/sbin/sendmail), args, timeout."""
 
     type = "sendmail"
+    keeps_message_id = True
 
     def __init__(self, key: str, options: dict):
         self.key = key
@@ -271,6 +254,7 @@ class TestMailer:
     """
 
     type = "test"
+    keeps_message_id = True
     outbox: list[tuple[str, str, list[str], bytes]] = []
     _lock = threading.Lock()
 
@@ -314,6 +298,24 @@ class TestMailer:
 TYPES = {"smtp": SMTPMailer, "sendmail": SendmailMailer, "test": TestMailer}
 
 
+def transport_class(mailer_type: str) -> type:
+    """The class that sends for a type; the API types' modules are imported on first use."""
+    if mailer_type in TYPES:
+        return TYPES[mailer_type]
+    if mailer_type == "ses":
+        from mailgate.shared.outbound.ses_mailer import SesMailer
+
+        return SesMailer
+    from mailgate.shared.outbound import api_mailers
+
+    return api_mailers.TYPES[mailer_type]
+
+
 def build(configs: Sequence[MailerConfig]) -> list[Mailer]:
     """One transport object per configured mailer (they keep their connections between messages)."""
-    return [TYPES[c.type](c.key, dict(c.options)) for c in configs]
+    result = []
+    for c in configs:
+        m = transport_class(c.type)(c.key, dict(c.options))
+        m.keeps_message_id = c.message_id
+        result.append(m)
+    return result

@@ -118,6 +118,7 @@ class Result:
     error: str = ""
     note: str = ""
     attempts: int = 0  # attempts before this one
+    retry_after: float = 0.0  # seconds a service asked us to wait (429 Retry-After): the retry is not sooner
 
     @property
     def final(self) -> str:
@@ -151,7 +152,7 @@ def record(db: Database, results: list[Result], now: datetime | None = None) -> 
                 v["status_reason"] = f"gave up after {attempts} attempts"
             else:
                 v["status"] = "queued"
-                v["next_attempt_at"] = now + backoff(attempts)
+                v["next_attempt_at"] = now + max(backoff(attempts), timedelta(seconds=r.retry_after))
                 v["status_reason"] = f"retrying after a temporary failure (attempt {attempts})"
         elif r.outcome == "void":
             v["attempts"] = r.attempts  # nothing was attempted

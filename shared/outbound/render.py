@@ -64,8 +64,12 @@ class Outgoing:
         return [addr for _name, addr in getaddresses([self.to_header()]) if addr]
 
 
-def render_bytes(out: Outgoing) -> bytes:
+def render_bytes(out: Outgoing, keep_message_id: bool = True) -> bytes:
     """The wire form (CRLF): text/plain, with an HTML alternative when there is one.
+
+    `keep_message_id=False` is for a mailer whose service sets its own
+    Message-ID: ours is left out and the thread is carried by References
+    instead (`thread_fallback`).
 
     Assembled directly rather than through EmailMessage: the email package's
     header registry parses every header it is given, which alone capped the
@@ -81,9 +85,12 @@ def render_bytes(out: Outgoing) -> bytes:
         lines.append(_header("Reply-To", out.reply_to))
     lines.append(_header("Subject", out.subject))
     lines.append(_header("Date", formatdate(localtime=True)))
-    if out.message_id and is_threading_id(out.message_id):
+    headers = out.headers
+    if not keep_message_id:
+        headers = thread_fallback(out)
+    elif out.message_id and is_threading_id(out.message_id):
         lines.append(_header("Message-ID", bracket(out.message_id)))
-    for name, value in out.headers.items():
+    for name, value in headers.items():
         if not value or name.lower() in _RESERVED or not _NAME.match(name):
             continue
         if name.lower() in _MSGID_LISTS:
@@ -100,6 +107,37 @@ def render_bytes(out: Outgoing) -> bytes:
                 f"{_part('html', out.body_html)}\r\n--{boundary}--\r\n")
         return ("\r\n".join(lines) + "\r\n" + body).encode("ascii")
     return ("\r\n".join(lines) + "\r\n" + text_part).encode("ascii")
+
+
+def thread_fallback(out: Outgoing) -> dict:
+    """The row's headers for a service that replaces our Message-ID (Phabricator's rule).
+
+    Such a service gives the thread root an id of its own, so nothing could
+    point at ours. Instead every notification of a task, the first one
+    included, names the task's stable thread id (the root's stored
+    Message-ID) first in References, and In-Reply-To names the direct parent
+    (the mail that caused it) or else the thread id: clients that thread by
+    References group them all under one, absent, root.
+    """
+    headers = dict(out.headers)
+    task = str(headers.get("X-Mailgate-Task", "")).strip().lower()
+    if not task or not is_threading_id(out.message_id or ""):
+        return headers  # not a task notification (send-test): nothing to thread
+    refs = [i for i in str(headers.get("References", "")).split() if is_threading_id(i)]
+    if refs and _same_thread(refs[0], out.message_id, task):
+        return headers  # a later notification: its References already start with the thread id
+    own = bracket(out.message_id)  # the thread root: its own stored id is the thread id
+    parent = [i for i in str(headers.get("In-Reply-To", "")).split() if is_threading_id(i)]
+    headers["References"] = " ".join([own, *parent])
+    headers["In-Reply-To"] = parent[-1] if parent else own
+    return headers
+
+
+def _same_thread(ref: str, own_id: str, task: str) -> bool:
+    """Whether `ref` is one of our ids for the same task (compose.new_message_id: mailgate.<task>.…@domain)."""
+    ref, own_id = ref.strip("<>"), own_id.strip("<>")
+    prefix = f"mailgate.{task}."
+    return ref.startswith(prefix) and ref.rpartition("@")[2] == own_id.rpartition("@")[2]
 
 
 def render(out: Outgoing) -> EmailMessage:

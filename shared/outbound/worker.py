@@ -36,14 +36,14 @@ from mailgate.shared.models import Heartbeat, OutboundMessage
 from mailgate.shared.outbound import mailers as mailers_mod
 from mailgate.shared.outbound import queue
 from mailgate.shared.outbound.compose import marker_headers, new_message_id, html_from_text
-from mailgate.shared.outbound.mailers import Mailer, MailerDown, PermanentFailure, TemporaryFailure
+from mailgate.shared.outbound.failures import DOWN_SECONDS, MailerDown, PermanentFailure, TemporaryFailure
+from mailgate.shared.outbound.mailers import Mailer
 from mailgate.shared.outbound.render import Outgoing, render_bytes
 
 log = logging.getLogger("mailgate.outbound")
 
-NO_MAILER = "no mailer configured (MAILGATE_MAILERS is empty): nothing can be sent"
+NO_MAILER = "no mailer configured to send (MAILGATE_MAILERS has no entry that sends email): nothing can be sent"
 HEARTBEAT_SERVICE = "worker"
-DOWN_SECONDS = 30.0  # how long a mailer that could not connect is skipped before trying it again
 
 
 @dataclass
@@ -70,11 +70,12 @@ class Stats:
                 "lost_lease": self.lost_lease, "by_mailer": dict(self.by_mailer)}
 
 
-def deliver(out: Outgoing, order: Sequence[Mailer], down: dict[str, str] | None = None) -> queue.Result:
+def deliver(out: Outgoing, order: Sequence[Mailer], down: dict[str, MailerDown | str] | None = None) -> queue.Result:
     """Try the mailers in order for one message; the Result says what to record.
 
-    `down` maps mailer keys to why they are unusable right now; those are
-    skipped, and a mailer that turns out to be down is added to it.
+    `down` maps mailer keys to why they are unusable right now (the
+    MailerDown, or its text); those are skipped, and a mailer that turns out
+    to be down is added to it. A 429's Retry-After carries into the retry.
     """
     down = {} if down is None else down
     base = dict(id=out.id, lease=out.lease, attempts=out.attempts)
@@ -84,7 +85,8 @@ def deliver(out: Outgoing, order: Sequence[Mailer], down: dict[str, str] | None 
     if not recipients:
         return queue.Result(outcome="failed", error="no valid recipient address", note="no valid recipient address", **base)
     try:
-        data = render_bytes(out)
+        # One rendering per Message-ID policy among the mailers (services that replace it get none).
+        wire = {keep: render_bytes(out, keep) for keep in {m.keeps_message_id for m in order}}
     except Exception as exc:
         # The stored row itself is unsendable (e.g. a non-ASCII sender written before the configuration
         # refused one): retrying cannot help, and letting it escape would lose the whole batch's results,
@@ -93,15 +95,18 @@ def deliver(out: Outgoing, order: Sequence[Mailer], down: dict[str, str] | None 
         text = f"cannot render: {exc.__class__.__name__}: {exc}"
         return queue.Result(outcome="failed", error=text, note=text, **base)
     errors: list[str] = []
+    wait = 0.0
     for m in order:
         if m.key in down:
             errors.append(f"{m.key}: skipped, down ({down[m.key]})")
+            wait = max(wait, getattr(down[m.key], "retry_after", 0.0))
             continue
         try:
-            note = m.send(out.sender, recipients, data)
+            note = m.send(out.sender, recipients, wire[m.keeps_message_id])
         except MailerDown as exc:
-            down[m.key] = str(exc)
+            down[m.key] = exc
             errors.append(f"{m.key}: {exc}")
+            wait = max(wait, getattr(exc, "retry_after", 0.0))
             continue
         except PermanentFailure as exc:
             text = f"{m.key}: {exc}"
@@ -114,7 +119,7 @@ def deliver(out: Outgoing, order: Sequence[Mailer], down: dict[str, str] | None 
             errors.append(f"{m.key}: {exc.__class__.__name__}: {exc}")
             continue
         return queue.Result(outcome="sent", mailer=m.key, error="; ".join(errors), note=note, **base)
-    return queue.Result(outcome="retry", error="; ".join(errors), **base)
+    return queue.Result(outcome="retry", error="; ".join(errors), retry_after=wait, **base)
 
 
 def log_result(out: Outgoing, r: queue.Result) -> None:
@@ -136,13 +141,14 @@ class Worker:
         self.batch_size = batch_size
         self.lease = lease
         self.poll_seconds = poll_seconds
-        self.configs = tuple(settings.mailers if mailer_configs is None else mailer_configs)
+        configs = settings.mailers if mailer_configs is None else mailer_configs
+        self.configs = tuple(c for c in configs if c.sends_email)  # "outbound": false entries serve inbound only
         self.mailers = mailers_mod.build(self.configs)
         self.priorities = {c.key: c.priority for c in self.configs}
         self.rng = rng or random.Random()
         self.stop = threading.Event()
         self.stats = Stats()
-        self._down: dict[str, tuple[float, str]] = {}  # key -> (monotonic time it may be retried, why)
+        self._down: dict[str, tuple[float, MailerDown | str]] = {}  # key -> (monotonic time it may be retried, why)
 
     def order(self) -> list[Mailer]:
         return mailers_mod.ordered(self.mailers, self.priorities, self.rng)
@@ -168,16 +174,34 @@ class Worker:
             results.append(r)
             self.stats.add(r)
             log_result(out, r)
-        for key, why in down.items():
-            if key not in self._down or self._down[key][0] <= now:
-                self._down[key] = (time.monotonic() + DOWN_SECONDS, why)
-                log.warning("mailer %s is down, skipped for %d s: %s", key, DOWN_SECONDS, why)
+        self._mark_down(down, now)
         matched = queue.record(self.db, results)
         self.stats.lost_lease += max(len(results) - matched, 0)
         if matched < len(results):
             log.warning("%d of %d results not recorded: their lease had passed to another worker or an "
                         "admin changed them", len(results) - matched, len(results))
         return len(batch)
+
+    def _mark_down(self, down: dict[str, MailerDown | str], now: float) -> None:
+        """Remember the mailers found down in a batch, each for as long as its failure asks."""
+        newly = False
+        for key, why in down.items():
+            if key not in self._down or self._down[key][0] <= now:
+                seconds = getattr(why, "down_for", DOWN_SECONDS)
+                self._down[key] = (time.monotonic() + seconds, why)
+                newly = newly or getattr(why, "kind", "") == "credentials"
+                log.warning("mailer down %s", kv(mailer=key, kind=getattr(why, "kind", "unreachable"),
+                                                 skipped_s=int(seconds), why=str(why)))
+        if newly:
+            self._beat()  # refused credentials show on the Health page now, not at the next heartbeat
+
+    def down_report(self) -> dict[str, dict]:
+        """The mailers this worker is skipping now, for its heartbeat (the Health page and `check` read it)."""
+        now = time.monotonic()
+        wall = utcnow()
+        return {key: {"kind": getattr(why, "kind", "unreachable"), "why": str(why)[:300],
+                      "until": (wall + timedelta(seconds=until - now)).isoformat(timespec="seconds")}
+                for key, (until, why) in self._down.items() if until > now}
 
     def run_once(self) -> Stats:
         """Send everything due now, then stop (rows that fail temporarily wait for their next attempt)."""
@@ -232,7 +256,7 @@ class Worker:
                     s.add(beat)
                 beat.pid = os.getpid()
                 beat.last_seen = utcnow()
-                beat.detail = self.stats.as_dict()
+                beat.detail = {**self.stats.as_dict(), "mailers_down": self.down_report()}
         except Exception as exc:
             log.warning("worker heartbeat failed: %s", exc)
 
@@ -261,6 +285,9 @@ def send_test(db: Database, settings: Settings, to: str, mailer_key: str | None 
         if not configs:
             known = ", ".join(c.key for c in settings.mailers) or "none"
             raise ValueError(f"no mailer {mailer_key!r} (configured: {known})")
+        if not configs[0].sends_email:
+            raise ValueError(f"mailer {mailer_key!r} does not send email (\"outbound\": false, or \"email\" "
+                             "not in its media)")
     # Built before the row is written: a mailer that cannot even be constructed must not leave a
     # leased test row behind for the next worker run to deliver unasked.
     worker = Worker(db, settings, mailer_configs=configs)

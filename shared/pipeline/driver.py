@@ -9,6 +9,8 @@ one place, `_settle`:
 - a Disposition (`outcomes.Ignore`/`Reject`): the message's work is undone
   (to its savepoint) and the disposition recorded;
 - `AlreadySettled`: undone; another worker's committed outcome stands;
+- a TempFail (sender authentication could not be completed): undone, the
+  message left `received` with why, and that TempFail is its answer (4xx);
 - an unavailable database (lock timeout, deadlock, lost connection): undone,
   nothing recorded, TempFail for this message alone (it stays `received`);
 - anything else: undone and recorded as failed/internal_error with its
@@ -114,7 +116,7 @@ def _settle(w: Work, exc: Exception) -> Outcome | TempFail:
         return received.by_id(w.conn, w.row.id).outcome()
     if is_unavailable(exc):
         return _not_now(w, exc)
-    if not isinstance(exc, Disposition):
+    if not isinstance(exc, (Disposition, TempFail)):
         w.log.error("processing crashed", error=exc.__class__.__name__)
     try:
         return record.run(w, exc)

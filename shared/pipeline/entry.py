@@ -13,7 +13,7 @@ from datetime import timedelta
 from email.message import Message
 from typing import Sequence
 
-from mailgate.shared import durability, received
+from mailgate.shared import durability, received, sender_auth
 from mailgate.shared.config import Settings
 from mailgate.shared.db import Database, utcnow
 from mailgate.shared.envelope import Envelope
@@ -24,6 +24,7 @@ from mailgate.shared.pipeline.steps import store as store_step
 from mailgate.shared.pipeline.work import Timings, Work
 from mailgate.shared.queries import as_id
 from mailgate.shared.received import ReceivedRow
+from mailgate.shared.senderauth import AuthResult
 
 REPROCESSABLE = (Status.FAILED, Status.RECEIVED, Status.REJECTED)
 
@@ -56,6 +57,8 @@ def receive_many(db: Database, settings: Settings, messages: Sequence[tuple[Enve
     one fsync. `sync=False`: not yet durable when it returns; the caller
     makes it durable before it answers any of them (durability.DurableAnswers).
     """
+    for env, raw in messages:  # DNS outside any transaction (the milter has done it in its session thread)
+        sender_auth.prepare(settings, env, raw)
     try:
         batch = [store_step.arrival(settings, env, raw, t)
                  for (env, raw), t in zip(messages, timings or [Timings() for _ in messages])]
@@ -82,9 +85,9 @@ def store(db: Database, settings: Settings, envelope: Envelope, raw: bytes) -> t
 
 
 def process(db: Database, settings: Settings, row: ReceivedRow, msg: Message, envelope: Envelope,
-            timings: Timings | None = None) -> Outcome:
-    """The steps for a stored message, durable when it returns."""
-    w = Work(settings, envelope, timings if timings is not None else Timings(), row=row, msg=msg)
+            timings: Timings | None = None, raw: bytes = b"") -> Outcome:
+    """The steps for a stored message (`raw`: its bytes as stored), durable when it returns."""
+    w = Work(settings, envelope, timings if timings is not None else Timings(), row=row, msg=msg, raw=raw)
     driver.read_all([w])
     with durability.unit(db, "database unavailable while processing") as unit:
         (answer,) = driver.decide_all(unit.conn, [w])
@@ -113,8 +116,13 @@ def reprocess(db: Database, settings: Settings, rec_id: int) -> Outcome:
         raise NotReprocessable(f"message #{rec_id} has no stored bytes")
     envelope = Envelope(source=row.source, sender=row.mail_from, recipients=list(row.rcpt_to or []),
                         client_addr=row.client_addr, client_name=row.client_name, helo=row.helo,
-                        queue_id=row.queue_id, auth_results=row.auth_results)
-    return process(db, settings, row, load_message(raw), envelope)
+                        queue_id=row.queue_id, auth_results=row.auth_results, auth=AuthResult.from_json(row.auth))
+    if envelope.auth is not None and envelope.auth.verdict == "temperror":
+        envelope.auth = None  # DNS did not answer then: ask again now (outside the transaction)
+    sender_auth.prepare(settings, envelope, raw)
+    if envelope.auth is not None:  # recorded with this attempt's outcome, whatever it is
+        row.auth, row.auth_verdict = sender_auth.columns(envelope.auth).values()
+    return process(db, settings, row, load_message(raw), envelope, raw=raw)
 
 
 def recover_stale(db: Database, settings: Settings, older_than_seconds: int = 600, limit: int = 200) -> list[Outcome]:

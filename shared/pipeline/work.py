@@ -50,6 +50,7 @@ class Work:
     timings: Timings
     row: ReceivedRow | None = None  # as stored (set by the store step, or given to process())
     pending: tuple[dict[str, Any], bytes] | None = None  # the row's values and the bytes the store step keeps
+    raw: bytes = b""  # the bytes as stored (sender authentication may verify them late)
     msg: Message | None = None  # the parsed email object the readers look at
     conn: Conn | None = None  # the processing transaction's connection
     log: MessageLog | None = None
@@ -73,6 +74,9 @@ class Work:
     action: str | None = None
     task: TaskRow | None = None
     comment_id: int | None = None
+    # Further outcome columns a step established (sender authentication's result), written whatever the
+    # outcome; each must be in received.OUTCOME_FIELDS.
+    columns: dict[str, Any] = field(default_factory=dict)
 
     def note(self, sentence: str) -> None:
         self.decisions.append(sentence)

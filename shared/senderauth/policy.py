@@ -26,6 +26,3 @@ def refusal_text(auth: AuthResult) -> str:
             f"Send from your usual mail server (which signs with DKIM), or ask the administrator "
             f"for your personal create address.")
 
-
-DEFER_TEXT = ("The sender's domain could not be checked just now (DNS did not answer in time); "
-              "please try again later.")

@@ -208,3 +208,37 @@ def test_server_restart_mid_idle_is_survived(dovecot, settings, db, seed, caplog
         assert wait_for(lambda: _stored(db, "after the restart"), 15.0)
         assert running.poller.stats.reconnects >= 1
     assert any("reconnecting" in r.getMessage() or "retrying" in r.getMessage() for r in caplog.records)
+
+
+def test_sub_addressing_template_routes_replies_and_creates(dovecot, settings, db, seed, task_with_reply):
+    task, reply_to = task_with_reply
+    template = "incoming+%{key}@example.net"
+    key = reply_to.split("@")[0]
+    dovecot.append(make_mail(to="incoming+bugs@example.net", subject="Via the shared mailbox"))
+    dovecot.append(make_mail(sender="bob@example.org", to=f"incoming+{key}@example.net", body="Seen it."))
+    dovecot.append(make_mail(to="incoming@example.net", subject="No key: not ours"))
+    stats = poller(dovecot, settings, db, incoming=template).run(once=True)
+    assert (stats.stored, stats.left_alone, stats.outcomes) == (2, 1, {"processed": 2})
+    created, replied = rows(db)[-2:]
+    assert (created.action, created.rcpt_to) == ("create", [f"bugs@{REPLY_DOMAIN}"])
+    assert (replied.action, replied.object_ref) == ("comment", task)
+    assert comments(db, task) == ["Seen it."]
+    assert dovecot.count() == 1
+
+
+def test_idle_is_reissued_before_its_timeout_and_still_sees_mail(dovecot, settings, db, seed, caplog):
+    p = poller(dovecot, settings, db, MAILGATE_IMAP_IDLE_TIMEOUT="5")
+    calls = []
+    original = Poller._wait
+
+    def counted(self, client, idle):
+        calls.append(time.monotonic())
+        return original(self, client, idle)
+
+    p._wait = counted.__get__(p)
+    with Running(p):
+        assert wait_for(lambda: len(calls) >= 3, 14)  # IDLE ended and issued again every 5 s
+        dovecot.append(make_mail(subject="after re-issues"))
+        assert wait_for(lambda: _stored(db, "after re-issues"), 2.0)
+    gaps = [b - a for a, b in zip(calls, calls[1:3])]
+    assert all(4.5 < g < 7 for g in gaps), gaps

@@ -10,7 +10,8 @@ from mailgate.shared.pipeline.steps import STEPS, load
 
 def test_the_steps_are_the_named_modules_in_order():
     steps = load()
-    assert tuple(s.name for s in steps) == STEPS == ("dedupe", "guard", "route", "authorise", "parse", "act")
+    assert tuple(s.name for s in steps) == STEPS == ("dedupe", "guard", "route", "sender_auth", "authorise",
+                                                     "parse", "act")
     assert [s.name for s in steps if s.read is not None] == ["guard", "parse"]
 
 
@@ -72,7 +73,8 @@ def test_a_step_is_a_module_and_a_name(db, stored, mail, monkeypatch, tmp_path):
 
     module.run = run
     monkeypatch.setitem(sys.modules, module.__name__, module)
-    monkeypatch.setattr(driver, "STEPS", load(("dedupe", "guard", "route", "nosubject", "authorise", "parse", "act")))
+    monkeypatch.setattr(driver, "STEPS", load(("dedupe", "guard", "route", "nosubject", "authorise", "parse",
+                                               "act")))
     w = stored(mail(subject=""))
     driver.read_all([w])
     with db.pipeline() as conn:

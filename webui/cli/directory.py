@@ -90,6 +90,30 @@ def user_list(app: AppContext, as_json: bool) -> None:
                for d in data], ["id", "username", "name", "enabled", "emails"], [6, 24, 30, 7, 60])
 
 
+@user.command("create-address")
+@click.argument("username")
+@click.option("--rotate", is_flag=True, help="Replace it: the address handed out before stops working.")
+@click.option("--address", "base", metavar="CREATE_ADDRESS",
+              help="The create address it builds on (default: the first of application tasks).")
+@pass_app
+def user_create_address(app: AppContext, username: str, rotate: bool, base: str | None) -> None:
+    """Print USERNAME's secret personal create address (the address alone on the last line).
+
+    Mail to it opens a task as USERNAME whatever the From says, and passes
+    MAILGATE_SENDER_AUTH=require: the secret in it authenticates. Keep it
+    private; --rotate (or rotating the mail key) kills it.
+    """
+    try:
+        with app.db.transaction() as s:
+            addr = directory.personal_create_address(s, username, rotate=rotate, address=base,
+                                                     actor=audit.cli_actor())
+    except DirectoryError as exc:
+        fail(str(exc))
+    if rotate:
+        click.echo(f"{username}'s previous personal create address no longer works.", err=True)
+    click.echo(addr)
+
+
 # --- create addresses --------------------------------------------------------------------
 
 @main.group()
@@ -101,13 +125,16 @@ def address() -> None:
 @click.argument("application")
 @click.argument("address")
 @click.option("--default-author", metavar="USER", help="Author for mail from unknown senders (opens the address to anyone).")
+@click.option("--sender-auth", type=click.Choice(["off", "report", "require"]),
+              help="This address's sender authentication (default: MAILGATE_SENDER_AUTH).")
 @pass_app
-def address_add(app: AppContext, application: str, address: str, default_author: str | None) -> None:
+def address_add(app: AppContext, application: str, address: str, default_author: str | None,
+                sender_auth: str | None) -> None:
     """Add ADDRESS as a create address of APPLICATION."""
     try:
         with app.db.transaction() as s:
             row = directory.add_create_address(s, app.settings, application, address, default_author,
-                                               actor=audit.cli_actor())
+                                               actor=audit.cli_actor(), sender_auth=sender_auth)
             click.echo(f"create address {row.address} -> {application}")
     except DirectoryError as exc:
         fail(str(exc))
@@ -126,12 +153,13 @@ def address_list(app: AppContext, application: str | None, as_json: bool) -> Non
         rows = directory.list_create_addresses(s, application)
         data = [{"address": r.address, "application": r.application.name,
                  "default_author": r.default_author.username if r.default_author else None,
+                 "sender_auth": r.sender_auth,
                  "created_at": r.created_at.isoformat(timespec="seconds") + "Z"} for r in rows]
     if as_json:
         emit_json(data)
     else:
-        table([(d["address"], d["application"], d["default_author"] or "") for d in data],
-              ["address", "application", "default author"], [60, 24, 24])
+        table([(d["address"], d["application"], d["default_author"] or "", d["sender_auth"] or "default")
+               for d in data], ["address", "application", "default author", "sender auth"], [60, 24, 24, 11])
 
 
 @address.command("remove")
@@ -145,6 +173,20 @@ def address_remove(app: AppContext, address: str) -> None:
     except DirectoryError as exc:
         fail(str(exc))
     click.echo(f"removed {address.lower()}")
+
+
+@address.command("set-sender-auth")
+@click.argument("address")
+@click.argument("mode", type=click.Choice(["off", "report", "require", "default"]))
+@pass_app
+def address_set_sender_auth(app: AppContext, address: str, mode: str) -> None:
+    """Set ADDRESS's sender authentication (default: follow MAILGATE_SENDER_AUTH)."""
+    try:
+        with app.db.transaction() as s:
+            directory.set_sender_auth(s, address, mode, actor=audit.cli_actor())
+    except DirectoryError as exc:
+        fail(str(exc))
+    click.echo(f"{address.lower()}: sender authentication {mode}")
 
 
 @address.command("set-default-author")

@@ -9,7 +9,8 @@ import click
 from mailgate.shared import queries
 from mailgate.shared.envelope import SOURCES, Envelope
 from mailgate.shared.message import load_message
-from mailgate.shared.outcomes import EX_TEMPFAIL, Outcome, TempFail, pipe_exit_code
+from mailgate.shared.outcomes import EX_TEMPFAIL, Outcome, TempFail, pipe_exit_code, tempfail_reply
+from mailgate.shared.senderauth.result import AuthResult, summary
 from mailgate.shared.parsing import classify_robot, parse_message
 from mailgate.shared.pipeline import NotReprocessable, receive, recover_stale, reprocess
 from mailgate.webui.cli.base import AppContext, emit_json, fail, main, pass_app, table
@@ -38,6 +39,8 @@ def _print_outcome(outcome: Outcome, as_json: bool) -> None:
         click.echo("unknown commands (ignored): " + ", ".join("!" + c for c in outcome.unknown_commands))
     if outcome.text and outcome.reason:
         click.echo(outcome.text)
+    if outcome.auth:
+        click.echo(f"sender authentication: {summary(AuthResult.from_json(outcome.auth))}")
 
 
 # --- receiving ---------------------------------------------------------------------------
@@ -74,7 +77,7 @@ def receive_pipe(sender: str, recipients: tuple[str, ...], queue_id: str, client
                             client_addr=client_address, helo=helo)
         outcome = receive(app.db, app.settings, envelope, raw)
     except TempFail as exc:
-        click.echo(f"4.3.0 {exc}", err=True)
+        click.echo(f"{tempfail_reply(exc).xcode} {exc}", err=True)
         sys.exit(EX_TEMPFAIL)
     except (Exception, click.ClickException) as exc:  # noqa: BLE001 - anything unexpected: let Postfix retry
         message = exc.format_message() if isinstance(exc, click.ClickException) else exc.__class__.__name__
@@ -146,13 +149,15 @@ def parse_cmd(as_json: bool) -> None:
 @click.option("--status", type=click.Choice(STATUSES))
 @click.option("--reason")
 @click.option("--source", type=click.Choice(SOURCES))
+@click.option("--auth", type=click.Choice(["pass", "fail", "none", "temperror", "unchecked"]),
+              help="Sender authentication verdict.")
 @click.option("--search", help="Match sender, recipient, subject or Message-ID.")
 @click.option("--limit", type=click.IntRange(1, 10000), default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 @pass_app
-def list_inbound(app: AppContext, status, reason, source, search, limit: int, as_json: bool) -> None:
+def list_inbound(app: AppContext, status, reason, source, auth, search, limit: int, as_json: bool) -> None:
     """Received messages, newest first."""
-    f = queries.InboundFilter(status=status, reason=reason, source=source, search=search)
+    f = queries.InboundFilter(status=status, reason=reason, source=source, auth=auth, search=search)
     with app.db.read() as s:
         data = [queries.inbound_json(r) for r in queries.list_inbound(s, f, limit)]
     if as_json:
@@ -189,6 +194,12 @@ def show_inbound(app: AppContext, rec_id: int, raw: bool, as_json: bool) -> None
         value = data.get(key)
         if value not in (None, "", []):
             click.echo(f"{key:>16}: {', '.join(value) if isinstance(value, list) else value}")
+    auth = AuthResult.from_json(data["auth"])
+    click.echo(f"{'sender auth':>16}: {summary(auth)}")
+    if auth is not None and auth.note:
+        click.echo(f"{'':>16}  {auth.note}")
+    if data["auth_mismatch"]:
+        click.echo(f"{'WARNING':>16}: {data['auth_mismatch']}")
     if data["decisions"]:
         click.echo("decision:")
         for line in data["decisions"]:

@@ -12,6 +12,7 @@ from mailgate.webui.cli.base import AppContext, main, pass_app
 
 EX_TEMPFAIL = 75
 EX_CONFIG = 78
+HARD_LIMIT_MARGIN = 1024 * 1024
 
 
 def incoming_address() -> str:
@@ -51,3 +52,30 @@ def imap_cmd(app: AppContext, once: bool, log_level: str) -> None:
     if once:
         click.echo(f"stored {stats.stored}, left alone {stats.left_alone}"
                    + "".join(f", {k} {v}" for k, v in sorted(stats.outcomes.items())))
+
+
+@main.command("ingress")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (put TLS in front).")
+@click.option("--port", default=8025, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 64))
+@click.option("--log-level", default="INFO", show_default=True)
+@pass_app
+def ingress_cmd(app: AppContext, host: str, port: int, threads: int, log_level: str) -> None:
+    """The public listener for the Postmark, Mailgun and SendGrid inbound webhooks (never the console)."""
+    from waitress import serve
+
+    from mailgate.ingress.web.app import create_app
+    from mailgate.ingress.web.runtime import request_limit
+    from mailgate.shared import logs
+    from mailgate.shared.batching import Batcher
+
+    logs.setup(log_level)
+    batcher = Batcher(app.db, app.settings)  # concurrent requests share commits and one fsync
+    wsgi = create_app(app.settings, app.db, receive=batcher.receive)
+    limit = request_limit(app.settings)
+    click.echo(f"Mailgate ingress on http://{host}:{port}/mail/{{postmark,mailgun,sendgrid}}/ (Ctrl-C to stop)")
+    # waitress buffers a whole body before the app runs: it refuses one past this itself, unread (and
+    # uncounted); up to it, the app refuses from Content-Length (logged and counted) before reading.
+    serve(wsgi, host=host, port=port, threads=threads, ident="mailgate-ingress",
+          max_request_body_size=limit + HARD_LIMIT_MARGIN)
+    batcher.stop()

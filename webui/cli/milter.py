@@ -55,13 +55,18 @@ def milter(app: AppContext, socket_spec: str | None, group: str, pid_file: str |
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @pass_app
 def list_refusals(app: AppContext, hours: int, as_json: bool) -> None:
-    """RCPT-time refusals (unknown address, invalid hash, object gone), counted per reason and hour, newest first."""
+    """Refusals counted per reason and hour, newest first: the milter's at RCPT (unknown address, invalid
+    hash, object gone) and the webhooks' (source postmark, mailgun or sendgrid: forged, malformed, too large)."""
+    from mailgate.ingress import refusals as ingress_refusals
     from mailgate.shared import refusals
 
     with app.db.read() as s:
-        rows = [r.to_json() for r in refusals.recent(s, hours)]
+        rows = [{**r.to_json(), "source": "milter"} for r in refusals.recent(s, hours)]
+    rows += ingress_refusals.recent(app.db, hours)
+    rows.sort(key=lambda r: (r["hour"], r["source"] != "milter", r["source"], r["reason"]))
+    rows.sort(key=lambda r: r["hour"], reverse=True)
     if as_json:
         emit_json(rows)
         return
-    table([(r["hour"], r["reason"], r["count"]) for r in rows], ["hour (UTC)", "reason", "count"],
-          [20, None, 10])
+    table([(r["hour"], r["source"], r["reason"], r["count"]) for r in rows],
+          ["hour (UTC)", "source", "reason", "count"], [20, 9, None, 10])

@@ -151,10 +151,10 @@ def worker_cmd(app: AppContext, once: bool, batch: int, poll: float, lease: int,
     logs.setup("INFO")
     logging.getLogger("alembic").setLevel(logging.WARNING)
     log = logging.getLogger("mailgate.outbound")
-    if not app.settings.mailers:
-        log.warning("no mailer configured (MAILGATE_MAILERS); due messages become void")
+    if not any(m.sends_email for m in app.settings.mailers):
+        log.warning("no mailer configured to send (MAILGATE_MAILERS); due messages become void")
     w = Worker(app.db, app.settings, batch_size=batch, poll_seconds=poll, lease=timedelta(seconds=lease))
-    log.info("worker started %s", logs.kv(once=once, mailers=",".join(m.key for m in app.settings.mailers),
+    log.info("worker started %s", logs.kv(once=once, mailers=",".join(m.key for m in app.settings.mailers if m.sends_email),
                                           poll=poll, batch=batch, config=app.settings.config_file or ""))
 
     def _stop(signum, _frame):

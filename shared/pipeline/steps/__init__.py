@@ -7,8 +7,9 @@ A step module has:
 - `run(w: Work) -> None`, in the processing transaction, at its turn: it
   reads what earlier steps set on `w`, sets what it establishes, and raises
   a Disposition (`Ignore`, `Reject` from `outcomes.py`) to end the message
-  with that outcome. Any other exception records the message as failed;
-  an unavailable database leaves it for a retry.
+  with that outcome, or a TempFail to leave it `received` for the sender's
+  retry (with its decisions recorded). Any other exception records the
+  message as failed; an unavailable database leaves it for a retry.
 - optionally `read(w: Work) -> None`: work that needs only the message --
   no database, maybe slow (parsing; DNS) -- run for every message of the
   batch before the transaction begins. What it finds waits on `w` for the
@@ -26,7 +27,7 @@ import importlib
 from dataclasses import dataclass
 from typing import Callable
 
-STEPS = ("dedupe", "guard", "route", "authorise", "parse", "act")
+STEPS = ("dedupe", "guard", "route", "sender_auth", "authorise", "parse", "act")
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """Authorise: may the sender do this? A reply only from the address's own user (or, public, any known user);
-a create address from a known user, or as its default author.
+a create address from a known user, or as its default author; a personal create address as its user.
 
 The sender is the From address (what a person controls and sees), the
 envelope sender when there is no From.
@@ -17,6 +17,8 @@ def run(w: Work) -> None:
     rcpt = w.recipient
     sender = w.row.from_addr or (w.envelope.sender or "")  # the From address, read once when stored
     user = find_user_by_email(w.conn, sender) if sender else None
+    if rcpt.personal is not None:
+        return _personal_author(w)
     if user is not None and not user.enabled:
         # Refused outright: not "unknown", which a create address's default author would let in
         # under another name -- disabling someone is meant to stop their mail.
@@ -26,6 +28,15 @@ def run(w: Work) -> None:
                      f"Mail from {sender} is not accepted here: the account is disabled.")
     author = _reply_author(w, sender, user) if rcpt.kind == "reply" else _create_author(w, sender, user)
     w.author, w.actor = author, author.username
+
+
+def _personal_author(w: Work) -> None:
+    """A personal create address: its secret, not the From header, says who writes."""
+    user = w.recipient.personal
+    if not user.enabled:
+        raise Reject(Reason.UNKNOWN_SENDER, "Mail to this address is not accepted: the account is disabled.")
+    w.note(f"Personal create address of {user.username}: the task is opened as {user.username}.")
+    w.author, w.actor = user, user.username
 
 
 def _reply_author(w: Work, sender: str, user: UserRef | None) -> UserRef:

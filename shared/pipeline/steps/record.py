@@ -3,7 +3,8 @@
 What is written is what this attempt established: a disposition keeps the
 routing and the sender found before it, a crash keeps where the message was
 routed and what the parser read. A field no step of this attempt reached
-keeps its stored value (the parse of an earlier attempt, say).
+keeps its stored value (the parse of an earlier attempt, say). A deferral
+(a step raised TempFail) leaves the message `received`, saying why.
 """
 
 from __future__ import annotations
@@ -13,20 +14,27 @@ from typing import Any
 
 from mailgate.shared import received
 from mailgate.shared.db import utcnow
-from mailgate.shared.outcomes import DEFAULT_TEXT, Disposition, Outcome, Reason, Status
+from mailgate.shared.outcomes import DEFAULT_TEXT, Disposition, Outcome, Reason, Status, TempFail
 from mailgate.shared.pipeline.work import Work
 from mailgate.shared.received import OUTCOME_FIELDS, outcome_of
 
 
-def run(w: Work, cause: BaseException | None = None) -> Outcome:
-    """Write the outcome: processed (no `cause`), the disposition raised, or the failure (a crash)."""
+def run(w: Work, cause: BaseException | None = None) -> Outcome | TempFail:
+    """Write the outcome: processed (no `cause`), the disposition raised, the deferral (a TempFail: the
+    answer is that TempFail), or the failure (a crash)."""
     if cause is None:
         values = _processed(w)
     elif isinstance(cause, Disposition):
         values = _disposed(w, cause)
+    elif isinstance(cause, TempFail):
+        values = _deferred(w, cause)
     else:
         values = _failed(w, cause)
+    values.update(w.columns)
     received.write_outcome(w.conn, w.row.id, values)
+    if isinstance(cause, TempFail):
+        w.log.info("deferred, the sender retries", reason=cause.reason)
+        return cause
     return outcome_of(w.row.id, values)
 
 
@@ -55,6 +63,14 @@ def _disposed(w: Work, d: Disposition) -> dict[str, Any]:
         action=None, task_id=None, comment_id=None, commands=[], unknown_commands=[],
         parse=w.parse if w.parse is not None else values["parse"], error="", processed_at=utcnow(),
     )
+    return values
+
+
+def _deferred(w: Work, deferred: TempFail) -> dict[str, Any]:
+    """Not decided now (sender authentication could not be completed): still `received`, with why."""
+    values = _as_stored(w)
+    values.update(status=Status.RECEIVED, reason=None, reason_text=deferred.args[0] if deferred.args else "",
+                  decisions=w.decisions, application=w.application, routed_to=w.routed_to, processed_at=None)
     return values
 
 

@@ -12,7 +12,7 @@ import logging
 import time
 from typing import Sequence
 
-from mailgate.shared import received
+from mailgate.shared import received, sender_auth
 from mailgate.shared.config import Settings
 from mailgate.shared.db import utcnow
 from mailgate.shared.envelope import Envelope
@@ -61,6 +61,7 @@ def arrival(settings: Settings, envelope: Envelope, raw: bytes, timings: Timings
         created_at=utcnow(),
         attempts=0,
         reason_text="", robot_reason="", error="", commands=[], unknown_commands=[], decisions=[],
+        **sender_auth.columns(envelope.auth),  # verified before the message was handed over (sender_auth.prepare)
     )
     if too_large:
         values.update(status=Status.REJECTED, reason=Reason.TOO_LARGE, processed_at=utcnow(),
@@ -85,7 +86,7 @@ def run(conn: Conn, batch: Sequence[Work]) -> None:
     # A message whose processing never ends is still findable: the console lists it `received`.
     debug = log.isEnabledFor(logging.DEBUG)
     for w in batch:
-        w.pending = None
+        w.raw, w.pending = w.pending[1], None
         w.timings.store = elapsed
         if debug:
             MessageLog(log, qid=w.row.queue_id, mid=w.row.message_id, rec=w.row.id).debug(

@@ -1,0 +1,1 @@
+"""`mailgate ingress`: the public listener for the providers' inbound webhooks (never the console)."""

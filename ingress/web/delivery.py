@@ -1,0 +1,42 @@
+"""What every webhook hands the pipeline: the raw message and the envelope the provider saw."""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass, field
+
+from werkzeug.datastructures import Authorization
+
+from mailgate.shared.db import Database
+from mailgate.shared.outcomes import IngressReason, Refused
+
+
+@dataclass
+class RequestContext:
+    """What a provider's checks may need besides the request: the client's address, the database."""
+
+    client_addr: str
+    db: Database
+
+
+@dataclass
+class Delivery:
+    raw: bytes
+    recipients: list[str] = field(default_factory=list)  # the provider's envelope: RCPT TO as it received them
+    sender: str | None = None  # MAIL FROM, when the provider says (None: unknown)
+
+
+def basic_auth_matches(given: Authorization | None, user: str, password: str) -> bool:
+    """HTTP Basic credentials compared in full and in constant time."""
+    if given is None or given.type != "basic":
+        return False
+    user_ok = hmac.compare_digest((given.username or "").encode(), user.encode())
+    password_ok = hmac.compare_digest((given.password or "").encode(), password.encode())
+    return user_ok and password_ok
+
+
+def need_text(value: object, what: str) -> str:
+    """A required string field, or a `malformed` refusal naming it."""
+    if not isinstance(value, str) or not value:
+        raise Refused(IngressReason.MALFORMED, f"{what} missing or not a string")
+    return value

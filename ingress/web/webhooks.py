@@ -1,0 +1,86 @@
+"""The three inbound webhooks, one driver: size, authenticity, shape, then receive(), then the answer.
+
+2xx only once receive() has stored the message durably (whatever the
+pipeline then decided: a bad address is recorded rejected, never bounced);
+4xx for a request refused before anything was stored (logged and counted);
+503 when the database is unavailable, so the provider retries.
+"""
+
+from __future__ import annotations
+
+import logging
+from types import ModuleType
+
+from flask import Blueprint, Response, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from mailgate.ingress import refusals
+from mailgate.ingress.web import mailgun, postmark, runtime, sendgrid
+from mailgate.ingress.web.delivery import RequestContext
+from mailgate.shared.db import is_unavailable
+from mailgate.shared.envelope import Envelope
+from mailgate.shared.inbound_credentials import inbound_credentials
+from mailgate.shared.logs import kv
+from mailgate.shared.outcomes import (
+    WEBHOOK_STORED, WEBHOOK_TEMPFAIL, IngressReason, Refused, TempFail, webhook_status,
+)
+
+log = logging.getLogger("mailgate.ingress")
+PROVIDERS: dict[str, ModuleType] = {m.NAME: m for m in (postmark, mailgun, sendgrid)}
+
+bp = Blueprint("webhooks", __name__)
+
+
+@bp.post(f"/mail/<any({', '.join(PROVIDERS)}):provider>/")
+def inbound(provider: str) -> Response:
+    module = PROVIDERS[provider]
+    rt = runtime.current()
+    ctx = RequestContext(client_addr=request.remote_addr or "", db=rt.db)
+    try:
+        _limit(rt.request_limit)
+        entries = inbound_credentials(rt.settings, provider)
+        if not entries:
+            raise Refused(IngressReason.NOT_CONFIGURED, f"no {provider} entry with inbound in MAILGATE_MAILERS")
+        key = module.authenticate(request, entries, ctx)
+        delivery = module.delivery(request)
+    except RequestEntityTooLarge:
+        return _refuse(provider, ctx, Refused(IngressReason.TOO_LARGE, f"body over {rt.request_limit} bytes"))
+    except Refused as refused:
+        return _refuse(provider, ctx, refused)
+    except Exception as exc:
+        if is_unavailable(exc):  # the replay check reads the database: down is 503, never a refusal
+            return _not_now(provider, ctx, exc)
+        raise
+    envelope = Envelope(source=provider, sender=delivery.sender, recipients=delivery.recipients,
+                        client_addr=ctx.client_addr, queue_id=f"{provider}:{key}")
+    try:
+        outcome = rt.receive(envelope, delivery.raw)
+    except TempFail as exc:
+        return _not_now(provider, ctx, exc)
+    after_store = getattr(module, "after_store", None)
+    if after_store is not None:
+        after_store(request, ctx)
+    return jsonify(id=outcome.id, status=str(outcome.status)), WEBHOOK_STORED
+
+
+def _limit(limit: int) -> None:
+    """Refuse an oversized body from its Content-Length, before reading a byte; cap what is read otherwise."""
+    if request.content_length is not None and request.content_length > limit:
+        raise RequestEntityTooLarge()
+    request.max_content_length = limit
+    request.max_form_memory_size = limit
+
+
+def _not_now(provider: str, ctx: RequestContext, exc: BaseException) -> Response:
+    log.warning("not stored, the provider retries: %s", kv(source=provider, client=ctx.client_addr,
+                                                              error=f"{exc.__class__.__name__}: {exc}"[:200]))
+    return Response("Temporarily unavailable\n", WEBHOOK_TEMPFAIL, {"Retry-After": "60"}, mimetype="text/plain")
+
+
+def _refuse(provider: str, ctx: RequestContext, refused: Refused) -> Response:
+    status = webhook_status(refused.reason, provider)
+    log.warning("refused %s", kv(source=provider, reason=refused.reason, status=status, client=ctx.client_addr,
+                                 detail=refused.detail))
+    refusals.count(ctx.db, provider, refused.reason)
+    headers = {"WWW-Authenticate": 'Basic realm="mailgate"'} if status == 401 and provider != "mailgun" else {}
+    return Response(f"Refused: {refused.reason}\n", status, headers, mimetype="text/plain")

@@ -1,0 +1,57 @@
+"""Sender authentication for the mail path: verified before the message is handed over, decided by a step.
+
+Verification itself (`senderauth.authenticate`, DNS included) runs before
+the message is handed to the writer: `prepare()` is called by the milter's
+session thread and by receive() before its transaction, so no look-up ever
+holds the database or another message's turn. The pipeline step
+(`pipeline/steps/sender_auth.py`) only decides:
+
+* off: nothing checked, nothing said.
+* report: the result is recorded and shown; the message goes on as before.
+* require: no DMARC pass -> rejected/unauthenticated_sender (550 5.7.1);
+  a DNS timeout or SERVFAIL -> AuthDeferred (451 4.7.0, pipe exit 75), never
+  a rejection. A personal create address (its secret names the user) passes.
+
+A create address's own setting overrides MAILGATE_SENDER_AUTH.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Iterable
+
+from mailgate.shared.config import Settings
+from mailgate.shared.envelope import Envelope
+from mailgate.shared.senderauth import AuthConfig, AuthResult, Transport, authenticate
+
+NAME = "sender_auth"
+log = logging.getLogger("mailgate.senderauth")
+
+
+def config_of(settings: Settings) -> AuthConfig:
+    return AuthConfig(settings.sender_auth, settings.authserv_id, settings.dns_servers, settings.dns_timeout)
+
+
+def verify(settings: Settings, envelope: Envelope, raw: bytes) -> AuthResult:
+    return authenticate(config_of(settings), raw, Transport(
+        source=envelope.source, client_addr=envelope.client_addr, helo=envelope.helo,
+        mail_from=envelope.sender, queue_id=envelope.queue_id))
+
+
+def prepare(settings: Settings, envelope: Envelope, raw: bytes, address_modes: Iterable[str] = ()) -> None:
+    """Verify now, outside any transaction, when the setting or one of the recipients asks for it."""
+    if envelope.auth is not None:
+        return
+    if settings.sender_auth == "off" and all(m == "off" for m in address_modes):
+        return
+    try:
+        envelope.auth = verify(settings, envelope, raw)
+    except Exception:  # noqa: BLE001 -- a bug here must not lose the message: "could not check", not "forged"
+        log.exception("sender authentication crashed: qid=%s", envelope.queue_id or "-")
+        envelope.auth = AuthResult(verdict="temperror", dmarc="temperror",
+                                   note="Sender authentication crashed on this message; see the log.")
+
+
+def columns(auth: AuthResult | None) -> dict:
+    """The received_messages columns that hold the result."""
+    return {"auth": auth.to_json() if auth else None, "auth_verdict": auth.verdict if auth else None}

@@ -1,0 +1,88 @@
+"""`mailgate ingress` as deployed: waitress on a loopback port, real HTTP, the size limit before parsing."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ..conftest import REPLY_DOMAIN, make_mail
+from .dovecot import free_port
+from .providers import sendgrid_form
+from .test_webhooks import MAILERS, SG_AUTH, refused, rows
+
+MAILGATE = str(Path(sys.executable).with_name("mailgate"))
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def listener(env, db, seed):
+    port = free_port()
+    full = {**os.environ, **env, "MAILGATE_MAILERS": json.dumps(MAILERS), "MAILGATE_MAX_MESSAGE_BYTES": "65536",
+            "PYTHONSAFEPATH": "1"}
+    proc = subprocess.Popen([MAILGATE, "ingress", "--port", str(port)], env=full, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            assert proc.poll() is None, proc.stderr.read()
+            time.sleep(0.1)
+    yield port
+    proc.terminate()
+    _, err = proc.communicate(timeout=30)
+    print(err)
+
+
+def raw_request(port: int, head: str, body: bytes = b"", read_timeout: float = 10) -> tuple[int, str]:
+    with socket.create_connection(("127.0.0.1", port), timeout=read_timeout) as s:
+        s.sendall(head.encode() + body)
+        answer = s.recv(65536).decode("latin-1")
+    return int(answer.split(" ", 2)[1]), answer
+
+
+def _multipart(fields: dict[str, str]) -> tuple[bytes, str]:
+    boundary = "b0undary"
+    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n' for k, v in fields.items()]
+    return ("".join(parts) + f"--{boundary}--\r\n").encode(), boundary
+
+
+def test_post_over_http_is_stored_and_answered_200(listener, db):
+    body, boundary = _multipart(sendgrid_form(make_mail(subject="over HTTP"), [f"bugs@{REPLY_DOMAIN}"]))
+    auth = base64.b64encode(":".join(SG_AUTH).encode()).decode()
+    status, answer = raw_request(listener, f"POST /mail/sendgrid/ HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {auth}\r\n"
+                                 f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
+                                 f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n", body)
+    assert status == 200, answer
+    assert rows(db)[-1].subject == "over HTTP" and rows(db)[-1].source == "sendgrid"
+
+
+def test_oversized_bodies_are_refused_before_parsing(listener, db):
+    """Over the app's limit: refused from Content-Length before the form is parsed (counted). Far over it:
+    waitress answers from the headers alone, before the body is even sent."""
+    auth = base64.b64encode(":".join(SG_AUTH).encode()).decode()
+    head = (f"POST /mail/sendgrid/ HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {auth}\r\n"
+            "Content-Type: multipart/form-data; boundary=x\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n")
+    over_app = 3 * 65536 + 1024 * 1024 + 1
+    status, _ = raw_request(listener, head.format(length=over_app), b"x" * over_app)
+    assert status == 413
+    started = time.monotonic()
+    status, _ = raw_request(listener, head.format(length=50 * 1024 * 1024))  # headers only
+    assert status == 413 and time.monotonic() - started < 5
+    assert rows(db) == []
+    assert refused(db) == {("sendgrid", "too_large"): 1}  # the second never reached Mailgate: waitress's own
+
+
+def test_the_console_is_not_on_this_listener(listener):
+    for path in ("/", "/login", "/received/", "/static/mailgate.css"):
+        status, _ = raw_request(listener, f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert status == 404

@@ -76,8 +76,8 @@ def fresh(tmp: Path, name: str, webhook: bool = False) -> tuple[dict, Database, 
     db = Database.from_settings(settings)
     schema.init(db)
     with db.transaction() as s:
-        directory.add_user(s, "alice", ["alice@example.org"], "Alice", actor="bench")
-        bob = directory.add_user(s, "bob", ["bob@example.org"], "Bob", actor="bench").id
+        directory.add_user(s, "alice", ["alice@example.org"], "Alice", settings=settings, actor="bench")
+        bob = directory.add_user(s, "bob", ["bob@example.org"], "Bob", settings=settings, actor="bench").id
         directory.add_create_address(s, settings, "tasks", "bugs@reply.example.com", actor="bench")
     first = ("From: alice@example.org\r\nTo: bugs@reply.example.com\r\nSubject: Printer on fire\r\n"
              f"Message-ID: <{uuid.uuid4()}@example.org>\r\n\r\nIt burns.\r\n\r\n!assign bob\r\n").encode()

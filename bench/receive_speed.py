@@ -124,8 +124,8 @@ def main() -> None:
         db = Database.from_settings(settings)
         schema.init(db)
         with db.transaction() as s:
-            directory.add_user(s, "alice", ["alice@example.org"], actor="bench")
-            directory.add_user(s, "bob", ["bob@example.org"], actor="bench")
+            directory.add_user(s, "alice", ["alice@example.org"], settings=settings, actor="bench")
+            directory.add_user(s, "bob", ["bob@example.org"], settings=settings, actor="bench")
             directory.add_create_address(s, settings, "tasks", "bugs@reply.example.com", actor="bench")
         create = (b"From: alice@example.org\r\nTo: bugs@reply.example.com\r\nSubject: Printer on fire\r\n"
                   b"Message-ID: <bench-create@example.org>\r\n\r\nIt burns.\r\n")

@@ -49,7 +49,7 @@ from typing import Any, Callable
 import Milter
 
 from mailgate.milter.writer import WriterProcess
-from mailgate.shared.addresses import check_recipient, is_ours
+from mailgate.shared.addresses import check_recipient, is_ours, refused_reserved
 from mailgate.shared.batching import Batcher
 from mailgate.shared.config import Settings
 from mailgate.shared.db import Database
@@ -57,9 +57,11 @@ from mailgate.shared.envelope import Envelope
 from mailgate.shared.logs import MessageLog, kv
 from mailgate.shared import sender_auth
 from mailgate.shared.outcomes import (
-    TEMPFAIL, Outcome, Reason, Reject, SmtpReply, Status, TempFail, message_reply, rcpt_reply, tempfail_reply,
+    RATE_LIMITED, TEMPFAIL, Outcome, Reason, Reject, SmtpReply, Status, TempFail, message_reply, rate_limited_reply,
+    rcpt_reply, tempfail_reply,
 )
 from mailgate.shared.pipeline import Timings
+from mailgate.shared.ratelimit import MessageLimits
 from mailgate.shared.refusals import RefusalCounter
 
 log = logging.getLogger("mailgate.milter")
@@ -76,6 +78,11 @@ ACTIONS = Milter.DELRCPT | Milter.SETSYMLIST  # the only change Mailgate ever ma
 
 
 _negotiation_failed: list[bool] = []
+
+# A reserved name at a Mailgate domain that nobody reads (security@, noreply+x@, ...): refused, so that
+# nothing is accepted and then dropped (docs/milter.md).
+RESERVED_REFUSAL = Reject(Reason.UNKNOWN_RECIPIENT, "This is a reserved name that nobody reads at this server; "
+                                                    "nothing sent to it would be delivered.")
 
 
 def takes_bounces(settings: Settings, address: str) -> bool:
@@ -134,6 +141,7 @@ class Runtime:
     messages: int = 0
     tempfails: int = 0
     rcpt_rejects: int = 0
+    rate_limited: int = 0  # RCPTs deferred because a client or sender was over its rate
     active: int = 0  # milter connections open (one per SMTP session, idle or not)
     in_flight: int = 0  # messages between MAIL FROM and their end (graceful shutdown waits for 0)
     stopping: threading.Event = field(default_factory=threading.Event)
@@ -142,10 +150,13 @@ class Runtime:
     # Where the sessions' messages are stored and processed, in batches: the writer process
     # (writer.WriterProcess) when serving; in-process (batching.Batcher) otherwise, as in unit tests.
     batcher: Batcher | WriterProcess | None = None
+    limits: MessageLimits | None = None  # from the settings when not given
 
     def __post_init__(self) -> None:
         if self.batcher is None:
             self.batcher = Batcher(self.db, self.settings)
+        if self.limits is None:
+            self.limits = MessageLimits(self.settings.rate_per_client, self.settings.rate_per_sender)
 
     def count(self, name: str, delta: int = 1) -> None:
         with self.lock:
@@ -244,6 +255,7 @@ class MailgateMilter(Milter.Base):
         self.message_id = ""  # kept as the header goes by: also known when the headers alone crossed the limit
         self.started = 0.0
         self.rcpt_ms = 0.0
+        self.rate_counted = False  # this message counted against its client's and sender's rates
         self._failed = None
 
     def _begin_message(self) -> None:
@@ -322,10 +334,16 @@ class MailgateMilter(Milter.Base):
             return self._tempfail("shutting down")
         if not is_ours(rt.settings, address):
             if takes_bounces(rt.settings, address):
+                if not self._within_rate(address, t0):
+                    return Milter.TEMPFAIL
                 self.ours.append(to)  # stored, never checked: the pipeline's robot guard decides (see there)
                 return Milter.CONTINUE
+            if refused_reserved(rt.settings, address):
+                return self._refuse_rcpt(address, RESERVED_REFUSAL, t0)
             self.others.append(to)
             return Milter.CONTINUE
+        if not self._within_rate(address, t0):
+            return Milter.TEMPFAIL
         verdict = rt.rcpt_cache.get(address, t0)
         if verdict is None:
             try:
@@ -340,15 +358,33 @@ class MailgateMilter(Milter.Base):
         if isinstance(verdict, str):
             self.auth_modes.add(verdict)
         elif verdict is not True:
-            rt.count("rcpt_rejects")
-            rt.refusals.add(verdict.reason)
-            self._reply(rcpt_reply(verdict.reason, verdict.text))
-            self._mlog().info("rcpt refused", rcpt=address, reason=verdict.reason,
-                              ms=round((time.perf_counter() - t0) * 1000, 1))
-            return Milter.REJECT
+            return self._refuse_rcpt(address, verdict, t0)
         self.ours.append(to)
         self.rcpt_ms += (time.perf_counter() - t0) * 1000
         return Milter.CONTINUE
+
+    def _within_rate(self, address: str, t0: float) -> bool:
+        """Count this message (once) against its client's and sender's rates; False: answered 451 4.7.1."""
+        if self.rate_counted:
+            return True
+        over = self.runtime.limits.over(self.client_addr, self.sender)
+        if over is None:
+            self.rate_counted = True
+            return True
+        self.runtime.count("rate_limited")
+        self.runtime.refusals.add(RATE_LIMITED)
+        self._reply(rate_limited_reply(over))
+        self._mlog().info("rcpt deferred", rcpt=address, reason=RATE_LIMITED, who=over,
+                          ms=round((time.perf_counter() - t0) * 1000, 1))
+        return False
+
+    def _refuse_rcpt(self, address: str, refusal: Reject, t0: float) -> int:
+        self.runtime.count("rcpt_rejects")
+        self.runtime.refusals.add(refusal.reason)
+        self._reply(rcpt_reply(refusal.reason, refusal.text))
+        self._mlog().info("rcpt refused", rcpt=address, reason=refusal.reason,
+                          ms=round((time.perf_counter() - t0) * 1000, 1))
+        return Milter.REJECT
 
     # --- content ---------------------------------------------------------------------
 

@@ -201,7 +201,7 @@ class Heartbeat(threading.Thread):
 
         rt = self.runtime
         detail = {"socket": self.socket_spec, "state": state, "messages": rt.messages, "tempfails": rt.tempfails,
-                  "rcpt_rejects": rt.rcpt_rejects, "connections": rt.active, "in_flight": rt.in_flight}
+                  "rcpt_rejects": rt.rcpt_rejects, "rate_limited": rt.rate_limited, "connections": rt.active, "in_flight": rt.in_flight}
         try:
             with rt.db.transaction() as s:  # the only write in this process (messages: the writer process)
                 row = s.get(Row, (HEARTBEAT_SERVICE, self.host))

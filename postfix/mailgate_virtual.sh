@@ -5,8 +5,7 @@
 #   postfix/mailgate_virtual.sh DOMAIN... > /etc/postfix/mailgate_virtual
 #
 # Why: they are reserved names, never Mailgate addresses, so the milter lets them
-# pass, and the whole-domain safety net (mailgate_transport) would discard them:
-# accepted with 250 and dropped. RFC 5321 4.5.1 and RFC 2142 want them read by a
+# pass, and the whole-domain safety net (mailgate_transport) would bounce them. RFC 5321 4.5.1 and RFC 2142 want them read by a
 # person. Unqualified targets get @$myorigin, i.e. local delivery, where the aliases
 # table sends postmaster to root. abuse goes to a local `abuse` when the aliases (or
 # the passwd file) have one, else to postmaster too. postconf honours MAIL_CONFIG.

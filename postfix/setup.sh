@@ -16,7 +16,7 @@
 # What it does, in order:
 #   1. a `mailgate` system user (member of group postfix: it must hand the socket to postfix);
 #   2. /etc/mailgate/mailgate.env, the instance folder, `mailgate init`;
-#   3. main.cf via `postconf -e` (relay domain, discard safety net, postmaster@/abuse@ aliases,
+#   3. main.cf via `postconf -e` (relay domain, refusing safety net, postmaster@/abuse@ aliases,
 #      tempfail, smtpd_milters), keeping whatever relay domains, transport maps, virtual
 #      alias maps and milters are already configured;
 #   4. /var/spool/postfix/mailgate (owner mailgate, group postfix, 0750) for the socket;
@@ -94,7 +94,7 @@ DOMAINS="$(PYTHONSAFEPATH=1 "$(dirname "$MAILGATE_BIN")/python" -c \
   'from mailgate.shared.config import from_env; print(" ".join(from_env().domains))')"
 
 # --- 3. Postfix main.cf ------------------------------------------------------------------
-say "Postfix: Mailgate domains ($DOMAINS) as relay domains, discard safety net, milter with tempfail"
+say "Postfix: Mailgate domains ($DOMAINS) as relay domains, refusing safety net, milter with tempfail"
 "$here/wire_main_cf.sh" $DOMAINS
 postfix check
 

@@ -6,8 +6,8 @@
 #
 #   postfix/wire_main_cf.sh DOMAIN...      (MAIL_CONFIG=DIR: another Postfix configuration)
 #
-# It writes mailgate_transport (the discard: safety net) and mailgate_virtual (postmaster@,
-# abuse@) next to main.cf, and exits 1 with one line when a domain is local to Postfix or
+# It writes mailgate_transport (the safety net) and mailgate_virtual (postmaster@, abuse@) next
+# to main.cf, adds the safety net's service (mailgate-refuse) to master.cf, and exits 1 with one line when a domain is local to Postfix or
 # non_smtpd_milters names Mailgate.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -29,8 +29,12 @@ for d in $DOMAINS; do
 done
 postconf -e "relay_domains = $relay"
 
+# The safety net refuses (bounces) what reaches it instead of dropping it: a pipe(8) service that
+# exits EX_NOUSER. Not error: (smtpd would refuse the whole domain at RCPT, before the milter).
+postconf -Me "mailgate-refuse/unix=mailgate-refuse unix - n n - - pipe user=nobody argv=/bin/sh -c \
+{echo 5.1.1 NOT-CONSUMED-BY-MAILGATE: no such address, the message did not pass the Mailgate milter; exit 67}"
 { echo "# Written by Mailgate's postfix/setup.sh; safety net, see postfix/main.cf.snippet."
-  for d in $DOMAINS; do echo "$d discard:NOT-CONSUMED-BY-MAILGATE"; done; } > "$conf/mailgate_transport"
+  for d in $DOMAINS; do echo "$d mailgate-refuse:"; done; } > "$conf/mailgate_transport"
 transport="$(postconf -nh transport_maps)"
 case "$transport" in
   *texthash:$conf/mailgate_transport*) ;;

@@ -67,7 +67,7 @@ mailgate check || true
 cat <<DONE
 
 Mailgate is running.
-  console:   http://127.0.0.1:8080   user "admin", password in $CONF_DIR/admin-password
+  console:   http://127.0.0.1:8080   user "admin", password in $CONF_DIR/admin-password: log in, change it (Change password, or mailgate admin passwd admin), then delete that file
   reply to T1 as the demo user (becomes a comment and closes the task):
 
     swaks --server 127.0.0.1:25 --from demo@example.org --to '$REPLY' \\

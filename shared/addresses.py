@@ -73,9 +73,28 @@ def normalise(address: str) -> str:
     return f"{local}@{domain}"
 
 
+# Reserved names Postfix delivers to a person (postfix/mailgate_virtual.sh aliases them to the local
+# postmaster; RFC 5321 4.5.1, RFC 2142): exactly these local parts, no "+" forms.
+DELIVERED_BY_POSTFIX = frozenset({"postmaster", "abuse"})
+
+
 def is_reserved(local: str) -> bool:
     base = local.lower().split("+", 1)[0]
     return base in RESERVED_LOCAL_PARTS
+
+
+def refused_reserved(settings: Settings, address: str) -> bool:
+    """A reserved name at one of Mailgate's domains that nobody reads: refused at RCPT, never accepted.
+
+    Every other address at those domains is either Mailgate's (stored) or delivered by Postfix
+    (postmaster@, abuse@); what is left would reach the domain's safety-net transport after a 250.
+    The notification sender is the caller's exception (the milter takes it: its bounces are stored).
+    """
+    try:
+        local, domain = split_address(address)
+    except AddressError:
+        return False  # is_ours() already claims a malformed address at our domain: refused there
+    return settings.serves_domain(domain) and is_reserved(local) and local not in DELIVERED_BY_POSTFIX
 
 
 # --- signing ---------------------------------------------------------------------------

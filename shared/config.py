@@ -28,12 +28,17 @@ from typing import Any, Iterable, Mapping
 
 from mailgate.shared.addrspec import is_addr_spec
 from mailgate.shared.mailer_config import MAILER_TYPES, MailerConfig, parse_mailers  # noqa: F401 (re-exported)
+from mailgate.shared.ratelimit import Rate, RateError, parse_rate
 
 PREFIX = "MAILGATE_"
 
 DEFAULT_MAX_MESSAGE_BYTES = 10 * 1024 * 1024
 DEFAULT_MILTER_SOCKET = "unix:/var/spool/postfix/mailgate/milter.sock"
 DEFAULT_REPLY_DOMAIN = "reply.mailgate.localhost"
+DEFAULT_PURGE_AFTER_DAYS = 90  # retention of processed mail (docs/security.md)
+DEFAULT_PURGE_REJECTED_AFTER_DAYS = 14  # ... and of rejected and ignored mail
+DEFAULT_RATE_PER_CLIENT = "120/minute"  # messages for Mailgate per client IP, per milter process (docs/security.md)
+DEFAULT_RATE_PER_SENDER = "30/minute"  # ... and per envelope sender
 DEFAULT_CONFIG_FILE = Path("/etc/mailgate/mailgate.env")
 CONFIG_VARIABLE = PREFIX + "CONFIG"
 MAX_CONFIG_FILE_BYTES = 1024 * 1024
@@ -65,8 +70,11 @@ class Settings:
     mailers: tuple[MailerConfig, ...] = ()
     base_url: str = "http://localhost:8080"
     from_address: str = ""
-    purge_after_days: int = 0
+    purge_after_days: int = DEFAULT_PURGE_AFTER_DAYS  # processed mail and finished notifications; 0: kept
+    purge_rejected_after_days: int = DEFAULT_PURGE_REJECTED_AFTER_DAYS  # rejected and ignored mail; 0: kept
     trusted_proxies: int = 0
+    rate_per_client: Rate | None = parse_rate(DEFAULT_RATE_PER_CLIENT)  # None: no limit
+    rate_per_sender: Rate | None = parse_rate(DEFAULT_RATE_PER_SENDER)
     sender_auth: str = "report"  # off | report | require (docs/sender-auth.md)
     authserv_id: str = ""  # believe our MTA's Authentication-Results with exactly this authserv-id
     dns_servers: tuple[str, ...] = ()  # empty: the system resolver (resolv.conf)
@@ -224,6 +232,22 @@ def _secret_key(instance: Path, given: str | None) -> str:
     except OSError:
         # Read-only instance folder: sessions then last one process lifetime.
         return secrets.token_hex(32)
+
+
+def _rate(env, name: str, default: str) -> Rate | None:
+    value = env.get(name)
+    try:
+        return parse_rate(default if value is None else value)
+    except RateError as exc:
+        raise ConfigError(PREFIX + name, str(exc)) from None
+
+
+def _retention_days(env, name: str, default: int) -> int:
+    days = env.integer(name, default)
+    if 0 < days < 7:
+        raise ConfigError(PREFIX + name, "0 (kept) or at least 7: senders retry for up to 5 days "
+                          "and a purged message's dedupe claim goes with it")
+    return days
 
 
 # --- the configuration file -----------------------------------------------------------
@@ -426,10 +450,8 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError(PREFIX + "FROM_ADDRESS", f"{from_address!r} is not a plain ASCII email address "
                           "(local@domain, no name or brackets)")
 
-    purge_days = env.integer("PURGE_AFTER_DAYS", 0)
-    if 0 < purge_days < 7:
-        raise ConfigError(PREFIX + "PURGE_AFTER_DAYS", "0 (off) or at least 7: senders retry for up to 5 days "
-                          "and a purged message's dedupe claim goes with it")
+    purge_days = _retention_days(env, "PURGE_AFTER_DAYS", DEFAULT_PURGE_AFTER_DAYS)
+    purge_rejected_days = _retention_days(env, "PURGE_REJECTED_AFTER_DAYS", DEFAULT_PURGE_REJECTED_AFTER_DAYS)
 
     from mailgate.shared.senderauth.policy import DEFAULT_MODE, MODES
 
@@ -455,6 +477,9 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
         base_url=base_url,
         from_address=from_address,
         purge_after_days=purge_days,
+        purge_rejected_after_days=purge_rejected_days,
+        rate_per_client=_rate(env, "RATE_LIMIT_PER_CLIENT", DEFAULT_RATE_PER_CLIENT),
+        rate_per_sender=_rate(env, "RATE_LIMIT_PER_SENDER", DEFAULT_RATE_PER_SENDER),
         trusted_proxies=env.integer("TRUSTED_PROXIES", 0),
         sender_auth=sender_auth,
         authserv_id=authserv_id,

@@ -61,7 +61,8 @@ def _address_in_use(session: Session, address: str) -> str | None:
     return None
 
 
-def add_user(session: Session, username: str, emails: list[str], name: str = "", *, actor: str) -> AppUser:
+def add_user(session: Session, username: str, emails: list[str], name: str = "", *, settings: Settings,
+             actor: str) -> AppUser:
     if not _USERNAME.match(username or ""):
         raise DirectoryError(f"username {username!r}: use letters, digits, '.', '_' or '-' (max 64)")
     existing = session.scalars(select(AppUser.username).where(_same_name(username))).first()
@@ -73,15 +74,19 @@ def add_user(session: Session, username: str, emails: list[str], name: str = "",
     user = AppUser(username=username, name=name.strip()[:200])
     session.add(user)
     for email in emails:
-        _attach_email(session, user, email)
+        _attach_email(session, settings, user, email)
     session.flush()
     audit.record(session, actor, "user.add", username, emails=[e.address for e in user.emails])
     return user
 
 
-def _attach_email(session: Session, user: AppUser, email: str) -> None:
+def _attach_email(session: Session, settings: Settings, user: AppUser, email: str) -> None:
     local, domain = _split(email)
     address = f"{local}@{domain}"
+    if settings.serves_domain(domain):
+        # Mail From such an address would authorise as this user while it is Mailgate's own (a create
+        # or reply address, a reserved name): a user's mailbox is always somewhere else.
+        raise DirectoryError(f"{address} is at Mailgate's own domain {domain}; a user's address must be elsewhere")
     used = _address_in_use(session, address)
     if used:
         raise DirectoryError(f"{address} is already {used}")
@@ -89,9 +94,9 @@ def _attach_email(session: Session, user: AppUser, email: str) -> None:
     session.flush()
 
 
-def add_user_email(session: Session, username: str, email: str, *, actor: str) -> AppUser:
+def add_user_email(session: Session, username: str, email: str, *, settings: Settings, actor: str) -> AppUser:
     user = get_user(session, username)
-    _attach_email(session, user, email)
+    _attach_email(session, settings, user, email)
     audit.record(session, actor, "user.email.add", username, email=email.lower())
     return user
 

@@ -49,6 +49,9 @@ class Check:
 
 # --- helpers -------------------------------------------------------------------------
 
+SAFETY_NET_SERVICE = "mailgate-refuse"  # postfix/wire_main_cf.sh's pipe(8) service that bounces what reaches it
+
+
 class _Postfix:
     """Reads Postfix's effective configuration through postconf, once per run."""
 
@@ -84,6 +87,14 @@ class _Postfix:
         except (OSError, subprocess.SubprocessError):
             return None
         return out.stdout.strip() if out.returncode == 0 else None
+
+    def service(self, name: str) -> str | None:
+        """master.cf's line for service NAME/TYPE (postconf -M); None when it has none."""
+        try:
+            out = subprocess.run(self._cmd("postconf", "-M", name), capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return out.stdout.strip() or None if out.returncode == 0 else None
 
     def smtpd_chrooted(self) -> bool | None:
         """Whether any smtpd service in master.cf runs chrooted (None: master.cf unreadable).
@@ -322,13 +333,28 @@ def check_domain_routed(settings: Settings, pf: _Postfix) -> Check:
             if target:
                 break
         if not target:
-            problems.append(f"{domain} has no transport_maps entry (the discard: safety net)")
+            problems.append(f"{domain} has no transport_maps entry (the mailgate-refuse: safety net)")
+            continue
+        problem = _safety_net_problem(pf, domain, target)
+        if problem:
+            problems.append(problem)
         else:
             seen.append(f"{domain} -> {target}")
     if problems:
         return Check("domain routed", False, "; ".join(problems),
                      "Run postfix/setup.sh (relay_domains and transport_maps for Mailgate's domains).")
     return Check("domain routed", True, "relay domain, transport " + "; ".join(seen))
+
+
+def _safety_net_problem(pf: _Postfix, domain: str, target: str) -> str | None:
+    """A transport that would drop what bypassed the milter, or names a service master.cf lacks."""
+    transport = target.split(":", 1)[0].strip()
+    if transport == "discard":
+        return (f"{domain} -> {target}: a message that bypassed the milter would be dropped after a 250 "
+                "(the safety net must refuse it: mailgate-refuse:)")
+    if transport == SAFETY_NET_SERVICE and not pf.service(f"{SAFETY_NET_SERVICE}/unix"):
+        return f"{domain} -> {target}: master.cf has no {SAFETY_NET_SERVICE} service"
+    return None
 
 
 def check_socket(settings: Settings, pf: _Postfix) -> Check:

@@ -2,7 +2,7 @@
 
 - Finish messages left `received` by a crash or power cut between store and
   outcome (pipeline.recover_stale), every RECOVER_EVERY seconds.
-- Retention: when MAILGATE_PURGE_AFTER_DAYS is set, purge once a day.
+- Retention (MAILGATE_PURGE_AFTER_DAYS, _PURGE_REJECTED_AFTER_DAYS; on by default): purge once a day.
 
 Every host's worker may run them: recovery is idempotent (dedupe claims),
 and a purge that finds nothing to delete costs two indexed queries.
@@ -16,7 +16,7 @@ import time
 from mailgate.shared.config import Settings
 from mailgate.shared.db import Database
 from mailgate.shared.pipeline import recover_stale
-from mailgate.shared.retention import purge
+from mailgate.shared.retention import purge_by_policy
 
 log = logging.getLogger("mailgate.housekeeping")
 
@@ -42,11 +42,11 @@ class Housekeeper:
                     log.warning("recovered %d stale received message(s)", len(done))
             except Exception as exc:  # noqa: BLE001 -- the database may be away; next tick retries
                 log.error("stale recovery failed: %s: %s", exc.__class__.__name__, exc)
-        if self.settings.purge_after_days and now >= self._next_purge:
+        if (self.settings.purge_after_days or self.settings.purge_rejected_after_days) and now >= self._next_purge:
             self._next_purge = now + PURGE_EVERY
             try:
-                result = purge(self.db, self.settings.purge_after_days, actor="worker")
-                log.info("purge older than %d days: %s", self.settings.purge_after_days, result.to_json())
+                done = purge_by_policy(self.db, self.settings, actor="worker")
+                log.info("purge: %s", {kind: result.to_json() for kind, result in done.items()})
             except Exception as exc:  # noqa: BLE001
                 self._next_purge = now + RECOVER_EVERY  # try again soon rather than tomorrow
                 log.error("purge failed: %s: %s", exc.__class__.__name__, exc)

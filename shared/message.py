@@ -12,6 +12,7 @@ from __future__ import annotations
 import email
 import email.feedparser
 import email.header
+import email.headerregistry
 import email.parser
 import email.errors
 import email.policy
@@ -19,7 +20,10 @@ import email.utils
 import hashlib
 import itertools
 import re
+from dataclasses import dataclass
 from email.message import Message
+
+from mailgate.shared import rfc2047
 
 # compat32 never raises while parsing and keeps raw header values: decoding
 # is done here, explicitly, where failures are caught.
@@ -201,18 +205,12 @@ def decode_header_value(value: object) -> str:
         text = undo_surrogates(str(value))
     if "=?" not in text:  # no encoded word (RFC 2047): nothing to decode
         return clean_header_value(text)
-    try:
-        parts = email.header.decode_header(text)
-    except Exception:
-        return clean_header_value(text)
-    return clean_header_value(_join_chunks(parts))
+    return clean_header_value(rfc2047.decode(text, _decode_bytes))
 
 
 def _join_chunks(parts: list[tuple[str | bytes, str | None]]) -> str:
-    """Decoded words joined with "": decode_header drops the whitespace between
-    encoded and plain words inconsistently, joining with "" matches RFC 2047
-    for adjacent encoded words, and plain chunks keep their own spaces.
-    compat32's raw 8-bit bytes come as charset "unknown-8bit": guessed like a body."""
+    """A Header object's chunks as text; compat32's raw 8-bit bytes come in charset
+    "unknown-8bit": guessed like a body."""
     return "".join(
         _decode_bytes(chunk, None if charset in (None, "unknown-8bit") else charset)
         if isinstance(chunk, bytes) else chunk
@@ -272,13 +270,31 @@ def _decode_bytes(data: bytes, charset: str | None) -> str:
     return data.decode("latin-1")
 
 
+_DECODED = "_mailgate_header_text"  # the attribute holding a message's decoded headers
+
+
 def header_text(msg: Message, name: str) -> str:
-    """The decoded, cleaned value of the first header `name`, or ''."""
+    """The decoded, cleaned value of the first header `name`, or ''.
+
+    Decoded once per message: the robot guard, the parser and the stored row
+    all read the Subject, and a hostile one can take a long header to decode.
+    Inbound messages are only read after `load_message`, so the text stays
+    true; a header changed through the Message API is decoded afresh.
+    """
+    memo = msg.__dict__.setdefault(_DECODED, {})
+    key = name.lower()
     try:
         value = msg.get(name)
     except Exception:
         return ""
-    return decode_header_value(value) if value is not None else ""
+    if value is None:
+        return ""
+    seen = memo.get(key)
+    if seen is not None and seen[0] == value:
+        return seen[1]
+    text = decode_header_value(value)
+    memo[key] = (value, text)
+    return text
 
 
 # One address, bare or `Name <address>`, a dot-atom on both sides of the @ and
@@ -307,6 +323,65 @@ def header_addresses(msg: Message, name: str) -> list[str]:
     except Exception:
         return []
     return [addr.strip() for _, addr in pairs if addr and "@" in addr]
+
+
+FROM_MAX_CHARS = 2000  # a From longer than this is not read at all (the modern parser's work stays bounded)
+_FROM_PARSER = email.headerregistry.HeaderRegistry()
+
+
+@dataclass(frozen=True)
+class FromMailbox:
+    """The From header's one mailbox, or why there is none to trust.
+
+    `present` False: no From header (the caller may use the envelope sender,
+    and says so). `problem` set: a From is there but does not name exactly
+    one mailbox -- never replaced by the envelope (rejected/unreadable_from).
+    """
+
+    address: str = ""
+    problem: str = ""
+    present: bool = True
+    seen: str = ""  # the header as found (clean, clipped), for the decision trail
+
+
+def from_mailbox(msg: Message) -> FromMailbox:
+    """Read From strictly: one header, one mailbox, and two parsers that agree on it.
+
+    The lenient parser read `alice@example.org <mallory@evil.test>` as two
+    addresses and a first-address rule took alice; the modern one reads
+    other malformed values its own way. Agreement of both on exactly one
+    address is what "unambiguous" means here.
+    """
+    try:
+        values = msg.get_all("From") or []
+    except Exception:  # noqa: BLE001 -- a header that cannot be read is not a mailbox
+        return FromMailbox(problem="the From header cannot be read")
+    if not values:
+        return FromMailbox(present=False)
+    texts = [clean_header_value(undo_surrogates(str(v))) for v in values]
+    seen = " | ".join(texts)[:300]
+    if len(texts) > 1:
+        return FromMailbox(problem=f"{len(texts)} From headers", seen=seen)
+    value = texts[0]
+    if len(value) > FROM_MAX_CHARS:
+        return FromMailbox(problem=f"a From header of {len(value):,} characters", seen=seen)
+    simple = _ONE_SIMPLE_ADDRESS.fullmatch(value)
+    if simple:
+        return FromMailbox(address=simple.group(1) or simple.group(2), seen=seen)
+    legacy = [a.strip() for _, a in email.utils.getaddresses([value]) if a.strip()]
+    try:
+        modern = [a.addr_spec for a in _FROM_PARSER("From", value).addresses]
+    except Exception:  # noqa: BLE001 -- the modern parser gave up: no agreement
+        modern = []
+    if len(legacy) == 1 and len(modern) == 1 and legacy[0].lower() == modern[0].lower() and _mailbox_like(legacy[0]):
+        return FromMailbox(address=legacy[0], seen=seen)
+    found = ", ".join(dict.fromkeys(legacy + modern)) or "no address"
+    return FromMailbox(problem=f"the From header does not name one mailbox (read as: {found[:200]})", seen=seen)
+
+
+def _mailbox_like(address: str) -> bool:
+    local, at, domain = address.rpartition("@")
+    return bool(at and local and domain) and not any(c.isspace() for c in address)
 
 
 def first_address(msg: Message, name: str) -> str:

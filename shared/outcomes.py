@@ -30,6 +30,7 @@ class Reason(StrEnum):
     OBJECT_NOT_FOUND = "object_not_found"
     UNKNOWN_SENDER = "unknown_sender"
     SENDER_MISMATCH = "sender_mismatch"
+    UNREADABLE_FROM = "unreadable_from"
     COMMAND_NOT_ALLOWED = "command_not_allowed"
     TOO_LARGE = "too_large"
     EMPTY = "empty"
@@ -47,6 +48,7 @@ STATUS_OF_REASON: dict[Reason, Status] = {
     Reason.OBJECT_NOT_FOUND: Status.REJECTED,
     Reason.UNKNOWN_SENDER: Status.REJECTED,
     Reason.SENDER_MISMATCH: Status.REJECTED,
+    Reason.UNREADABLE_FROM: Status.REJECTED,
     Reason.COMMAND_NOT_ALLOWED: Status.REJECTED,
     Reason.TOO_LARGE: Status.REJECTED,
     Reason.EMPTY: Status.REJECTED,
@@ -69,6 +71,7 @@ DEFAULT_TEXT: dict[Reason, str] = {
     Reason.OBJECT_NOT_FOUND: "The task this reply address belongs to no longer exists.",
     Reason.UNKNOWN_SENDER: "Your address is not known here, so you cannot open tasks by mail.",
     Reason.SENDER_MISMATCH: "This reply address was issued to someone else; reply from your own address.",
+    Reason.UNREADABLE_FROM: "The From header does not name one sender unambiguously; send from an ordinary mail client.",
     Reason.COMMAND_NOT_ALLOWED: "A command in your message cannot be applied.",
     Reason.TOO_LARGE: "The message is larger than this server accepts.",
     Reason.EMPTY: "The message has no text to act on.",
@@ -158,6 +161,7 @@ class SmtpReply:
 
 
 ACCEPT = SmtpReply(250, "2.0.0", "OK")
+RATE_LIMITED = "rate_limited"  # the reason code of a rate-limit deferral (logs, refusal counts)
 TEMPFAIL = SmtpReply(451, "4.3.0", "Mailgate is temporarily unable to take this message; please try again later.")
 
 AUTH_TEMPFAIL = SmtpReply(451, "4.7.0", "The sender's domain could not be checked just now (DNS did not "
@@ -176,6 +180,11 @@ RCPT_REASONS = {Reason.UNKNOWN_RECIPIENT, Reason.INVALID_HASH, Reason.OBJECT_NOT
 def rcpt_reply(reason: Reason, text: str | None = None) -> SmtpReply:
     """The answer to a RCPT of a Mailgate address that cannot be used."""
     return SmtpReply(550, "5.1.1", text or DEFAULT_TEXT[reason])
+
+
+def rate_limited_reply(who: str) -> SmtpReply:
+    """The RCPT answer when a client or sender is over its rate: a 4xx, so the sending MTA retries later."""
+    return SmtpReply(451, "4.7.1", f"Too much mail from {who} just now; please try again later.")
 
 
 def message_reply(outcome: Outcome, all_recipients_ours: bool) -> SmtpReply:

@@ -47,6 +47,8 @@ def env(tmp_path) -> dict[str, str]:
         # No DNS unless a test asks for it: tests/senderauth runs its own name server.
         "MAILGATE_SENDER_AUTH": "off",
         "MAILGATE_CONFIG": "",  # no configuration file: this machine's must not leak into a test
+        # Tests send from one client faster than any person; tests/milter/test_rate_limits.py sets limits.
+        "MAILGATE_RATE_LIMIT_PER_CLIENT": "off", "MAILGATE_RATE_LIMIT_PER_SENDER": "off",
     }
 
 
@@ -86,9 +88,9 @@ class Seed:
 
         self.db, self.settings = db, settings
         with db.transaction() as s:
-            self.alice = directory.add_user(s, "alice", ["alice@example.org"], "Alice", actor="test").id
-            self.bob = directory.add_user(s, "bob", ["bob@example.org", "Bob.Work@Example.NET"], "Bob", actor="test").id
-            self.carol = directory.add_user(s, "carol", ["carol@example.org"], "Carol", actor="test").id
+            self.alice = directory.add_user(s, "alice", ["alice@example.org"], "Alice", settings=settings, actor="test").id
+            self.bob = directory.add_user(s, "bob", ["bob@example.org", "Bob.Work@Example.NET"], "Bob", settings=settings, actor="test").id
+            self.carol = directory.add_user(s, "carol", ["carol@example.org"], "Carol", settings=settings, actor="test").id
             directory.add_create_address(s, settings, "tasks", f"bugs@{REPLY_DOMAIN}", actor="test")
         self.create_address = f"bugs@{REPLY_DOMAIN}"
 

@@ -243,3 +243,16 @@ def test_a_database_error_is_one_line(tmp_path, env):
         **env, "MAILGATE_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"})
     assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1, result.output
     assert result.output.startswith("Error: database unavailable: OperationalError:")
+
+
+@pytest.mark.parametrize("args", [
+    ("user", "add", "dave", "dave@reply.example.com"),
+    ("user", "add", "dave", "dave@example.org", "Bugs@Reply.Example.COM"),
+    ("user", "add-email", "alice", "T1+2+0123456789abcdef@reply.example.com"),
+])
+def test_a_user_address_at_mailgates_own_domain_is_refused(cli, seed, args):
+    """Issue 20 item 11: mail "from" one of Mailgate's own addresses would authorise as that user."""
+    res = cli(*args, ok=False)
+    assert res.exit_code != 0 and "Mailgate's own domain" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+    assert "dave" not in cli("user", "list").stdout

@@ -110,7 +110,7 @@ def test_a_rejected_message_does_not_claim_its_message_id(db, seed, receive, mai
     assert receive(raw).reason == "unknown_sender"
     with db.transaction() as s:
         from mailgate.shared import directory
-        directory.add_user(s, "stranger", ["stranger@example.com"], actor="test")
+        directory.add_user(s, "stranger", ["stranger@example.com"], settings=seed.settings, actor="test")
     assert receive(raw).status == "processed"
 
 
@@ -416,7 +416,7 @@ def test_rejected_message_can_be_reprocessed_after_a_fix(db, seed, receive, mail
     out = receive(mail(sender="late@example.com"))
     assert out.reason == "unknown_sender"
     with db.transaction() as s:
-        directory.add_user(s, "late", ["late@example.com"], actor="test")
+        directory.add_user(s, "late", ["late@example.com"], settings=seed.settings, actor="test")
     assert reprocess(db, seed.settings, out.id).status == "processed"
 
 

@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 from typing import Any, Mapping
 
-from flask import Flask, current_app
+from flask import Flask, current_app, request
 
 from mailgate.shared.config import Settings, from_env
 
@@ -29,6 +29,15 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "same-origin",
+}
+
+# Login limits (mailgate.webui.login_limits; docs/security.md): the wait after a first failure in
+# seconds, doubling up to the maximum; the failures in a row that lock an account, and for how long.
+LOGIN_LIMITS = {
+    "MAILGATE_LOGIN_DELAY": 1.0,
+    "MAILGATE_LOGIN_DELAY_MAX": 60.0,
+    "MAILGATE_LOGIN_LOCK_AFTER": 10,
+    "MAILGATE_LOGIN_LOCK_SECONDS": 900.0,
 }
 
 
@@ -65,31 +74,27 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         REMEMBER_COOKIE_SECURE=https,
         WTF_CSRF_TIME_LIMIT=None,  # tied to the session instead; a long Test Receiver edit must not fail
         MAX_CONTENT_LENGTH=cfg.max_message_bytes + 1024 * 1024,
-        MAILGATE_LOGIN_DELAY=0.5,
         MAILGATE_PAGE_SIZE=50,
+        **LOGIN_LIMITS,
     )
     if test_config:
         app.config.update({k: v for k, v in test_config.items() if not k.startswith("MAILGATE_") or
-                           k in ("MAILGATE_LOGIN_DELAY", "MAILGATE_PAGE_SIZE")})
+                           k in LOGIN_LIMITS or k == "MAILGATE_PAGE_SIZE"})
     app.extensions["mailgate.settings"] = cfg
 
     from mailgate.webui.helpers import IdConverter
 
     app.url_map.converters["id"] = IdConverter
-    if cfg.trusted_proxies:
-        # Behind N reverse proxies the peer is the nearest proxy: the client's address (login
-        # throttling and its log lines) and https come from the headers the proxies add.
-        from werkzeug.middleware.proxy_fix import ProxyFix
+    # Behind reverse proxies (MAILGATE_TRUSTED_PROXIES) the server sets the client's address from
+    # X-Forwarded-For before the app runs: mailgate.shared.serving, used by `mailgate web`.
 
-        n = cfg.trusted_proxies
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)
-
-    from mailgate.webui import access, database, views
+    from mailgate.webui import access, auth, database, views
     from mailgate.webui.extensions import csrf, login_manager
 
     database.init_app(app)
     csrf.init_app(app)
     login_manager.init_app(app)
+    auth.init_app(app)
     access.init_app(app)
     views.register(app)
 
@@ -97,6 +102,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     def _headers(response):
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
+        if request.endpoint != "static":
+            # Pages carry mail content, addresses and CSRF tokens: no copy on disk, none shown by Back
+            # after logout.
+            response.headers["Cache-Control"] = "no-store"
         return response
 
     logging.getLogger("mailgate.webui").setLevel(logging.INFO)

@@ -1,18 +1,17 @@
-"""Console admin accounts: creation, password checks, and the slow-down after failed logins.
+"""Console admin accounts: creation, passwords, disabling, and the login id a session carries.
 
 Kept out of `shared/` because password hashing (werkzeug) is the console's
-concern; the CLI's `create-admin` calls the same function.
+concern; the CLI's `create-admin` and `admin ...` commands call the same
+functions as the console's pages.
 """
 
 from __future__ import annotations
 
-import logging
-import threading
-import time
 from dataclasses import dataclass
+from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -20,34 +19,68 @@ from mailgate.shared import audit
 from mailgate.shared.db import utcnow
 from mailgate.shared.models import AdminUser
 
-log = logging.getLogger("mailgate.webui.auth")
 MIN_PASSWORD = 10
+MAX_PASSWORD = 1024
 # A hash to compare against when the user does not exist, so timing does not tell.
 _DUMMY_HASH = generate_password_hash("mailgate-no-such-user")
 
 
 class AccountError(ValueError):
-    """The account cannot be created as asked; the message says why."""
+    """The account cannot be created or changed as asked; the message says why."""
 
 
 @dataclass
 class Admin(UserMixin):
-    """What Flask-Login keeps in the session: an id and a name, no ORM object."""
+    """What Flask-Login keeps in the session: an id, a name and the session generation, no ORM object."""
 
     id: int
     username: str
+    generation: int = 0
 
     def get_id(self) -> str:
-        return str(self.id)
+        # The generation is part of the id: once logout, a password change or disabling bumps
+        # it, the loader no longer finds this id, and any copy of the cookie is logged out.
+        return f"{self.id}:{self.generation}"
 
 
-def create_admin(session: Session, username: str, password: str, *, actor: str) -> AdminUser:
+def parse_login_id(login_id: str) -> tuple[int, int] | None:
+    """(admin id, generation) from a session's login id; None for anything else (an old-style id)."""
+    admin_id, sep, generation = login_id.partition(":")
+    if not sep or not admin_id.isdigit() or not generation.isdigit():
+        return None
+    return int(admin_id), int(generation)
+
+
+def _check_name(username: str) -> str:
     username = (username or "").strip()
     if not username or len(username) > 64 or any(c.isspace() for c in username):
         raise AccountError("the admin name must be 1-64 characters without spaces")
+    return username
+
+
+def _check_password(password: str) -> str:
     if len(password or "") < MIN_PASSWORD:
         raise AccountError(f"the password must be at least {MIN_PASSWORD} characters")
-    if session.scalars(select(AdminUser).where(AdminUser.username == username)).first():
+    if len(password) > MAX_PASSWORD:
+        raise AccountError(f"the password must be at most {MAX_PASSWORD} characters")
+    return password
+
+
+def find_admin(session: Session, username: str) -> AdminUser | None:
+    return session.scalars(select(AdminUser).where(AdminUser.username == (username or "").strip())).first()
+
+
+def get_admin(session: Session, username: str) -> AdminUser:
+    row = find_admin(session, username)
+    if row is None:
+        raise AccountError(f"no admin {username!r}")
+    return row
+
+
+def create_admin(session: Session, username: str, password: str, *, actor: str) -> AdminUser:
+    username = _check_name(username)
+    _check_password(password)
+    if find_admin(session, username):
         raise AccountError(f"admin {username!r} already exists")
     row = AdminUser(username=username, password_hash=generate_password_hash(password))
     session.add(row)
@@ -56,55 +89,59 @@ def create_admin(session: Session, username: str, password: str, *, actor: str) 
     return row
 
 
-def authenticate(session: Session, username: str, password: str) -> AdminUser | None:
-    row = session.scalars(select(AdminUser).where(AdminUser.username == (username or "").strip())).first()
+def password_matches(row: AdminUser | None, password: str) -> bool:
+    """The password check, as long for a missing account as for a real one."""
     if row is None:
         check_password_hash(_DUMMY_HASH, password or "")
-        return None
-    if not check_password_hash(row.password_hash, password or ""):
-        return None
+        return False
+    return check_password_hash(row.password_hash, password or "")
+
+
+def authenticate(session: Session, username: str, password: str) -> AdminUser | None:
+    row = find_admin(session, username)
+    return row if password_matches(row, password) and not row.disabled else None
+
+
+def end_sessions(session: Session, admin_id: int) -> None:
+    """Every session of this admin (and every copy of its cookie) stops working."""
+    session.execute(update(AdminUser).where(AdminUser.id == admin_id)
+                    .values(session_generation=AdminUser.session_generation + 1))
+
+
+def set_password(session: Session, username: str, password: str, *, actor: str) -> AdminUser:
+    """A new password (the CLI's reset, or an admin's own change): other sessions end, a lock is lifted."""
+    _check_password(password)
+    row = get_admin(session, username)
+    row.password_hash = generate_password_hash(password)
+    row.password_changed_at = utcnow()
+    row.failed_logins, row.locked_until, row.last_failed_at = 0, None, None
+    row.session_generation += 1
+    audit.record(session, actor, "admin.passwd", row.username)
+    return row
+
+
+def set_disabled(session: Session, username: str, disabled: bool, *, actor: str) -> AdminUser:
+    row = get_admin(session, username)
+    if disabled and not row.disabled:
+        row.session_generation += 1
+    row.disabled = disabled
+    audit.record(session, actor, "admin.disable" if disabled else "admin.enable", row.username)
+    return row
+
+
+def unlock(session: Session, username: str, *, actor: str) -> AdminUser:
+    """Lift a failed-login lock at once (and forget the failures that led to it)."""
+    row = get_admin(session, username)
+    was = row.locked_until
+    row.failed_logins, row.locked_until, row.last_failed_at = 0, None, None
+    audit.record(session, actor, "admin.unlock", row.username, was_locked_until=str(was) if was else None)
     return row
 
 
 def note_login(session: Session, admin_id: int) -> None:
-    row = session.get(AdminUser, admin_id)
-    if row is not None:
-        row.last_login_at = utcnow()
+    session.execute(update(AdminUser).where(AdminUser.id == admin_id)
+                    .values(last_login_at=utcnow(), failed_logins=0, last_failed_at=None, locked_until=None))
 
 
-class Throttle:
-    """Failed logins slow down the next attempt from the same address or for the same name.
-
-    The delay doubles with each failure (base, 2×base, … up to `ceiling`
-    seconds) and resets after a success or `window` seconds of quiet. It is
-    per process, which is enough to make online guessing impractical; the
-    audit log and the warning log line make it visible.
-    """
-
-    def __init__(self, base: float = 0.5, ceiling: float = 8.0, window: float = 900.0):
-        self.base, self.ceiling, self.window = base, ceiling, window
-        self._fails: dict[str, tuple[int, float]] = {}
-        self._lock = threading.Lock()
-
-    def delay_for(self, *keys: str) -> float:
-        now = time.monotonic()
-        worst = 0
-        with self._lock:
-            for key in keys:
-                count, last = self._fails.get(key, (0, 0.0))
-                if now - last > self.window:
-                    count = 0
-                worst = max(worst, count)
-        return 0.0 if worst == 0 else min(self.ceiling, self.base * 2 ** (worst - 1))
-
-    def failed(self, *keys: str) -> None:
-        now = time.monotonic()
-        with self._lock:
-            for key in keys:
-                count, last = self._fails.get(key, (0, 0.0))
-                self._fails[key] = (1 if now - last > self.window else count + 1, now)
-
-    def succeeded(self, *keys: str) -> None:
-        with self._lock:
-            for key in keys:
-                self._fails.pop(key, None)
+def is_locked(row: AdminUser, now: datetime | None = None) -> bool:
+    return row.locked_until is not None and row.locked_until > (now or utcnow())

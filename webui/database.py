@@ -22,7 +22,7 @@ log = logging.getLogger("mailgate.webui")
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 # POSTs that read (and hash a password, or run the pipeline) before they write: they start
 # read-only and call `release()` before writing, so they never hold SQLite's write lock while slow.
-READ_FIRST = {"auth.login"}
+READ_FIRST = {"auth.login", "password.change"}
 
 
 class DatabaseUnavailable(Exception):

@@ -24,6 +24,21 @@ class LoginForm(FlaskForm):
     submit = SubmitField("Log in")
 
 
+class PasswordForm(FlaskForm):
+    """An admin's own new password: the current one first, so a session left open cannot change it."""
+
+    current = PasswordField("Current password", validators=[DataRequired(), Length(max=1024)])
+    new = PasswordField("New password", validators=[DataRequired(), Length(max=1024)])
+    confirm = PasswordField("New password again", validators=[DataRequired(), Length(max=1024)])
+    submit = SubmitField("Change password")
+
+    def validate_confirm(self, field) -> None:
+        from wtforms.validators import ValidationError
+
+        if field.data != self.new.data:
+            raise ValidationError("The two new passwords differ.")
+
+
 class ActionForm(FlaskForm):
     """A bare POST (logout, reprocess, resend, enable/disable): only the CSRF token."""
 

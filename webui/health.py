@@ -29,21 +29,24 @@ def all_checks(cfg, db, *, postfix_config_dir: str | None = None) -> list:
 
 
 def ingress_checks(cfg) -> list:
-    """The IMAP poller's checks, when a mailbox is configured (MAILGATE_IMAP_HOST)."""
+    """The webhooks' checks (a line per provider with an inbound entry), then the IMAP poller's, when a
+    mailbox is configured (MAILGATE_IMAP_HOST)."""
     from mailgate.ingress.imap import settings as imap_settings
+    from mailgate.ingress.web.health import run_checks as webhook_checks
     from mailgate.shared.config import ConfigError
     from mailgate.shared.health import Check
 
+    webhooks = webhook_checks(cfg)
     if not imap_settings.configured(cfg.environ):  # the layered view these settings were read from
-        return []
+        return webhooks
     from mailgate.ingress.imap.health import run_checks as imap_checks
     from mailgate.webui.cli.ingress import incoming_address
 
     try:
         imap = imap_settings.from_env(cfg.environ)
     except ConfigError as exc:
-        return [Check("imap settings", False, str(exc), f"Fix {exc.variable}.")]
-    return imap_checks(cfg, imap, incoming_address())
+        return webhooks + [Check("imap settings", False, str(exc), f"Fix {exc.variable}.")]
+    return webhooks + imap_checks(cfg, imap, incoming_address())
 
 
 def checks() -> list:

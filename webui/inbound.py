@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from mailgate.shared import audit, pipeline, queries
+from mailgate.shared import audit, pipeline, queries, retention
 from mailgate.shared.models import Application, Attachment, Comment, ReceivedMessage, Task
 from mailgate.shared.envelope import SOURCES
 from mailgate.shared.message import load_message, raw_headers
@@ -68,7 +68,7 @@ def index():
     first_url = url_for("inbound.index", **args) if before else None
     bad_dates = [n for n in ("since", "until") if request.args.get(n) and not _date(request.args.get(n))]
     return render_template("inbound/index.html", form=form, rows=rows, next_url=next_url,
-                           first_url=first_url, bad_dates=bad_dates)
+                           first_url=first_url, bad_dates=bad_dates, retention=retention.describe(settings()))
 
 
 def _linked(rec: ReceivedMessage) -> tuple[Task | None, Comment | None, list[Attachment]]:

@@ -8,6 +8,7 @@ from sqlalchemy.orm import selectinload
 
 from mailgate.shared import directory
 from mailgate.shared.models import AppUser
+from mailgate.webui import settings
 from mailgate.webui.extensions import db
 from mailgate.webui.forms import UserAddForm, UserEmailForm
 from mailgate.webui.helpers import actor, get_or_404, refuse
@@ -32,7 +33,7 @@ def add():
         return _list(form, 400)
     try:
         user = directory.add_user(db.session, form.username.data.strip(), [form.email.data.strip()],
-                                  form.name.data or "", actor=actor())
+                                  form.name.data or "", settings=settings(), actor=actor())
     except directory.DirectoryError as exc:
         refuse(f"Not added: {exc}")
         return _list(form, 400)
@@ -52,7 +53,8 @@ def add_email(user_id: int):
     form = UserEmailForm()
     if form.validate_on_submit():
         try:
-            directory.add_user_email(db.session, user.username, form.email.data.strip(), actor=actor())
+            directory.add_user_email(db.session, user.username, form.email.data.strip(), settings=settings(),
+                                     actor=actor())
         except directory.DirectoryError as exc:
             refuse(f"Not added: {exc}")
             return render_template("users/detail.html", user=get_or_404(AppUser, user_id), form=form), 400

@@ -9,10 +9,11 @@ from mailgate.webui import filters
 
 def register(app: Flask) -> None:
     from mailgate.webui import (
-        applications, audit, auth, dashboard, health, inbound, mailkey, outbound, tasks, testreceiver, users,
+        applications, audit, auth, dashboard, health, inbound, mailkey, outbound, password, tasks, testreceiver,
+        users,
     )
 
-    for module in (auth, dashboard, inbound, outbound, applications, mailkey, testreceiver, users, tasks,
+    for module in (auth, password, dashboard, inbound, outbound, applications, mailkey, testreceiver, users, tasks,
                    health, audit):
         app.register_blueprint(module.bp)
     filters.init_app(app)

@@ -52,6 +52,7 @@ class Stats:
 
     stored: int = 0
     left_alone: int = 0
+    skipped: int = 0  # the server refused to hand over or remove a message: left in the mailbox, logged
     removed: int = 0
     reconnects: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
@@ -167,7 +168,13 @@ class Poller:
         for uid in uids:
             if self.stopping:
                 break
-            stored += self.handle(client, uid)
+            try:
+                stored += self.handle(client, uid)
+            except IMAPClientError as exc:  # the server refused a command on this message only: never loop on it
+                self._left_alone.add(uid)
+                self.stats.skipped += 1
+                log.error("skipped: the server refused a command on this message %s",
+                          kv(qid=f"imap:{self._uidvalidity}:{uid}", error=describe(exc)))
         if stored and self.imap.expunge_deleted and self.imap.delete_after_delivery and not self.imap.move_to \
                 and not client.has_capability("UIDPLUS"):
             client.expunge()  # no UID EXPUNGE: one plain EXPUNGE after the pass

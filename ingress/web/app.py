@@ -13,7 +13,6 @@ from typing import Iterable
 
 from flask import Blueprint, Flask, Response
 
-from mailgate.ingress.web import proxies
 from mailgate.ingress.web.runtime import Receive, Runtime
 from mailgate.shared import pipeline
 from mailgate.shared.config import Settings
@@ -39,7 +38,6 @@ def create_app(settings: Settings, db: Database, blueprints: Iterable[Blueprint]
     app.extensions["mailgate.ingress"] = rt
     for bp in public_blueprints() if blueprints is None else blueprints:
         app.register_blueprint(bp)
-    proxies.wrap(app, settings)
 
     @app.errorhandler(404)
     @app.errorhandler(405)

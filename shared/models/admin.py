@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, DateTime, Integer, String
+from sqlalchemy import JSON, Boolean, DateTime, Integer, String, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mailgate.shared.db import Base, utcnow
@@ -18,6 +18,16 @@ class AdminUser(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime)
+    password_changed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # A disabled admin cannot log in, and its open sessions end.
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Part of every session's login id: logout, a password change and disabling bump it, so a
+    # session cookie made before (a copy included) stops working.
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    # Consecutive failed logins; at the limit the account is locked until locked_until.
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    last_failed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime)
 
 
 class AuditEntry(Base):

@@ -22,7 +22,7 @@ from typing import Any, Sequence
 import httpx
 
 from mailgate.shared.outbound import mime_fields
-from mailgate.shared.outbound.failures import CredentialsRefused, MailerDown, MailerFailure
+from mailgate.shared.outbound.failures import CredentialsRefused, MailerDown
 from mailgate.shared.outbound.http_answers import failure_for, short
 
 DEFAULT_TIMEOUT = 30.0
@@ -222,4 +222,4 @@ class SendgridMailer(ApiMailer):
 
 TYPES: dict[str, type] = {"postmark": PostmarkMailer, "mailgun": MailgunMailer, "sendgrid": SendgridMailer}
 
-__all__ = ["ApiMailer", "MailgunMailer", "MailerFailure", "PostmarkMailer", "SendgridMailer", "TYPES"]
+__all__ = ["ApiMailer", "MailgunMailer", "PostmarkMailer", "SendgridMailer", "TYPES"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import smtplib
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
@@ -96,7 +96,13 @@ def reported_down(db: Database) -> dict[str, str]:
         if last_seen is None or now - last_seen > WORKER_STALE:
             continue
         for key, down in ((detail or {}).get("mailers_down") or {}).items():
-            if isinstance(down, dict) and down.get("kind") == "credentials":
+            if not isinstance(down, dict) or down.get("kind") != "credentials":
+                continue
+            try:
+                until = datetime.fromisoformat(str(down.get("until")))
+            except ValueError:
+                until = now
+            if until >= now:  # past it, the worker is trying the mailer again
                 result.setdefault(key, f"worker on {host} skips it until {down.get('until')}: {down.get('why')}")
     return result
 

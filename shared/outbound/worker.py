@@ -70,6 +70,10 @@ class Stats:
                 "lost_lease": self.lost_lease, "by_mailer": dict(self.by_mailer)}
 
 
+def _keeps_id(mailer: Mailer) -> bool:
+    return getattr(mailer, "keeps_message_id", True)
+
+
 def deliver(out: Outgoing, order: Sequence[Mailer], down: dict[str, MailerDown | str] | None = None) -> queue.Result:
     """Try the mailers in order for one message; the Result says what to record.
 
@@ -86,7 +90,7 @@ def deliver(out: Outgoing, order: Sequence[Mailer], down: dict[str, MailerDown |
         return queue.Result(outcome="failed", error="no valid recipient address", note="no valid recipient address", **base)
     try:
         # One rendering per Message-ID policy among the mailers (services that replace it get none).
-        wire = {keep: render_bytes(out, keep) for keep in {m.keeps_message_id for m in order}}
+        wire = {keep: render_bytes(out, keep) for keep in {_keeps_id(m) for m in order}}
     except Exception as exc:
         # The stored row itself is unsendable (e.g. a non-ASCII sender written before the configuration
         # refused one): retrying cannot help, and letting it escape would lose the whole batch's results,
@@ -102,7 +106,7 @@ def deliver(out: Outgoing, order: Sequence[Mailer], down: dict[str, MailerDown |
             wait = max(wait, getattr(down[m.key], "retry_after", 0.0))
             continue
         try:
-            note = m.send(out.sender, recipients, wire[m.keeps_message_id])
+            note = m.send(out.sender, recipients, wire[_keeps_id(m)])
         except MailerDown as exc:
             down[m.key] = exc
             errors.append(f"{m.key}: {exc}")

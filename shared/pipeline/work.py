@@ -15,6 +15,7 @@ from mailgate.shared.addresses import Recipient
 from mailgate.shared.config import Settings
 from mailgate.shared.envelope import Envelope
 from mailgate.shared.logs import MessageLog
+from mailgate.shared.message import FromMailbox
 from mailgate.shared.outcomes import Ignore
 from mailgate.shared.parsing import ParsedMessage
 from mailgate.shared.prepared import Conn
@@ -58,6 +59,7 @@ class Work:
 
     # What reading found (no database, before the transaction); applied when each step's turn comes.
     robot_verdict: Ignore | None = None
+    from_box: FromMailbox | None = None  # the From header's one mailbox, or why there is none
     parsed: ParsedMessage | None = None
     stopped: tuple[str, BaseException, str] | None = None  # (step, exception, traceback) of the read that failed
 

@@ -45,7 +45,7 @@ def _never_seen(fleet, tag: str):
     mail = f"{name}@example.org"
     ref = fleet.targets[0][3]
     with fleet.db.transaction() as s:
-        user = directory.add_user(s, name, [mail], name, actor="test")
+        user = directory.add_user(s, name, [mail], name, settings=fleet.settings, actor="test")
         addr, _ = issue_reply_address(s, fleet.settings, ref, user.id)
     mid, raw = reply(tag, mail, name, addr, ref)
     return mid, mail, addr, raw

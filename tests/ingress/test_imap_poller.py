@@ -242,3 +242,27 @@ def test_idle_is_reissued_before_its_timeout_and_still_sees_mail(dovecot, settin
         assert wait_for(lambda: _stored(db, "after re-issues"), 2.0)
     gaps = [b - a for a, b in zip(calls, calls[1:3])]
     assert all(4.5 < g < 7 for g in gaps), gaps
+
+
+def test_a_message_the_server_refuses_is_skipped_not_looped_on(dovecot, settings, db, seed, caplog):
+    from imapclient.exceptions import IMAPClientError
+
+    dovecot.append(make_mail(subject="unreadable on the server"))
+    dovecot.append(make_mail(subject="fine"))
+    p = poller(dovecot, settings, db)
+    first_uid = []
+    original = p._body
+
+    def refuse_first(client, uid):
+        first_uid.append(uid)
+        if len(first_uid) == 1:
+            raise IMAPClientError("FETCH failed: Mailbox is corrupted")
+        return original(client, uid)
+
+    p._body = refuse_first
+    stats = p.run(once=True)
+    assert (stats.stored, stats.skipped) == (1, 1)
+    p._stop.clear()
+    assert p.run(once=True).stored == 1 and len(first_uid) == 2  # (totals of the run) not fetched again
+    assert [r.subject for r in rows(db)] == ["fine"] and dovecot.count() == 1
+    assert "skipped: the server refused a command on this message" in caplog.text

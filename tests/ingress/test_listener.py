@@ -9,38 +9,47 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from ..conftest import REPLY_DOMAIN, make_mail
 from .dovecot import free_port
-from .providers import sendgrid_form
-from .test_webhooks import MAILERS, SG_AUTH, refused, rows
+from .providers import POSTMARK_IP, postmark_payload, sendgrid_form
+from .test_webhooks import MAILERS, PM_AUTH, SG_AUTH, refused, rows
 
 MAILGATE = str(Path(sys.executable).with_name("mailgate"))
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def listener(env, db, seed):
+@contextmanager
+def start_listener(env: dict, **more: str):
     port = free_port()
     full = {**os.environ, **env, "MAILGATE_MAILERS": json.dumps(MAILERS), "MAILGATE_MAX_MESSAGE_BYTES": "65536",
-            "PYTHONSAFEPATH": "1"}
+            "PYTHONSAFEPATH": "1", **more}
     proc = subprocess.Popen([MAILGATE, "ingress", "--port", str(port)], env=full, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            assert proc.poll() is None, proc.stderr.read()
-            time.sleep(0.1)
-    yield port
-    proc.terminate()
-    _, err = proc.communicate(timeout=30)
-    print(err)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                assert proc.poll() is None, proc.stderr.read()
+                time.sleep(0.1)
+        yield port
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+        print(err)
+
+
+@pytest.fixture
+def listener(env, db, seed):
+    with start_listener(env) as port:
+        yield port
 
 
 def raw_request(port: int, head: str, body: bytes = b"", read_timeout: float = 10) -> tuple[int, str]:
@@ -86,3 +95,24 @@ def test_the_console_is_not_on_this_listener(listener):
     for path in ("/", "/login", "/received/", "/static/mailgate.css"):
         status, _ = raw_request(listener, f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         assert status == 404
+
+
+def _postmark_request(port: int, forwarded_for: str | None) -> int:
+    body = json.dumps(postmark_payload(make_mail(), f"bugs@{REPLY_DOMAIN}")).encode()
+    auth = base64.b64encode(":".join(PM_AUTH).encode()).decode()
+    xff = f"X-Forwarded-For: {forwarded_for}\r\n" if forwarded_for else ""
+    status, _ = raw_request(port, f"POST /mail/postmark/ HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {auth}\r\n{xff}"
+                            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n",
+                            body)
+    return status
+
+
+def test_postmark_source_check_without_and_behind_a_trusted_proxy(env, db, seed):
+    """Without MAILGATE_TRUSTED_PROXIES a forged X-Forwarded-For is dropped; with 1, the proxy's entry counts."""
+    with start_listener(env) as port:
+        assert _postmark_request(port, POSTMARK_IP) == 403  # the peer is 127.0.0.1, whatever the header says
+    with start_listener(env, MAILGATE_TRUSTED_PROXIES="1") as port:
+        assert _postmark_request(port, POSTMARK_IP) == 200
+        assert _postmark_request(port, f"{POSTMARK_IP}, 127.0.0.9") == 403  # only the nearest proxy's entry
+        assert _postmark_request(port, None) == 403
+    assert [r.client_addr for r in rows(db)] == [POSTMARK_IP]

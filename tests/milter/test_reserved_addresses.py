@@ -114,3 +114,71 @@ def test_postmaster_abuse_and_bounces_reach_someone_through_real_postfix(aliased
     assert "NOT-CONSUMED-BY-MAILGATE" not in pf.log()  # nothing fell into the safety net
     rec = _last(db)
     assert (rec["status"], rec["reason"]) == ("ignored", "bounce")
+
+
+# --- issue 20 item 2: every reserved name Mailgate will not store is refused at RCPT -------------------
+
+REFUSED_LOCALS = ("security", "webmaster", "hostmaster", "admin", "nobody", "root", "mailer-daemon",
+                  "noreply+x", "NoReply+bounce", "postmaster+anything", "abuse+spam", "no-reply")
+
+
+def _refused_forms(seed) -> list[str]:
+    """Every reserved name, prefixed forms, and a reserved prefix in front of a valid reply address."""
+    valid = seed.reply_address("T1", seed.bob).split("@", 1)[0]
+    return [f"{local}@reply.example.com" for local in (*REFUSED_LOCALS, f"bounces+{valid}", f"noreply+{valid}")]
+
+
+def test_reserved_names_are_refused_at_rcpt_with_550_511(runtime, db, seed, task_with_reply):
+    before = _last(db)["id"]
+    for address in _refused_forms(seed):
+        res = Conn(runtime).send(b"Subject: x\r\n\r\nhello\r\n", "alice@example.org", address)
+        assert res["rcpt"][address] == Milter.REJECT, address
+        code, xcode, text = res["rcpt_reply"][address][:3]
+        assert (code, xcode) == ("550", "5.1.1"), (address, code, xcode)
+        assert "reserved" in text, text
+    assert _last(db)["id"] == before  # nothing stored for any of them
+
+
+def test_postmaster_and_abuse_exactly_still_pass_to_postfix(runtime, seed):
+    for address in ("postmaster@reply.example.com", "Abuse@Reply.Example.com", "POSTMASTER@reply.example.com"):
+        res = Conn(runtime).send(b"Subject: x\r\n\r\nhello\r\n", "alice@example.org", address)
+        assert res["rcpt"][address] == Milter.CONTINUE and res["delrcpt"] == [], address
+
+
+def test_every_reserved_form_is_refused_over_smtp_and_nothing_is_dropped(aliased_postfix, env, db, seed,
+                                                                          task_with_reply, tmp_path):
+    """Through a real Postfix wired as setup.sh wires it: swaks gets 550 5.1.1 at RCPT for each."""
+    swaks = require("swaks", "swaks")
+    pf = aliased_postfix
+    milter = MilterProcess(env=env, socket_path=pf.milter_socket, log_path=tmp_path / "milter.log").start()
+    try:
+        for address in _refused_forms(seed):
+            out = subprocess.run([swaks, "--server", f"127.0.0.1:{pf.port}", "--from", "alice@example.org",
+                                  "--to", address, "--quit-after", "RCPT"], capture_output=True, text=True, timeout=60)
+            assert out.returncode == 24, (address, out.stdout[-600:])  # swaks: 5xx at RCPT
+            assert "550 5.1.1" in out.stdout, out.stdout[-600:]
+        with smtplib.SMTP("127.0.0.1", pf.port, timeout=30) as smtp:
+            body = "From: alice@example.org\r\nTo: postmaster@reply.example.com\r\nSubject: hi\r\n\r\nStill read.\r\n"
+            assert smtp.sendmail("alice@example.org", ["postmaster@reply.example.com"], body) == {}
+        pf.wait_mailbox("carol", "Still read.")
+        pf.wait_queue_empty()
+    finally:
+        milter.stop()
+    assert "NOT-CONSUMED-BY-MAILGATE" not in pf.log()
+
+
+def test_the_safety_net_refuses_what_bypassed_the_milter_instead_of_dropping_it(seed):
+    """No milter on this listener: mail to a Mailgate domain bounces back to its sender, never vanishes.
+
+    (A plain `error:` transport cannot be the net: smtpd would then refuse the whole domain at RCPT,
+    before the milter is asked -- see docs/milter.md.)
+    """
+    require("postfix", "postfix")
+    with PrivatePostfix() as pf:
+        with smtplib.SMTP("127.0.0.1", pf.port, timeout=30) as smtp:
+            body = "From: carol@local.test\r\nTo: x@reply.example.com\r\nSubject: lost?\r\n\r\nWhere does it go?\r\n"
+            assert smtp.sendmail("carol@local.test", ["x@reply.example.com"], body) == {}
+        bounce = pf.wait_mailbox("carol", "NOT-CONSUMED-BY-MAILGATE")
+        assert "Undelivered Mail Returned to Sender" in bounce and "Where does it go?" in bounce
+        pf.wait_queue_empty()
+        assert "status=bounced" in pf.log() and "status=sent (delivers to discard" not in pf.log()

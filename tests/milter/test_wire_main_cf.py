@@ -52,3 +52,23 @@ def test_a_domain_in_mydestination_is_refused(tmp_path):
     (tmp_path / "main.cf").write_text("compatibility_level = 3.6\nmydestination = reply.example.com, localhost\n")
     out = _run(tmp_path, "reply.example.com")
     assert out.returncode == 1 and "reply.example.com is in mydestination" in out.stderr
+
+
+def test_the_safety_net_refuses_and_is_the_one_the_private_postfix_runs(tmp_path):
+    """mailgate_transport names the refusing pipe(8) service, which wire_main_cf.sh adds to master.cf."""
+    require("postconf", "postfix")
+    from privatepostfix import MASTER_CF, SAFETY_NET
+
+    conf = tmp_path / "etc"
+    conf.mkdir()
+    (conf / "master.cf").write_text("smtp inet n - y - - smtpd\n")
+    (conf / "main.cf").write_text("compatibility_level = 3.6\n")
+    assert _run(conf, "reply.example.com").returncode == 0
+    assert "reply.example.com mailgate-refuse:" in (conf / "mailgate_transport").read_text()
+    assert "discard:" not in (conf / "mailgate_transport").read_text()
+    service = subprocess.run(["postconf", "-c", str(conf), "-M", "mailgate-refuse/unix"], capture_output=True,
+                             text=True).stdout.split()
+    assert service == SAFETY_NET.split() and SAFETY_NET in MASTER_CF
+    master_before = (conf / "master.cf").read_text()
+    assert _run(conf, "reply.example.com").returncode == 0
+    assert (conf / "master.cf").read_text() == master_before  # converges

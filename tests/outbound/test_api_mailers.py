@@ -21,6 +21,7 @@ from sqlalchemy import select
 from mailgate.shared.config import MailerConfig
 from mailgate.shared.db import utcnow
 from mailgate.shared.guard import OWN_MAIL_HEADER
+from mailgate.shared.mailer_config import fingerprint
 from mailgate.shared.models import OutboundMessage, ReceivedMessage, Task
 from mailgate.shared.outbound import health as outbound_health
 from mailgate.shared.outbound.mailers import build
@@ -275,3 +276,37 @@ def test_an_inbound_only_entry_never_sends(db, settings, standin, sink, task_wit
         "MAILGATE_INSTANCE": str(settings.instance_path), "MAILGATE_DATABASE_URL": settings.database_url,
         "MAILGATE_MAILERS": json.dumps([{"key": "sg", "type": "sendgrid", "outbound": False}])})
     assert res.exit_code == 1 and "does not send email" in res.output
+
+
+@pytest.mark.parametrize("standin", ["mailgun"], indirect=True)
+def test_mailgate_check_probes_the_api_and_shows_only_fingerprints(env, db, standin):
+    entry = {"key": "mg", "type": "mailgun", "options": options_for("mailgun", standin)}
+    cli_env = {**env, "MAILGATE_MAILERS": json.dumps([entry])}
+    res = CliRunner().invoke(main, ["check"], env=cli_env, catch_exceptions=False)
+    line = next(li for li in res.output.splitlines() if "mailer mg (mailgun)" in li)
+    assert "domain mg.example.com (active) accepts the key" in line
+    assert fingerprint("key-mailgun") in line and "key-mailgun" not in res.output
+    assert [r.path for r in standin.requests] == ["/v3/domains/mg.example.com"]
+    standin.mode = "unauthorized"
+    res = CliRunner().invoke(main, ["check"], env=cli_env, catch_exceptions=False)
+    assert res.exit_code != 0 and "HTTP 401: Forbidden" in res.output and "key-mailgun" not in res.output
+
+
+def test_a_workers_report_counts_only_while_alive_and_until_it_retries(db):
+    from mailgate.shared.models import Heartbeat
+
+    now = utcnow()
+
+    def beat(host, last_seen, until):
+        with db.transaction() as s:
+            s.add(Heartbeat(service="worker", host=host, pid=1, started_at=now, last_seen=last_seen,
+                            detail={"mailers_down": {"pm": {"kind": "credentials", "why": "HTTP 401",
+                                                            "until": until.isoformat(timespec="seconds")}}}))
+
+    beat("alive", now, now + timedelta(minutes=5))
+    assert "worker on alive" in outbound_health.reported_down(db)["pm"]
+    with db.transaction() as s:
+        s.query(Heartbeat).delete()
+    beat("expired", now, now - timedelta(seconds=5))  # the worker is trying the mailer again
+    beat("dead", now - timedelta(minutes=10), now + timedelta(minutes=5))  # no heartbeat for 10 min
+    assert outbound_health.reported_down(db) == {}

@@ -14,6 +14,7 @@ from mailgate.shared.prepared import Statement
 def _ready(w):
     parse.read(w)
     route.run(w)
+    authorise.read(w)
     authorise.run(w)
     parse.run(w)
 

@@ -8,6 +8,7 @@ from mailgate.shared.pipeline.steps import authorise, guard, parse, route
 
 def _ready(w):
     route.run(w)
+    authorise.read(w)
     authorise.run(w)
 
 

@@ -13,6 +13,7 @@ def test_processed_records_what_was_done(stored, deciding, mail):
     w = stored(mail(body="Hello.\n!frobnicate"))
     parse.read(w)
     with deciding(w) as conn:
+        authorise.read(w)
         for step in (route, authorise, parse, act):
             step.run(w)
         out = record.run(w)

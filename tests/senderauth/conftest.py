@@ -40,8 +40,8 @@ def people(db, settings):
     from mailgate.shared import directory
 
     with db.transaction() as s:
-        directory.add_user(s, "demo", ["demo@pass.test"], "Demo", actor="test")
-        directory.add_user(s, "pat", ["pat@nodmarc.test"], "Pat", actor="test")
-        directory.add_user(s, "nina", ["news@none.test"], "Nina", actor="test")
+        directory.add_user(s, "demo", ["demo@pass.test"], "Demo", settings=settings, actor="test")
+        directory.add_user(s, "pat", ["pat@nodmarc.test"], "Pat", settings=settings, actor="test")
+        directory.add_user(s, "nina", ["news@none.test"], "Nina", settings=settings, actor="test")
         directory.add_create_address(s, settings, "tasks", "bugs@reply.example.com", actor="test")
     return "bugs@reply.example.com"

@@ -85,7 +85,7 @@ def test_address_setting_overrides_the_global_one(db, settings, people, mail):
 def test_dns_timeout_under_require_defers_and_loses_nothing(db, settings, people, mail, dns_server_recovered):
     settings = dataclasses.replace(settings, sender_auth="require")
     with db.transaction() as s:
-        directory.add_user_email(s, "demo", "ops@slow.test", actor="t")
+        directory.add_user_email(s, "demo", "ops@slow.test", settings=settings, actor="t")
     raw = mail(sender="ops@slow.test", subject="During the outage")
     with pytest.raises(AuthDeferred) as deferred:
         receive(db, settings, smtp("ops@slow.test"), raw)
@@ -104,7 +104,7 @@ def test_dns_timeout_under_require_defers_and_loses_nothing(db, settings, people
 
 def test_dns_timeout_under_report_is_temperror_and_accepted(db, settings, people, mail):
     with db.transaction() as s:
-        directory.add_user_email(s, "demo", "ops@slow.test", actor="t")
+        directory.add_user_email(s, "demo", "ops@slow.test", settings=settings, actor="t")
     out = receive(db, settings, smtp("ops@slow.test"), mail(sender="ops@slow.test"))
     assert out.status == "processed" and out.auth["verdict"] == "temperror"
 

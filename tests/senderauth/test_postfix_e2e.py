@@ -143,9 +143,9 @@ def test_personal_address_opens_a_task_under_require_and_dies_after_rotation(pos
     assert code == 550 or send(postfix, "pat@nodmarc.test", personal, mail(sender="pat@nodmarc.test"))[0] == 550
 
 
-def test_dns_timeout_is_451_and_nothing_is_lost(postfix, milter, db, mail, zones, name_server):
+def test_dns_timeout_is_451_and_nothing_is_lost(postfix, milter, db, settings, mail, zones, name_server):
     with db.transaction() as s:
-        directory.add_user_email(s, "demo", "ops@slow.test", actor="test")
+        directory.add_user_email(s, "demo", "ops@slow.test", settings=settings, actor="test")
     raw = mail(sender="ops@slow.test", to=STRICT, subject="During the outage")
     code, text = send(postfix, "ops@slow.test", STRICT, raw)
     assert code == 451 and text.startswith("4.7.0"), (code, text)

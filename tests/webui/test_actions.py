@@ -341,3 +341,15 @@ def test_dashboard_milter_last_seen_from_heartbeat(browser, db):
         s.add(Heartbeat(service="milter", host="mx1.example.com", pid=42, last_seen=utcnow()))
     html = browser.get("/").get_data(as_text=True)
     assert "seconds ago" in html and "milter on mx1.example.com" in html
+
+
+def test_a_user_address_at_mailgates_domain_is_refused_in_the_console(browser, db):
+    r = browser.post("/users/", page="/users/", data={"username": "mallory", "email": "bugs@reply.example.com"})
+    assert r.status_code == 400 and "Mailgate&#39;s own domain" in r.get_data(as_text=True)
+    with db.read() as s:
+        assert s.scalars(select(AppUser).where(AppUser.username == "mallory")).first() is None
+
+
+def test_the_received_log_says_how_long_mail_is_kept(browser):
+    html = browser.get("/received/").get_data(as_text=True)
+    assert "Processed mail is kept 90 days; rejected and ignored mail 14 days" in html

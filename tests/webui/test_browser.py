@@ -195,3 +195,70 @@ def test_screenshots(page, db, settings, receive, mail, seed):
                       ("users", "/users/"), ("task", "/tasks/T1"), ("health", "/health/"), ("audit", "/audit/")]:
         page.goto(url)
         page.screenshot(path=str(SHOTS / f"{name}.png"))
+
+
+def _log_in_as(page, password: str) -> None:
+    page.goto("/login")
+    page.get_by_label("Username").fill("admin")
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_load_state("load")
+
+
+def test_change_own_password_then_reset_it_from_the_cli(page, env):
+    from click.testing import CliRunner
+
+    from mailgate.webui.cli import main
+
+    login(page)
+    page.get_by_role("link", name="Change password").click()
+    page.wait_for_url("**/account/password")
+    page.get_by_label("Current password").fill("not my password")
+    page.get_by_label("New password", exact=True).fill("a brand new secret")
+    page.get_by_label("New password again").fill("a brand new secret")
+    page.get_by_role("button", name="Change password").click()
+    expect(page.get_by_text("This is not your current password.")).to_be_visible()
+
+    page.get_by_label("Current password").fill("correct horse battery")
+    page.get_by_label("New password", exact=True).fill("a brand new secret")
+    page.get_by_label("New password again").fill("a brand new secret")
+    page.get_by_role("button", name="Change password").click()
+    page.wait_for_url("**/")
+    expect(page.get_by_text("Password changed. Your other sessions are logged out.")).to_be_visible()
+    page.get_by_role("button", name="Log out").click()
+    page.wait_for_url("**/login")
+
+    _log_in_as(page, "correct horse battery")
+    expect(page.get_by_text("Wrong username or password.")).to_be_visible()
+    # Locked out of a password they no longer know, the admin is reset from the server.
+    out = CliRunner().invoke(main, ["admin", "passwd", "admin", "--password-stdin"],
+                             input="reset on the server\n", env=env)
+    assert out.exit_code == 0, out.output
+    _log_in_as(page, "reset on the server")
+    page.wait_for_url("**/")
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+    assert page.dialogs == []
+
+
+def test_a_copied_session_cookie_is_refused_after_logout(page, server):
+    """Someone copies the session cookie out of the browser; its owner logs out; the copy is worthless."""
+    login(page)
+    stolen = [c for c in page.context.cookies() if c["name"] == "mailgate_session"]
+    assert stolen
+    response = page.goto("/received/")
+    assert response.headers["cache-control"] == "no-store"
+
+    other = page.context.browser.new_context(base_url=server)
+    try:
+        thief = other.new_page()
+        other.add_cookies(stolen)
+        thief.goto("/received/")
+        assert thief.url.endswith("/received/")  # works while the owner is logged in
+
+        page.get_by_role("button", name="Log out").click()
+        page.wait_for_url("**/login")
+        thief.goto("/received/")
+        assert "/login" in thief.url
+        expect(thief.get_by_role("heading", name="Log in to Mailgate")).to_be_visible()
+    finally:
+        other.close()

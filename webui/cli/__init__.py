@@ -9,6 +9,7 @@ from mailgate.webui.cli import milter  # noqa: F401  (registers check, milter)
 from mailgate.webui.cli import outbound  # noqa: F401  (registers list-outbound, worker, …)
 from mailgate.webui.cli import web  # noqa: F401  (registers web, create-admin)
 from mailgate.webui.cli import retention  # noqa: F401  (registers purge)
+from mailgate.webui.cli import admin  # noqa: F401  (registers admin passwd|list|disable|enable|unlock)
 from mailgate.webui.cli import ingress  # noqa: F401  (registers imap, ingress)
 
 __all__ = ["main"]

@@ -25,7 +25,8 @@ def user_add(app: AppContext, username: str, email: tuple[str, ...], name: str) 
     """Add USERNAME with one or more EMAIL addresses."""
     try:
         with app.db.transaction() as s:
-            u = directory.add_user(s, username, list(email), name, actor=audit.cli_actor())
+            u = directory.add_user(s, username, list(email), name, settings=app.settings,
+                                   actor=audit.cli_actor())
             click.echo(f"user {u.username} (#{u.id}): {', '.join(e.address for e in u.emails)}")
     except DirectoryError as exc:
         fail(str(exc))
@@ -39,7 +40,7 @@ def user_add_email(app: AppContext, username: str, email: str) -> None:
     """Give USERNAME another EMAIL address."""
     try:
         with app.db.transaction() as s:
-            u = directory.add_user_email(s, username, email, actor=audit.cli_actor())
+            u = directory.add_user_email(s, username, email, settings=app.settings, actor=audit.cli_actor())
             click.echo(f"user {u.username}: {', '.join(e.address for e in u.emails)}")
     except DirectoryError as exc:
         fail(str(exc))

@@ -68,6 +68,7 @@ def ingress_cmd(app: AppContext, host: str, port: int, threads: int, log_level: 
     from mailgate.ingress.web.runtime import request_limit
     from mailgate.shared import logs
     from mailgate.shared.batching import Batcher
+    from mailgate.shared.serving import proxy_options
 
     logs.setup(log_level)
     batcher = Batcher(app.db, app.settings)  # concurrent requests share commits and one fsync
@@ -77,5 +78,5 @@ def ingress_cmd(app: AppContext, host: str, port: int, threads: int, log_level: 
     # waitress buffers a whole body before the app runs: it refuses one past this itself, unread (and
     # uncounted); up to it, the app refuses from Content-Length (logged and counted) before reading.
     serve(wsgi, host=host, port=port, threads=threads, ident="mailgate-ingress",
-          max_request_body_size=limit + HARD_LIMIT_MARGIN)
+          max_request_body_size=limit + HARD_LIMIT_MARGIN, **proxy_options(app.settings.trusted_proxies))
     batcher.stop()

@@ -146,7 +146,7 @@ def worker_cmd(app: AppContext, once: bool, batch: int, poll: float, lease: int,
     """Send the outbound queue (continuously; SIGTERM/SIGINT finish the batch in hand and exit).
 
     The continuous worker also finishes messages left 'received' by a crash
-    and, with MAILGATE_PURGE_AFTER_DAYS set, purges old mail once a day.
+    and purges old mail once a day (MAILGATE_PURGE_AFTER_DAYS, _PURGE_REJECTED_AFTER_DAYS).
     """
     logs.setup("INFO")
     logging.getLogger("alembic").setLevel(logging.WARNING)

@@ -41,13 +41,13 @@ def create_admin_cmd(app: AppContext, name: str, password_stdin: bool) -> None:
 @pass_app
 def web_cmd(app: AppContext, host: str, port: int, threads: int) -> None:
     """Serve the admin console with waitress (put TLS in front of it for remote access)."""
-    from waitress import serve
-
+    from mailgate.shared.serving import serve
     from mailgate.webui import create_app
 
     app.database()  # fail early, with the CLI's message, when the schema is missing or old
     logs.setup("INFO")
     wsgi = create_app({"MAILGATE_SETTINGS": app.settings})
+    proxies = app.settings.trusted_proxies
     logging.getLogger("mailgate.webui").info("console on http://%s:%s/ %s", host, port,
-                                             logs.kv(config=app.settings.config_file or ""))
-    serve(wsgi, host=host, port=port, threads=threads, ident="mailgate")
+                                             logs.kv(config=app.settings.config_file or "", trusted_proxies=proxies))
+    serve(wsgi, host=host, port=port, threads=threads, trusted_proxies=proxies)

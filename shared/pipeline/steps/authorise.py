@@ -1,21 +1,28 @@
 """Authorise: may the sender do this? A reply only from the address's own user (or, public, any known user);
 a create address from a known user, or as its default author; a personal create address as its user.
 
-The sender is the From address (what a person controls and sees), the
-envelope sender when there is no From.
+The sender is the From header's one mailbox (what a person controls and
+sees), read before the transaction (`read`); the envelope sender only when
+there is no From header at all. A From that does not name one mailbox is
+refused (unreadable_from), never replaced by the envelope sender.
 """
 
 from __future__ import annotations
 
 from mailgate.shared.addresses import find_user_by_email
+from mailgate.shared.message import from_mailbox
 from mailgate.shared.outcomes import Reason, Reject
 from mailgate.shared.pipeline.work import Work
 from mailgate.shared.rows import UserRef
 
 
+def read(w: Work) -> None:
+    w.from_box = from_mailbox(w.msg)
+
+
 def run(w: Work) -> None:
     rcpt = w.recipient
-    sender = w.row.from_addr or (w.envelope.sender or "")  # the From address, read once when stored
+    sender = _sender(w)
     user = find_user_by_email(w.conn, sender) if sender else None
     if rcpt.personal is not None:
         return _personal_author(w)
@@ -28,6 +35,19 @@ def run(w: Work) -> None:
                      f"Mail from {sender} is not accepted here: the account is disabled.")
     author = _reply_author(w, sender, user) if rcpt.kind == "reply" else _create_author(w, sender, user)
     w.author, w.actor = author, author.username
+
+
+def _sender(w: Work) -> str:
+    """The From mailbox; the envelope sender only when there is no From header at all (said in the trail)."""
+    box = w.from_box
+    if box.problem:
+        envelope = f"; the envelope sender {w.envelope.sender} is not taken in its place" if w.envelope.sender else ""
+        w.note(f"From header {box.seen!r}: {box.problem}{envelope}.")
+        raise Reject(Reason.UNREADABLE_FROM)
+    if not box.present:
+        w.note(f"No From header: the envelope sender {w.envelope.sender or '(none)'} is taken as the sender.")
+        return w.envelope.sender or ""
+    return box.address
 
 
 def _personal_author(w: Work) -> None:

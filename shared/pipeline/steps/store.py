@@ -18,7 +18,7 @@ from mailgate.shared.db import utcnow
 from mailgate.shared.envelope import Envelope
 from mailgate.shared.logs import MessageLog
 from mailgate.shared.message import (
-    MESSAGE_ID_CHARS, clean_header_value, dedupe_key, first_address, header_addresses, header_text, load_message,
+    MESSAGE_ID_CHARS, clean_header_value, dedupe_key, from_mailbox, header_addresses, header_text, load_message,
     message_id,
 )
 from mailgate.shared.outcomes import Reason, Status, TempFail
@@ -53,7 +53,7 @@ def arrival(settings: Settings, envelope: Envelope, raw: bytes, timings: Timings
         message_id=mid[:MESSAGE_ID_CHARS],
         dedupe_key=dedupe_key(msg, raw, mid),
         subject=header_text(msg, "Subject")[:998],
-        from_addr=_clip(first_address(msg, "From"), 320),
+        from_addr=_clip(from_mailbox(msg).address, 320),  # '' when unreadable: a forged name is never shown
         recipients_text=", ".join(recipients or header_rcpts)[:4000],
         size=min(size, MAX_ID),  # an INTEGER column: a message past 2 GiB (no Postfix limit) is "2 GiB"
         truncated=too_large,

@@ -34,7 +34,7 @@ def _setup(instance: Path):
     from mailgate.webui import create_app
     from mailgate.webui.accounts import create_admin
 
-    settings = from_env({"MAILGATE_INSTANCE": str(instance), "MAILGATE_REPLY_DOMAIN": "reply.example.com",
+    settings = from_env({"MAILGATE_INSTANCE": str(instance), "MAILGATE_REPLY_DOMAIN": "reply.example.com", "MAILGATE_SENDER_AUTH": "off",
                          "MAILGATE_SECRET_KEY": "bench"})
     db = Database.from_settings(settings)
     with db.transaction() as s:

@@ -54,7 +54,7 @@ def generate(instance: Path, count: int, seed: int = 7) -> None:
     db_path = instance / "mailgate.db"
     if db_path.exists():
         raise SystemExit(f"{db_path} exists; remove the folder first")
-    settings = from_env({"MAILGATE_INSTANCE": str(instance), "MAILGATE_REPLY_DOMAIN": "reply.example.com",
+    settings = from_env({"MAILGATE_INSTANCE": str(instance), "MAILGATE_REPLY_DOMAIN": "reply.example.com", "MAILGATE_SENDER_AUTH": "off",
                          "MAILGATE_SECRET_KEY": "bench"})
     database = Database.from_settings(settings)
     schema.init(database)

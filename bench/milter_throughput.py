@@ -3,6 +3,9 @@
 
     .venv/bin/python -P bench/milter_throughput.py [--clients 8] [--per-client 2000]
     .venv/bin/python -P bench/milter_throughput.py --postgres     # (b) on a throwaway PostgreSQL cluster
+    .venv/bin/python -P bench/milter_throughput.py --sender-auth-compare --per-client 500
+                                      # MAILGATE_SENDER_AUTH off against report, DKIM-signed mail,
+                                      # a name server on loopback answering SPF, DKIM and DMARC
 
 Runs, in one go on this machine, two private Postfix instances (`postfix -c`,
 own queue, high loopback port; the system Postfix is left alone):
@@ -258,8 +261,8 @@ def server_stages(log_text: str) -> dict[str, list[float]]:
     return out
 
 
-def prepare(instance: Path, users: int, tasks: int,
-            database_url: str | None = None) -> tuple[dict[str, str], list[tuple[str, str, str, str]]]:
+def prepare(instance: Path, users: int, tasks: int, database_url: str | None = None,
+            extra: dict[str, str] | None = None) -> tuple[dict[str, str], list[tuple[str, str, str, str]]]:
     """A fresh durable database with users, tasks, and one reply address per (task, user)."""
     env = {
         "MAILGATE_INSTANCE": str(instance),
@@ -267,7 +270,10 @@ def prepare(instance: Path, users: int, tasks: int,
         "MAILGATE_REPLY_DOMAIN": DOMAIN,
         "MAILGATE_SECRET_KEY": "bench",
         "MAILGATE_MAILERS": '[{"key": "test", "type": "test"}]',
+        "MAILGATE_SENDER_AUTH": "off",  # the main comparison leaves it out; --sender-auth-compare measures it
+        "MAILGATE_CONFIG": "",
         "MAILGATE_RATE_LIMIT_PER_CLIENT": "off", "MAILGATE_RATE_LIMIT_PER_SENDER": "off",  # load from one client
+        **(extra or {}),
     }
     settings = from_env(env)
     db = Database.from_settings(settings)
@@ -329,6 +335,11 @@ def main() -> int:
                     help="run (b) on a throwaway PostgreSQL cluster (scripts/pg.sh), stopped at the end")
     ap.add_argument("--milter-cpu", default=None,
                     help="the milter's MAILGATE_MILTER_CPU: auto pins it to one CPU (default: not pinned)")
+    ap.add_argument("--sender-auth-compare", action="store_true",
+                    help="instead of (a) against (b): the milter with MAILGATE_SENDER_AUTH=off against report, "
+                         "every message DKIM-signed, a name server on loopback (tests/support/dnsserver.py)")
+    ap.add_argument("--unsigned", action="store_true",
+                    help="with --sender-auth-compare: no DKIM signature (SPF and DMARC only)")
     ap.add_argument("--rcpt-cache-seconds", type=float, default=None,
                     help="the milter's MAILGATE_MILTER_RCPT_CACHE_SECONDS (default: the milter's own, 10 s); "
                          "0 looks every RCPT up, as when every reply address is new")
@@ -349,7 +360,7 @@ def main() -> int:
             ["bash", "-c", f'. "{pg_sh}" && pg_start "$1" "$2"', "pg_start", str(pgdir), str(55500 + os.getpid() % 400)],
             check=True, capture_output=True, text=True, timeout=120).stdout.strip().splitlines()[-1]
     try:
-        return run(args, work, total)
+        return run_sender_auth(args, work, total) if args.sender_auth_compare else run(args, work, total)
     finally:
         if pgdir is not None:
             subprocess.run(["bash", "-c", f'. "{pg_sh}" && pg_stop "$1"', "pg_stop", str(pgdir)], timeout=120)
@@ -442,6 +453,91 @@ def run(args, work: Path, total: int) -> int:
     else:
         print(f"kept {work}")
     return 0 if not (a["errors"] or b["errors"]) else 1
+
+
+def run_sender_auth(args, work: Path, total: int) -> int:
+    """off against report, each on its own Postfix, milter and database, taking turns per round."""
+    from dnszones import DnsServer, make_signer
+
+    signer = make_signer("example.org", work)
+    zone = ("$TTL 300\n"
+            'example.org. 300 IN TXT "v=spf1 ip4:127.0.0.1 -all"\n'
+            '_dmarc.example.org. 300 IN TXT "v=DMARC1; p=reject"\n'
+            + "sel._domainkey.example.org. 300 IN TXT "
+            + " ".join(f'"{signer.public_record[i:i + 250]}"' for i in range(0, len(signer.public_record), 250))
+            + "\n")
+    dns = DnsServer(zone).start()
+    modes = ("off", "report")
+    setups = {}
+    for mode in modes:
+        extra = {"MAILGATE_SENDER_AUTH": mode, "MAILGATE_DNS_SERVERS": dns.address, "MAILGATE_DNS_TIMEOUT": "2"}
+        setups[mode] = prepare(work / mode, args.users, args.tasks, None, extra)
+    t0 = time.perf_counter()
+    jobs: dict[str, list] = {m: [] for m in modes}
+    for i in range(total):
+        mail, full, addr, ref = setups["off"][1][(i * 7919) % len(setups["off"][1])]
+        raw = reply(i, mail, full, addr, ref)
+        if not args.unsigned:
+            raw = signer.sign(raw, headers=(b"from", b"subject", b"message-id", b"date"))
+        for mode in modes:  # the same signed bytes; each instance's own reply address in the envelope
+            jobs[mode].append((mail, setups[mode][1][(i * 7919) % len(setups[mode][1])][2], raw))
+    print(f"{total} {'unsigned' if args.unsigned else 'DKIM-signed'} replies (rsa-sha256, 2048 bits, "
+          f"made in {time.perf_counter() - t0:.0f} s), "
+          f"{args.clients} clients; sender authentication off against report, DNS on {dns.address}")
+    rounds = max(1, min(args.rounds, args.per_client))
+    postfixes, milters, phases = {}, {}, {m: Phase() for m in modes}
+    try:
+        for mode in modes:
+            pf = postfixes[mode] = PrivatePostfix(domains=(DOMAIN,))
+            pf.milter_socket = str(pf.root / "queue" / "mailgate" / "milter.sock")
+            pf.start()
+            milters[mode] = MilterProcess(env=setups[mode][0], socket_path=pf.milter_socket,
+                                          log_path=work / f"milter-{mode}.log").start()
+        for r in range(rounds):
+            part = slice(r * total // rounds, (r + 1) * total // rounds)
+            for mode in (modes if r % 2 == 0 else modes[::-1]):  # neither always goes first
+                proc = milters[mode].proc
+                phases[mode].run(postfixes[mode], jobs[mode][part], args.clients, [proc.pid], children(proc.pid))
+            off, rep_ = phases["off"].rounds[-1], phases["report"].rounds[-1]
+            print(f"  round {r + 1}: off {off:.0f} msg/s, report {rep_:.0f} msg/s, ratio {rep_ / off if off else 0:.2f}")
+    finally:
+        for mode in milters:
+            milters[mode].stop()
+        for pf in postfixes.values():
+            pf.stop(remove=not args.keep)
+        dns.stop()
+    results = {}
+    for mode in modes:
+        ph = phases[mode]
+        results[mode] = describe(f"sender authentication {mode}", ph.elapsed, total, ph.stats)
+        n = max(1, len(ph.stats.whole))
+        print(f"  CPU per message: milter process {ph.cpu[0] / n * 1000:.2f} ms + writer process "
+              f"{ph.cpu[1] / n * 1000:.2f} ms")
+        print(f"  stored: {count_processed(setups[mode][0])}")
+    verdicts = auth_verdicts(setups["report"][0])
+    print(f"  report's verdicts: {verdicts}")
+    per_round = sorted(y / x for x, y in zip(phases["off"].rounds, phases["report"].rounds) if x)
+    off, rep_ = results["off"], results["report"]
+    print(f"\nratio report/off = {rep_['rate'] / off['rate']:.2f}; by round {per_round[0]:.2f}-{per_round[-1]:.2f}, "
+          f"median {statistics.median(per_round):.2f}   (target >= 0.85)")
+    print(f"added latency per message: p50 {rep_['p50'] - off['p50']:+.1f} ms, p99 {rep_['p99'] - off['p99']:+.1f} ms")
+    print(f"load average after the run: {os.getloadavg()[0]:.2f}")
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0 if not (off["errors"] or rep_["errors"]) and verdicts.get("pass") == total else 1
+
+
+def auth_verdicts(env: dict[str, str]) -> dict[str, int]:
+    from sqlalchemy import func, select
+
+    from mailgate.shared.models import ReceivedMessage
+
+    db = Database.from_settings(from_env(env))
+    with db.read() as s:
+        rows = s.execute(select(ReceivedMessage.auth_verdict, func.count()).where(ReceivedMessage.source == "milter")
+                         .group_by(ReceivedMessage.auth_verdict)).all()
+    db.dispose()
+    return {str(v): n for v, n in rows}
 
 
 if __name__ == "__main__":

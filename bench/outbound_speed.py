@@ -149,7 +149,7 @@ def main() -> None:
     n = args.n
 
     tmp = Path(tempfile.mkdtemp(prefix="mailgate-bench-out-"))
-    settings = from_env({"MAILGATE_INSTANCE": str(tmp), "MAILGATE_REPLY_DOMAIN": "reply.example.com",
+    settings = from_env({"MAILGATE_INSTANCE": str(tmp), "MAILGATE_REPLY_DOMAIN": "reply.example.com", "MAILGATE_SENDER_AUTH": "off",
                          "MAILGATE_SECRET_KEY": "bench"})
     db = Database.from_settings(settings)
     schema.init(db)

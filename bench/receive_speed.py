@@ -118,7 +118,7 @@ def main() -> None:
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
-        env = {"MAILGATE_INSTANCE": tmp, "MAILGATE_REPLY_DOMAIN": "reply.example.com",
+        env = {"MAILGATE_INSTANCE": tmp, "MAILGATE_REPLY_DOMAIN": "reply.example.com", "MAILGATE_SENDER_AUTH": "off",
                "MAILGATE_SECRET_KEY": "bench"}
         settings = from_env(env)
         db = Database.from_settings(settings)

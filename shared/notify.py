@@ -24,12 +24,14 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from mailgate.shared import incoming
 from mailgate.shared.addresses import reply_address
 from mailgate.shared.config import Settings
 from mailgate.shared.db import utcnow
 from mailgate.shared.keys import signing_key
 from mailgate.shared.models import AppUser, OutboundMessage, ReceivedMessage, TaskSubscriber, UserEmail
 from mailgate.shared.outbound.compose import html_from_text, marker_headers, new_message_id, thread_headers
+from mailgate.shared.parsing.markers import marker_line
 from mailgate.shared.prepared import Conn, Insert, Statement, as_conn
 
 # `task` and `actor` below are anything shaped like the models' Task and AppUser
@@ -62,16 +64,25 @@ def describe_events(actor: Any, task: Any, events: list[str]) -> list[str]:
     return lines
 
 
+def task_link(settings: Settings, task: Any) -> str:
+    """The task's page in the application (MAILGATE_BASE_URL), as notifications link to it."""
+    return f"{settings.base_url}/tasks/{task.ref}"
+
+
 def render_text(settings: Settings, task: Any, actor: Any, events: list[str], new_text: str) -> str:
-    """The plain-text body: what happened, the new text, the task link, how to reply."""
-    parts = ["\n".join(describe_events(actor, task, events))]
+    """The plain-text body: the reply marker, what happened, the new text, the task link, how to reply.
+
+    The marker line (MAILGATE_REPLY_MARKER) comes first so that a reply quoting
+    this message carries it above everything it quotes: the trimmer cuts there.
+    """
+    parts = [marker_line(settings.reply_marker)] if settings.reply_marker else []
+    parts.append("\n".join(describe_events(actor, task, events)))
     if new_text:
         parts.append(new_text)
-    parts.append(
-        f"{task.ref} · {task.title}\n"
-        f"Status: {task.status} · Priority: {task.priority}\n"
-        f"{settings.base_url}/tasks/{task.id}"
-    )
+    summary = f"{task.ref} · {task.title}\nStatus: {task.status} · Priority: {task.priority}"
+    if settings.base_url:  # the application's page, never the admin-only console
+        summary += f"\n{task_link(settings, task)}"
+    parts.append(summary)
     parts.append("Reply to this message to comment. Lines like !close, !priority high or "
                  "!assign <user> at the start or end of your reply act on the task.")
     return "\n\n".join(parts) + "\n"
@@ -192,22 +203,35 @@ def queue_task_event(source: Conn | Session | Connection, settings: Settings, *,
                   body_html=body_html, created_at=utcnow())
     if settings.public_replies:
         addresses = [u.primary_email for u in users]
+        signed = reply_address(settings, key, task.ref, None)
         rows = [QueuedMessage(
             user_id=None, recipient=_recipient_summary(addresses),
-            reply_to=reply_address(settings, key, task.ref, None),
+            reply_to=incoming.issue(settings.incoming_address, signed),
             message_id=task.thread_id if root else new_message_id(domain, task.ref.lower()),
-            headers={**headers, "To": ", ".join(addresses)}, **common,
+            headers={**_carrying(settings, headers, signed), "To": ", ".join(addresses)}, **common,
         )]
     else:
-        rows = [QueuedMessage(
-            user_id=user.id, recipient=user.primary_email,
-            reply_to=reply_address(settings, key, task.ref, user.id),
-            # Each recipient sees the root once, so the root id may be shared by their copies.
-            message_id=task.thread_id if root else new_message_id(domain, task.ref.lower()),
-            headers=headers, **common,  # one dict for the event: serialised once for all its rows
-        ) for user in users]
+        rows = []
+        for user in users:
+            signed = reply_address(settings, key, task.ref, user.id)
+            rows.append(QueuedMessage(
+                user_id=user.id, recipient=user.primary_email,
+                reply_to=incoming.issue(settings.incoming_address, signed),
+                # Each recipient sees the root once, so the root id may be shared by their copies.
+                message_id=task.thread_id if root else new_message_id(domain, task.ref.lower()),
+                headers=_carrying(settings, headers, signed), **common,  # the event's dict, unless a key rides in it
+            ))
     conn.executemany(_INSERT_OUTBOUND, [r.values() for r in rows])
     return rows
+
+
+def _carrying(settings: Settings, headers: dict, signed: str) -> dict:
+    """The event's headers, plus, for a dedicated incoming mailbox, this reply address's key in References."""
+    ref = incoming.reply_reference(settings.incoming_address, signed)
+    if ref is None:
+        return headers  # shared by the event's rows: serialised once
+    refs = headers.get("References", "")
+    return {**headers, "References": f"{refs} <{ref}>".strip()}
 
 
 def _recipient_summary(addresses: list[str]) -> str:

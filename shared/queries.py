@@ -184,12 +184,45 @@ def task_json(session: Session, task: Task, with_comments: bool = True) -> dict:
             select(Comment).where(Comment.task_id == task.id).order_by(Comment.id)
             .options(selectinload(Comment.author), selectinload(Comment.attachments))
         ).all()
-        data["comments"] = [{
-            "id": c.id, "author": c.author.username, "text": c.text,
-            "attachments": _attachments_json(c.attachments), "source_message": c.source_message_id,
-            "created_at": _iso(c.created_at),
-        } for c in comments]
+        data["comments"] = [comment_json(c) for c in comments]
     return data
+
+
+def comment_json(c: Comment) -> dict:
+    return {"id": c.id, "author": c.author.username, "text": c.text, "attachments": _attachments_json(c.attachments),
+            "source_message": c.source_message_id, "created_at": _iso(c.created_at)}
+
+
+@dataclass
+class CommentPage:
+    """One page of a task's comments, oldest first, and where it sits among all of them."""
+
+    comments: list[dict]
+    total: int
+    first: int  # the position (1-based) of the first comment shown; 0 when there are none
+    earlier: bool  # comments before this page
+    later: bool  # ... and after it
+
+
+def comment_page(session: Session, task: Task, *, after: int | None = None, before: int | None = None,
+                 last: bool = False, size: int = 100) -> CommentPage:
+    """Keyset pages: after a comment id, before one, the last page, or (none given) the first."""
+    base = select(Comment).where(Comment.task_id == task.id).options(
+        selectinload(Comment.author), selectinload(Comment.attachments))
+    if before is not None or last:
+        q = base.where(Comment.id < before) if before is not None else base
+        rows = list(reversed(session.scalars(q.order_by(Comment.id.desc()).limit(size)).all()))
+    else:
+        q = base.where(Comment.id > after) if after is not None else base
+        rows = list(session.scalars(q.order_by(Comment.id).limit(size)).all())
+    count = select(func.count()).select_from(Comment).where(Comment.task_id == task.id)
+    total = session.scalar(count) or 0
+    if not rows:
+        return CommentPage([], total, 0, earlier=total > 0 and (after is not None), later=False)
+    earlier = session.scalar(count.where(Comment.id < rows[0].id)) or 0
+    later = session.scalar(select(Comment.id).where(Comment.task_id == task.id, Comment.id > rows[-1].id).limit(1))
+    return CommentPage([comment_json(c) for c in rows], total, earlier + 1, earlier=earlier > 0,
+                       later=later is not None)
 
 
 def get_task(session: Session, ref: str) -> Task | None:

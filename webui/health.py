@@ -40,13 +40,12 @@ def ingress_checks(cfg) -> list:
     if not imap_settings.configured(cfg.environ):  # the layered view these settings were read from
         return webhooks
     from mailgate.ingress.imap.health import run_checks as imap_checks
-    from mailgate.webui.cli.ingress import incoming_address
 
     try:
         imap = imap_settings.from_env(cfg.environ)
     except ConfigError as exc:
         return webhooks + [Check("imap settings", False, str(exc), f"Fix {exc.variable}.")]
-    return webhooks + imap_checks(cfg, imap, incoming_address())
+    return webhooks + imap_checks(cfg, imap)
 
 
 def checks() -> list:

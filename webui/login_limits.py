@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, or_, select, update
+from sqlalchemy import and_, case, or_, select, update
 from sqlalchemy.orm import Session
 
 from mailgate.shared.models import AdminUser
@@ -67,12 +67,13 @@ class Throttle:
         return max(0.0, last + hold - now)
 
     def _horizon(self, lockable: bool) -> float:
-        return max(self.limits.window, self.limits.lock_for if lockable else 0.0)
+        # A lock's quiet time starts when the lock ends: one more failure soon after it locks again.
+        return self.limits.window + (self.limits.lock_for if lockable else 0.0)
 
-    def attempt(self, keys: dict[str, bool]) -> float:
+    def attempt(self, keys: dict[str, bool], now: float | None = None) -> float:
         """Seconds to wait before trying (nothing counted), or 0.0: go ahead, counted as a failure until
         `succeeded`. `keys` maps each key to whether it locks after `lock_after` attempts."""
-        now = time.monotonic()
+        now = time.monotonic() if now is None else now
         with self._lock:
             wait = max((self._wait(k, lockable, now) for k, lockable in keys.items()), default=0.0)
             if wait > 0:
@@ -92,7 +93,7 @@ class Throttle:
     def _prune(self, now: float) -> None:
         if len(self._seen) <= self.max_keys:
             return
-        horizon = max(self.limits.window, self.limits.lock_for)
+        horizon = self._horizon(True)
         for key in [k for k, (_, last) in self._seen.items() if now - last > horizon]:
             del self._seen[key]
         if len(self._seen) > self.max_keys:
@@ -126,12 +127,18 @@ class AccountState:
 
 
 def record_account_failure(session: Session, admin_id: int, limits: Limits, now: datetime) -> datetime | None:
-    """Count a failed password for this account; returns the lock's end when this failure locks it."""
+    """Count a failed password for this account; returns the lock's end when this failure locks it.
+
+    The count starts again only after `window` seconds without failures and without a lock, so one more
+    failure soon after a lock has ended locks the account again.
+    """
     quiet = now - timedelta(seconds=limits.window)
+    forgotten = or_(AdminUser.last_failed_at.is_(None),
+                    and_(AdminUser.last_failed_at < quiet,
+                         or_(AdminUser.locked_until.is_(None), AdminUser.locked_until < quiet)))
     session.execute(
         update(AdminUser).where(AdminUser.id == admin_id).values(
-            failed_logins=case((or_(AdminUser.last_failed_at.is_(None), AdminUser.last_failed_at < quiet), 1),
-                               else_=AdminUser.failed_logins + 1),
+            failed_logins=case((forgotten, 1), else_=AdminUser.failed_logins + 1),
             last_failed_at=now,
         )
     )

@@ -29,6 +29,8 @@ def change():
     # A wrong current password counts as a failed login: an open session is no way around the limits.
     wait = check_allowed(row.username, account)
     if wait > 0:
+        log.warning("password change for %r from %s refused for %.0f s: too many failures", row.username,
+                    client_address(), wait)
         return too_many("account/password.html", wait, form=form)
     ok = password_matches(row, form.current.data)
     release()

@@ -10,6 +10,7 @@ from werkzeug.utils import secure_filename
 from mailgate.shared import queries
 from mailgate.shared.models import Attachment, ReceivedMessage
 from mailgate.webui.extensions import db
+from mailgate.shared.queries import as_id
 from mailgate.webui.helpers import before_arg
 
 bp = Blueprint("tasks", __name__, url_prefix="/tasks")
@@ -27,15 +28,32 @@ def index():
                            first_url=first_url)
 
 
+COMMENTS_PER_PAGE = 100  # a task with tens of thousands of comments is still a page of a few hundred KB
+
+
 @bp.route("/<ref>")
 def detail(ref: str):
     task = queries.get_task(db.session, ref)
     if task is None:
         abort(404)
-    data = queries.task_json(db.session, task)
+    data = queries.task_json(db.session, task, with_comments=False)
+    page = queries.comment_page(db.session, task, after=as_id(request.args.get("after")),
+                                before=as_id(request.args.get("before")), last=request.args.get("last") == "1",
+                                size=COMMENTS_PER_PAGE)
+    # The mail that opened the task (each comment links its own).
     sources = dict(db.session.execute(
-        select(ReceivedMessage.id, ReceivedMessage.subject).where(ReceivedMessage.task_id == task.id)).all())
-    return render_template("tasks/detail.html", task=task, data=data, sources=sources)
+        select(ReceivedMessage.id, ReceivedMessage.subject)
+        .where(ReceivedMessage.task_id == task.id, ReceivedMessage.action == "create")
+        .order_by(ReceivedMessage.id).limit(5)).all())
+    here = {"ref": task.ref}
+    links = {
+        "first": url_for("tasks.detail", **here) if page.earlier else None,
+        "earlier": url_for("tasks.detail", **here, before=page.comments[0]["id"]) if page.earlier and page.comments
+        else None,
+        "later": url_for("tasks.detail", **here, after=page.comments[-1]["id"]) if page.later else None,
+        "last": url_for("tasks.detail", **here, last=1) if page.later else None,
+    }
+    return render_template("tasks/detail.html", task=task, data=data, sources=sources, page=page, links=links)
 
 
 @bp.route("/attachments/<id:att_id>")

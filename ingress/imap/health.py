@@ -7,17 +7,17 @@ from email.message import EmailMessage
 from mailgate.ingress.imap import routing
 from mailgate.ingress.imap.connection import ImapFailure, close_quietly, open_session
 from mailgate.ingress.imap.settings import ImapSettings
-from mailgate.shared.addresses import AddressError, split_address
+from mailgate.shared import incoming
 from mailgate.shared.config import Settings
 from mailgate.shared.health import Check
 
-SAMPLE_REPLY_KEY = "t1+1+0123456789abcdef"  # the shape of a signed reply address's local part
+SAMPLE_REPLY_KEY = incoming.SAMPLE_KEY
 
 
-def run_checks(settings: Settings, imap: ImapSettings, incoming_address: str) -> list[Check]:
+def run_checks(settings: Settings, imap: ImapSettings) -> list[Check]:
     """The IMAP checks in the order an operator fixes them; never raises."""
     checks = _session_checks(imap)
-    checks.append(check_incoming_address(settings, incoming_address))
+    checks.append(check_incoming_address(settings, settings.incoming_address))
     return checks
 
 
@@ -49,22 +49,17 @@ def _session_checks(imap: ImapSettings) -> list[Check]:
 
 
 def check_incoming_address(settings: Settings, template: str) -> Check:
-    """The template gives back the key an address was issued with, and that key routes to Mailgate."""
+    """An address handed out inside the template gives back its key, and the key routes to Mailgate."""
     name = "incoming address"
     if not template:
         return Check(name, True, f"none: the mailbox receives mail for {', '.join(settings.domains)} itself")
-    sample = template.replace(routing.KEY_PLACEHOLDER, SAMPLE_REPLY_KEY)
-    try:
-        split_address(sample)
-    except AddressError as exc:
-        return Check(name, False, f"MAILGATE_INCOMING_ADDRESS {template!r} does not make an address: {exc}",
-                     "Use local-part%{key}@domain, e.g. incoming+%{key}@example.com.")
     if routing.KEY_PLACEHOLDER not in template:
         return Check(name, True, f"dedicated mailbox {template}: replies only (the key travels in References)")
+    expected = f"{SAMPLE_REPLY_KEY}@{settings.reply_domain}"
+    sample = incoming.issue(template, expected)
     msg = EmailMessage()
     msg["To"] = sample
     back = routing.recipients(msg, settings, template)
-    expected = f"{SAMPLE_REPLY_KEY}@{settings.reply_domain}"
     if back != [expected]:
         return Check(name, False, f"{sample} reads back as {back or 'nothing'}, not {expected}",
                      "Put %{key} in the local part, with fixed text around it.")

@@ -22,6 +22,7 @@ from typing import Callable
 from imapclient import DELETED, SEEN, IMAPClient
 from imapclient.exceptions import IMAPClientError
 
+from mailgate.ingress import refusals
 from mailgate.ingress.imap import routing
 from mailgate.ingress.imap.connection import (
     NETWORK_ERRORS, ConnectionLost, LoginRefused, close_quietly, describe, open_session,
@@ -44,6 +45,7 @@ EOF_EMPTY_ANSWERS = 20  # empty idle_check answers in a row, each at once: the s
 HEADER = b"BODY[HEADER]"
 BODY = b"BODY[]"
 SIZE = b"RFC822.SIZE"
+NOT_OURS = "not_ours"  # the count of mail left alone in a shared mailbox (ingress_refusals, source imap)
 
 
 @dataclass
@@ -61,10 +63,9 @@ class Stats:
 class Poller:
     """One mailbox, one connection at a time; `run()` until stop() (or one pass with once=True)."""
 
-    def __init__(self, settings: Settings, db: Database, imap: ImapSettings, *, incoming_address: str = "",
+    def __init__(self, settings: Settings, db: Database, imap: ImapSettings, *,
                  sleep: Callable[[float], None] | None = None) -> None:
         self.settings, self.db, self.imap = settings, db, imap
-        self.incoming_address = incoming_address
         self.stats = Stats()
         self._stop = threading.Event()
         self._sleep = sleep or self._stop.wait
@@ -187,11 +188,12 @@ class Poller:
             return 0
         size, header = int(head.get(SIZE) or 0), head.get(HEADER) or b""
         msg = load_message(header)
-        rcpts = routing.recipients(msg, self.settings, self.incoming_address)
+        rcpts = routing.recipients(msg, self.settings)
         mlog = MessageLog(log, qid=f"imap:{self._uidvalidity}:{uid}", mid=message_id(msg)[:250])
         if not rcpts:
             self._left_alone.add(uid)
             self.stats.left_alone += 1
+            refusals.count(self.db, "imap", NOT_OURS)  # `mailgate list-refusals`; once per message and run
             mlog.info("left alone: not for Mailgate", size=size)
             return 0
         raw = header if size > self.settings.max_message_bytes else self._body(client, uid)

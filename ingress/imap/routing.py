@@ -21,23 +21,26 @@ from __future__ import annotations
 import re
 from email.message import Message
 
+from mailgate.shared import incoming
 from mailgate.shared.addresses import is_ours, parse_reply_local
 from mailgate.shared.config import Settings
 from mailgate.shared.message import header_addresses, header_text
 
-KEY_PLACEHOLDER = "%{key}"
+KEY_PLACEHOLDER = incoming.KEY
 HEADERS = ("Delivered-To", "To", "Cc", "Envelope-To", "X-Envelope-To", "X-Original-To")
 _MSGID = re.compile(r"<([^<>\s]+)>")
 
 
-def recipients(msg: Message, settings: Settings, incoming_address: str = "") -> list[str]:
-    """The Mailgate addresses this message was for, in header order; [] when none."""
-    template = incoming_address.strip()
+def recipients(msg: Message, settings: Settings, incoming_address: str | None = None) -> list[str]:
+    """The Mailgate addresses this message was for, in header order; [] when none.
+
+    `incoming_address`: the template to read (default: MAILGATE_INCOMING_ADDRESS)."""
+    template = (settings.incoming_address if incoming_address is None else incoming_address).strip()
     if not template:
         found = [a for name in HEADERS for a in header_addresses(msg, name) if is_ours(settings, a)]
     elif KEY_PLACEHOLDER in template:
         found = [f"{key}@{settings.reply_domain}" for name in HEADERS for a in header_addresses(msg, name)
-                 if (key := key_in(template, a))]
+                 if (key := incoming.key_in(template, a))]
     else:
         found = reply_keys_in_references(msg, settings)
     unique: list[str] = []
@@ -45,16 +48,6 @@ def recipients(msg: Message, settings: Settings, incoming_address: str = "") -> 
         if address.lower() not in (u.lower() for u in unique):
             unique.append(address)
     return unique
-
-
-def key_in(template: str, address: str) -> str | None:
-    """The `%{key}` part of `address` if it fits `template` (case-insensitive), else None."""
-    prefix, _, suffix = template.lower().partition(KEY_PLACEHOLDER)
-    addr = address.strip().lower()
-    if len(addr) <= len(prefix) + len(suffix) or not (addr.startswith(prefix) and addr.endswith(suffix)):
-        return None
-    key = addr[len(prefix):len(addr) - len(suffix)]
-    return key if "@" not in key and key.strip() == key else None
 
 
 def reply_keys_in_references(msg: Message, settings: Settings) -> list[str]:

@@ -18,13 +18,13 @@ from mailgate.shared.config import Settings
 from mailgate.shared.db import Database, utcnow
 from mailgate.shared.envelope import Envelope
 from mailgate.shared.message import load_message
-from mailgate.shared.outcomes import Outcome, Status, TempFail
+from mailgate.shared.outcomes import AuthDeferred, Outcome, Status, TempFail
 from mailgate.shared.pipeline import driver
 from mailgate.shared.pipeline.steps import store as store_step
 from mailgate.shared.pipeline.work import Timings, Work
 from mailgate.shared.queries import as_id
 from mailgate.shared.received import ReceivedRow
-from mailgate.shared.senderauth import AuthResult
+from mailgate.shared.senderauth.result import AuthResult
 
 REPROCESSABLE = (Status.FAILED, Status.RECEIVED, Status.REJECTED)
 
@@ -120,8 +120,8 @@ def reprocess(db: Database, settings: Settings, rec_id: int) -> Outcome:
     if envelope.auth is not None and envelope.auth.verdict == "temperror":
         envelope.auth = None  # DNS did not answer then: ask again now (outside the transaction)
     sender_auth.prepare(settings, envelope, raw)
-    if envelope.auth is not None:  # recorded with this attempt's outcome, whatever it is
-        row.auth, row.auth_verdict = sender_auth.columns(envelope.auth).values()
+    for name, value in sender_auth.columns(envelope.auth).items():  # recorded with this attempt's outcome
+        setattr(row, name, value)
     return process(db, settings, row, load_message(raw), envelope, raw=raw)
 
 
@@ -140,4 +140,6 @@ def recover_stale(db: Database, settings: Settings, older_than_seconds: int = 60
             outcomes.append(reprocess(db, settings, rec_id))
         except NotReprocessable:
             continue  # another host finished it meanwhile
+        except AuthDeferred:
+            continue  # its sender's domain still cannot be checked (DNS): left for the next round
     return outcomes

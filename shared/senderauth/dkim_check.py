@@ -40,6 +40,10 @@ def _signing_domain(value: bytes) -> str:
 
 def check_dkim(resolver: Resolver, raw: bytes) -> list[DkimSignature]:
     """One entry per DKIM-Signature (the first MAX_SIGNATURES), top first."""
+    end = raw.find(b"\n\n")
+    head = raw[:end if end >= 0 else len(raw)].lower()
+    if not head.startswith(b"dkim-signature:") and b"\ndkim-signature:" not in head:
+        return []  # unsigned: no need to have dkimpy read the whole message
     try:
         verifier = dkim.DKIM(raw, logger=_quiet, minkey=1024, timeout=resolver.timeout)
     except Exception:  # noqa: BLE001 -- a message dkimpy cannot even split has no verifiable signature

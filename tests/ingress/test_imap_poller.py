@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 from types import SimpleNamespace
 
 import pytest
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.slow
 
 
 def poller(dovecot, settings, db, incoming="", **env) -> Poller:
-    return Poller(settings, db, imap_settings.from_env(dovecot.env(**env)), incoming_address=incoming)
+    return Poller(replace(settings, incoming_address=incoming), db, imap_settings.from_env(dovecot.env(**env)))
 
 
 def rows(db) -> list[SimpleNamespace]:
@@ -82,6 +83,9 @@ def test_mail_not_ours_is_left_alone_unseen_and_counted_once(dovecot, settings, 
     assert rows(db) == []
     p._stop.clear()
     assert p.run(once=True).left_alone == 1  # the same run: not counted (nor fetched) again
+    from mailgate.ingress import refusals
+
+    assert [(r["source"], r["reason"], r["count"]) for r in refusals.counts(db)] == [("imap", "not_ours", 1)]
 
 
 def test_crash_between_store_and_delete_makes_no_second_comment(dovecot, settings, db, seed, task_with_reply):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from email import message_from_bytes
 
 from mailgate.ingress.imap import routing
+from mailgate.shared import incoming
 
 KEY = "t12+7+3f9c0a5be1d2c4e8"
 
@@ -24,9 +25,9 @@ def test_template_gives_the_key_back(settings):
     template = "incoming+%{key}@gmail.com"
     m = msg(f"To: incoming+{KEY}@gmail.com\r\nCc: incoming@gmail.com\r\nDelivered-To: incoming+bugs@GMAIL.com")
     assert routing.recipients(m, settings, template) == ["bugs@reply.example.com", f"{KEY}@reply.example.com"]
-    assert routing.key_in("incoming-%{key}@exchange.example.com", "incoming-bugs@exchange.example.com") == "bugs"
-    assert routing.key_in(template, "incoming+@gmail.com") is None
-    assert routing.key_in(template, "other+bugs@gmail.com") is None
+    assert incoming.key_in("incoming-%{key}@exchange.example.com", "incoming-bugs@exchange.example.com") == "bugs"
+    assert incoming.key_in(template, "incoming+@gmail.com") is None
+    assert incoming.key_in(template, "other+bugs@gmail.com") is None
     assert routing.recipients(msg("To: bugs@reply.example.com"), settings, template) == []  # not in the template
 
 

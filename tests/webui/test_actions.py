@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 from sqlalchemy import func, select
 
@@ -353,3 +354,35 @@ def test_a_user_address_at_mailgates_domain_is_refused_in_the_console(browser, d
 def test_the_received_log_says_how_long_mail_is_kept(browser):
     html = browser.get("/received/").get_data(as_text=True)
     assert "Processed mail is kept 90 days; rejected and ignored mail 14 days" in html
+
+
+def _many_comments(db, ref: str, n: int) -> None:
+    from mailgate.shared import queries as q
+    from mailgate.shared.models import Comment, ReceivedMessage
+
+    with db.transaction() as s:
+        task = q.get_task(s, ref)
+        s.add_all(Comment(task_id=task.id, author_id=task.author_id, text=f"comment number {i}.") for i in range(n))
+        s.flush()
+        s.add_all(ReceivedMessage(source="test", mail_from="a@example.org", rcpt_to=[], status="processed",
+                                  task_id=task.id, subject=f"reply {i}", from_addr="a@example.org",
+                                  dedupe_key=f"bulk-{i}", size=1) for i in range(n))
+
+
+def test_a_task_with_thousands_of_comments_is_shown_a_page_at_a_time(browser, db, task_with_reply):
+    """Issue 20 item 11: a task with ~20k comments was an 83 MB page; now the page is bounded."""
+    ref, _ = task_with_reply
+    _many_comments(db, ref, 2500)
+    r = browser.get(f"/tasks/{ref}")
+    html = r.get_data(as_text=True)
+    assert "comment number 0." in html and "comment number 99." in html and "comment number 100." not in html
+    assert "Comments 1–100 of 2,500" in html
+    assert len(html) < 200_000, len(html)  # every received message of the task was listed too
+    nxt = re.search(r'href="([^"]*after=\d+[^"]*)" rel="next"', html).group(1).replace("&amp;", "&")
+    html = browser.get(nxt).get_data(as_text=True)
+    assert "comment number 100." in html and "comment number 199." in html and "comment number 99." not in html
+    assert "Comments 101–200 of 2,500" in html
+    last = re.search(r'href="([^"]*)">Last', html).group(1).replace("&amp;", "&")
+    html = browser.get(last).get_data(as_text=True)
+    assert "comment number 2499." in html and "Comments 2,401–2,500 of 2,500" in html
+    assert 'rel="next"' not in html

@@ -59,7 +59,9 @@ def test_a_failure_is_answered_at_once_and_the_next_try_gets_429_with_retry_afte
     assert time.monotonic() - start < 0.9  # no sleeping in the worker thread
     r = _login(c, password=PASSWORD)  # even the right password waits its turn: nothing is checked
     assert r.status_code == 429 and r.headers["Retry-After"] in ("1", "2")
-    assert f"Too many failed logins. Try again in {r.headers['Retry-After']} seconds." in r.get_data(as_text=True)
+    seconds = r.headers["Retry-After"]
+    assert f"Too many failed logins. Try again in {seconds} second{'s' if seconds == '2' else ''}." in r.get_data(
+        as_text=True)
     assert time.monotonic() - start < 1.9
     _wait_out(r)
     assert _login(c, password=PASSWORD).status_code == 302
@@ -121,6 +123,38 @@ def test_a_name_that_is_no_account_is_refused_the_same_way(patient, lock_only):
         assert _login(_client(lock_only, f"203.0.113.{i + 1}"), username="ghost").status_code == 200, i
     r = _login(_client(lock_only, "203.0.113.9"), username="ghost")
     assert r.status_code == 429 and 55 <= int(r.headers["Retry-After"]) <= 60
+
+
+def test_one_more_failure_after_a_lock_locks_the_account_again(db, admin):
+    """The count starts again only after 15 quiet minutes *after the lock*: not a fresh 10 guesses per lock."""
+    from datetime import timedelta
+
+    from mailgate.shared.db import utcnow
+    from mailgate.shared.models import AdminUser
+    from mailgate.webui.login_limits import Limits, record_account_failure
+
+    limits, t0 = Limits(), utcnow()
+    with db.transaction() as s:
+        admin_id = s.scalars(select(AdminUser.id).where(AdminUser.username == admin)).one()
+        for i in range(10):
+            until = record_account_failure(s, admin_id, limits, t0 + timedelta(seconds=i))
+        assert until == t0 + timedelta(seconds=9 + 900)
+        after_the_lock = until + timedelta(seconds=5)
+        assert record_account_failure(s, admin_id, limits, after_the_lock) == after_the_lock + timedelta(seconds=900)
+        much_later = after_the_lock + timedelta(seconds=900 + 900 + 1)
+        assert record_account_failure(s, admin_id, limits, much_later) is None  # forgotten: counted from 1
+        assert s.scalars(select(AdminUser.failed_logins).where(AdminUser.id == admin_id)).one() == 1
+
+
+def test_one_more_failure_after_a_lock_locks_a_missing_name_again():
+    from mailgate.webui.login_limits import Limits, Throttle
+
+    t = Throttle(Limits(base=0.0))  # the lock alone, without the waits between failures
+    for i in range(10):
+        assert t.attempt({"name:ghost": True}, now=1000.0 + i) == 0.0
+    assert t.attempt({"name:ghost": True}, now=1010.0) == pytest.approx(899.0)
+    assert t.attempt({"name:ghost": True}, now=1009.0 + 905) == 0.0  # the lock is over: one more try ...
+    assert t.attempt({"name:ghost": True}, now=1009.0 + 906) == pytest.approx(899.0)  # ... and locked again
 
 
 def test_parallel_guesses_from_one_address_get_one_password_check(patient, monkeypatch):

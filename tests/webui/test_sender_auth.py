@@ -64,7 +64,7 @@ def test_applications_page_sets_an_addresses_policy(browser, db, seed):
     with db.read() as s:
         addr_id = s.query(CreateAddress).filter_by(address=seed.create_address).one().id
     page = browser.get("/applications/").get_data(as_text=True)
-    assert "default (MAILGATE_SENDER_AUTH: off)" in page
+    assert "default (off)" in page and "<strong>off</strong>" in page
     r = browser.post(f"/applications/addresses/{addr_id}/sender-auth", page="/applications/",
                      prefix=f"auth-{addr_id}-", data={f"auth-{addr_id}-sender_auth": "require"})
     assert r.status_code == 302

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from mailgate.shared import audit, directory, keys, queries, schema
+from mailgate.shared import audit, directory, incoming, keys, queries, schema
 from mailgate.shared.addresses import issue_reply_address
 from mailgate.shared.directory import DirectoryError
 from mailgate.webui.cli.base import AppContext, emit_json, fail, main, one_line, pass_app
@@ -69,6 +69,12 @@ def reply_address_cmd(app: AppContext, obj: str, user_ref: str | None, public: b
                            err=True)
             click.echo(f"public reply address for {task.ref}:")
         addr, _key = issue_reply_address(s, app.settings, task.ref, user_id)
+    template = app.settings.incoming_address
+    if template and incoming.KEY in template:
+        click.echo(f"(Mailgate's own form: {addr})")
+        addr = incoming.issue(template, addr)  # the address handed out, inside MAILGATE_INCOMING_ADDRESS
+    elif template:
+        click.echo(f"(a dedicated mailbox cannot carry it: replies to {template} are routed by their References)")
     click.echo(addr)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from mailgate.shared import audit, directory
+from mailgate.shared import audit, directory, incoming
 from mailgate.shared.directory import DirectoryError
 from mailgate.webui.cli.base import AppContext, emit_json, fail, main, pass_app, table
 
@@ -155,12 +155,19 @@ def address_list(app: AppContext, application: str | None, as_json: bool) -> Non
         data = [{"address": r.address, "application": r.application.name,
                  "default_author": r.default_author.username if r.default_author else None,
                  "sender_auth": r.sender_auth,
-                 "created_at": r.created_at.isoformat(timespec="seconds") + "Z"} for r in rows]
+                 "created_at": r.created_at.isoformat(timespec="seconds") + "Z",
+                 "handed_out_as": incoming.create_address_form(app.settings.incoming_address, r.address,
+                                                               app.settings.reply_domain)} for r in rows]
     if as_json:
         emit_json(data)
+        return
+    columns = [(d["address"], d["application"], d["default_author"] or "", d["sender_auth"] or "default")
+               for d in data]
+    if incoming.KEY in app.settings.incoming_address:  # MAILGATE_INCOMING_ADDRESS: what people are given
+        table([c + (d["handed_out_as"] or "(not at the reply domain: unreachable)",) for c, d in zip(columns, data)],
+              ["address", "application", "default author", "sender auth", "hand out as"], [60, 24, 24, 11, 60])
     else:
-        table([(d["address"], d["application"], d["default_author"] or "", d["sender_auth"] or "default")
-               for d in data], ["address", "application", "default author", "sender auth"], [60, 24, 24, 11])
+        table(columns, ["address", "application", "default author", "sender auth"], [60, 24, 24, 11])
 
 
 @address.command("remove")

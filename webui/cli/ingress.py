@@ -15,11 +15,6 @@ EX_CONFIG = 78
 HARD_LIMIT_MARGIN = 1024 * 1024
 
 
-def incoming_address() -> str:
-    """MAILGATE_INCOMING_ADDRESS: GitLab's template with %{key}, a dedicated mailbox's address, or ''."""
-    return (reader().get("INCOMING_ADDRESS") or "").strip()
-
-
 @main.command("imap")
 @click.option("--once", is_flag=True, help="One pass over the mailbox, then exit (cron, tests).")
 @click.option("--log-level", default="INFO", show_default=True)
@@ -38,7 +33,7 @@ def imap_cmd(app: AppContext, once: bool, log_level: str) -> None:
     except ConfigError as exc:
         click.echo(f"mailgate imap: configuration: {exc}", err=True)
         sys.exit(EX_CONFIG)
-    poller = Poller(app.settings, app.db, imap, incoming_address=incoming_address())
+    poller = Poller(app.settings, app.db, imap)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: poller.stop())
     try:

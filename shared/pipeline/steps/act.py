@@ -25,7 +25,7 @@ def run(w: Work) -> None:
         create = w.recipient.create
         task = tracker.create_task(
             conn, app_id=create.application_id, app_name=create.application, author=author,
-            title=tracker.make_title(row.subject, text), description=text,
+            title=tracker.make_title(row.subject, text, parsed.forwarded_subject), description=text,
             attachments=parsed.attachments, source_message_id=row.id,
         )
         events = ["created"] + tracker.apply_commands(conn, task, author, plan)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from mailgate.shared import tracker
 from mailgate.shared.message import json_safe
 from mailgate.shared.outcomes import Reason, Reject
-from mailgate.shared.parsing import parse_message
+from mailgate.shared.parsing import for_create, parse_message
 from mailgate.shared.pipeline.work import Work
 
 
@@ -22,6 +22,8 @@ def read(w: Work) -> None:
 
 def run(w: Work) -> None:
     parsed = w.parsed
+    if w.recipient.kind == "create":  # a forward, or a bare quote, is the new task's content
+        parsed = w.parsed = for_create(parsed)
     w.parse = json_safe(parsed.to_json())
     public = w.recipient.kind == "reply" and w.recipient.token.is_public
     w.plan = tracker.plan_commands(w.conn, parsed.commands, allowed=not public)

@@ -21,6 +21,8 @@ from typing import Any, Sequence
 
 import httpx
 
+from mailgate.shared.mailer_config import fingerprint
+from mailgate.shared.mailer_options import SECRETS
 from mailgate.shared.outbound import mime_fields
 from mailgate.shared.outbound.failures import CredentialsRefused, MailerDown
 from mailgate.shared.outbound.http_answers import failure_for, short
@@ -63,15 +65,23 @@ class ApiMailer:
             return self.client().request(method, path, **kwargs)
         except httpx.TimeoutException as exc:
             raise MailerDown(f"{self.where}: no answer within {self.timeout:g} s ({exc.__class__.__name__})") from None
-        except httpx.HTTPError as exc:
-            raise MailerDown(f"{self.where}: {exc.__class__.__name__}: {exc}") from None
+        except httpx.HTTPError as exc:  # a refused header value is quoted in the text: the credential too
+            raise MailerDown(self.redact(f"{self.where}: {exc.__class__.__name__}: {exc}")) from None
+
+    def redact(self, text: str) -> str:
+        """`text` with every secret option's value (and its repr-escaped form) replaced by its fingerprint."""
+        for name, value in self.options.items():
+            if name in SECRETS and isinstance(value, str) and value:
+                for form in {value, repr(value)[1:-1], repr(value.encode("utf-8", "replace"))[2:-1]}:
+                    text = text.replace(form, f"[{name} {fingerprint(value)}]")
+        return text
 
     def error_text(self, response: httpx.Response) -> str:
         """The service's own words for a refusal (overridden per service's error shape)."""
         return response.text
 
     def check(self, response: httpx.Response) -> None:
-        failure = failure_for(response.status_code, self.error_text(response), self.where,
+        failure = failure_for(response.status_code, self.redact(self.error_text(response)), self.where,
                               response.headers.get("Retry-After"))
         if failure is not None:
             raise failure
@@ -124,7 +134,7 @@ class PostmarkMailer(ApiMailer):
         response = self.request("POST", "/email", json=self.payload(data), headers=self._headers())
         body = _json(response)
         if response.status_code == 422 and isinstance(body, dict) and body.get("ErrorCode") in self.ACCOUNT_ERRORS:
-            raise CredentialsRefused(f"{self.where}: HTTP 422: {short(self.error_text(response))}")
+            raise CredentialsRefused(f"{self.where}: HTTP 422: {short(self.redact(self.error_text(response)))}")
         self.check(response)
         return f"Postmark MessageID {body.get('MessageID')}" if isinstance(body, dict) and body.get("MessageID") else ""
 

@@ -17,6 +17,7 @@ Credentials never appear in an error text or a log line.
 from __future__ import annotations
 
 import socket
+import time
 from typing import Any, Sequence
 
 import httpx
@@ -28,6 +29,7 @@ from mailgate.shared.outbound.failures import CredentialsRefused, MailerDown
 from mailgate.shared.outbound.http_answers import failure_for, short
 
 DEFAULT_TIMEOUT = 30.0
+MAX_ANSWER_BYTES = 256 * 1024  # of an answer's body read at most: the services answer a few hundred bytes of JSON
 
 
 class ApiMailer:
@@ -62,11 +64,26 @@ class ApiMailer:
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """One HTTP exchange; no answer at all (refused, reset, timed out) means the mailer is down."""
         try:
-            return self.client().request(method, path, **kwargs)
+            with self.client().stream(method, path, **kwargs) as response:
+                body = self._bounded_body(response)
         except httpx.TimeoutException as exc:
             raise MailerDown(f"{self.where}: no answer within {self.timeout:g} s ({exc.__class__.__name__})") from None
         except httpx.HTTPError as exc:  # a refused header value is quoted in the text: the credential too
             raise MailerDown(self.redact(f"{self.where}: {exc.__class__.__name__}: {exc}")) from None
+        headers = [(k, v) for k, v in response.headers.multi_items()
+                   if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")]
+        return httpx.Response(response.status_code, headers=headers, content=body, request=response.request)
+
+    def _bounded_body(self, response: httpx.Response) -> bytes:
+        """At most MAX_ANSWER_BYTES of the body, read within the timeout: an answer without end is cut off."""
+        deadline = time.monotonic() + self.timeout
+        chunks, size = [], 0
+        for chunk in response.iter_bytes(chunk_size=64 * 1024):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size >= MAX_ANSWER_BYTES or time.monotonic() > deadline:
+                break
+        return b"".join(chunks)[:MAX_ANSWER_BYTES]
 
     def redact(self, text: str) -> str:
         """`text` with every secret option's value (and its repr-escaped form) replaced by its fingerprint."""

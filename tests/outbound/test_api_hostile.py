@@ -40,3 +40,59 @@ def test_an_error_text_never_carries_the_credential(cls, option):
         assert standin.requests == []  # nothing was sent, injected header or not
     finally:
         standin.stop()
+
+
+class EndlessAnswer:
+    """A server that answers `status` and then sends body bytes without end (until 20 s have passed)."""
+
+    def __init__(self, status: int, pause: float = 0.0) -> None:
+        self.status, self.pause = status, pause
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.sent = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+
+    def _serve(self) -> None:
+        conn, _ = self.listener.accept()
+        with conn:
+            conn.settimeout(5)
+            conn.recv(65536)
+            conn.sendall(f"HTTP/1.1 {self.status} X\r\nContent-Type: application/json\r\n"
+                         "Transfer-Encoding: chunked\r\n\r\n".encode())
+            chunk = b"x" * 65536
+            ends = time.monotonic() + 20
+            try:
+                while time.monotonic() < ends:
+                    conn.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                    self.sent += len(chunk)
+                    time.sleep(self.pause)
+            except OSError:
+                pass  # the client stopped reading and closed: what it should do
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+@pytest.mark.parametrize("status,pause", [(500, 0.0), (200, 0.0), (500, 0.5)])
+def test_an_answer_without_end_is_read_only_so_far(status, pause):
+    """A broken proxy or service that never ends its answer (fast, or a trickle that keeps every read
+    within the timeout) costs at most a bounded read and the mailer's timeout, not the worker."""
+    server = EndlessAnswer(status, pause)
+    mailer = PostmarkMailer("pm", {"access-token": "pm-token", "endpoint": server.url, "timeout": 2})
+    started = time.monotonic()
+    try:
+        if status == 200:
+            mailer.send("a@reply.example.com", ["b@example.org"], MIME)
+        else:
+            with pytest.raises(MailerFailure) as failed:
+                mailer.send("a@reply.example.com", ["b@example.org"], MIME)
+            assert len(str(failed.value)) < 1000
+    finally:
+        took = time.monotonic() - started
+        mailer.close()
+        server.close()
+    assert took < 4, took
+    assert server.sent < 64 * 1024 * 1024

@@ -33,7 +33,7 @@ from mailgate.shared.db import Database
 from mailgate.shared.envelope import Envelope
 from mailgate.shared.logs import MessageLog, kv
 from mailgate.shared.message import load_message, message_id
-from mailgate.shared.outcomes import Outcome, TempFail
+from mailgate.shared.outcomes import AuthDeferred, Outcome, TempFail
 from mailgate.shared.pipeline import receive
 
 log = logging.getLogger("mailgate.imap")
@@ -55,6 +55,7 @@ class Stats:
     stored: int = 0
     left_alone: int = 0
     skipped: int = 0  # the server refused to hand over or remove a message: left in the mailbox, logged
+    deferred: int = 0  # stored, but its sender could not be checked now (DNS): the worker's recovery finishes it
     removed: int = 0
     reconnects: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
@@ -199,9 +200,14 @@ class Poller:
         raw = header if size > self.settings.max_message_bytes else self._body(client, uid)
         envelope = Envelope(source="imap", sender=routing.envelope_sender(msg), recipients=rcpts,
                             queue_id=f"imap:{self._uidvalidity}:{uid}", size=size, client_name=self.imap.host)
-        outcome = receive(self.db, self.settings, envelope, raw)  # TempFail: left in the mailbox, retried
-        self._count(outcome)
-        mlog.info("received", rec=outcome.id, status=outcome.status, reason=outcome.reason, size=size)
+        try:
+            outcome = receive(self.db, self.settings, envelope, raw)  # TempFail: left in the mailbox, retried
+        except AuthDeferred as exc:  # stored as received: nobody retries a mailbox, recover_stale finishes it
+            self.stats.deferred += 1
+            mlog.warning("stored, sender authentication deferred", reason=str(exc), size=size)
+        else:
+            self._count(outcome)
+            mlog.info("received", rec=outcome.id, status=outcome.status, reason=outcome.reason, size=size)
         self.dispose(client, uid)
         return 1
 

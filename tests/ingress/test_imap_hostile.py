@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import replace
 
 import pytest
 
 from dnszones import TestZones
+from hostile_imap import HostileImap
 from mailgate.ingress.imap import settings as imap_settings
 from mailgate.ingress.imap.poller import Poller
 from mailgate.shared import directory
@@ -59,3 +62,44 @@ def test_a_sender_whose_dns_does_not_answer_under_require_holds_up_no_other_mail
     # DNS is back: the worker's recovery checks it again and finishes it
     recovered = recover_stale(db, replace(settings, dns_servers=(answering_dns.address,)), older_than_seconds=0)
     assert [(o.status, o.reason) for o in recovered] == [("rejected", "unauthenticated_sender")]
+
+
+def _crlf(raw: bytes) -> bytes:
+    return raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
+def _poll(settings, db, server) -> Poller:
+    return Poller(settings, db, imap_settings.from_env(server.env()), sleep=lambda seconds: time.sleep(0.01))
+
+
+@pytest.mark.parametrize("trick", ["no-body", "bad-size"])
+def test_a_server_that_answers_a_fetch_wrongly_loses_no_mail_and_stops_nothing(settings, db, seed, trick):
+    """The wrong answer's message is skipped and left in the mailbox (never stored empty and deleted);
+    the poller goes on with the next one."""
+    server = HostileImap([_crlf(make_mail(to=f"bugs@{REPLY_DOMAIN}", subject="Odd answer")),
+                          _crlf(make_mail(to=f"bugs@{REPLY_DOMAIN}", subject="Fine"))], trick).start()
+    server.tricked = {100}
+    try:
+        stats = _poll(settings, db, server).run(once=True)
+    finally:
+        server.stop()
+    assert (stats.stored, stats.skipped) == (1, 1)
+    assert [r.subject for r in rows(db)] == ["Fine"]
+    assert server.expunged == [101] and 100 in server.messages
+
+
+def test_a_connection_lost_during_a_fetch_is_retried_not_skipped(settings, db, seed):
+    server = HostileImap([_crlf(make_mail(to=f"bugs@{REPLY_DOMAIN}", subject="Interrupted"))], "drop-once").start()
+    poller = _poll(settings, db, server)
+    runner = threading.Thread(target=poller.run, daemon=True)
+    try:
+        runner.start()
+        deadline = time.monotonic() + 20
+        while not rows(db) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        poller.stop()
+        runner.join(10)
+        server.stop()
+    assert [r.subject for r in rows(db)] == ["Interrupted"] and server.expunged == [100]
+    assert (poller.stats.reconnects, poller.stats.skipped) == (1, 0)

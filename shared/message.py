@@ -427,3 +427,19 @@ def dedupe_key(msg: Message, raw: bytes, mid: str | None = None, route: Iterable
     if len(mid) + len(suffix) > MESSAGE_ID_CHARS:  # longer than the key column: a digest, which stays unique
         return "mid:sha256:" + hashlib.sha256(mid.encode("utf-8", "surrogatepass")).hexdigest() + suffix
     return "mid:" + mid + suffix
+
+
+def no_nul(text: str) -> str:
+    """Text as the database takes it: PostgreSQL refuses NUL in text, and mail may carry it."""
+    return text.replace("\x00", "")
+
+
+def json_safe(value):
+    """A JSON value as the database takes it: every string without NUL (PostgreSQL refuses it in JSON too)."""
+    if isinstance(value, str):
+        return no_nul(value) if "\x00" in value else value
+    if isinstance(value, list):
+        return [json_safe(v) for v in value]
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    return value

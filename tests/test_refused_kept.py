@@ -9,7 +9,8 @@ from __future__ import annotations
 import pytest
 
 from mailgate.shared.models import ReceivedMessage, ReceivedRaw
-from mailgate.shared.pipeline import REFUSED_KEEP_BODY, NotReprocessable, reprocess
+from mailgate.shared.pipeline import NotReprocessable, reprocess
+from mailgate.shared.pipeline.steps.record import REFUSED_KEEP_BODY
 
 
 def _stored(db, rec_id: int) -> tuple[ReceivedMessage, bytes]:

@@ -16,7 +16,7 @@ import time
 from flask import Request
 
 from mailgate.ingress.web import tokens
-from mailgate.ingress.web.delivery import Delivery, RequestContext, need_text
+from mailgate.ingress.web.delivery import Delivery, RequestContext, need_text, raw_bytes
 from mailgate.shared.inbound_credentials import MailgunInbound
 from mailgate.shared.outcomes import IngressReason, Refused
 
@@ -57,7 +57,7 @@ def delivery(request: Request) -> Delivery:
         raw = request.files["body-mime"].read().decode("utf-8", "surrogateescape")
     raw = need_text(raw, "body-mime (the route must forward to a URL ending in 'mime')")
     recipients = [r.strip() for r in need_text(form.get("recipient"), "recipient").split(",") if r.strip()]
-    return Delivery(raw=raw.encode("utf-8", "surrogateescape"), recipients=recipients, sender=form.get("sender"))
+    return Delivery(raw=raw_bytes(raw), recipients=recipients, sender=form.get("sender"))
 
 
 def after_store(request: Request, ctx: RequestContext) -> None:

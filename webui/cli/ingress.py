@@ -46,6 +46,7 @@ def imap_cmd(app: AppContext, once: bool, log_level: str) -> None:
         sys.exit(EX_TEMPFAIL)
     if once:
         click.echo(f"stored {stats.stored}, left alone {stats.left_alone}"
+                   + (f", deferred {stats.deferred}" if stats.deferred else "")
                    + "".join(f", {k} {v}" for k, v in sorted(stats.outcomes.items())))
 
 

@@ -37,8 +37,17 @@ bp = Blueprint("webhooks", __name__)
 @bp.post(f"/mail/<any({', '.join(PROVIDERS)}):provider>/")
 def inbound(provider: str) -> Response:
     module = PROVIDERS[provider]
+    ctx = RequestContext(client_addr=request.remote_addr or "", db=runtime.current().db)
+    try:
+        return _handle(provider, module, ctx)
+    finally:
+        finish = getattr(module, "finish", None)
+        if finish is not None:
+            finish(ctx)
+
+
+def _handle(provider: str, module: ModuleType, ctx: RequestContext) -> Response:
     rt = runtime.current()
-    ctx = RequestContext(client_addr=request.remote_addr or "", db=rt.db)
     try:
         _limit(rt.request_limit)
         entries = inbound_credentials(rt.settings, provider)

@@ -16,7 +16,7 @@ from mailgate.shared.addresses import AddressError, is_reserved, split_address
 from mailgate.shared.config import Settings
 from mailgate.shared.keys import signing_key
 from mailgate.shared.models import AppUser, Application, CreateAddress, UserEmail
-from mailgate.shared.personal_address import personal_address
+from mailgate.shared.addresses.personal import personal_address
 from mailgate.shared.senderauth.policy import MODES
 
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$", re.I)

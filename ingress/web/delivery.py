@@ -19,6 +19,7 @@ class RequestContext:
 
     client_addr: str
     db: Database
+    claimed: str | None = None  # a Mailgun token this request holds while it is handled (tokens.claim)
 
 
 @dataclass

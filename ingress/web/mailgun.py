@@ -45,8 +45,9 @@ def authenticate(request: Request, entries: list[MailgunInbound], ctx: RequestCo
         raise Refused(IngressReason.MALFORMED, "timestamp is not a number") from None
     if abs(age) > FRESH_SECONDS:
         raise Refused(IngressReason.STALE_SIGNATURE, f"signed {int(age)} s ago (at most {FRESH_SECONDS})")
-    if tokens.seen(ctx.db, token):
-        raise Refused(IngressReason.REPLAYED, "this token was used before")
+    if not tokens.claim(ctx.db, token):
+        raise Refused(IngressReason.REPLAYED, "this token was used before (or is in use now)")
+    ctx.claimed = token
     return matched[0].key
 
 
@@ -63,3 +64,9 @@ def delivery(request: Request) -> Delivery:
 def after_store(request: Request, ctx: RequestContext) -> None:
     """Remember the token once the message is stored (a retry after a 5xx must still pass)."""
     tokens.remember(ctx.db, request.form.get("token", ""))
+
+
+def finish(ctx: RequestContext) -> None:
+    """The request is answered, whatever the answer: its token is no longer in flight."""
+    if ctx.claimed is not None:
+        tokens.release(ctx.claimed)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import threading
 
 from ..conftest import REPLY_DOMAIN, make_mail
-from .providers import postmark_payload, sendgrid_form
+from .providers import mailgun_form, postmark_payload, sendgrid_form
 from .test_webhooks import SG_AUTH, client, postmark, refused, rows, settings  # noqa: F401 -- fixtures
 
 DEEP = "[" * 100_000 + "]" * 100_000  # valid JSON nested past Python's recursion limit
@@ -26,3 +27,24 @@ def test_a_lone_surrogate_in_raw_email_is_stored_not_a_crash(client, db, seed):
     answer = postmark(client, None, data=json.dumps(payload).encode(), content_type="application/json")
     assert answer.status_code == 200, answer.get_data(as_text=True)
     assert rows(db)[-1].subject == "Odd bytes"
+
+
+def test_one_signed_mailgun_post_replayed_at_once_with_other_bodies_stores_one_message(client, db, seed):
+    """Mailgun's signature covers timestamp and token, not the message: a captured post replayed many times
+    at once (each with a body of the attacker's) must pass the token check once, not once per copy."""
+    signed = mailgun_form(make_mail(subject="The real one"), f"bugs@{REPLY_DOMAIN}", "sign-key")
+    copies = [signed] + [dict(signed, **{"body-mime": make_mail(subject=f"Forged {i}").decode()}) for i in range(7)]
+    answers: list[int] = []
+    start = threading.Barrier(len(copies))
+
+    def post(form):
+        start.wait()
+        answers.append(client.post("/mail/mailgun/", data=form).status_code)
+
+    threads = [threading.Thread(target=post, args=(form,)) for form in copies]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(answers) == [200] + [406] * 7
+    assert len(rows(db)) == 1

@@ -198,6 +198,12 @@ def participants_json(session: Session, task_id: int) -> list[dict]:
              "since": _iso(p.created_at), "unsubscribed_at": _iso(p.unsubscribed_at)} for p in rows]
 
 
+def service_desk_tasks_since(session: Session, since: datetime) -> int:
+    """Tasks a service desk opened since `since`: those whose requester (an external participant) wrote then."""
+    return session.scalar(select(func.count(func.distinct(TaskParticipant.task_id)))
+                          .where(TaskParticipant.via == "from", TaskParticipant.created_at >= since)) or 0
+
+
 def comment_json(c: Comment) -> dict:
     p = c.participant
     return {"id": c.id, "author": c.author.username, "text": c.text, "attachments": _attachments_json(c.attachments),

@@ -73,6 +73,7 @@ class Settings:
     from_address: str = ""
     purge_after_days: int = DEFAULT_PURGE_AFTER_DAYS  # processed mail and finished notifications; 0: kept
     purge_rejected_after_days: int = DEFAULT_PURGE_REJECTED_AFTER_DAYS  # rejected and ignored mail; 0: kept
+    reply_marker: str = "Reply above this line"  # the words of a notification's first line; "" = none
     trusted_proxies: int = 0
     rate_per_client: Rate | None = parse_rate(DEFAULT_RATE_PER_CLIENT)  # None: no limit
     rate_per_sender: Rate | None = parse_rate(DEFAULT_RATE_PER_SENDER)
@@ -209,6 +210,23 @@ def _dns_timeout(var: str, value: str | None) -> float:
     if not 0.1 <= seconds <= 60:
         raise ConfigError(var, f"between 0.1 and 60 seconds, got {value!r}")
     return seconds
+
+
+def _reply_marker(value: str | None) -> str:
+    """MAILGATE_REPLY_MARKER: a language code of the shipped wordings, your own words, or off."""
+    from mailgate.shared.parsing.markers import DEFAULT_TEXT, TRANSLATIONS
+
+    text = (value or "").strip()
+    if not text:
+        return DEFAULT_TEXT
+    if text.lower() in ("off", "none", "false", "0"):
+        return ""
+    if text.lower() in TRANSLATIONS:
+        return TRANSLATIONS[text.lower()]
+    if len(text) > 80 or "##" in text or not text.isprintable():
+        raise ConfigError(PREFIX + "REPLY_MARKER", "one line of at most 80 characters without '##' "
+                          f"(or a language code: {', '.join(sorted(TRANSLATIONS))}; or off)")
+    return text
 
 
 def _secret_key(instance: Path, given: str | None) -> str:
@@ -457,6 +475,8 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError(PREFIX + "FROM_ADDRESS", f"{from_address!r} is not a plain ASCII email address "
                           "(local@domain, no name or brackets)")
 
+    reply_marker = _reply_marker(env.get("REPLY_MARKER"))
+
     purge_days = _retention_days(env, "PURGE_AFTER_DAYS", DEFAULT_PURGE_AFTER_DAYS)
     purge_rejected_days = _retention_days(env, "PURGE_REJECTED_AFTER_DAYS", DEFAULT_PURGE_REJECTED_AFTER_DAYS)
 
@@ -484,6 +504,7 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
         secret_key=_secret_key(instance, env.get("SECRET_KEY")),
         reply_prefix=prefix,
         public_replies=env.boolean("PUBLIC_REPLIES", False),
+        reply_marker=reply_marker,
         max_message_bytes=env.integer("MAX_MESSAGE_BYTES", DEFAULT_MAX_MESSAGE_BYTES, minimum=1024),
         milter_socket=socket,
         mailers=parse_mailers(PREFIX + "MAILERS", env.get("MAILERS")),

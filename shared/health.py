@@ -31,6 +31,7 @@ HEARTBEAT_SERVICE = "milter"
 # The milter writes its heartbeat every HEARTBEAT_INTERVAL seconds; twice
 # that plus slack without one means it is gone (or hung).
 HEARTBEAT_INTERVAL = 30
+STORE_FAILURES_ALERT = 3  # stores failed in a row (every message deferred) that make "milter last seen" fail
 HEARTBEAT_STALE = timedelta(seconds=2 * HEARTBEAT_INTERVAL + 15)
 
 
@@ -463,6 +464,13 @@ def check_heartbeat(settings: Settings, db: Database) -> Check:
     if not live:
         return Check("milter last seen", False, text + " -- stopped or hung",
                      "Restart the milter; its log says why it stopped.")
+    failing = [b for b in live if (b[3].get("stores_failed") or 0) >= STORE_FAILURES_ALERT]
+    if failing:
+        h, _, _, d = failing[0]
+        return Check("milter last seen", False, f"{h}: the last {d['stores_failed']} stores failed "
+                     f"({d.get('store_error') or 'unknown error'}): every message is deferred with 451",
+                     "The milter's writer cannot write the database: look at its log, the database's "
+                     "disk space and permissions; it recovers by itself once a store succeeds.")
     return Check("milter last seen", True, text)
 
 

@@ -31,6 +31,7 @@ from mailgate.shared.db import utcnow
 from mailgate.shared.keys import signing_key
 from mailgate.shared.models import AppUser, OutboundMessage, ReceivedMessage, TaskSubscriber, UserEmail
 from mailgate.shared.outbound.compose import html_from_text, marker_headers, new_message_id, thread_headers
+from mailgate.shared.parsing.markers import marker_line
 from mailgate.shared.prepared import Conn, Insert, Statement, as_conn
 
 # `task` and `actor` below are anything shaped like the models' Task and AppUser
@@ -73,9 +74,14 @@ EXTERNAL_NOTE = ("This task has external participants (service desk): your reply
 
 def render_text(settings: Settings, task: Any, actor: Any, events: list[str], new_text: str,
                 external: bool = False) -> str:
-    """The plain-text body: what happened, the new text, the task link, how to reply (`external`: the task
-    has external participants, and a reply reaches them)."""
-    parts = ["\n".join(describe_events(actor, task, events))]
+    """The plain-text body: the reply marker, what happened, the new text, the task link, how to reply
+    (`external`: the task has external participants, and a reply reaches them).
+
+    The marker line (MAILGATE_REPLY_MARKER) comes first so that a reply quoting
+    this message carries it above everything it quotes: the trimmer cuts there.
+    """
+    parts = [marker_line(settings.reply_marker)] if settings.reply_marker else []
+    parts.append("\n".join(describe_events(actor, task, events)))
     if new_text:
         parts.append(new_text)
     parts.append(

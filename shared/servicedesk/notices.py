@@ -24,6 +24,7 @@ from mailgate.shared.models import OutboundMessage
 from mailgate.shared.outbound.compose import (
     html_from_text, is_threading_id, marker_headers, new_message_id, thread_headers,
 )
+from mailgate.shared.parsing.markers import marker_line
 from mailgate.shared.prepared import Conn, Insert
 from mailgate.shared.servicedesk import acknowledgement, participants, unsubscribe
 from mailgate.shared.servicedesk.participants import ParticipantRow
@@ -58,7 +59,9 @@ def _row(conn: Conn, settings: Settings, *, task: Any, participant: ParticipantR
     ref = incoming.reply_reference(settings.incoming_address, signed)
     if ref is not None:  # a dedicated incoming mailbox: the reply address's key rides in References
         headers["References"] = f"{headers.get('References', '')} <{ref}>".strip()
-    text = (body.rstrip("\n") + "\n\n-- \n"
+    # The reply marker first, as in the team's notifications: a reply quoting this is cut there.
+    marker = marker_line(settings.reply_marker) + "\n\n" if settings.reply_marker else ""
+    text = (marker + body.rstrip("\n") + "\n\n-- \n"
             + unsubscribe.body_line(settings, participant.unsubscribe_token, task.ref) + "\n")
     values = dict(status="queued", event=event, task_id=task.id, source_received_id=source_received_id,
                   key_id=key.id, sender=desk_from(settings, participant.desk), sender_name=sender_name[:200],

@@ -132,3 +132,49 @@ def test_the_milter_keeps_to_one_cpu_only_when_told():
             pin_to_one_cpu("4096")
     finally:
         os.sched_setaffinity(0, before)
+
+
+def test_check_fails_when_the_last_stores_failed_and_recovers_with_the_next(settings, db, seed, mail):
+    """Issue 20 item 1: a milter whose every store failed was reported healthy by its heartbeat."""
+    from mailgate.milter.adapter import Runtime
+    from mailgate.shared.outcomes import TempFail
+
+    from .test_adapter import Conn
+
+    rt = Runtime(settings=settings, db=db)
+    heartbeat = server.Heartbeat(rt, "unix:/x")
+    real = rt.batcher.receive
+
+    def failing(*args, **kwargs):
+        raise TempFail("could not store the message: OperationalError")
+
+    rt.batcher.receive = failing
+    conn = Conn(rt)
+    for n in range(3):
+        conn.send(mail(subject=f"lost? {n}"), "alice@example.org", seed.create_address)
+    assert rt.health_changed.is_set()  # the heartbeat is written at once, not in up to 30 s
+    heartbeat.beat()
+    check = health.check_heartbeat(settings, db)
+    assert not check.ok and "the last 3 stores failed" in check.detail and "OperationalError" in check.detail
+    assert check.fix
+    rt.batcher.receive = real
+    conn.send(mail(subject="back"), "alice@example.org", seed.create_address)
+    heartbeat.beat()
+    assert health.check_heartbeat(settings, db).ok
+
+
+def test_a_sender_auth_deferral_is_not_a_failed_store(settings, db, seed, mail):
+    from mailgate.milter.adapter import Runtime
+    from mailgate.shared.outcomes import AuthDeferred
+
+    from .test_adapter import Conn
+
+    rt = Runtime(settings=settings, db=db)
+
+    def deferred(*args, **kwargs):
+        raise AuthDeferred("DNS did not answer")
+
+    rt.batcher.receive = deferred
+    for n in range(5):
+        Conn(rt).send(mail(subject=f"dns {n}"), "alice@example.org", seed.create_address)
+    assert rt.stores_failed == 0

@@ -310,3 +310,17 @@ def test_a_workers_report_counts_only_while_alive_and_until_it_retries(db):
     beat("expired", now, now - timedelta(seconds=5))  # the worker is trying the mailer again
     beat("dead", now - timedelta(minutes=10), now + timedelta(minutes=5))  # no heartbeat for 10 min
     assert outbound_health.reported_down(db) == {}
+
+
+@pytest.mark.parametrize("standin", ["postmark", "ses"], indirect=True)
+def test_an_account_that_may_not_send_is_down_not_a_refused_message(db, settings, standin, sink, task_with_reply):
+    standin.mode = "account"  # Postmark 422 ErrorCode 412, SES SendingPausedException: the next mailer may take it
+    kind = standin.name
+    settings = with_mailers(settings, api_mailer(kind, standin, priority=10), sink.mailer(priority=1))
+    worker = Worker(db, settings)
+    assert worker.run_once().sent == 1
+    (row,) = _rows(db)
+    assert row.status == "sent" and row.mailer == "sink"
+    assert ("ErrorCode 412" if kind == "postmark" else "SendingPausedException") in row.last_error
+    assert worker.down_report()[kind]["kind"] == "credentials"
+    assert standin.problems == []

@@ -11,7 +11,7 @@ permanent.
 `mode` picks the answer to a well-formed send: "ok", "reject" (4xx with the
 service's error text), "rate" (429 with Retry-After), "error" (500), "hang"
 (accepts the request and never answers), "unauthorized" (401, as for a
-revoked key). Written from the services' public API references; no code of
+revoked key), "account" (Postmark and SES: the account may not send). Written from the services' public API references; no code of
 theirs is used.
 """
 
@@ -29,7 +29,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-MODES = ("ok", "reject", "rate", "error", "hang", "unauthorized")
+MODES = ("ok", "reject", "rate", "error", "hang", "unauthorized", "account")
 
 
 class Reply(Exception):
@@ -117,13 +117,15 @@ class StandIn:
         return reply
 
     def answer_send(self, req: Request, ok: tuple[int, Any, dict], reject: tuple[int, Any, dict],
-                    rate_body: Any, error_body: Any):
+                    rate_body: Any, error_body: Any, account: tuple[int, Any, dict] | None = None):
         """The answer to a well-formed, authenticated send, by mode ("unauthorized" is answered by the auth check)."""
         if self.mode == "ok":
             self.sent.append(req)
             return ok
         if self.mode == "reject":
             return reject
+        if self.mode == "account" and account is not None:
+            return account
         if self.mode == "rate":
             return 429, rate_body, {"Retry-After": self.retry_after}
         if self.mode == "error":
@@ -182,7 +184,9 @@ class Postmark(StandIn):
             reject=(422, {"ErrorCode": 406, "Message": f"You tried to send to recipient(s) that have been "
                           f"marked as inactive. Found inactive addresses: {to}."}, {}),
             rate_body={"ErrorCode": 429, "Message": "Rate limit exceeded."},
-            error_body={"ErrorCode": 500, "Message": "Internal server error."})
+            error_body={"ErrorCode": 500, "Message": "Internal server error."},
+            account=(422, {"ErrorCode": 412, "Message": "Your account is pending approval and may only send "
+                           "to addresses on your own domain."}, {}))
 
     def _check(self, body: Any) -> None:
         bad = Reply(422, {"ErrorCode": 300, "Message": "Invalid email request."})
@@ -424,7 +428,9 @@ class Ses(StandIn):
             reject=self._error(400, "MessageRejected", "Email address is not verified. The following identities "
                                "failed the check in region EU-WEST-1: noreply@reply.example.com"),
             rate_body={"message": "Maximum sending rate exceeded."},
-            error_body={"message": "Internal failure."})
+            error_body={"message": "Internal failure."},
+            account=self._error(400, "SendingPausedException", "The message can't be sent because the account's "
+                                "ability to send email is currently paused."))
         if status == 429:
             headers["x-amzn-ErrorType"] = "TooManyRequestsException"
         if status == 500:

@@ -144,6 +144,7 @@ class QueuedMessage:
     message_id: str
     headers: dict = field(default_factory=dict)
     attempts: int = 0
+    sender_name: str = ""  # "": the From name is Mailgate's
     id: int | None = None  # not read back: the rows are written with one executemany
 
     def values(self) -> dict:

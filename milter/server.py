@@ -433,7 +433,6 @@ def _listen_and_serve(settings: Settings, db: Database, writer: WriterProcess, *
     except StartupError:
         heartbeat.beat("stopped")
         raise
-    runtime.refusals.start(db)
     identity = socket_identity(path) if path else None
     threads: list[threading.Thread] = []  # libmilter's, once started
     failure: list[BaseException] = []  # what ended libmilter's thread, if it was not a stop
@@ -472,6 +471,7 @@ def _serve_until_stopped(runtime: Runtime, heartbeat: Heartbeat, settings: Setti
     # messages in flight, and only then tells libmilter to stop.
     signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     heartbeat.start()
+    runtime.refusals.start(runtime.db)  # a thread too: started with the stop signals blocked, as the others
     sender_auth.warm_up(settings)  # libraries and the suffix list loaded now, not by the first message
     # Everything loaded so far lives as long as the process: keep the cyclic GC from
     # rescanning it, and collect young objects less often (an ORM message makes many).

@@ -40,6 +40,7 @@ DEFAULT_PURGE_REJECTED_AFTER_DAYS = 14  # ... and of rejected and ignored mail
 DEFAULT_RATE_PER_CLIENT = "120/minute"  # messages for Mailgate per client IP, per milter process (docs/security.md)
 DEFAULT_RATE_PER_SENDER = "30/minute"  # ... and per envelope sender
 DEFAULT_CONFIG_FILE = Path("/etc/mailgate/mailgate.env")
+DEFAULT_CONSOLE_URL = "http://127.0.0.1:8080"
 CONFIG_VARIABLE = PREFIX + "CONFIG"
 MAX_CONFIG_FILE_BYTES = 1024 * 1024
 
@@ -68,7 +69,8 @@ class Settings:
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     milter_socket: str = DEFAULT_MILTER_SOCKET
     mailers: tuple[MailerConfig, ...] = ()
-    base_url: str = "http://localhost:8080"
+    base_url: str = ""  # the application's own pages, for links in notifications ("": no link)
+    console_url: str = DEFAULT_CONSOLE_URL  # where admins reach the console (https turns on secure cookies)
     ingress_url: str = ""  # where `mailgate ingress` is reached from the internet (one-click unsubscribe); "": none
     from_address: str = ""
     purge_after_days: int = DEFAULT_PURGE_AFTER_DAYS  # processed mail and finished notifications; 0: kept
@@ -174,6 +176,16 @@ def _domain(var: str, value: str) -> str:
     if not _DOMAIN.match(d):
         raise ConfigError(var, f"{value!r} is not a valid domain name")
     return d
+
+
+def _url(var: str, value: str) -> str:
+    """An http(s) URL without a trailing slash ("" stays "": not set)."""
+    url = value.strip().rstrip("/")
+    if url and not re.match(r"^https?://[^/\s]+", url):
+        raise ConfigError(var, f"must start with http:// or https:// and name a host, got {value!r}")
+    if any(c.isspace() for c in url):
+        raise ConfigError(var, f"must not contain spaces, got {value!r}")
+    return url
 
 
 _AUTHSERV_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}")
@@ -459,9 +471,8 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
     if socket.startswith("/"):
         socket = "unix:" + socket
 
-    base_url = (env.get("BASE_URL") or "http://localhost:8080").strip().rstrip("/")
-    if not re.match(r"^https?://", base_url):
-        raise ConfigError(PREFIX + "BASE_URL", "must start with http:// or https://")
+    base_url = _url(PREFIX + "BASE_URL", env.get("BASE_URL") or "")
+    console_url = _url(PREFIX + "CONSOLE_URL", env.get("CONSOLE_URL") or DEFAULT_CONSOLE_URL)
 
     ingress_url = (env.get("INGRESS_URL") or "").strip().rstrip("/")
     if ingress_url and not re.match(r"^https?://[^\s/?#]+(/[^\s?#]*)?$", ingress_url):
@@ -509,6 +520,7 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
         milter_socket=socket,
         mailers=parse_mailers(PREFIX + "MAILERS", env.get("MAILERS")),
         base_url=base_url,
+        console_url=console_url,
         ingress_url=ingress_url,
         from_address=from_address,
         purge_after_days=purge_days,

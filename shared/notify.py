@@ -68,6 +68,11 @@ def describe_events(actor: Any, task: Any, events: list[str]) -> list[str]:
     return lines
 
 
+def task_link(settings: Settings, task: Any) -> str:
+    """The task's page in the application (MAILGATE_BASE_URL), as notifications link to it."""
+    return f"{settings.base_url}/tasks/{task.ref}"
+
+
 EXTERNAL_NOTE = ("This task has external participants (service desk): your reply is mailed to them too, "
                  "unless it has a line !internal.")
 
@@ -84,11 +89,10 @@ def render_text(settings: Settings, task: Any, actor: Any, events: list[str], ne
     parts.append("\n".join(describe_events(actor, task, events)))
     if new_text:
         parts.append(new_text)
-    parts.append(
-        f"{task.ref} · {task.title}\n"
-        f"Status: {task.status} · Priority: {task.priority}\n"
-        f"{settings.base_url}/tasks/{task.id}"
-    )
+    summary = f"{task.ref} · {task.title}\nStatus: {task.status} · Priority: {task.priority}"
+    if settings.base_url:  # the application's page, never the admin-only console
+        summary += f"\n{task_link(settings, task)}"
+    parts.append(summary)
     parts.append("Reply to this message to comment. Lines like !close, !priority high or "
                  "!assign <user> at the start or end of your reply act on the task.")
     if external:

@@ -20,7 +20,7 @@ import logging
 from typing import TYPE_CHECKING, Iterable
 
 from mailgate.shared.config import Settings
-from mailgate.shared.envelope import Envelope
+from mailgate.shared.envelope import SMTP_CLIENT_SOURCES, Envelope
 from mailgate.shared.outcomes import AuthDeferred, Reason, Reject, AUTH_TEMPFAIL
 from mailgate.shared.senderauth.result import AuthResult
 from mailgate.shared.senderauth.policy import effective_mode, refusal_text
@@ -37,8 +37,9 @@ def verify(settings: Settings, envelope: Envelope, raw: bytes) -> AuthResult:
     from mailgate.shared.senderauth.verify import AuthConfig, Transport, authenticate  # on first use: see senderauth
 
     config = AuthConfig(settings.sender_auth, settings.authserv_id, settings.dns_servers, settings.dns_timeout)
+    smtp_client = envelope.source in SMTP_CLIENT_SOURCES  # else SPF would check the webhook provider's address
     return authenticate(config, raw, Transport(
-        source=envelope.source, client_addr=envelope.client_addr, helo=envelope.helo,
+        source=envelope.source, client_addr=envelope.client_addr if smtp_client else "", helo=envelope.helo,
         mail_from=envelope.sender, queue_id=envelope.queue_id))
 
 

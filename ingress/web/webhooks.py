@@ -17,6 +17,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from mailgate.ingress import refusals
 from mailgate.ingress.web import mailgun, postmark, runtime, sendgrid
 from mailgate.ingress.web.delivery import RequestContext
+from mailgate.shared import sender_auth
 from mailgate.shared.db import is_unavailable
 from mailgate.shared.envelope import Envelope
 from mailgate.shared.inbound_credentials import inbound_credentials
@@ -53,6 +54,7 @@ def inbound(provider: str) -> Response:
         raise
     envelope = Envelope(source=provider, sender=delivery.sender, recipients=delivery.recipients,
                         client_addr=ctx.client_addr, queue_id=f"{provider}:{key}")
+    sender_auth.prepare(rt.settings, envelope, delivery.raw)  # DNS in this request's thread, not the writer's
     try:
         outcome = rt.receive(envelope, delivery.raw)
     except TempFail as exc:

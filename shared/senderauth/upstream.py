@@ -14,6 +14,8 @@ claiming our id that came in with the message must not be believed (RFC
 * Everywhere else (pipe, upload, mailbox) the message is read as the MTA
   stored it: headers above the first Received header were added on our
   side; one below it came from the sender.
+* A webhook's message was received by the provider's servers, never by our
+  MTA: no header in it is ours, whatever its position.
 
 No believable header: Mailgate verifies the message itself.
 """
@@ -28,6 +30,7 @@ from mailgate.shared.senderauth.result import (
 )
 
 MAX_HEADERS = 20  # A-R headers read at most (a message may carry hundreds)
+NOT_THROUGH_OUR_MTA = ("postmark", "mailgun", "sendgrid")  # the webhooks' sources
 
 
 def _parse(value: str) -> authres.AuthenticationResultsHeader | None:
@@ -47,6 +50,8 @@ def _id_matches(found: str, ours: str, queue_id: str, bound_only: bool) -> bool:
 def believed(headers: list[tuple[str, str]], authserv_id: str, queue_id: str,
              source: str) -> list[authres.AuthenticationResultsHeader]:
     """The Authentication-Results headers, in order, that our own verifier wrote (see the module text)."""
+    if source in NOT_THROUGH_OUR_MTA:
+        return []
     found = []
     bound_only = source == "milter"
     for name, value in headers:

@@ -30,9 +30,9 @@ def test_run_checks_never_raises_and_always_names_a_fix(settings, tmp_path):
     broken = Database(f"sqlite:///{tmp_path}/missing-dir/none.db")
     checks = health.run_checks(settings, broken, postfix_config_dir=str(tmp_path / "no-postfix-here"))
     names = [c.name for c in checks]
-    assert names == ["configuration", "database", "mail key", "domains", "sender authentication",
+    assert names == ["configuration", "database", "mail key", "domains", "create addresses", "sender authentication",
                      "postfix running", "milter configured",
-                     "milter default action", "domain routed", "milter socket", "milter last seen",
+                     "milter default action", "domain routed", "starttls", "milter socket", "milter last seen",
                      "mailer test (test)", "outbound queue"]
     for c in checks:
         assert isinstance(c, health.Check)
@@ -132,6 +132,39 @@ def test_the_milter_keeps_to_one_cpu_only_when_told():
             pin_to_one_cpu("4096")
     finally:
         os.sched_setaffinity(0, before)
+
+
+def test_postfix_running_is_seen_without_root(postfix):
+    """The console runs as user mailgate: master.pid is root's and `postfix status` is root-only."""
+    import grp
+    import pwd
+
+    def status_as_nobody(groups: list[int]) -> str:
+        nobody = pwd.getpwnam("nobody")
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover -- the child
+            try:
+                os.setgroups(groups)
+                os.setgid(nobody.pw_gid)
+                os.setuid(nobody.pw_uid)
+                ok, detail = health._Postfix(str(postfix.config_dir)).status()
+                os.write(write, f"{ok} {detail}".encode())
+            finally:
+                os._exit(0)
+        os.close(write)
+        os.waitpid(pid, 0)
+        with os.fdopen(read) as fh:
+            return fh.read()
+
+    answer = status_as_nobody([grp.getgrnam("postdrop").gr_gid])  # as setup.sh makes user mailgate
+    assert answer.startswith("True master answers on "), answer
+    assert "is for group postdrop" in status_as_nobody([])
+    postfix.stop(remove=False)
+    try:
+        assert not health._Postfix(str(postfix.config_dir)).status()[0]
+    finally:
+        postfix.start()
 
 
 def test_check_fails_when_the_last_stores_failed_and_recovers_with_the_next(settings, db, seed, mail):

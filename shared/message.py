@@ -422,3 +422,19 @@ def dedupe_key(msg: Message, raw: bytes, mid: str | None = None) -> str:
     if mid:
         return "mid:" + mid
     return "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
+def no_nul(text: str) -> str:
+    """Text as the database takes it: PostgreSQL refuses NUL in text, and mail may carry it."""
+    return text.replace("\x00", "")
+
+
+def json_safe(value):
+    """A JSON value as the database takes it: every string without NUL (PostgreSQL refuses it in JSON too)."""
+    if isinstance(value, str):
+        return no_nul(value) if "\x00" in value else value
+    if isinstance(value, list):
+        return [json_safe(v) for v in value]
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    return value

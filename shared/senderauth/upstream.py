@@ -30,6 +30,7 @@ from mailgate.shared.senderauth.result import (
 )
 
 MAX_HEADERS = 20  # A-R headers read at most (a message may carry hundreds)
+MAX_VALUE = 16 * 1024  # characters: longer than any verifier writes; a longer header is the sender's, never parsed
 NOT_THROUGH_OUR_MTA = ("postmark", "mailgun", "sendgrid")  # the webhooks' sources
 
 
@@ -38,6 +39,15 @@ def _parse(value: str) -> authres.AuthenticationResultsHeader | None:
         return authres.AuthenticationResultsHeader.parse_value(" ".join(value.split()))
     except Exception:  # noqa: BLE001 -- authres raises its own SyntaxError and others on hostile text
         return None
+
+
+def _may_be_ours(value: str, authserv_id: str) -> bool:
+    """Cheap test before the parser: our id before the first ';', and a length a verifier writes.
+    A sender can fill the header section with A-R headers made to be slow to parse."""
+    if len(value) > MAX_VALUE:
+        return False
+    head = value.split(";", 1)[0]
+    return authserv_id.lower() in head.lower()
 
 
 def _id_matches(found: str, ours: str, queue_id: str, bound_only: bool) -> bool:
@@ -58,7 +68,7 @@ def believed(headers: list[tuple[str, str]], authserv_id: str, queue_id: str,
         lowered = name.strip().lower()
         if lowered == "received" and not bound_only:
             break  # below the first hop: the sender's headers
-        if lowered != "authentication-results":
+        if lowered != "authentication-results" or not _may_be_ours(value, authserv_id):
             continue
         parsed = _parse(value)
         if parsed is not None and _id_matches(parsed.authserv_id or "", authserv_id, queue_id, bound_only):

@@ -96,3 +96,34 @@ def test_a_sender_whose_dns_does_not_answer_holds_up_no_other_webhook(env, db, p
     assert answers["slow"][0] == answers["quick"][0] == 200
     assert answers["slow"][1] >= 2  # its key and DMARC look-ups timed out
     assert answers["quick"][1] < 1.5, answers
+
+
+def test_an_address_that_requires_sender_auth_is_verified_outside_the_writer_too(env, db, people):
+    """MAILGATE_SENDER_AUTH off, the create address `require`: still verified in the request's thread."""
+    from mailgate.shared import directory
+
+    with db.transaction() as s:
+        directory.set_sender_auth(s, people, "require", actor="test")
+    settings = from_env({**env, "MAILGATE_MAILERS": json.dumps(MAILERS), "MAILGATE_DNS_TIMEOUT": "2",
+                         "MAILGATE_SENDER_AUTH": "off"})
+    batcher = Batcher(db, settings)
+    webhook = create_app(settings, db, receive=batcher.receive).test_client()
+    slow = make_mail(sender="someone@slow.test", to=people, subject="Slow DNS")
+    quick = make_mail(sender="pat@elsewhere.example", to="someone@elsewhere.example", subject="Not for an address")
+    answers = {}
+
+    def post(name, raw, to):
+        started = time.monotonic()
+        status = webhook.post("/mail/sendgrid/", data=sendgrid_form(raw, [to]), auth=SG_AUTH).status_code
+        answers[name] = (status, time.monotonic() - started)
+
+    try:
+        first = threading.Thread(target=post, args=("slow", slow, people))
+        first.start()
+        time.sleep(0.3)
+        post("quick", quick, "nobody@reply.example.com")
+        first.join(30)
+    finally:
+        batcher.stop()
+    assert answers["slow"][0] == 503  # require, and DNS did not answer: the provider retries
+    assert answers["quick"][0] == 200 and answers["quick"][1] < 1.5, answers

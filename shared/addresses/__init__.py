@@ -3,7 +3,8 @@
 - `syntax.py`: the RFC 5322 / RFC 6531 rules, how an address mail came
   with is read (`split_address`), and what Mailgate writes itself
   (`is_addr_spec`);
-- `reply.py`: signed reply addresses (`T12+7+<hmac>@reply-domain`);
+- `reply.py`: signed reply addresses (`T12+7+<hmac>@reply-domain`, a
+  service-desk participant's `T12+p3+<hmac>`), unsubscribe addresses;
 - `personal.py`: personal create addresses (`bugs+u7-<secret>@domain`);
 - `incoming.py`: `%{key}` incoming-address templates (MAILGATE_INCOMING_ADDRESS);
 - `recipients.py`: reserved names, `is_ours`, `check_recipient` (the RCPT checks).
@@ -15,7 +16,8 @@ from mailgate.shared.addresses.recipients import (
     refused_reserved,
 )
 from mailgate.shared.addresses.reply import (
-    HASH_LEN, OBJECT_KINDS, REPLY_PREFIX, ReplyToken, issue_reply_address, parse_reply_local, reply_address, verify,
+    HASH_LEN, OBJECT_KINDS, REPLY_PREFIX, UNSUBSCRIBE_LOCAL, ReplyToken, issue_reply_address, parse_reply_local,
+    participant_reply_address, reply_address, unsubscribe_address, verify,
 )
 from mailgate.shared.addresses.syntax import AddressError, is_addr_spec, normalise, split_address
 
@@ -23,5 +25,6 @@ __all__ = [
     "DELIVERED_BY_POSTFIX", "HASH_LEN", "OBJECT_KINDS", "REPLY_PREFIX", "RESERVED_LOCAL_PARTS", "AddressError",
     "PersonalToken", "Recipient", "ReplyToken", "check_recipient", "find_user_by_email", "is_addr_spec", "is_ours",
     "is_reserved", "issue_reply_address", "normalise", "parse_personal_local", "parse_reply_local",
-    "personal_address", "refused_reserved", "reply_address", "split_address", "verify", "verify_personal",
+    "participant_reply_address", "personal_address", "refused_reserved", "reply_address", "split_address",
+    "unsubscribe_address", "UNSUBSCRIBE_LOCAL", "verify", "verify_personal",
 ]

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from mailgate.shared.addresses.personal import PersonalToken, parse_personal_local, verify_personal
-from mailgate.shared.addresses.reply import ReplyToken, parse_reply_local, verify
+from mailgate.shared.addresses.reply import UNSUBSCRIBE_LOCAL, ReplyToken, parse_reply_local, verify
 from mailgate.shared.addresses.syntax import AddressError, normalise, split_address
 from mailgate.shared.keys import signing_key
 from mailgate.shared.outcomes import Reason, Reject
@@ -22,6 +22,8 @@ from mailgate.shared.prepared import Conn, as_conn
 from mailgate.shared.rows import (
     CreateTarget, TaskRow, UserRef, create_target, task_by_id, user_by_email, user_with_serial,
 )
+from mailgate.shared.servicedesk import participants
+from mailgate.shared.servicedesk.participants import ParticipantRow
 
 if TYPE_CHECKING:
     from mailgate.shared.config import Settings
@@ -60,17 +62,25 @@ class Recipient:
     """A recipient Mailgate answers for, after the message-free checks."""
 
     address: str  # normalised
-    kind: str  # "reply" | "create"
+    kind: str  # "reply" | "create" | "unsubscribe"
     application: str
     token: ReplyToken | None = None
     task: TaskRow | None = None
     create: CreateTarget | None = None
     personal: UserRef | None = None  # a personal create address: its secret names the sender
+    participant: ParticipantRow | None = None  # a participant's reply or unsubscribe address
 
     def describe(self) -> str:
+        if self.kind == "unsubscribe":
+            return f"{self.address}: unsubscribe address of participant #{self.participant.id} of T{self.task.id}"
         if self.kind == "reply":
-            who = "anyone known (public)" if self.token.is_public else f"user #{self.token.user}"
+            if self.participant is not None:
+                who = f"external participant #{self.participant.id} ({self.participant.address})"
+            else:
+                who = "anyone known (public)" if self.token.is_public else f"user #{self.token.user}"
             return f"{self.address}: reply address for {self.token.obj}, issued to {who}"
+        if self.create is not None and self.create.service_desk:
+            return f"{self.address}: service desk address of application '{self.application}'"
         if self.personal is not None:
             return (f"{self.address}: {self.personal.username}'s personal create address of application "
                     f"'{self.application}'")
@@ -106,6 +116,8 @@ def check_recipient(source: Conn | Session | Connection, settings: Settings, add
     if token is not None:
         if domain != settings.reply_domain:
             raise Reject(Reason.UNKNOWN_RECIPIENT, f"Reply addresses live at {settings.reply_domain} only.")
+        if token.is_participant:
+            return _participant_recipient(conn, normalised, token)
         if not verify(signing_key(conn), token):
             raise Reject(Reason.INVALID_HASH)
         if token.is_public and not settings.public_replies:
@@ -114,6 +126,9 @@ def check_recipient(source: Conn | Session | Connection, settings: Settings, add
         if task is None:
             raise Reject(Reason.OBJECT_NOT_FOUND, f"Task {token.obj} does not exist (any more).")
         return Recipient(normalised, "reply", task.application or "tasks", token=token, task=task)
+    unsubscribe = UNSUBSCRIBE_LOCAL.fullmatch(local)
+    if unsubscribe is not None and domain == settings.reply_domain:
+        return _unsubscribe_recipient(conn, normalised, unsubscribe.group(1))
     create = create_target(conn, normalised)
     if create is not None:
         return Recipient(normalised, "create", create.application, create=create)
@@ -121,6 +136,30 @@ def check_recipient(source: Conn | Session | Connection, settings: Settings, add
     if personal is not None:
         return _personal_recipient(conn, normalised, personal, domain)
     raise Reject(Reason.UNKNOWN_RECIPIENT, f"There is no address {normalised} here.")
+
+
+def _participant_recipient(conn: Conn, normalised: str, token: ReplyToken) -> Recipient:
+    """`T12+p3+hash`: signed for participant #3 of T12 and their address.
+
+    A participant who is not there (or the task gone with them) is a bad
+    hash, not "no such task": without a valid signature nobody learns
+    which tasks exist.
+    """
+    found = participants.by_id(conn, token.participant_id)
+    if found is None or found.task_id != token.object_id or not verify(signing_key(conn), token, found.address):
+        raise Reject(Reason.INVALID_HASH)
+    task = task_by_id(conn, token.object_id)
+    if task is None:  # pragma: no cover - participants go with their task (ON DELETE CASCADE)
+        raise Reject(Reason.OBJECT_NOT_FOUND, f"Task {token.obj} does not exist (any more).")
+    return Recipient(normalised, "reply", task.application or "tasks", token=token, task=task, participant=found)
+
+
+def _unsubscribe_recipient(conn: Conn, normalised: str, token: str) -> Recipient:
+    found = participants.by_token(conn, token)
+    task = task_by_id(conn, found.task_id) if found is not None else None
+    if task is None:
+        raise Reject(Reason.UNKNOWN_RECIPIENT, "This unsubscribe address is not valid (any more).")
+    return Recipient(normalised, "unsubscribe", task.application or "tasks", task=task, participant=found)
 
 
 def _personal_recipient(conn: Conn, normalised: str, token: PersonalToken, domain: str) -> Recipient:

@@ -1,9 +1,13 @@
 """Signed reply addresses: `[prefix+]<object>+<user id>+<hmac16>@<reply domain>`, or `<object>+public+<hmac16>`.
 
-The HMAC binds object and user to the current mail key, so rotating the key
-kills every address handed out before, on every host at once (the key lives
-in the database). The prefix is not signed: it only routes, so setting,
+`<object>+p<participant id>+<hmac16>` is an external participant's of a
+service-desk task, whose HMAC also covers their e-mail address. The HMAC
+binds object and user to the current mail key, so rotating the key kills
+every address handed out before, on every host at once (the key lives in
+the database). The prefix is not signed: it only routes, so setting,
 changing or dropping MAILGATE_REPLY_PREFIX keeps old addresses working.
+`unsubscribe-<token>@<reply domain>` is a participant's mailto unsubscribe
+address (docs/service-desk.md).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from mailgate.shared.keys import SigningKey, current_key
 from mailgate.shared.models import MailKey
+from mailgate.shared.servicedesk import participants
 
 if TYPE_CHECKING:
     from mailgate.shared.config import Settings
@@ -27,8 +32,9 @@ HASH_LEN = 16
 OBJECT_KINDS = {"t": "task"}
 REPLY_PREFIX = re.compile(r"[a-z0-9][a-z0-9_-]{0,30}")  # a MAILGATE_REPLY_PREFIX (fullmatch)
 _OBJECT = re.compile(r"([a-z])(\d{1,12})", re.ASCII)
-_USER = re.compile(r"\d{1,12}|public", re.ASCII)
+_USER = re.compile(r"\d{1,12}|public|p\d{1,12}", re.ASCII)
 _HASH = re.compile(r"[0-9a-f]{%d}" % HASH_LEN)
+UNSUBSCRIBE_LOCAL = re.compile(r"unsubscribe-([0-9a-f]{%d})" % (2 * participants.TOKEN_BYTES), re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -41,11 +47,19 @@ class ReplyToken:
 
     @property
     def user_id(self) -> int | None:
-        return None if self.user == "public" else int(self.user)
+        return None if self.user == "public" or self.is_participant else int(self.user)
 
     @property
     def is_public(self) -> bool:
         return self.user == "public"
+
+    @property
+    def is_participant(self) -> bool:
+        return self.user.startswith("p") and self.user != "public"
+
+    @property
+    def participant_id(self) -> int | None:
+        return int(self.user[1:]) if self.is_participant else None
 
 
 def parse_reply_local(settings: "Settings", local: str) -> ReplyToken | None:
@@ -73,9 +87,10 @@ def _keyed(secret: str) -> "hmac.HMAC":
     return hmac.new(secret.encode(), digestmod=hashlib.sha256)
 
 
-def _digest(secret: str, obj: str, user: str) -> str:
+def _digest(secret: str, obj: str, user: str, bound: str = "") -> str:
+    """`bound`: a participant's address, so the signature holds for that address only."""
     mac = _keyed(secret).copy()
-    mac.update(f"{obj.upper()}+{user}".encode())
+    mac.update(f"{obj.upper()}+{user}".encode() + (f"+{bound}".encode() if bound else b""))
     return mac.hexdigest()[:HASH_LEN]
 
 
@@ -88,8 +103,24 @@ def reply_address(settings: "Settings", key: MailKey | SigningKey, obj: str, use
     return f"{local}@{settings.reply_domain}"
 
 
-def verify(key: MailKey | SigningKey, token: ReplyToken) -> bool:
-    return hmac.compare_digest(_digest(key.secret, token.obj, token.user), token.digest)
+def participant_reply_address(settings: "Settings", key: MailKey | SigningKey, obj: str, participant_id: int,
+                              address: str) -> str:
+    """The signed address of an external participant: valid for mail from `address` (normalised) only."""
+    user = f"p{int(participant_id)}"
+    local = f"{obj.upper()}+{user}+{_digest(key.secret, obj, user, address.lower())}"
+    if settings.reply_prefix:
+        local = f"{settings.reply_prefix}+{local}"
+    return f"{local}@{settings.reply_domain}"
+
+
+def unsubscribe_address(settings: "Settings", token: str) -> str:
+    """A participant's mailto unsubscribe address (their random token, not the mail key: a rotation keeps it)."""
+    return f"unsubscribe-{token}@{settings.reply_domain}"
+
+
+def verify(key: MailKey | SigningKey, token: ReplyToken, bound: str = "") -> bool:
+    """`bound`: the participant's address, for a participant's token."""
+    return hmac.compare_digest(_digest(key.secret, token.obj, token.user, bound), token.digest)
 
 
 def issue_reply_address(session: Session, settings: "Settings", obj: str,

@@ -8,6 +8,7 @@ each test then gets a fresh schema (dropped and re-created).
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from email.message import EmailMessage
 from email.utils import make_msgid
@@ -25,6 +26,15 @@ if SUPPORT not in sys.path:
     sys.path.insert(0, SUPPORT)
 
 
+def _interrupt(signum, frame):
+    """SIGTERM/SIGHUP (a timeout, a closed terminal, a killed job) end the session as Ctrl-C does: with
+    every fixture's teardown, so the servers the tests started are stopped. Once: a second signal during
+    that teardown is ignored."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+
 def pytest_configure(config):
     # The repository root must never be importable: its milter/ would shadow pymilter.
     root = str(REPO)
@@ -32,6 +42,23 @@ def pytest_configure(config):
     # No test reads this machine's configuration file (/etc/mailgate/mailgate.env): an empty
     # MAILGATE_CONFIG means "no file", here and in every subprocess that inherits it.
     os.environ["MAILGATE_CONFIG"] = ""
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _interrupt)
+    import leftovers
+
+    leftovers.sweep()  # what earlier runs that were killed outright left running
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session):
+    """After every fixture's teardown: stop what a test left running, and say which, so it gets fixed."""
+    import leftovers
+
+    left = leftovers.stop_all()
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if left and reporter is not None:
+        reporter.write_line(f"stopped {len(left)} server(s) the tests left running: " + "; ".join(left),
+                            yellow=True)
 
 
 @pytest.fixture

@@ -126,12 +126,15 @@ def mismatch(current: str | None) -> str | None:
 
 def init(db: Database) -> dict:
     """Upgrade the schema, make sure a mail key and the built-in application exist."""
+    before = upgrade(db)
+    return {"schema_from": before, "schema": head_revision(), **seed(db)}
+
+
+def seed(db: Database) -> dict:
+    """What a fresh install needs beside the schema: a mail key and the built-in application (idempotent)."""
     from mailgate.shared import keys, tracker
 
-    before = upgrade(db)
     with db.transaction() as s:
         key = keys.ensure_key(s)
         app = tracker.builtin_app(s)
-        result = {"schema_from": before, "schema": head_revision(), "mail_key": keys.fingerprint(key),
-                  "application": app.name}
-    return result
+        return {"mail_key": keys.fingerprint(key), "application": app.name}

@@ -7,8 +7,10 @@ each test then gets a fresh schema (dropped and re-created).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import sqlite3
 import sys
 from email.message import EmailMessage
 from email.utils import make_msgid
@@ -87,22 +89,66 @@ def settings(env):
 
 
 def _reset_postgres(db) -> None:
+    """An empty database at the head revision: its tables emptied when it is at head with every table (fast),
+    else dropped and migrated again (the first test, or one that changed the schema)."""
     from sqlalchemy import text
 
+    from mailgate.shared import schema
+    from mailgate.shared.db import Base
+
     with db.engine.begin() as conn:
+        tables = set(conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")).scalars())
+        at = conn.execute(text("SELECT version_num FROM alembic_version")).scalar() \
+            if "alembic_version" in tables else None
+        if at == schema.head_revision() and tables >= set(Base.metadata.tables):
+            names = ", ".join(f'"{t}"' for t in sorted(tables - {"alembic_version"}))
+            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            return
         conn.execute(text("DROP SCHEMA public CASCADE"))
         conn.execute(text("CREATE SCHEMA public"))
+    schema.upgrade(db)
+
+
+@pytest.fixture(scope="session")
+def _sqlite_at_head(tmp_path_factory) -> Path:
+    """A SQLite database migrated to head once per session; each test's `db` starts as a copy of it."""
+    from mailgate.shared import schema
+    from mailgate.shared.config import from_env
+    from mailgate.shared.db import Database
+
+    folder = tmp_path_factory.mktemp("schema-at-head")
+    database = Database.from_settings(from_env({
+        "MAILGATE_INSTANCE": str(folder), "MAILGATE_DATABASE_URL": f"sqlite:///{folder / 'mailgate.db'}",
+        "MAILGATE_REPLY_DOMAIN": REPLY_DOMAIN, "MAILGATE_SECRET_KEY": "template", "MAILGATE_CONFIG": ""}))
+    schema.upgrade(database)
+    database.dispose()
+    with contextlib.closing(sqlite3.connect(folder / "mailgate.db")) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # everything in the main file, the one that is copied
+    return folder / "mailgate.db"
 
 
 @pytest.fixture
-def db(settings):
-    from mailgate.shared import schema
-    from mailgate.shared.db import Database
+def db(settings, request):
+    """This test's database at the head revision, with a mail key and the built-in application of its own.
 
+    Migrating for every test cost more than most tests: SQLite copies a database migrated once per
+    session, PostgreSQL empties the tables (tests/test_schema.py runs the migrations themselves)."""
+    import shutil
+
+    from mailgate.shared import schema
+    from mailgate.shared.db import Database, sqlite_path
+
+    if settings.is_sqlite:
+        path = sqlite_path(settings.database_url)
+        if path and not Path(path).exists():
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(request.getfixturevalue("_sqlite_at_head"), path)
     database = Database.from_settings(settings)
     if not settings.is_sqlite:
         _reset_postgres(database)
-    schema.init(database)
+    elif schema.current_revision(database) != schema.head_revision():
+        schema.upgrade(database)  # a database the test made itself before asking for this one
+    schema.seed(database)
     yield database
     database.dispose()
 

@@ -3,6 +3,8 @@
 
     .venv/bin/python -P bench/soak.py                      # the full run: 10,000 messages, 5 kills, 10 s DB stop
     .venv/bin/python -P bench/soak.py --messages 300 --kills 1 --db-stop 3    # the CI version (~1 min)
+    .venv/bin/python -P bench/soak.py --database sqlite --kills 1 --db-stop 0 --readonly 0.5
+                                                           # SQLite: its files read-only (chattr +i) for 0.5 s
 
 Starts one PostgreSQL cluster (throwaway, unix socket only), two private
 Postfix instances on two loopback ports, and one `mailgate milter` process
@@ -17,6 +19,11 @@ Meanwhile a fault thread, at fixed points of the progress, SIGKILLs host 0's
 milter (and starts it again `--restart-delay` seconds later, as a service
 manager would) `--kills` times, and once stops PostgreSQL (`pg_ctl stop -m
 fast`: sessions cut, open transactions rolled back) for `--db-stop` seconds.
+With `--database sqlite` (every host's milter on one SQLite file) the
+`--readonly` fault makes the file, its -wal and its -shm immutable (`chattr
++i`) for that many seconds instead, and then measures the recovery time: from
+the fault's end until a probe message, sent every 0.1 s on a fresh
+connection, gets 250 (target: under 5 s; the run fails above it).
 
 At the end the copies left `received` by killed milters are finished by
 recover_stale (as the worker does), then every Message-ID is looked up in the
@@ -59,13 +66,17 @@ def load_harness():
     return module
 
 
+RECOVERY_TARGET_S = 5.0  # mail must flow again this soon after a read-only database is writable again
+
+
 @dataclass
 class Fault:
-    kind: str  # kill | db-stop
+    kind: str  # kill | db-stop | readonly
     at_fraction: float
     fired_at: int = -1  # messages finished when it fired
     seconds: float = 0.0  # how long the host/database was away
     detail: str = ""
+    recovery: float | None = None  # readonly: seconds from the fault's end to the first 250 (None: never)
 
 
 @dataclass
@@ -86,20 +97,42 @@ class Progress:
             return self.done >= n
 
 
-def schedule(kills: int, db_stop: float) -> list[Fault]:
-    """Faults evenly spread over 10 %..90 % of the messages; the database stop in the middle."""
-    n = kills + (1 if db_stop > 0 else 0)
+def schedule(kills: int, db_stop: float, readonly: float = 0.0) -> list[Fault]:
+    """Faults evenly spread over 10 %..90 % of the messages; the database faults in the middle."""
+    database_faults = (["db-stop"] if db_stop > 0 else []) + (["readonly"] if readonly > 0 else [])
+    n = kills + len(database_faults)
     fractions = [0.1 + 0.8 * (k + 0.5) / n for k in range(n)] if n else []
     faults = [Fault("kill", f) for f in fractions]
-    if db_stop > 0:
-        faults[n // 2].kind = "db-stop"
+    for i, kind in enumerate(database_faults):
+        faults[n // 2 + i].kind = kind
     return faults
 
 
-def run_faults(fleet, faults: list[Fault], progress: Progress, stop: threading.Event, db_stop: float,
-               restart_delay: float, log, done: threading.Event, errors: list) -> None:
+def readonly_fault(fleet, seconds: float, probe, log) -> tuple[float, float | None]:
+    """The SQLite file, -wal and -shm immutable for `seconds`; then the time until a probe gets 250."""
+    import subprocess
+
+    db = fleet.sqlite_path
+    files = [str(p) for p in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")) if p.exists()]
+    t0 = time.monotonic()
+    subprocess.run(["chattr", "+i", *files], check=True)
     try:
-        _run_faults(fleet, faults, progress, stop, db_stop, restart_delay, log)
+        time.sleep(seconds)
+    finally:
+        subprocess.run(["chattr", "-i", *files], check=True)
+    over = time.monotonic()
+    while time.monotonic() - over < 60:
+        if probe():
+            return over - t0, time.monotonic() - over
+        time.sleep(0.1)
+    return over - t0, None
+
+
+def run_faults(fleet, faults: list[Fault], progress: Progress, stop: threading.Event, db_stop: float,
+               restart_delay: float, log, done: threading.Event, errors: list, readonly: float = 0.0,
+               probe=None) -> None:
+    try:
+        _run_faults(fleet, faults, progress, stop, db_stop, restart_delay, log, readonly, probe)
     except BaseException as exc:  # noqa: BLE001 -- reported by soak()
         errors.append(exc)
         stop.set()
@@ -108,7 +141,7 @@ def run_faults(fleet, faults: list[Fault], progress: Progress, stop: threading.E
 
 
 def _run_faults(fleet, faults: list[Fault], progress: Progress, stop: threading.Event, db_stop: float,
-                restart_delay: float, log) -> None:
+                restart_delay: float, log, readonly: float = 0.0, probe=None) -> None:
     host = fleet.hosts[0]
     for fault in faults:
         if not progress.wait_for(int(fault.at_fraction * progress.total), stop):
@@ -122,6 +155,10 @@ def _run_faults(fleet, faults: list[Fault], progress: Progress, stop: threading.
             host.start_milter(timeout=120)
             fault.seconds = time.monotonic() - t0
             fault.detail = f"pid {old} -> {host.milter_pid}"
+        elif fault.kind == "readonly":
+            fault.seconds, fault.recovery = readonly_fault(fleet, readonly, probe, log)
+            fault.detail = ("chattr +i db, -wal, -shm; mail flowed again "
+                            + (f"{fault.recovery:.2f} s after" if fault.recovery is not None else "NEVER (60 s)"))
         else:
             fleet.pg.stop("fast")
             down = time.monotonic()
@@ -133,8 +170,27 @@ def _run_faults(fleet, faults: list[Fault], progress: Progress, stop: threading.
             f" ({fault.detail})")
 
 
+def probe_sender(fleet, tag: str):
+    """A probe: one valid reply to host 0 on a fresh connection; True when it got 250 (the probes are extra
+    messages, not counted among the soak's)."""
+    h = load_harness()
+    count = iter(range(10**9))
+
+    def probe() -> bool:
+        mail, name, addr, ref = fleet.targets[0]
+        msgid, raw = h.reply(f"{tag} probe", mail, name, addr, ref, msgid=f"{tag}-probe-{next(count)}@example.org")
+        sender = h.SmtpSender([fleet.hosts[0].port], timeout=30)
+        try:
+            return sender.deliver(msgid, 0, mail, addr, raw, max_attempts=1).accepted
+        finally:
+            sender.close()
+
+    return probe
+
+
 def soak(fleet, *, messages: int, clients: int = 8, kills: int = 5, db_stop: float = 10.0,
-         restart_delay: float = 1.0, attempts: int = 15, tag: str | None = None, log=print) -> dict:
+         restart_delay: float = 1.0, attempts: int = 15, tag: str | None = None, log=print,
+         readonly: float = 0.0) -> dict:
     """Run the soak on a started fleet; return the counts (see the module docstring)."""
     h = load_harness()
     from mailgate.shared.pipeline import recover_stale
@@ -150,7 +206,11 @@ def soak(fleet, *, messages: int, clients: int = 8, kills: int = 5, db_stop: flo
     next_job = iter(range(messages))
     job_lock = threading.Lock()
     stop = threading.Event()
-    faults = schedule(kills, db_stop)
+    if fleet.database == "sqlite" and db_stop > 0:
+        raise ValueError("--db-stop stops PostgreSQL; with --database sqlite use --readonly")
+    if readonly > 0 and fleet.database != "sqlite":
+        raise ValueError("--readonly makes SQLite's files immutable: use --database sqlite")
+    faults = schedule(kills, db_stop, readonly)
     errors: list[BaseException] = []
     faults_done = threading.Event()
     # The last 10 % of the messages wait for the last fault to be over: every fault then happens
@@ -182,7 +242,8 @@ def soak(fleet, *, messages: int, clients: int = 8, kills: int = 5, db_stop: flo
             sender.close()
 
     fault_thread = threading.Thread(target=run_faults, name="faults", args=(
-        fleet, faults, progress, stop, db_stop, restart_delay, log, faults_done, errors))
+        fleet, faults, progress, stop, db_stop, restart_delay, log, faults_done, errors, readonly,
+        probe_sender(fleet, tag)))
     threads = [threading.Thread(target=client, args=(c,), name=f"client{c}") for c in range(clients)]
     log(f"{messages} messages, {clients} clients over {len(ports)} hosts (ports {ports}), "
         f"faults: {', '.join(f'{f.kind}@{f.at_fraction:.0%}' for f in faults) or 'none'}")
@@ -198,7 +259,7 @@ def soak(fleet, *, messages: int, clients: int = 8, kills: int = 5, db_stop: flo
     if errors:
         raise errors[0]
     # The fleet is whole again before counting (a fault may have fired at the very end).
-    if not fleet.pg.running():
+    if fleet.database == "postgresql" and not fleet.pg.running():
         fleet.pg.start()
     for host in fleet.hosts:
         if host.milter_pid is None:
@@ -255,7 +316,9 @@ def soak(fleet, *, messages: int, clients: int = 8, kills: int = 5, db_stop: flo
         "stale_received_recovered": recovered, "stale_received_before_recovery": stale_before,
         "smtp_attempts": c["attempts"], "refusals": dict(sorted(codes.items())),
         "safety_net_discards": discarded,
-        "faults": [{"kind": f.kind, "at_message": f.fired_at, "seconds": round(f.seconds, 1), "detail": f.detail}
+        "faults": [{"kind": f.kind, "at_message": f.fired_at, "seconds": round(f.seconds, 1), "detail": f.detail,
+                    **({"recovery_s": None if f.recovery is None else round(f.recovery, 2)}
+                       if f.kind == "readonly" else {})}
                    for f in faults],
         "problems": problems,
     }
@@ -263,7 +326,9 @@ def soak(fleet, *, messages: int, clients: int = 8, kills: int = 5, db_stop: flo
                     and report["refused_5xx"] == 0 and discarded == 0
                     and report["accepted_first_stored_once"] == report["accepted_first"]
                     and report["accepted_after_4xx_stored_once"] == report["accepted_after_4xx"]
-                    and all(0 <= f.fired_at < messages for f in faults))
+                    and all(0 <= f.fired_at < messages for f in faults)
+                    and all(f.recovery is not None and f.recovery <= RECOVERY_TARGET_S
+                            for f in faults if f.kind == "readonly"))
     return report
 
 
@@ -272,6 +337,8 @@ def print_report(r: dict, out=print) -> None:
         f"{r['smtp_attempts']} SMTP transactions")
     for f in r["faults"]:
         out(f"  fault: {f['kind']:<8} at message {f['at_message']:>6}, away {f['seconds']:5.1f} s  {f['detail']}")
+        if f["kind"] == "readonly":
+            out(f"  recovery after the read-only database: {f['recovery_s']} s (target: {RECOVERY_TARGET_S:.0f} s)")
     out(f"  refusals the clients saw (then retried): "
         + (", ".join(f"{k}: {v}" for k, v in r["refusals"].items()) or "none"))
     out("")
@@ -284,7 +351,7 @@ def print_report(r: dict, out=print) -> None:
     out(f"  extra copies stored, recorded ignored/duplicate: {r['extra_copies_ignored_duplicate']} "
         f"(of which left `received` by a killed milter and finished by recover_stale: "
         f"{r['stale_received_recovered']})")
-    out(f"  reached Postfix's discard safety net: {r['safety_net_discards']}")
+    out(f"  reached Postfix's safety net (bounced): {r['safety_net_discards']}")
     for p in r["problems"]:
         out(f"  PROBLEM {p}")
     out(f"\n  {'OK: 0 lost, 0 duplicated' if r['ok'] else 'FAILED'}")
@@ -296,6 +363,10 @@ def main() -> int:
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--kills", type=int, default=5, help="times host 0's milter is SIGKILLed and restarted")
     ap.add_argument("--db-stop", type=float, default=10.0, help="seconds PostgreSQL is stopped (0: never)")
+    ap.add_argument("--database", choices=("postgresql", "sqlite"), default="postgresql",
+                    help="the hosts' shared database (sqlite: one file on this machine)")
+    ap.add_argument("--readonly", type=float, default=0.0,
+                    help="seconds the SQLite files are made immutable, chattr +i (0: never; needs --database sqlite)")
     ap.add_argument("--restart-delay", type=float, default=1.0, help="seconds before a killed milter is started")
     ap.add_argument("--attempts", type=int, default=15, help="tries per message before a client gives up")
     ap.add_argument("--json", action="store_true", help="print the counts as JSON too")
@@ -306,12 +377,12 @@ def main() -> int:
     print(f"machine: {platform.node()} · {os.cpu_count()} cores · Python {platform.python_version()} · "
           f"load {os.getloadavg()[0]:.2f}")
     t0 = time.monotonic()
-    fleet = h.Fleet(hosts=2, users=10, tasks=40, keep=args.keep)
+    fleet = h.Fleet(hosts=2, users=10, tasks=40, keep=args.keep, database=args.database)
     with fleet:
-        print(f"fleet up in {time.monotonic() - t0:.1f} s: PostgreSQL {fleet.pg.root}, "
+        print(f"fleet up in {time.monotonic() - t0:.1f} s: {fleet.url}, "
               f"Postfix ports {[x.port for x in fleet.hosts]}")
         report = soak(fleet, messages=args.messages, clients=args.clients, kills=args.kills, db_stop=args.db_stop,
-                      restart_delay=args.restart_delay, attempts=args.attempts)
+                      restart_delay=args.restart_delay, attempts=args.attempts, readonly=args.readonly)
         print_report(report)
         if args.json:
             print(json.dumps(report, indent=2))

@@ -54,10 +54,11 @@ from mailgate.shared.batching import Batcher
 from mailgate.shared.config import Settings
 from mailgate.shared.db import Database
 from mailgate.shared.envelope import Envelope
+from mailgate.shared.health import STORE_FAILURES_ALERT
 from mailgate.shared.logs import MessageLog, kv
 from mailgate.shared import sender_auth
 from mailgate.shared.outcomes import (
-    RATE_LIMITED, TEMPFAIL, Outcome, Reason, Reject, SmtpReply, Status, TempFail, message_reply, rate_limited_reply,
+    RATE_LIMITED, TEMPFAIL, AuthDeferred, Outcome, Reason, Reject, SmtpReply, Status, TempFail, message_reply, rate_limited_reply,
     rcpt_reply, tempfail_reply,
 )
 from mailgate.shared.pipeline import Timings
@@ -142,6 +143,11 @@ class Runtime:
     tempfails: int = 0
     rcpt_rejects: int = 0
     rate_limited: int = 0  # RCPTs deferred because a client or sender was over its rate
+    # The writer's last real write outcome: stores failed in a row (0 after a success) and the last error.
+    # The heartbeat carries them, and `mailgate check` fails at STORE_FAILURES_ALERT (docs/milter.md).
+    stores_failed: int = 0
+    store_error: str = ""
+    health_changed: threading.Event = field(default_factory=threading.Event)  # write the heartbeat now
     active: int = 0  # milter connections open (one per SMTP session, idle or not)
     in_flight: int = 0  # messages between MAIL FROM and their end (graceful shutdown waits for 0)
     stopping: threading.Event = field(default_factory=threading.Event)
@@ -161,6 +167,22 @@ class Runtime:
     def count(self, name: str, delta: int = 1) -> None:
         with self.lock:
             setattr(self, name, getattr(self, name) + delta)
+
+    def stored(self) -> None:
+        """A message reached the database: a run of failures, if any, is over."""
+        if self.stores_failed:  # (read without the lock: the common case is 0 and stays 0)
+            with self.lock:
+                alarmed, self.stores_failed = self.stores_failed >= STORE_FAILURES_ALERT, 0
+            if alarmed:
+                self.health_changed.set()
+
+    def store_failed(self, why: str) -> None:
+        with self.lock:
+            self.stores_failed += 1
+            self.store_error = why[:300]
+            alarm = self.stores_failed == STORE_FAILURES_ALERT
+        if alarm:
+            self.health_changed.set()
 
 
 def _bare(addr: str) -> str:
@@ -504,10 +526,13 @@ class MailgateMilter(Milter.Base):
             # Durable when it returns: only then do we answer.
             outcome = rt.batcher.receive(envelope, raw, timings)
         except TempFail as exc:
+            if not isinstance(exc, AuthDeferred) and not rt.stopping.is_set():
+                rt.store_failed(str(exc) or "unavailable")  # a deferral by sender authentication is no failure
             self._mlog().warning("message deferred", rcpt=",".join(envelope.recipients),
                                  status="tempfail",
                                  reason=str(exc) or "unavailable", ms=self._elapsed())
             return self._tempfail(str(exc), tempfail_reply(exc))
+        rt.stored()
         reply = message_reply(outcome, all_recipients_ours=not self.others)
         try:  # stored and decided: a logging problem must not turn into a 451 now
             self._log_outcome(envelope, outcome, reply, t0, timings)

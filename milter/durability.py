@@ -24,6 +24,7 @@ from sqlalchemy import event
 
 from mailgate.shared.config import Settings
 from mailgate.shared.db import Database
+from mailgate.shared.prepared import spoils_connection
 
 
 def open_database(settings: Settings, pool_size: int = 20, max_overflow: int = 200) -> Database:
@@ -53,6 +54,10 @@ class Checkpointer(threading.Thread):
         raw = self.db.engine.raw_connection()
         try:
             raw.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        except Exception as exc:
+            if spoils_connection(exc):
+                raw.invalidate(exc)  # not back to the pool: a read-only or broken connection stays broken
+            raise
         finally:
             raw.close()
 

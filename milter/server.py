@@ -32,7 +32,7 @@ import milter as libmilter
 from mailgate.milter.adapter import ACTIONS, RCPT_CACHE_REFUSED_SECONDS, MailgateMilter, RecipientCache, Runtime
 from mailgate.milter.durability import open_database
 from mailgate.milter.writer import WriterProcess
-from mailgate.shared import logs
+from mailgate.shared import logs, sender_auth
 from mailgate.shared.config import Settings
 from mailgate.shared.db import Database, utcnow
 from mailgate.shared.outcomes import TempFail
@@ -200,8 +200,10 @@ class Heartbeat(threading.Thread):
         from mailgate.shared.models.admin import Heartbeat as Row
 
         rt = self.runtime
+        rt.health_changed.clear()
         detail = {"socket": self.socket_spec, "state": state, "messages": rt.messages, "tempfails": rt.tempfails,
-                  "rcpt_rejects": rt.rcpt_rejects, "rate_limited": rt.rate_limited, "connections": rt.active, "in_flight": rt.in_flight}
+                  "rcpt_rejects": rt.rcpt_rejects, "rate_limited": rt.rate_limited, "connections": rt.active,
+                  "in_flight": rt.in_flight, "stores_failed": rt.stores_failed, "store_error": rt.store_error}
         try:
             with rt.db.transaction() as s:  # the only write in this process (messages: the writer process)
                 row = s.get(Row, (HEARTBEAT_SERVICE, self.host))
@@ -213,8 +215,12 @@ class Heartbeat(threading.Thread):
             log.warning("heartbeat not written: %s: %s", exc.__class__.__name__, exc)
 
     def run(self) -> None:
-        while not self.stop_event.wait(HEARTBEAT_INTERVAL):
-            self.beat()
+        due = time.monotonic() + HEARTBEAT_INTERVAL
+        while not self.stop_event.wait(1.0):
+            # Every HEARTBEAT_INTERVAL, and at once when the stores start or stop failing.
+            if time.monotonic() >= due or self.runtime.health_changed.is_set():
+                due = time.monotonic() + HEARTBEAT_INTERVAL
+                self.beat()
 
 
 # --- serving ----------------------------------------------------------------------------
@@ -427,7 +433,6 @@ def _listen_and_serve(settings: Settings, db: Database, writer: WriterProcess, *
     except StartupError:
         heartbeat.beat("stopped")
         raise
-    runtime.refusals.start(db)
     identity = socket_identity(path) if path else None
     threads: list[threading.Thread] = []  # libmilter's, once started
     failure: list[BaseException] = []  # what ended libmilter's thread, if it was not a stop
@@ -466,6 +471,8 @@ def _serve_until_stopped(runtime: Runtime, heartbeat: Heartbeat, settings: Setti
     # messages in flight, and only then tells libmilter to stop.
     signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     heartbeat.start()
+    runtime.refusals.start(runtime.db)  # a thread too: started with the stop signals blocked, as the others
+    sender_auth.warm_up(settings)  # libraries and the suffix list loaded now, not by the first message
     # Everything loaded so far lives as long as the process: keep the cyclic GC from
     # rescanning it, and collect young objects less often (an ORM message makes many).
     gc.collect()

@@ -5,7 +5,7 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV=${MAILGATE_VENV:-$REPO/.venv}
 
 SYSTEM_PACKAGES=(python3 python3-venv python3-dev gcc libmilter-dev postfix swaks miltertest
-                 postgresql chromium chromium-driver sqlite3 procps openssl
+                 postgresql chromium chromium-driver sqlite3 procps openssl systemd logrotate
                  dovecot-imapd)
 
 log() { printf '==> %s\n' "$*" >&2; }

@@ -40,6 +40,7 @@ DEFAULT_PURGE_REJECTED_AFTER_DAYS = 14  # ... and of rejected and ignored mail
 DEFAULT_RATE_PER_CLIENT = "120/minute"  # messages for Mailgate per client IP, per milter process (docs/security.md)
 DEFAULT_RATE_PER_SENDER = "30/minute"  # ... and per envelope sender
 DEFAULT_CONFIG_FILE = Path("/etc/mailgate/mailgate.env")
+DEFAULT_CONSOLE_URL = "http://127.0.0.1:8080"
 CONFIG_VARIABLE = PREFIX + "CONFIG"
 MAX_CONFIG_FILE_BYTES = 1024 * 1024
 
@@ -68,10 +69,12 @@ class Settings:
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     milter_socket: str = DEFAULT_MILTER_SOCKET
     mailers: tuple[MailerConfig, ...] = ()
-    base_url: str = "http://localhost:8080"
+    base_url: str = ""  # the application's own pages, for links in notifications ("": no link)
+    console_url: str = DEFAULT_CONSOLE_URL  # where admins reach the console (https turns on secure cookies)
     from_address: str = ""
     purge_after_days: int = DEFAULT_PURGE_AFTER_DAYS  # processed mail and finished notifications; 0: kept
     purge_rejected_after_days: int = DEFAULT_PURGE_REJECTED_AFTER_DAYS  # rejected and ignored mail; 0: kept
+    reply_marker: str = "Reply above this line"  # the words of a notification's first line; "" = none
     trusted_proxies: int = 0
     rate_per_client: Rate | None = parse_rate(DEFAULT_RATE_PER_CLIENT)  # None: no limit
     rate_per_sender: Rate | None = parse_rate(DEFAULT_RATE_PER_SENDER)
@@ -174,6 +177,16 @@ def _domain(var: str, value: str) -> str:
     return d
 
 
+def _url(var: str, value: str) -> str:
+    """An http(s) URL without a trailing slash ("" stays "": not set)."""
+    url = value.strip().rstrip("/")
+    if url and not re.match(r"^https?://[^/\s]+", url):
+        raise ConfigError(var, f"must start with http:// or https:// and name a host, got {value!r}")
+    if any(c.isspace() for c in url):
+        raise ConfigError(var, f"must not contain spaces, got {value!r}")
+    return url
+
+
 _AUTHSERV_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}")
 
 
@@ -208,6 +221,23 @@ def _dns_timeout(var: str, value: str | None) -> float:
     if not 0.1 <= seconds <= 60:
         raise ConfigError(var, f"between 0.1 and 60 seconds, got {value!r}")
     return seconds
+
+
+def _reply_marker(value: str | None) -> str:
+    """MAILGATE_REPLY_MARKER: a language code of the shipped wordings, your own words, or off."""
+    from mailgate.shared.parsing.markers import DEFAULT_TEXT, TRANSLATIONS
+
+    text = (value or "").strip()
+    if not text:
+        return DEFAULT_TEXT
+    if text.lower() in ("off", "none", "false", "0"):
+        return ""
+    if text.lower() in TRANSLATIONS:
+        return TRANSLATIONS[text.lower()]
+    if len(text) > 80 or "##" in text or not text.isprintable():
+        raise ConfigError(PREFIX + "REPLY_MARKER", "one line of at most 80 characters without '##' "
+                          f"(or a language code: {', '.join(sorted(TRANSLATIONS))}; or off)")
+    return text
 
 
 def _secret_key(instance: Path, given: str | None) -> str:
@@ -440,9 +470,8 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
     if socket.startswith("/"):
         socket = "unix:" + socket
 
-    base_url = (env.get("BASE_URL") or "http://localhost:8080").strip().rstrip("/")
-    if not re.match(r"^https?://", base_url):
-        raise ConfigError(PREFIX + "BASE_URL", "must start with http:// or https://")
+    base_url = _url(PREFIX + "BASE_URL", env.get("BASE_URL") or "")
+    console_url = _url(PREFIX + "CONSOLE_URL", env.get("CONSOLE_URL") or DEFAULT_CONSOLE_URL)
 
     from_address = (env.get("FROM_ADDRESS") or f"noreply@{reply_domain}").strip()
     if not is_addr_spec(from_address):
@@ -450,6 +479,8 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
         # notification unrenderable (or unsendable) long after start-up.
         raise ConfigError(PREFIX + "FROM_ADDRESS", f"{from_address!r} is not a plain ASCII email address "
                           "(local@domain, no name or brackets)")
+
+    reply_marker = _reply_marker(env.get("REPLY_MARKER"))
 
     purge_days = _retention_days(env, "PURGE_AFTER_DAYS", DEFAULT_PURGE_AFTER_DAYS)
     purge_rejected_days = _retention_days(env, "PURGE_REJECTED_AFTER_DAYS", DEFAULT_PURGE_REJECTED_AFTER_DAYS)
@@ -478,10 +509,12 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
         secret_key=_secret_key(instance, env.get("SECRET_KEY")),
         reply_prefix=prefix,
         public_replies=env.boolean("PUBLIC_REPLIES", False),
+        reply_marker=reply_marker,
         max_message_bytes=env.integer("MAX_MESSAGE_BYTES", DEFAULT_MAX_MESSAGE_BYTES, minimum=1024),
         milter_socket=socket,
         mailers=parse_mailers(PREFIX + "MAILERS", env.get("MAILERS")),
         base_url=base_url,
+        console_url=console_url,
         from_address=from_address,
         purge_after_days=purge_days,
         purge_rejected_after_days=purge_rejected_days,

@@ -22,10 +22,10 @@ from typing import Iterator
 
 from sqlalchemy import MetaData, create_engine, event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
-from mailgate.shared.prepared import Conn
+from mailgate.shared.prepared import Conn, spoils_connection
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -157,6 +157,36 @@ def sqlite_path(url: str) -> str | None:
     return path if path and path != ":memory:" else None
 
 
+_WRITABLE = "mailgate_opened_writable"  # connection info: could the files be written when it was opened?
+
+
+def _files_writable(path: str) -> bool:
+    """The database file and its -wal and -shm (where they exist) can be written by this process."""
+    return all(os.access(p, os.W_OK) for p in (path, path + "-wal", path + "-shm")
+               if p == path or os.path.exists(p))
+
+
+def _discard_unwritable_connections(engine: Engine, path: str) -> None:
+    """SQLite opens a file it cannot write read-only, without a word; pooled, that connection would fail
+    every write for the life of the process. Remember how each was opened, and at checkout replace one
+    opened unwritable as soon as the files can be written again (reads go on while they cannot). An
+    error that condemns the connection (spoils_connection) drops it too, and the pool with it."""
+
+    @event.listens_for(engine, "connect")
+    def _opened(_dbapi_conn, record) -> None:
+        record.info[_WRITABLE] = _files_writable(path)
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(_dbapi_conn, record, _proxy) -> None:
+        if not record.info.get(_WRITABLE, True) and _files_writable(path):
+            raise DisconnectionError("opened while the database could not be written; writable again")
+
+    @event.listens_for(engine, "handle_error")
+    def _spoiled(ctx) -> None:
+        if spoils_connection(ctx.original_exception):
+            ctx.is_disconnect = True
+
+
 def configure_sqlite(engine: Engine) -> None:
     """WAL, durability pragmas, and explicit BEGIN handling for an SQLite engine.
 
@@ -211,6 +241,9 @@ def make_engine(url: str, **kwargs) -> Engine:
         kwargs.setdefault("connect_args", {"timeout": 10, "check_same_thread": False})
         engine = create_engine(url, **kwargs)
         configure_sqlite(engine)
+        path = sqlite_path(url)
+        if path:
+            _discard_unwritable_connections(engine, path)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 10)

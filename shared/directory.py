@@ -202,3 +202,16 @@ def list_create_addresses(session: Session, app_name: str | None = None) -> list
     if app_name:
         q = q.where(Application.name == app_name)
     return list(session.scalars(q))
+
+
+def stranded_addresses(session: Session, settings: Settings) -> list[tuple[str, str]]:
+    """(application, address) of create addresses on a domain Mailgate no longer serves (a changed reply domain).
+
+    Postfix no longer relays their domain to Mailgate, so mail to them never arrives; check and
+    the Applications page name them so an admin removes them or serves their domain again.
+    """
+    rows = session.execute(select(Application.name, CreateAddress.address)
+                           .join(CreateAddress, CreateAddress.application_id == Application.id)
+                           .order_by(Application.name, CreateAddress.address)).all()
+    return [(app, address) for app, address in rows
+            if not settings.serves_domain(address.rpartition("@")[2])]

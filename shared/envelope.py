@@ -9,6 +9,9 @@ if TYPE_CHECKING:
     from mailgate.shared.senderauth import AuthResult
 
 SOURCES = ("milter", "pipe", "test", "imap", "postmark", "mailgun", "sendgrid")
+# Where `client_addr` is the sending MTA's address, as SPF needs it. A webhook's client is the
+# provider's server, which the sender's own domain may list in SPF (`include:sendgrid.net`).
+SMTP_CLIENT_SOURCES = ("milter", "pipe", "test")
 
 
 @dataclass

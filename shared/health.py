@@ -31,6 +31,7 @@ HEARTBEAT_SERVICE = "milter"
 # The milter writes its heartbeat every HEARTBEAT_INTERVAL seconds; twice
 # that plus slack without one means it is gone (or hung).
 HEARTBEAT_INTERVAL = 30
+STORE_FAILURES_ALERT = 3  # stores failed in a row (every message deferred) that make "milter last seen" fail
 HEARTBEAT_STALE = timedelta(seconds=2 * HEARTBEAT_INTERVAL + 15)
 
 
@@ -130,6 +131,8 @@ class _Postfix:
             pid = int(pid_file.read_text().split()[0])
         except FileNotFoundError:
             return False, f"no {pid_file}: the Postfix master is not running"
+        except PermissionError:
+            return self._status_by_showq(Path(queue))  # not root (the console, the CLI as user mailgate)
         except (OSError, ValueError, IndexError):
             return self._status_command()
         try:
@@ -139,6 +142,29 @@ class _Postfix:
         except PermissionError:
             pass  # alive, owned by someone else
         return True, f"master pid {pid} ({queue})"
+
+    @staticmethod
+    def _status_by_showq(queue: Path) -> tuple[bool, str]:
+        """Alive when the master answers on public/showq, the socket `mailq` asks (as group postdrop).
+
+        The pid file is root's alone and `postfix status` is reserved for root; the
+        showq socket is open to group postdrop, and only a running master accepts on it.
+        """
+        path = queue / "public" / "showq"
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                sock.settimeout(5)
+                sock.connect(str(path))
+        except FileNotFoundError:
+            return False, f"no {path}: the Postfix master is not running"
+        except PermissionError:
+            import getpass
+
+            return False, (f"cannot tell as user {getpass.getuser()}: {path} is for group postdrop "
+                           "(scripts/setup.sh adds user mailgate to it), and master.pid is root's")
+        except OSError as exc:
+            return False, f"{path} refuses connections ({exc.strerror}): the Postfix master is not running"
+        return True, f"master answers on {path}"
 
     def _status_command(self) -> tuple[bool, str]:
         try:
@@ -241,6 +267,25 @@ def check_domains(settings: Settings, db: Database) -> Check:
         return Check("domains", True, detail + " (the demo default: fine on this machine, not for mail from the internet)",
                      "Set MAILGATE_REPLY_DOMAIN to a domain whose MX points at this host for real use.")
     return Check("domains", True, detail)
+
+
+def check_create_addresses(settings: Settings, db: Database) -> Check:
+    from mailgate.shared.directory import stranded_addresses
+
+    try:
+        with db.read() as s:
+            stranded = stranded_addresses(s, settings)
+    except Exception as exc:
+        return Check("create addresses", False, f"cannot read them: {exc.__class__.__name__}",
+                     "Fix the database check first.")
+    if stranded:
+        listed = ", ".join(f"{address} ({app})" for app, address in stranded[:10])
+        more = f" and {len(stranded) - 10} more" if len(stranded) > 10 else ""
+        return Check("create addresses", False, f"on a domain Mailgate does not serve, so mail to them never "
+                     f"arrives: {listed}{more}",
+                     "Remove them (`mailgate address remove ADDRESS`), or serve their domain again "
+                     "(MAILGATE_REPLY_DOMAIN or MAILGATE_DOMAINS, then scripts/setup.sh).")
+    return Check("create addresses", True, "every create address is on a domain Mailgate serves")
 
 
 def check_sender_auth(settings: Settings) -> Check:
@@ -365,6 +410,33 @@ def check_domain_routed(settings: Settings, pf: _Postfix) -> Check:
     return Check("domain routed", True, "relay domain, transport " + "; ".join(seen))
 
 
+def check_starttls(pf: _Postfix) -> Check:
+    """STARTTLS on port 25: optional on a test machine, but a certificate named and unusable is a failure."""
+    if not pf.installed:
+        return Check("starttls", False, "Postfix is not installed", "Run scripts/setup.sh.")
+    level = pf.get("smtpd_tls_security_level") or ""
+    cert = pf.get("smtpd_tls_cert_file") or ""
+    if level in ("", "none") or not cert:
+        return Check("starttls", True, "not offered on port 25 (fine on a test machine; a public MX should: "
+                     "docs/going-live.md)")
+    openssl = shutil.which("openssl") or "/usr/bin/openssl"
+    try:
+        out = subprocess.run([openssl, "x509", "-noout", "-enddate", "-subject", "-checkend", "0", "-in", cert],
+                             capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return Check("starttls", False, f"cannot read {cert}: {exc}", "Check smtpd_tls_cert_file.")
+    fields = dict(line.split("=", 1) for line in out.stdout.splitlines() if "=" in line)
+    ends = fields.get("notAfter", "").strip()
+    fix = "Renew the certificate and run scripts/setup.sh --tls-cert FILE --tls-key FILE (then postfix reload)."
+    if "will expire" in out.stdout:
+        return Check("starttls", False, f"{cert} expired on {ends}", fix)
+    if out.returncode != 0 or not ends:
+        why = (out.stderr.strip().splitlines() or ["not a PEM certificate"])[0]
+        return Check("starttls", False, f"smtpd_tls_cert_file = {cert}: {why}"[:300], fix)
+    subject = fields.get("subject", "").strip()
+    return Check("starttls", True, f"offered ({level}) with {cert}, {subject}, valid until {ends}")
+
+
 def _safety_net_problem(pf: _Postfix, domain: str, target: str) -> str | None:
     """A transport that would drop what bypassed the milter, or names a service master.cf lacks."""
     transport = target.split(":", 1)[0].strip()
@@ -463,6 +535,13 @@ def check_heartbeat(settings: Settings, db: Database) -> Check:
     if not live:
         return Check("milter last seen", False, text + " -- stopped or hung",
                      "Restart the milter; its log says why it stopped.")
+    failing = [b for b in live if (b[3].get("stores_failed") or 0) >= STORE_FAILURES_ALERT]
+    if failing:
+        h, _, _, d = failing[0]
+        return Check("milter last seen", False, f"{h}: the last {d['stores_failed']} stores failed "
+                     f"({d.get('store_error') or 'unknown error'}): every message is deferred with 451",
+                     "The milter's writer cannot write the database: look at its log, the database's "
+                     "disk space and permissions; it recovers by itself once a store succeeds.")
     return Check("milter last seen", True, text)
 
 
@@ -484,6 +563,7 @@ def run_checks(settings: Settings, db: Database, *, postfix_config_dir: str | No
     results.append(guarded("database", lambda: check_database(settings, db)))
     results.append(guarded("mail key", lambda: check_mail_key(settings, db)))
     results.append(guarded("domains", lambda: check_domains(settings, db)))
+    results.append(guarded("create addresses", lambda: check_create_addresses(settings, db)))
     results.append(guarded("sender authentication", lambda: check_sender_auth(settings)))
     results.append(guarded("postfix running", lambda: check_postfix_running(pf)))
     ours: list = []
@@ -496,6 +576,7 @@ def run_checks(settings: Settings, db: Database, *, postfix_config_dir: str | No
     results.append(guarded("milter configured", configured))
     results.append(guarded("milter default action", lambda: check_default_action(pf, ours)))
     results.append(guarded("domain routed", lambda: check_domain_routed(settings, pf)))
+    results.append(guarded("starttls", lambda: check_starttls(pf)))
     results.append(guarded("milter socket", lambda: check_socket(settings, pf)))
     results.append(guarded("milter last seen", lambda: check_heartbeat(settings, db)))
     # Outbound last: mail in works without it. Imported here because

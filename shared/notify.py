@@ -31,6 +31,7 @@ from mailgate.shared.db import utcnow
 from mailgate.shared.keys import signing_key
 from mailgate.shared.models import AppUser, OutboundMessage, ReceivedMessage, TaskSubscriber, UserEmail
 from mailgate.shared.outbound.compose import html_from_text, marker_headers, new_message_id, thread_headers
+from mailgate.shared.parsing.markers import marker_line
 from mailgate.shared.prepared import Conn, Insert, Statement, as_conn
 
 # `task` and `actor` below are anything shaped like the models' Task and AppUser
@@ -63,16 +64,25 @@ def describe_events(actor: Any, task: Any, events: list[str]) -> list[str]:
     return lines
 
 
+def task_link(settings: Settings, task: Any) -> str:
+    """The task's page in the application (MAILGATE_BASE_URL), as notifications link to it."""
+    return f"{settings.base_url}/tasks/{task.ref}"
+
+
 def render_text(settings: Settings, task: Any, actor: Any, events: list[str], new_text: str) -> str:
-    """The plain-text body: what happened, the new text, the task link, how to reply."""
-    parts = ["\n".join(describe_events(actor, task, events))]
+    """The plain-text body: the reply marker, what happened, the new text, the task link, how to reply.
+
+    The marker line (MAILGATE_REPLY_MARKER) comes first so that a reply quoting
+    this message carries it above everything it quotes: the trimmer cuts there.
+    """
+    parts = [marker_line(settings.reply_marker)] if settings.reply_marker else []
+    parts.append("\n".join(describe_events(actor, task, events)))
     if new_text:
         parts.append(new_text)
-    parts.append(
-        f"{task.ref} · {task.title}\n"
-        f"Status: {task.status} · Priority: {task.priority}\n"
-        f"{settings.base_url}/tasks/{task.id}"
-    )
+    summary = f"{task.ref} · {task.title}\nStatus: {task.status} · Priority: {task.priority}"
+    if settings.base_url:  # the application's page, never the admin-only console
+        summary += f"\n{task_link(settings, task)}"
+    parts.append(summary)
     parts.append("Reply to this message to comment. Lines like !close, !priority high or "
                  "!assign <user> at the start or end of your reply act on the task.")
     return "\n\n".join(parts) + "\n"

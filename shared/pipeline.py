@@ -44,8 +44,8 @@ from mailgate.shared.models import MessageClaim, ReceivedMessage, ReceivedRaw
 from mailgate.shared.outcomes import (
     AuthDeferred, Disposition, Ignore, Outcome, Reason, Reject, Status, TempFail, DEFAULT_TEXT,
 )
-from mailgate.shared.senderauth import AuthResult
-from mailgate.shared.parsing import ParsedMessage, parse_message
+from mailgate.shared.senderauth.result import AuthResult
+from mailgate.shared.parsing import ParsedMessage, for_create, parse_message
 from mailgate.shared.prepared import Conn, Insert, Statement
 from mailgate.shared.rows import UserRef, save_task
 from mailgate.shared.tracker import CommandPlan
@@ -429,6 +429,8 @@ def step_parse(ctx: Context) -> None:
     if ctx.reading.failure is not None:
         raise ReadingFailed(*ctx.reading.failure)
     parsed = ctx.reading.parsed
+    if ctx.recipient.kind == "create":  # a forward, or a bare quote, is the new task's content
+        parsed = for_create(parsed)
     ctx.parsed = parsed
     ctx.rec.parse = _json_safe(parsed.to_json())
     public = ctx.recipient.kind == "reply" and ctx.recipient.token.is_public
@@ -461,7 +463,7 @@ def step_act(ctx: Context) -> None:
         create = ctx.recipient.create
         task = tracker.create_task(
             conn, app_id=create.application_id, app_name=create.application, author=author,
-            title=tracker.make_title(rec.subject, text), description=text,
+            title=tracker.make_title(rec.subject, text, parsed.forwarded_subject), description=text,
             attachments=parsed.attachments, source_message_id=rec.id,
         )
         events = ["created"] + tracker.apply_commands(conn, task, author, plan)

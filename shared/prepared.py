@@ -345,7 +345,7 @@ class Conn:
     def _translate(self, e: Exception, sql: str) -> sa_exc.DBAPIError:
         """The DBAPI error as SQLAlchemy would raise it; a dead connection is dropped from the pool."""
         try:
-            gone = self.dialect.is_disconnect(e, self.dbapi, None)
+            gone = self.dialect.is_disconnect(e, self.dbapi, None) or spoils_connection(e)
         except Exception:  # noqa: BLE001 -- classification only
             gone = False
         if gone and self._fairy is not None:
@@ -355,6 +355,17 @@ class Conn:
                 pass
         return sa_exc.DBAPIError.instance(sql, None, e, self._error, hide_parameters=True,
                                           connection_invalidated=gone, dialect=self.dialect)
+
+
+# SQLite errors that condemn the connection, not the statement, and may pass: a file it opened
+# read-only because it could not write it then, an I/O error, a file it could not open.
+_SPOILING = ("SQLITE_READONLY", "SQLITE_IOERR", "SQLITE_CANTOPEN")
+
+
+def spoils_connection(exc: BaseException) -> bool:
+    """True when an SQLite error means: throw this connection away (a fresh one may work)."""
+    exc = getattr(exc, "orig", None) or exc
+    return (getattr(exc, "sqlite_errorname", None) or "").startswith(_SPOILING)
 
 
 def as_conn(source: Conn | Session | Connection) -> Conn:

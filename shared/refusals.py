@@ -10,8 +10,10 @@ The table grows by at most one row per reason and hour, whatever the traffic.
 
 from __future__ import annotations
 
+import calendar
 import logging
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,6 +27,7 @@ from mailgate.shared.models.admin import RefusalCount
 log = logging.getLogger("mailgate.refusals")
 
 FLUSH_SECONDS = 5.0
+EPOCH = datetime(1970, 1, 1)
 
 
 def hour_of(moment: datetime) -> datetime:
@@ -54,13 +57,15 @@ class RefusalCounter:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._pending: Counter[tuple[datetime, str]] = Counter()
+        self._pending: Counter[tuple[int, str]] = Counter()  # (hours since the epoch, reason)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def add(self, reason: str, when: datetime | None = None) -> None:
+        """Count one refusal (`when`: naive UTC, default now) under the hour it falls in: a dict increment."""
+        hour = int(time.time() if when is None else calendar.timegm(when.timetuple())) // 3600
         with self._lock:
-            self._pending[(hour_of(when or utcnow()), reason)] += 1
+            self._pending[(hour, reason)] += 1
 
     def flush(self, db: Database) -> int:
         """Write what was counted; on a database error keep it for the next flush. Returns refusals written."""
@@ -69,7 +74,7 @@ class RefusalCounter:
         if not taken:
             return 0
         try:
-            add_counts(db, dict(taken))
+            add_counts(db, {(EPOCH + timedelta(hours=hour), reason): n for (hour, reason), n in taken.items()})
         except Exception as exc:  # noqa: BLE001 -- counting must never take the milter down
             with self._lock:
                 self._pending.update(taken)

@@ -20,9 +20,9 @@ import logging
 from typing import TYPE_CHECKING, Iterable
 
 from mailgate.shared.config import Settings
-from mailgate.shared.envelope import Envelope
+from mailgate.shared.envelope import SMTP_CLIENT_SOURCES, Envelope
 from mailgate.shared.outcomes import AuthDeferred, Reason, Reject, AUTH_TEMPFAIL
-from mailgate.shared.senderauth import AuthConfig, AuthResult, Transport, authenticate
+from mailgate.shared.senderauth.result import AuthResult
 from mailgate.shared.senderauth.policy import effective_mode, refusal_text
 from mailgate.shared.senderauth.result import mismatch_sentence, summary
 
@@ -33,14 +33,23 @@ NAME = "sender_auth"
 log = logging.getLogger("mailgate.senderauth")
 
 
-def config_of(settings: Settings) -> AuthConfig:
-    return AuthConfig(settings.sender_auth, settings.authserv_id, settings.dns_servers, settings.dns_timeout)
-
-
 def verify(settings: Settings, envelope: Envelope, raw: bytes) -> AuthResult:
-    return authenticate(config_of(settings), raw, Transport(
-        source=envelope.source, client_addr=envelope.client_addr, helo=envelope.helo,
+    from mailgate.shared.senderauth.verify import AuthConfig, Transport, authenticate  # on first use: see senderauth
+
+    config = AuthConfig(settings.sender_auth, settings.authserv_id, settings.dns_servers, settings.dns_timeout)
+    smtp_client = envelope.source in SMTP_CLIENT_SOURCES  # else SPF would check the webhook provider's address
+    return authenticate(config, raw, Transport(
+        source=envelope.source, client_addr=envelope.client_addr if smtp_client else "", helo=envelope.helo,
         mail_from=envelope.sender, queue_id=envelope.queue_id))
+
+
+def warm_up(settings: Settings) -> None:
+    """Load the verification libraries, the Public Suffix List and the resolver (a long-running process)."""
+    from mailgate.shared.senderauth.dmarc import organisational_domain
+    from mailgate.shared.senderauth.resolver import shared_resolver
+
+    organisational_domain("mail.example.com")
+    shared_resolver(settings.dns_servers, settings.dns_timeout)
 
 
 def prepare(settings: Settings, envelope: Envelope, raw: bytes, address_modes: Iterable[str] = ()) -> None:

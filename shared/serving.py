@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-# X-Forwarded-Host stays untrusted: links are built from MAILGATE_BASE_URL, never from a header.
+# X-Forwarded-Host stays untrusted: links are built from MAILGATE_BASE_URL / MAILGATE_CONSOLE_URL, never from a header.
 TRUSTED_HEADERS = frozenset({"x-forwarded-for", "x-forwarded-proto"})
 
 

@@ -12,6 +12,8 @@ tests call the same code inside their own transaction.
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -158,11 +160,27 @@ def _attachment_values(task: TaskRow, f: ParsedAttachment, comment_id: int | Non
             "data": f.data}
 
 
-def make_title(subject: str, text: str) -> str:
-    title = subject.strip()
-    for prefix in ("re:", "fw:", "fwd:"):
-        while title.lower().startswith(prefix):
-            title = title[len(prefix):].strip()
+# Reply and forward prefixes clients put before a Subject, in the languages they
+# ship ("AW:", "WG:", "TR:", "RV:", "ENC:", "I:", "Doorst:", "VB:", "PD:", "转发:" …).
+_REPLY_PREFIXES = "re|aw|sv|vs|antw|r|res|rif|odp|ynt|ha|回复|回覆|答复|返信"
+_FORWARD_PREFIXES = "fw|fwd|wg|tr|rv|enc|i|doorst|vb|vl|pd|i̇lt|转发|轉寄|転送"
+_SUBJECT_PREFIX = re.compile(rf"^\s*(?:({_REPLY_PREFIXES})|({_FORWARD_PREFIXES}))\s*(\[\d+\])?\s*[:：]\s*", re.IGNORECASE)
+
+
+def strip_subject_prefixes(subject: str) -> tuple[str, bool]:
+    """The subject without its "Re:"/"Fwd:" prefixes, and whether one of them said forward."""
+    title, forwarded = subject.strip(), False
+    while (m := _SUBJECT_PREFIX.match(title)) is not None:
+        forwarded = forwarded or m.group(2) is not None
+        title = title[m.end():]
+    return title.strip(), forwarded
+
+
+def make_title(subject: str, text: str, forwarded_subject: str | None = None) -> str:
+    """A task's title: the Subject without prefixes; for a forward, the forwarded message's Subject."""
+    title, forwarded = strip_subject_prefixes(subject)
+    if forwarded_subject and (forwarded or not title):
+        title = strip_subject_prefixes(clean_header_value(forwarded_subject))[0] or title
     if not title:  # the body's first line: mail text, not a header, so not cleaned yet
         title = next((clean for line in text.splitlines() if (clean := clean_header_value(line))), "")
     return (title or "(no subject)")[:TITLE_MAX]

@@ -108,6 +108,19 @@ def test_parse_json(cli):
     assert "old" in data["quoted"] and data["robot"] is None and data["attachments"] == []
     auto = make_mail(headers={"Auto-Submitted": "auto-replied"})
     assert j(cli("parse", "--json", input=auto))["robot"] == "auto_reply"
+    assert data["fallback"] is False and data["fallback_rule"] is None
+
+
+def test_parse_says_when_it_kept_a_reply_and_reads_a_forward_for_a_create_address(cli):
+    kept = make_mail(body="I met sales@vendor.example today, and here is what their engineer wrote:\n> worn\n")
+    data = j(cli("parse", "--json", input=kept))
+    assert data["fallback"] is True and data["fallback_rule"] == "quote_header:en_wrote"
+    assert "fallback: quote_header:en_wrote would have removed every word" in cli("parse", input=kept).stdout
+    forward = make_mail(subject="Fwd: Jam", body="FYI\n\n---------- Forwarded message ---------\nFrom: B <b@x.org>\n"
+                                                 "Date: Tue, Mar 5, 2024\nSubject: Jam\nTo: A <a@x.org>\n\n\nIt jams.\n")
+    assert j(cli("parse", "--json", input=forward))["text"] == "FYI"
+    created = j(cli("parse", "--json", "--create", input=forward))
+    assert created["text"].endswith("It jams.") and created["forwarded_subject"] == "Jam"
 
 
 @pytest.mark.parametrize("args,message", [

@@ -13,3 +13,10 @@ def test_list_inbound_shows_the_whole_reason(env, receive, task_with_reply, mail
     assert out.reason == "command_not_allowed"  # 19 characters: the column cut it at 18
     text = CliRunner().invoke(main, ["list-inbound"], env=env).output
     assert "command_not_allowed" in text and "…" not in text.split("command_not_allowed")[0].splitlines()[-1]
+
+
+def test_version():
+    from importlib.metadata import version
+
+    out = CliRunner().invoke(main, ["--version"])
+    assert out.exit_code == 0 and out.output == f"mailgate {version('mailgate')}\n"

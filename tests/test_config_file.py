@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -22,7 +23,8 @@ def write_config(path: Path, **values: str) -> Path:
     """A config file as setup.sh writes it (single quotes where sh needs them)."""
     lines = ["# Mailgate configuration"]
     for name, value in values.items():
-        lines.append(f"MAILGATE_{name}='{value}'" if any(c in value for c in " \"[{") else f"MAILGATE_{name}={value}")
+        plain = re.fullmatch(r"[A-Za-z0-9_./:@,+=-]*", value)  # as setup.sh's quoted()
+        lines.append(f"MAILGATE_{name}={value}" if plain else f"MAILGATE_{name}='{value}'")
     path.write_text("\n".join(lines) + "\n")
     return path
 

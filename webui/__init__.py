@@ -65,7 +65,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     # instance_path given: Flask cannot guess it for a package mapped into the `mailgate` namespace.
     app = Flask(__name__, template_folder=str(TEMPLATES), static_folder=str(STATIC),
                 instance_path=str(cfg.instance_path.resolve()))
-    https = cfg.base_url.startswith("https://")
+    https = cfg.console_url.startswith("https://")
     app.config.update(
         SECRET_KEY=cfg.secret_key,
         SQLALCHEMY_DATABASE_URI=cfg.database_url,

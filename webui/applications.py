@@ -50,7 +50,8 @@ def _render(app_name: str | None = None, add_form: AddressAddForm | None = None,
             f.sender_auth.data = a.sender_auth or ""
     return render_template("applications/index.html", apps=_apps(), forms=forms, warning=PUBLIC_WARNING,
                            domains=settings().domains, auth_forms=auth_forms,
-                           global_auth=settings().sender_auth), status
+                           global_auth=settings().sender_auth,
+                           stranded=directory.stranded_addresses(db.session, settings())), status
 
 
 @bp.route("/")

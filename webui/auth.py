@@ -25,7 +25,7 @@ log = logging.getLogger("mailgate.webui.auth")
 login_manager.login_view = "auth.login"
 login_manager.login_message = "Please log in to see this page."
 login_manager.session_protection = "strong"
-TOO_MANY = "Too many failed logins. Try again in {seconds} seconds."
+TOO_MANY = "Too many failed logins. Try again in {seconds} second{s}."
 
 
 @login_manager.user_loader
@@ -73,7 +73,7 @@ def check_allowed(name: str, account: AccountState | None) -> float:
 def too_many(template: str, wait: float, **context) -> Response:
     """The 429 page: the form again, with when to come back."""
     seconds = retry_after_header(wait)
-    flash(TOO_MANY.format(seconds=seconds), "error")
+    flash(TOO_MANY.format(seconds=seconds, s="" if seconds == "1" else "s"), "error")
     response = current_app.make_response((render_template(template, **context), 429))
     response.headers["Retry-After"] = seconds
     return response

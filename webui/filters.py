@@ -10,7 +10,13 @@ from mailgate.shared.db import utcnow
 from mailgate.webui.forms import ActionForm
 
 
-def when(dt: datetime | None) -> str:
+def when(dt: datetime | str | None) -> str:
+    """`2026-12-06 18:22:36 UTC`, from a datetime or the ISO text the JSON shapes carry (`…T18:22:36Z`)."""
+    if isinstance(dt, str):
+        try:
+            dt = datetime.fromisoformat(dt.replace("Z", "+00:00")).replace(tzinfo=None)
+        except ValueError:
+            return dt
     return dt.strftime("%Y-%m-%d %H:%M:%S") + " UTC" if dt else "—"
 
 
@@ -24,7 +30,7 @@ def age(dt: datetime | None) -> str:
         if seconds >= size:
             n = seconds // size
             return f"{n} {unit}{'s' if n != 1 else ''} ago"
-    return f"{seconds} seconds ago"
+    return f"{seconds} second{'s' if seconds != 1 else ''} ago"
 
 
 def size(n: int | None) -> str:

@@ -8,6 +8,7 @@ message's outcome page.
 
 from __future__ import annotations
 
+import re
 from email.message import EmailMessage
 from email.utils import formatdate, getaddresses, make_msgid, parseaddr
 
@@ -90,6 +91,11 @@ def send():
         return _fill_reply(form, upload)
     if not form.validate_on_submit():
         return _page(form, upload, 400)
+    bad = _not_addresses(form.to.data)
+    if bad:  # a form error, not a stored `rejected` message: nothing an MTA would have passed on
+        form.to.errors = [f"Not an email address: {', '.join(bad)}. Use local@domain, or Name <local@domain>, "
+                          "separated by commas."]
+        return _page(form, upload, 400)
     sender = parseaddr(form.sender.data)[1] or form.sender.data.strip()
     attachment = None
     if form.attachment.data and getattr(form.attachment.data, "filename", ""):
@@ -98,6 +104,20 @@ def send():
     raw = build_message(form.sender.data.strip(), form.to.data.strip(), form.subject.data or "",
                         form.body.data or "", attachment)
     return _run(Envelope(source="test", sender=sender, recipients=_recipients(form.to.data)), raw)
+
+
+_MAILBOX = re.compile(r"[^@\s<>(),;:\"\[\]]+@[^@\s<>(),;:\"\[\]]+\.?[^@\s<>(),;:\"\[\]]*")
+
+
+def _not_addresses(text: str) -> list[str]:
+    """The parts of a To line that are not `local@domain` (none: every part is an address)."""
+    parts = [p.strip() for p in re.split(r",(?=(?:[^\"]*\"[^\"]*\")*[^\"]*$)", text or "") if p.strip()]
+    bad = []
+    for part in parts:
+        found = getaddresses([part])
+        if len(found) != 1 or not _MAILBOX.fullmatch(found[0][1] or ""):
+            bad.append(repr(part))
+    return bad if parts else ["(empty)"]
 
 
 def _recipients(text: str) -> list[str]:

@@ -23,6 +23,7 @@ import re
 import secrets
 
 from mailgate.shared.guard import OWN_MAIL_HEADER
+from mailgate.shared.parsing.markers import is_framed
 
 QUIET_HEADERS = {
     "Auto-Submitted": "auto-generated",
@@ -96,10 +97,27 @@ def marker_headers(event: str, task_ref: str) -> dict[str, str]:
     return {**QUIET_HEADERS, OWN_MAIL_HEADER: f"{event} {task_ref}".strip(), "X-Mailgate-Task": task_ref}
 
 
+# Hidden from the reader but kept by every copy of the HTML (quoting, conversion
+# to text): no display:none, which some clients drop when they quote.
+_HIDDEN = ("font-size:1px;line-height:1px;max-height:0;max-width:0;opacity:0;overflow:hidden;"
+           "color:transparent;mso-hide:all")
+
+
 def html_from_text(text: str) -> str:
-    """An HTML alternative that shows exactly the plain text: escaped, paragraphs, links."""
-    paragraphs = [p for p in re.split(r"\n\s*\n", text.strip("\n")) if p.strip()]
+    """An HTML alternative that shows exactly the plain text: escaped, paragraphs, links.
+
+    A reply marker on the first line (`##- … -##`, parsing/markers.py) is
+    written twice: in an element the reader cannot see, which survives even
+    when they delete the visible line before replying, and as a small grey line.
+    """
+    first, _, rest = text.strip("\n").partition("\n")
     out = []
+    if is_framed(first):
+        marker = html.escape(first.strip(), quote=True)
+        out.append(f'<div style="{_HIDDEN}">{marker}</div>')
+        out.append(f'<p style="color:#9a9a9a;font-size:12px;">{marker}</p>')
+        text = rest
+    paragraphs = [p for p in re.split(r"\n\s*\n", text.strip("\n")) if p.strip()]
     for p in paragraphs:
         out.append("<p>" + _linked(p).replace("\n", "<br>\n") + "</p>")
     return (

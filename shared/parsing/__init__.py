@@ -4,6 +4,8 @@ whether a robot wrote it.
     parse_message(msg)  -> ParsedMessage   best text part, quotes and
                                            signature trimmed, !commands,
                                            attachments, every cut recorded
+    for_create(parsed)  -> ParsedMessage   the same message read as mail to a
+                                           create address (a forward is kept)
     classify_robot(msg, envelope_sender) -> RobotVerdict
                                            bounce | auto_reply | None
 
@@ -14,7 +16,7 @@ Pure Python on the standard library and beautifulsoup4; no Flask, no Milter.
 from __future__ import annotations
 
 from .models import Attachment, Command, Cut, ParsedMessage, RobotVerdict
-from .parse import parse_message, parse_text
+from .parse import for_create, parse_message, parse_text
 from .robots import classify_robot
 
 __all__ = [
@@ -24,6 +26,7 @@ __all__ = [
     "ParsedMessage",
     "RobotVerdict",
     "classify_robot",
+    "for_create",
     "parse_message",
     "parse_text",
 ]

@@ -65,6 +65,16 @@ class ParsedMessage:
     # Non-fatal problems met while decoding (unknown charset, broken part…),
     # so the admin can see the parser had to guess.
     warnings: list[str] = field(default_factory=list)
+    # Trimming would have left nothing of a reply that had words of its own:
+    # the untrimmed text was kept (minus a trailing quote); fallback_rule is
+    # the rule whose cut would have removed them.
+    fallback: bool = False
+    fallback_rule: str = ""
+    # Mail to a create address that forwards a message: that message's Subject.
+    forwarded_subject: str | None = None
+    # The decoded body the text came from, to read it again as mail to a
+    # create address (parse.for_create); not part of the JSON.
+    source_text: str | None = field(default=None, repr=False, compare=False)
 
     def to_json(self) -> dict:
         return {
@@ -79,6 +89,9 @@ class ParsedMessage:
             "cuts": [{"rule": c.rule, "text": c.text} for c in self.cuts],
             "body_type": self.body_type,
             "warnings": list(self.warnings),
+            "fallback": self.fallback,
+            "fallback_rule": self.fallback_rule or None,
+            "forwarded_subject": self.forwarded_subject,
         }
 
 

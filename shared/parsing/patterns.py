@@ -36,9 +36,10 @@ QUOTE_HEADERS: list[tuple[str, re.Pattern[str]]] = [
     ("ca_ha_escrit", re.compile(r"^.{1,300}\b(ha escrit|va escriure)\s*:?$", _I)),
     ("pt_escreveu", re.compile(r"^.{1,300}\bescreveu\s*:?$", _I)),
     ("it_ha_scritto", re.compile(r"^.{1,300}\bha scritto\s*:?$", _I)),
-    ("de_schrieb", re.compile(r"^.{1,300}\bschrieb\b.{0,120}:$", _I)),
+    ("de_schrieb", re.compile(r"^.{1,300}\b(schrieb\b.{0,120}|hat am .{1,80} geschrieben\s*):$", _I)),
     ("nl_schreef", re.compile(r"^.{1,300}\b(schreef|geschreven)\b.{0,120}:$", _I)),
-    ("pl_napisal", re.compile(r"^.{1,300}\b(napisał|napisała|napisal|pisze)(\s*\(a\))?\s*:$", _I)),
+    ("pl_napisal", re.compile(
+        r"^(.{1,300}\b(napisał|napisała|napisal|pisze)(\s*\(a\))?|wiadomość napisana przez .{1,250})\s*:$", _I)),
     ("scandinavian_skrev", re.compile(r"^.{1,300}\bskrev\b.{0,120}:$", _I)),
     ("fi_kirjoitti", re.compile(r"^.{1,300}\bkirjoitti\s*:$", _I)),
     ("cs_napsal", re.compile(r"^.{1,300}\bnapsal(a)?\s*:$", _I)),
@@ -82,7 +83,20 @@ SEPARATOR_PHRASES = [
     "przekazana wiadomość", "исходное сообщение", "пересылаемое сообщение", "пересланное сообщение",
     "původní zpráva", "přeposlaná zpráva", "eredeti üzenet", "orijinal mesaj",
     "原始邮件", "原始郵件", "转发的邮件", "転送されたメッセージ", "元のメッセージ", "원본 메시지", "전달된 메시지",
+    # Samsung, Zimbra and Apple Mail in more languages
+    "originalmeddelande", "mail original", "mesaj original", "mesaj redirecționat", "αρχικό μήνυμα",
+    "προωθημένο μήνυμα", "továbbított üzenet", "továbbított levél", "anfang der weitergeleiteten nachricht",
+    "inicio del mensaje reenviado", "inizio messaggio inoltrato", "begin doorgestuurd bericht",
+    "início da mensagem reencaminhada", "início da mensagem encaminhada", "vidarebefordrat brev",
+    "videresendt e-post", "początek przekazywanej wiadomości", "začátek přeposílané zprávy",
+    "iletilen ileti", "välitetty viesti alkaa",
 ]
+# Which separators introduce a forwarded message (the rest introduce a quoted
+# one: "Original Message"). Mail to a create address keeps a forward.
+FORWARD_WORDS = ("forward", "weitergeleitet", "transféré", "réexpédié", "reenviado", "inoltrato", "encaminhada",
+                 "reencaminhada", "doorgestuurd", "videresendt", "vidarebefordrat", "välitetty", "przekazan",
+                 "пересыла", "переслан", "přeposlan", "přeposílan", "továbbított", "iletilen", "redirecționat",
+                 "προωθημένο", "转发", "転送", "전달")
 _SEPARATOR = re.compile(
     r"^(" + "|".join(re.escape(p) for p in SEPARATOR_PHRASES) + r")\s*[:：]?$", _I
 )
@@ -111,6 +125,7 @@ OTHER_KEYS = [
     "送信日時", "宛先", "件名", "보낸 날짜", "받는 사람", "제목", "참조",
     "στάλθηκε", "προς", "θέμα", "נשלח", "אל", "נושא", "تاريخ الإرسال", "إلى", "الموضوع",
     "trimis", "către", "subiect",
+    "pour", "dată", "ημερομηνία", "日付", "날짜",
 ]
 _KEY_ALT = "|".join(sorted({re.escape(k.strip()) for k in FROM_KEYS + OTHER_KEYS}, key=len, reverse=True))
 HEADER_LINE = re.compile(r"^\s*\*{0,2}\s*(" + _KEY_ALT + r")\s*\*{0,2}\s*[:：]", _I)
@@ -129,14 +144,19 @@ MOBILE_SIGNATURES = re.compile(
     r"|diese nachricht wurde von meinem .{1,80} gesendet\.?"
     r"|sendt fra min .{1,40}|skickat från min .{1,40}|sendt fra .{1,40}"
     r"|enviado (desde|do|de|con) (mi|meu|o|el|mon)? ?.{1,40}"
-    r"|inviato da .{1,40}"
-    r"|verzonden (met|vanaf|van) .{1,40}"
+    r"|inviato (da|dal|dalla|dal mio) .{1,40}"
+    r"|(verzonden|verstuurd) (met|vanaf|van) .{1,40}"
+    r"|trimis de pe .{1,40}"
+    r"|στάλθηκε από .{1,40}"
+    r"|küldve .{1,40}|.{1,40}-r[óo]l küldve"
+    r"|.{1,40}(umdan|ımdan|imden|ümden|dan|den) gönderildi"
     r"|wysłane z .{1,40}"
     r"|отправлено (с|из) .{1,40}"
     r"|lähetetty .{1,40}"
     r"|odesláno z .{1,40}"
     r"|(從|从)我的.{1,30}(傳送|发送|發送)"
-    r"|.{1,20}から送信"
+    r"|.{1,30}から送信(しました)?[。.]?"
+    r"|.{1,30}에서 보냈습니다[.。]?"
     r"|get (\[)?outlook for (ios|android)\b.{0,80}"
     r"|from my (iphone|ipad|ipod|android|mobile|phone|samsung|galaxy|blackberry|smartphone)\b.{0,20}"
     r"|\w+ from (my )?mobile"
@@ -151,6 +171,19 @@ def strip_decoration(text: str) -> str:
 
 
 _SEPARATOR_SET = frozenset(p.lower() for p in SEPARATOR_PHRASES)
+
+
+# "---- Bob Smith wrote ----" (Android mail apps): a name and the verb between dashes, no date.
+_NAME_WROTE = re.compile(
+    r"^-{3,}\s*\S.{0,80}?\s(wrote|schrieb|a écrit|escribió|escreveu|ha scritto|schreef|skrev|napisał\(a\)|"
+    r"napisał|napisała|написал\(а\)|написал|написала|kirjoitti|napsal|írta|yazdı)\s*:?\s*-{3,}$",
+    _I,
+)
+
+
+def named_wrote_separator(content: str) -> bool:
+    """A "---- Bob Smith wrote ----" line: a reply header without a date, framed by dashes."""
+    return content[:3] == "---" and content[-3:] == "---" and _NAME_WROTE.match(content) is not None
 
 
 def is_separator(content: str) -> bool:
@@ -171,7 +204,7 @@ def is_separator(content: str) -> bool:
 # date): plain substring tests reject ordinary lines before the
 # per-language patterns run.
 _HEADER_HINTS = (
-    "@", "wrote", "writes", "said", "crit", "escribi", "escreveu", "scritto", "schrieb", "schreef",
+    "@", "wrote", "writes", "said", "crit", "escribi", "escreveu", "scritto", "schrieb", "schreef", "napisana",
     "geschreven", "napisa", "pisze", "skrev", "kirjoitti", "napsal", "írta", "yazdı", "написа", "пише",
     "写道", "寫道", "작성", "のメッセージ", "書き", "έγραψε", "כתב", "كتب", "viết", "menulis", "scris",
     "napis", "rašė", "rakstīja", "kirjutas",
@@ -197,7 +230,7 @@ _ASCII_NEEDS: dict[str, tuple[str, ...]] = {
     "ca_ha_escrit": ("ha escrit", "va escriure"),
     "pt_escreveu": ("escreveu",),
     "it_ha_scritto": ("ha scritto",),
-    "de_schrieb": ("schrieb",),
+    "de_schrieb": ("schrieb", "geschrieben"),
     "nl_schreef": ("schreef", "geschreven"),
     "pl_napisal": ("napisal", "pisze"),
     "scandinavian_skrev": ("skrev",),
@@ -284,7 +317,32 @@ _LINKS = re.compile(r"<[^<>]*>|\[([^\]]*)\]\([^)]*\)|https?://\S+")
 # In ASCII text (lowercased), MOBILE_SIGNATURES or _SENT_VERB needs one of
 # these; the alternatives with a non-ASCII word cannot match ASCII text.
 _MOBILE_NEEDS = ("envoy", "von meinem", "gesendet", "diese nachricht", "sendt fra", "skickat",
-                 "enviado", "inviato da", "verzonden", "outlook for", "from my", "mobile", "sent", "posted")
+                 "enviado", "inviato da", "verzonden", "verstuurd", "trimis de pe",
+                 "outlook for", "from my", "mobile", "sent", "posted")
+# Outlook's mobile apps sign "Get Outlook for iOS" in every language
+# ("Outlook für iOS beziehen", "Obtener Outlook para Android", …).
+_OUTLOOK_APP = re.compile(r"\boutlook\b.{0,40}\b(ios|android)\b|\b(ios|android)\b.{0,40}\boutlook\b", _I)
+_OUTLOOK_GET = re.compile(
+    r"aka\.ms/|^(get|hent|hämta|pobierz|obtener|obter|baixe|scarica|ottieni|télécharger|скачайте|получите|hanki|"
+    r"stáhněte|indir|descarcă|λήψη)\b|\b(beziehen|downloaden|herunterladen|letöltése)\s*$", _I)
+
+
+_DEVICE_LINE = re.compile(r"^sent from my \S+( \S+){0,3}\.?$", _I)
+
+
+def device_line(content: str) -> bool:
+    """A line that names the sender's device and nothing else ("Sent from my iPhone",
+    "Von meinem iPhone gesendet", "Get Outlook for iOS"): the stricter test used
+    when the line is all there is ("Sent with swaks." is a sentence someone wrote)."""
+    text = content.strip()
+    if not text or len(text) > 160:
+        return False
+    if "<" in text or "[" in text or "http" in text:
+        text = _LINKS.sub(r"\1", text).strip()
+    text = text.strip("()<> \t").strip()
+    if _DEVICE_LINE.match(text) or MOBILE_SIGNATURES.match(text):
+        return True
+    return len(text.split()) <= 8 and bool(_OUTLOOK_APP.search(text)) and bool(_OUTLOOK_GET.search(content.strip()))
 
 
 def mobile_signature(content: str) -> bool:
@@ -300,6 +358,8 @@ def mobile_signature(content: str) -> bool:
     if "<" in text or "[" in text or "http" in text:  # else _LINKS cannot match
         text = _LINKS.sub(r"\1", text).strip()
     text = text.strip("()<> \t").strip()
+    if len(text.split()) <= 8 and _OUTLOOK_APP.search(text) and _OUTLOOK_GET.search(content.strip()):
+        return True
     if text.isascii():
         low = text.lower()
         for need in _MOBILE_NEEDS:

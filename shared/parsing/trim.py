@@ -39,7 +39,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from . import markers as M
 from . import patterns as P
+from . import shared_line
 from .models import Cut
 
 # A quote marker: ">" possibly preceded by a short attribution ("Richard>",
@@ -85,6 +87,7 @@ class TrimResult:
     quoted: str
     signature: str
     cuts: list[Cut]
+    forwarded_subject: str | None = None  # for_create: the Subject line of the forward kept
 
 
 def _split(text: str) -> list[Line]:
@@ -118,12 +121,21 @@ def _split(text: str) -> list[Line]:
         # last character allows it)
         append(Line(raw, depth, content, "q" if depth else "t", "", in_code,
                     content[-1:] in _HEADER_LAST and content.rstrip(_HEADER_TAIL).endswith(_HEADER_ENDINGS)))
-    following = len(out)
-    for x in range(len(out) - 1, -1, -1):
-        if out[x].header_end:
-            following = x
-        out[x].next_header_end = following
+    _link_header_ends(out)
     return out
+
+
+def _link_header_ends(lines: list[Line]) -> None:
+    """Set each line's next_header_end: the index of the next line (itself or later) that can end a header."""
+    following = len(lines)
+    for x in range(len(lines) - 1, -1, -1):
+        if lines[x].header_end:
+            following = x
+        lines[x].next_header_end = following
+
+
+def _ends_header(content: str) -> bool:
+    return content[-1:] in _HEADER_LAST and content.rstrip(_HEADER_TAIL).endswith(_HEADER_ENDINGS)
 
 
 def _joined(lines: list[Line], start: int, end: int) -> str:
@@ -198,11 +210,10 @@ def _header_at(lines: list[Line], i: int) -> tuple[int, str] | None:
 
 def _classify(lines: list[Line]) -> bool:
     """Give every line its kind; True if a rule line's verdict counted the lines to the end."""
-    n = len(lines)
     # Quote headers (possibly wrapped over several lines) and separators.
     i = 0
     prev_depth = 0
-    scan = min(n, _MAX_SCAN_LINES)
+    scan = min(len(lines), _MAX_SCAN_LINES)
     while i < scan:
         ln = lines[i]
         if ln.kind == "e" or ln.in_code:
@@ -219,7 +230,14 @@ def _classify(lines: list[Line]) -> bool:
             ln.kind, ln.rule = "b", "separator:" + _slug(P.strip_decoration(ln.content))
             i += 1
             continue
+        if not ln.depth and ("--" in ln.content or ":" in ln.content or "：" in ln.content) \
+                and _split_glued(lines, i):
+            i += 1  # the reply stays on line i; the separator or block starts the next line
+            scan = min(len(lines), _MAX_SCAN_LINES)
+            continue
         found = _header_at(lines, i)
+        if not found and P.named_wrote_separator(ln.content):
+            ln.kind, ln.rule = "b", "separator:name_wrote"
         if found:
             k, rule = found
             # Prefer a header starting on a later line if it ends inside this
@@ -227,9 +245,15 @@ def _classify(lines: list[Line]) -> bool:
             if k > 1 and _header_starts_later(lines, i, k):
                 i += 1
                 continue
+            # A header starting inside this line, after the reply: the reply stays
+            # on line i, the header is looked at again on the next line.
+            if not ln.depth and _split_shared_line(lines, i, k):
+                i += 1
+                scan = min(len(lines), _MAX_SCAN_LINES)
+                continue
             # A header matched on its first line may still continue on the
             # next one ("… GMT+02:00 Foo bar <" / "info@foo.bar>:").
-            while i + k < n and lines[i + k].depth == ln.depth and lines[i + k].kind != "e" \
+            while i + k < len(lines) and lines[i + k].depth == ln.depth and lines[i + k].kind != "e" \
                     and _continuation(lines[i + k].content) and len(lines[i + k].content) <= 100 \
                     and P.quote_header(_joined(lines, i, i + k + 1)):
                 k += 1
@@ -239,6 +263,7 @@ def _classify(lines: list[Line]) -> bool:
             continue
         i += 1
 
+    n = len(lines)
     _mark_header_blocks(lines)
 
     # A quoted header inside a quote block is part of that quote (nested
@@ -282,6 +307,44 @@ def _classify(lines: list[Line]) -> bool:
     # delimiter itself is never a quote: the lines after it need no look.
     _quote_continuations(lines, end)
     return counted
+
+
+def _split_line(lines: list[Line], i: int, col: int) -> None:
+    """Make line i two lines at column `col` of its content (the reply, then what follows it)."""
+    ln = lines[i]
+    left, right = ln.content[:col].rstrip(), ln.content[col:].strip()
+    indent = ln.raw[: len(ln.raw) - len(ln.raw.lstrip())]
+    lines[i] = Line(indent + left, 0, left, "t", "", ln.in_code, _ends_header(left))
+    lines.insert(i + 1, Line(right, 0, right, "t", "", ln.in_code, _ends_header(right)))
+    _link_header_ends(lines)
+
+
+def _split_shared_line(lines: list[Line], i: int, k: int) -> bool:
+    """A header found at line i that starts after a reply on the same line: split it off (True)."""
+    ln = lines[i]
+    tail = _joined(lines, i + 1, i + k) if k > 1 else ""
+    col = shared_line.header_split(ln.content, tail)
+    if col is None:
+        return False
+    _split_line(lines, i, col)
+    return True
+
+
+def _split_glued(lines: list[Line], i: int) -> bool:
+    """A separator or a header block's From glued to the end of a reply line: split it off (True)."""
+    ln = lines[i]
+    if ln.kind != "t" or len(ln.content) < 4:
+        return False
+    found = shared_line.glued_split(ln.content)
+    if found is None:
+        return False
+    col, kind = found
+    if kind == "block":
+        following = next((x for x in range(i + 1, min(i + 3, len(lines))) if lines[x].kind != "e"), None)
+        if following is None or lines[following].depth or not P.is_header_line(lines[following].content):
+            return False
+    _split_line(lines, i, col)
+    return True
 
 
 def _suffix_counts(lines: list[Line]) -> tuple[list[int], list[bool]]:
@@ -374,7 +437,10 @@ def _mark_header_blocks(lines: list[Line]) -> None:
                 j += 1
                 continue
             break
-        from_near_top = any(P.is_from_header_line(lines[m].content) for m in members[:2])
+        # The From-equivalent opens most blocks; GMX, mutt and Thunderbird put
+        # Sent/Date/Subject first, so in a block of three keys or more it may be
+        # any of the first four.
+        from_near_top = any(P.is_from_header_line(lines[m].content) for m in members[:2 if keys < 3 else 4])
         above = _previous_nonempty(lines, i)
         after_separator = above is not None and (
             lines[above].kind == "b" and lines[above].rule.startswith("separator")
@@ -386,14 +452,14 @@ def _mark_header_blocks(lines: list[Line]) -> None:
                 start = above
             elif above is not None and lines[above].kind == "b" and lines[above].rule.startswith("separator"):
                 start = above
+            separator = lines[start].rule if lines[start].rule.startswith("separator") else ""
             for x in range(start, members[-1] + 1):
                 if lines[x].kind == "e":
                     continue
                 lines[x].kind = "h"
                 lines[x].rule = "header_block:from_sent_to"
             lines[start].kind = "b"
-            if not lines[start].rule.startswith("separator"):
-                lines[start].rule = "header_block:from_sent_to"
+            lines[start].rule = separator or "header_block:from_sent_to"  # the separator keeps its name
             resume = members[-1] + 1
 
 
@@ -405,6 +471,7 @@ def _previous_nonempty(lines: list[Line], i: int) -> int | None:
 
 
 _LINK_START = re.compile(r"^[(<\[]?https?://", re.I)
+_LINK_END = re.compile(r"https?://\S+$", re.I)
 
 
 def _quote_continuations(lines: list[Line], end: int) -> None:
@@ -426,6 +493,8 @@ def _quote_continuations(lines: list[Line], end: int) -> None:
         if len(above.raw) < 60 and not link_tail:
             continue
         mid_sentence = not above.raw.rstrip().endswith((".", "?", "!", ":"))
+        if mid_sentence and _LINK_END.search(above.raw) and " " in ln.content and not ln.content[:1].islower():
+            mid_sentence = False  # a link is cut without spaces: a sentence below it is an answer
         if ln.content[:1].islower() or mid_sentence or link_tail:
             ln.kind, ln.rule = "q", "quote:rewrapped_line"
 
@@ -539,69 +608,181 @@ _HISTORY = re.compile(r"[qbh]")
 _ONLY_QUOTE = re.compile(r"e*q[qe]*")
 
 
-def trim_reply(text: str) -> TrimResult:
-    """Split `text` into the new text and what was quoted or signed."""
+def trim_reply(text: str, *, for_create: bool = False) -> TrimResult:
+    """Split `text` into the new text and what was quoted or signed.
+
+    `for_create`: the mail went to a create address, where a forwarded
+    message below the sender's note is the content (kept with its headers),
+    and so is a quote that no header introduces.
+    """
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
-    lines = _lines_up_to_signature(text)
+    # (a forward may sit below the sender's signature: mail to a create address is classified whole)
+    lines = None if for_create else _lines_up_to_signature(text)
     if lines is None:
         lines = _split(text)
         _classify(lines)
+    if for_create:
+        start = _forward_start(lines)
+        if start is not None:
+            return _keep_forward(lines, start)
     c = _Cutter(lines)
-
+    _cut_at_marker(c, text)
     # 1-2. delimiters and client signatures: everything after them goes.
     for kind in ("d", "s"):
         idx = c.kinds().find(kind)
         if idx >= 0:
             rule = c.lines[idx].rule
-            is_sig = rule.startswith("signature")
-            c.cut(idx, len(c.lines), rule, "signature" if is_sig else "quote")
+            c.cut(idx, len(c.lines), rule, "signature" if rule.startswith("signature") else "quote")
+    if "t" not in c.kinds():
+        _no_text(c)
+    else:
+        _bottom_posting(c)
+        _header_after_text(c)
+        _trailing_history(c, keep_bare_quotes=for_create)
+        _inline_headers(c)
+    return _result(c)
 
+
+def _marker_line(lines: list[Line], end: int) -> int | None:
+    """The first marker line above `end`.
+
+    A framed `##- … -##` line counts anywhere (HTML turned into text may glue
+    it to the line above). Another tracker's phrase is the first line of the
+    quoted message, so for those only lines that can start one are looked
+    at: the first of a paragraph or of a quote block, and the lines right
+    after a header.
+    """
+    prev = None
+    for x in range(min(end, _MAX_SCAN_LINES)):
+        ln = lines[x]
+        if ln.kind == "e" or not ln.content:
+            prev = ln
+            continue
+        starts = ln.content[:2] == "##" or prev is None or prev.kind in ("e", "b", "h") \
+            or prev.depth != ln.depth or not prev.content or M.is_decoration(prev.content)
+        if starts and len(ln.content) <= 160 and M.reply_marker(ln.content):
+            return x
+        prev = ln
+    return None
+
+
+def _cut_at_marker(c: _Cutter, text: str) -> None:
+    """0. A reply-above-this-line marker: the notification starts there (markers.py).
+
+    Not when the marker is quoted and the sender answered below the quote
+    (inline or bottom-posted): then the usual rules decide.
+    """
+    lines = c.lines
+    # (from the first delimiter on, everything is cut as the signature anyway)
+    end = next((x for x, ln in enumerate(lines) if ln.kind == "d"), len(lines))
+    at = _marker_line(lines, end)
+    if at is None:
+        return
+    if lines[at].depth and any(ln.depth == 0 and ln.kind == "t" for ln in lines[at + 1:end]):
+        c.cut(at, at + 1, M.reply_marker(lines[at].content) or "marker:reply_above")  # only the marker line
+        return
+    start = at
+    while start > 0 and (lines[start - 1].kind == "e" or M.is_decoration(lines[start - 1].content)):
+        start -= 1
+        if lines[start].kind != "e":
+            break  # one rule line right above the marker belongs to it
+    c.cut(start, len(lines), M.reply_marker(lines[at].content) or "marker:reply_above")
+    # The quoted message starts at the marker, so the lines right above it are the
+    # client's attribution ("Le 5 mars, Bob <b@x> a écrit :"), known to the patterns or not.
+    top = start
+    while top > 0 and lines[top - 1].kind != "e" and start - top < 8:
+        top -= 1
+    if top < start and (top == 0 or lines[top - 1].kind == "e") and any(ln.kind in "tq" for ln in lines[:top]) \
+            and _attribution(lines[top:start]):
+        c.cut(top, start, "marker:attribution")
+
+
+def _attribution(para: list[Line]) -> bool:
+    """Lines right above a marker that are the client's attribution: a header block, or a short dated line."""
+    contents = [ln.content for ln in para]
+    if all(P.is_header_line(t) or P.is_separator(t) for t in contents):
+        return any(P.is_from_header_line(t) for t in contents)
+    return len(para) <= 3 and M.is_attribution(" ".join(contents))
+
+
+def _no_text(c: _Cutter) -> None:
+    """3. No text at all: a quote under a header is history (empty); a bare quote stays.
+
+    A forward with nothing written above it is the content, even quoted
+    (Apple Mail quotes what it forwards): its headers go, its text stays.
+    """
+    if _forwarded_text_only(c):
+        return
+    # a header anywhere, even nested inside the quote, makes it history
+    header = next((ln.rule for ln in c.lines if ln.kind in ("b", "h")
+                   or ln.rule.startswith(("quote_header", "header_block", "separator"))), None)
+    if header is None:  # nested headers were not classified (see _classify)
+        header = next((rule for ln in c.lines[:500] if ln.kind == "q"
+                       for rule in [P.quote_header(ln.content)] if rule), None)
+    if header:
+        c.cut(0, len(c.lines), header)
+
+
+def _forwarded_text_only(c: _Cutter) -> bool:
+    """The message is only a forward: cut its separator and headers, keep its text (True)."""
+    lines = c.lines
+    first = next((x for x, ln in enumerate(lines) if ln.kind != "e"), None)
+    if first is None or lines[first].kind != "b" or not lines[first].rule.startswith("separator") \
+            or not any(w in lines[first].content.lower() for w in P.FORWARD_WORDS):
+        return False
+    end = first + 1
+    while end < len(lines) and (lines[end].kind in ("b", "h") or not lines[end].content):
+        end += 1
+    if end >= len(lines):
+        return False
+    c.cut(0, end, lines[first].rule)
+    return True
+
+
+def _bottom_posting(c: _Cutter) -> None:
+    """4. Bottom-posting under a header at the very top: the text below is the reply."""
     kinds = c.kinds()
-    # 3. no text at all
-    if "t" not in kinds:
-        # a header anywhere, even nested inside the quote, makes it history
-        header = next((ln.rule for ln in c.lines if ln.kind in ("b", "h")
-                       or ln.rule.startswith(("quote_header", "header_block", "separator"))), None)
-        if header is None:  # nested headers were not classified (see _classify)
-            header = next((rule for ln in c.lines[:500] if ln.kind == "q"
-                           for rule in [P.quote_header(ln.content)] if rule), None)
-        if header:
-            c.cut(0, len(c.lines), header)
-        return _result(c)
-
-    # 4. bottom-posting under a header at the very top
     match = _TOP_HEADER.match(kinds)
     if match and _ONLY_TEXT.fullmatch(kinds, match.end()):
         c.cut(0, match.end(), c.lines[kinds.find("b")].rule)
-        kinds = c.kinds()
 
-    # 5. a header after the new text, with unquoted history or a full quote
+
+def _header_after_text(c: _Cutter) -> None:
+    """5. A header after the new text, with unquoted history or a full quote below it."""
+    kinds = c.kinds()
     for m in _HEADER_AFTER_TEXT.finditer(kinds):
         i = m.start(1)
         after = kinds[i + 1:]
         if "q" not in after:
             c.cut(i, len(c.lines), c.lines[i].rule)
-            break
+            return
         tail = _HISTORY_THEN_TEXT.fullmatch(after)
         if tail and tail.group(1).count("t") < _INLINE_ANSWER_MIN_LINES:
             c.cut(i, len(c.lines), c.lines[i].rule)
-            break
+            return
+
+
+def _trailing_history(c: _Cutter, keep_bare_quotes: bool) -> None:
+    """6. Quoted history after the last text line (with `keep_bare_quotes`, only history a header opens)."""
     kinds = c.kinds()
-
-    # 6. quoted history after the last text line
     last_t = kinds.rfind("t")
-    if last_t >= 0 and _HISTORY.search(kinds, last_t + 1):
-        rule = next((ln.rule for ln in c.lines[last_t + 1:] if ln.kind == "b"), "quote:trailing")
-        start = last_t + 1
-        # A header without a date ("On Mon, Alice wrote:") right above the quote
-        # it introduces belongs to that quote.
-        undated = P.undated_quote_header(c.lines[last_t].content) if _ONLY_QUOTE.fullmatch(kinds, start) else None
-        if undated and last_t > 0:
-            start, rule = last_t, undated
-        c.cut(start, len(c.lines), rule)
+    if last_t < 0 or not _HISTORY.search(kinds, last_t + 1):
+        return
+    if keep_bare_quotes and not any(k in "bh" for k in kinds[last_t + 1:]):
+        return
+    rule = next((ln.rule for ln in c.lines[last_t + 1:] if ln.kind == "b"), "quote:trailing")
+    start = last_t + 1
+    # A header without a date ("On Mon, Alice wrote:") right above the quote
+    # it introduces belongs to that quote.
+    undated = P.undated_quote_header(c.lines[last_t].content) if _ONLY_QUOTE.fullmatch(kinds, start) else None
+    if undated and last_t > 0:
+        start, rule = last_t, undated
+    c.cut(start, len(c.lines), rule)
 
-    # 7. headers left between inline answers
+
+def _inline_headers(c: _Cutter) -> None:
+    """7. Headers left between inline answers go; the answered quotes stay."""
     x = 0
     while x < len(c.lines):
         if c.lines[x].kind == "b":
@@ -611,7 +792,37 @@ def trim_reply(text: str) -> TrimResult:
             c.cut(x, end, c.lines[x].rule)
             continue
         x += 1
-    return _result(c)
+
+
+def _forward_start(lines: list[Line]) -> int | None:
+    """Where a forwarded message starts: a separator or a header block (not an "On … wrote:" quote)."""
+    for x, ln in enumerate(lines):
+        if ln.kind == "b" and (ln.rule.startswith("header_block") or
+                               (ln.rule.startswith("separator") and ln.rule != "separator:name_wrote")):
+            return x
+    return None
+
+
+_SUBJECT_LINE = re.compile(
+    r"^\s*\*{0,2}\s*(subject|betreff|objet|sujet|asunto|assunto|oggetto|onderwerp|ämne|emne|temat|тема|předmět|"
+    r"tárgy|konu|aihe|θέμα|件名|主题|主旨|제목|subiect)\s*\*{0,2}\s*[:：]\s*(?P<value>\S.*)$",
+    re.IGNORECASE,
+)
+
+
+def _keep_forward(lines: list[Line], start: int) -> TrimResult:
+    """Mail to a create address: the sender's note, trimmed as a reply, then the forward as it came."""
+    note = trim_reply("\n".join(ln.raw for ln in lines[:start]))
+    if note.text and all(P.device_line(line) for line in note.text.splitlines() if line.strip()):
+        # only "Sent from my iPhone" above the forward (a first line is never taken for a signature)
+        note.cuts.append(Cut("signature:client", note.text))
+        note.signature, note.text = "\n\n".join(t for t in (note.signature, note.text) if t), ""
+    block = "\n".join(ln.raw for ln in lines[start:]).strip("\n").rstrip()
+    subject = next((m.group("value").strip() for ln in lines[start:start + 40]
+                    for m in [_SUBJECT_LINE.match(ln.content)] if m), None)
+    text = f"{note.text}\n\n{block}" if note.text else block
+    return TrimResult(text=text, quoted=note.quoted, signature=note.signature, cuts=note.cuts,
+                      forwarded_subject=subject)
 
 
 def _result(c: _Cutter) -> TrimResult:
@@ -619,6 +830,15 @@ def _result(c: _Cutter) -> TrimResult:
     # (an indented code block may start the reply).
     text = "\n".join(ln.raw for ln in c.lines).strip("\n").rstrip()
     if not text.strip():
+        text = ""
+    elif text.strip() == "--":  # a signature separator with nothing of its own above it
+        c.cuts.append(Cut("signature:dash_dash", text.strip()))
+        text = ""
+    elif len(text) <= 200 and all(P.device_line(line) for line in text.splitlines() if line.strip()):
+        # only "Sent from my iPhone" (never taken for a signature on the first line, since
+        # a message cannot start with its own signature): nothing of the sender's own
+        c.cuts.append(Cut("signature:client", text.strip()))
+        c.signature.append(text.strip())
         text = ""
     return TrimResult(text=text, quoted="\n\n".join(c.quoted),
                       signature="\n\n".join(c.signature), cuts=c.cuts)

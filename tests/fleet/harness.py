@@ -173,12 +173,14 @@ class Fleet:
     """
 
     def __init__(self, work: Path | None = None, hosts: int = 2, users: int = 6, tasks: int = 10,
-                 keep: bool = False):
+                 keep: bool = False, database: str = "postgresql"):
         self.work = Path(work or tempfile.mkdtemp(prefix="mailgate-fleet-", dir="/tmp"))
         self.work.mkdir(parents=True, exist_ok=True)
         os.chmod(self.work, 0o755)
         self.n_hosts, self.n_users, self.n_tasks, self.keep = hosts, users, tasks, keep
         self.pg = PgCluster(self.work / "pg")
+        # "sqlite": one SQLite file every host's milter shares (one machine), for faults on its files
+        self.database = database
         self.hosts: list[Host] = []
         self.targets: list[tuple[str, str, str, str]] = []
         self.db = None
@@ -187,7 +189,7 @@ class Fleet:
     def env(self, host: str = "host0") -> dict[str, str]:
         return {
             "MAILGATE_INSTANCE": str(self.work / host),
-            "MAILGATE_DATABASE_URL": self.pg.url,
+            "MAILGATE_DATABASE_URL": self.url,
             "MAILGATE_REPLY_DOMAIN": DOMAIN,
             "MAILGATE_SECRET_KEY": "fleet-secret",
             "MAILGATE_MAILERS": '[{"key": "test", "type": "test"}]',
@@ -196,9 +198,18 @@ class Fleet:
             "MAILGATE_RATE_LIMIT_PER_CLIENT": "off", "MAILGATE_RATE_LIMIT_PER_SENDER": "off",
         }
 
+    @property
+    def url(self) -> str:
+        return self.pg.url if self.database == "postgresql" else f"sqlite:///{self.sqlite_path}"
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.work / "mailgate.db"
+
     def start(self) -> "Fleet":
         try:
-            self.pg.start()
+            if self.database == "postgresql":
+                self.pg.start()
             self._seed()
             for i in range(self.n_hosts):
                 name = f"host{i}"

@@ -30,9 +30,9 @@ def test_run_checks_never_raises_and_always_names_a_fix(settings, tmp_path):
     broken = Database(f"sqlite:///{tmp_path}/missing-dir/none.db")
     checks = health.run_checks(settings, broken, postfix_config_dir=str(tmp_path / "no-postfix-here"))
     names = [c.name for c in checks]
-    assert names == ["configuration", "database", "mail key", "domains", "sender authentication",
+    assert names == ["configuration", "database", "mail key", "domains", "create addresses", "sender authentication",
                      "postfix running", "milter configured",
-                     "milter default action", "domain routed", "milter socket", "milter last seen",
+                     "milter default action", "domain routed", "starttls", "milter socket", "milter last seen",
                      "mailer test (test)", "outbound queue"]
     for c in checks:
         assert isinstance(c, health.Check)
@@ -132,3 +132,82 @@ def test_the_milter_keeps_to_one_cpu_only_when_told():
             pin_to_one_cpu("4096")
     finally:
         os.sched_setaffinity(0, before)
+
+
+def test_postfix_running_is_seen_without_root(postfix):
+    """The console runs as user mailgate: master.pid is root's and `postfix status` is root-only."""
+    import grp
+    import pwd
+
+    def status_as_nobody(groups: list[int]) -> str:
+        nobody = pwd.getpwnam("nobody")
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover -- the child
+            try:
+                os.setgroups(groups)
+                os.setgid(nobody.pw_gid)
+                os.setuid(nobody.pw_uid)
+                ok, detail = health._Postfix(str(postfix.config_dir)).status()
+                os.write(write, f"{ok} {detail}".encode())
+            finally:
+                os._exit(0)
+        os.close(write)
+        os.waitpid(pid, 0)
+        with os.fdopen(read) as fh:
+            return fh.read()
+
+    answer = status_as_nobody([grp.getgrnam("postdrop").gr_gid])  # as setup.sh makes user mailgate
+    assert answer.startswith("True master answers on "), answer
+    assert "is for group postdrop" in status_as_nobody([])
+    postfix.stop(remove=False)
+    try:
+        assert not health._Postfix(str(postfix.config_dir)).status()[0]
+    finally:
+        postfix.start()
+
+
+def test_check_fails_when_the_last_stores_failed_and_recovers_with_the_next(settings, db, seed, mail):
+    """Issue 20 item 1: a milter whose every store failed was reported healthy by its heartbeat."""
+    from mailgate.milter.adapter import Runtime
+    from mailgate.shared.outcomes import TempFail
+
+    from .test_adapter import Conn
+
+    rt = Runtime(settings=settings, db=db)
+    heartbeat = server.Heartbeat(rt, "unix:/x")
+    real = rt.batcher.receive
+
+    def failing(*args, **kwargs):
+        raise TempFail("could not store the message: OperationalError")
+
+    rt.batcher.receive = failing
+    conn = Conn(rt)
+    for n in range(3):
+        conn.send(mail(subject=f"lost? {n}"), "alice@example.org", seed.create_address)
+    assert rt.health_changed.is_set()  # the heartbeat is written at once, not in up to 30 s
+    heartbeat.beat()
+    check = health.check_heartbeat(settings, db)
+    assert not check.ok and "the last 3 stores failed" in check.detail and "OperationalError" in check.detail
+    assert check.fix
+    rt.batcher.receive = real
+    conn.send(mail(subject="back"), "alice@example.org", seed.create_address)
+    heartbeat.beat()
+    assert health.check_heartbeat(settings, db).ok
+
+
+def test_a_sender_auth_deferral_is_not_a_failed_store(settings, db, seed, mail):
+    from mailgate.milter.adapter import Runtime
+    from mailgate.shared.outcomes import AuthDeferred
+
+    from .test_adapter import Conn
+
+    rt = Runtime(settings=settings, db=db)
+
+    def deferred(*args, **kwargs):
+        raise AuthDeferred("DNS did not answer")
+
+    rt.batcher.receive = deferred
+    for n in range(5):
+        Conn(rt).send(mail(subject=f"dns {n}"), "alice@example.org", seed.create_address)
+    assert rt.stores_failed == 0

@@ -68,3 +68,27 @@ def test_bad_addresses_are_counted_per_reason(postfix, milter_proc, env, db, set
     assert sum("rcpt refused" in line for line in lines) == 5
     stamped = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (DEBUG|INFO|WARNING|ERROR|CRITICAL) ")
     assert all(stamped.match(line) for line in lines if not line.startswith((" ", "Traceback"))), lines
+
+
+def test_every_thread_but_the_main_one_blocks_the_stop_signals(postfix, milter_proc):
+    """A thread that takes SIGTERM before the main thread installed its handler kills the milter
+    mid-message (the refusal flusher once did): the kernel hands a process signal to any thread
+    that does not block it."""
+    import signal
+    from pathlib import Path
+
+    pid = milter_proc.proc.pid
+    time.sleep(0.5)
+    bit = 1 << (signal.SIGTERM - 1)
+    unblocked, seen = [], 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        if int(task.name) == pid:
+            continue  # the main thread takes the stop signals
+        if "sigtimedwait" in (task / "wchan").read_text():
+            continue  # libmilter's signal thread: sigwait() lifts the block while it waits (never chosen over main)
+        seen += 1
+        status = (task / "status").read_text()
+        blocked = int(next(line.split()[1] for line in status.splitlines() if line.startswith("SigBlk:")), 16)
+        if not blocked & bit:
+            unblocked.append(task.name)
+    assert seen >= 3 and not unblocked, (seen, unblocked)  # libmilter's, the heartbeat, the refusal flusher, ...

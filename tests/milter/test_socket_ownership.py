@@ -19,7 +19,7 @@ import pytest
 from mailgate.milter import server
 from privatepostfix import MilterProcess
 
-SETUP_SH = Path(__file__).resolve().parents[2] / "postfix" / "setup.sh"
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _connects(path: str) -> bool:
@@ -89,9 +89,12 @@ def test_a_stopping_milter_leaves_a_successors_socket_and_pid_file(tmp_path):
         theirs.close()
 
 
-def test_setup_sh_waits_for_the_old_milter_longer_than_its_drain():
-    text = SETUP_SH.read_text()
-    seconds = int(re.search(r"^MILTER_STOP_SECONDS=(\d+)", text, re.M).group(1))
+def test_a_restart_waits_for_the_old_milter_longer_than_its_drain():
+    unit = (REPO / "deploy" / "mailgate-milter.service").read_text()
+    seconds = int(re.search(r"^TimeoutStopSec=(\d+)", unit, re.M).group(1))
     assert seconds > server.DRAIN_SECONDS + 10  # the drain, then libmilter's stop (up to 10 s)
-    # It waits on the pid it signalled, not on the pid file (gone once the old one exits: `kill -0 0` is true).
-    assert 'kill -0 "$old_pid"' in text and "MILTER_STOP_SECONDS * 10" in text
+    # Without systemd, services.sh waits as long, on the pid it signalled (not on the pid file,
+    # gone once the old one exits: `kill -0 0` is true).
+    runner = (REPO / "scripts" / "services.sh").read_text()
+    assert 'unit_value "$name" TimeoutStopSec' in runner
+    assert 'kill -0 "$pid"' in runner and "seconds * 10" in runner

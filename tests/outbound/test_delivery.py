@@ -53,7 +53,8 @@ def test_threading_and_personal_reply_to_on_arrival(db, settings, seed, sink, ta
     with db.read() as s:
         thread = s.get(Task, int(ref[1:])).thread_id
     assert root["Message-ID"] == f"<{thread}>"  # the first notification is the thread root
-    assert root.get_body(("plain",)).get_content().startswith("Alice created T1: Printer on fire")
+    assert root.get_body(("plain",)).get_content().replace("\r\n", "\n").startswith(
+        "##- Reply above this line -##\n\nAlice created T1: Printer on fire")  # the reply marker first
     assert root.get_body(("html",)) is not None
 
     # bob answers by mail: alice and carol get the comment, threaded under the root and bob's mail.

@@ -15,6 +15,7 @@ from mailgate.shared.parsing import trim
 from mailgate.shared.parsing.body import extract_body
 
 from ..corpus import bundled_files, external_files, needs_external
+from ..reply_cases import all_cases
 
 
 def _full(text: str) -> trim.TrimResult:
@@ -32,10 +33,14 @@ def _same(text: str) -> None:
     assert (fast.text, fast.quoted, fast.signature, fast.cuts) == (full.text, full.quoted, full.signature, full.cuts)
 
 
+def _reply_fixtures() -> list[bytes]:
+    return [case.raw for case in all_cases()]
+
+
 def _bodies(files) -> list[str]:
     bodies = []
     for path in files:
-        text = extract_body(load_message(path.read_bytes())).text
+        text = extract_body(load_message(path if isinstance(path, bytes) else path.read_bytes())).text
         if text.strip():
             bodies.append(text)
     assert bodies
@@ -44,6 +49,7 @@ def _bodies(files) -> list[str]:
 
 SETS = [
     pytest.param(bundled_files, 20, id="bundled"),
+    pytest.param(_reply_fixtures, 50, id="reply-fixtures"),
     pytest.param(external_files, 100, id="external", marks=needs_external),
 ]
 QUOTE = "\n".join(f"> line {i} of what was said before, quoted back by the client." for i in range(30))

@@ -164,3 +164,45 @@ def test_dns_timeout_is_451_and_nothing_is_lost(postfix, milter, db, settings, m
     finally:
         back.stop()
         name_server.start()
+
+
+def test_our_verifiers_bound_header_is_believed_in_the_milter(zones, env, db, settings, people, mail, tmp_path):
+    """A verifier milter in front of Mailgate's (as OpenDMARC with AuthservIDWithJobID): its header carries
+    this message's queue id and is believed (a sender's own claim without it is not: the injected test above)."""
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import privatepostfix
+
+    pf = PrivatePostfix()
+    mailgate_sock = str(pf.root / "queue" / "mailgate" / "milter.sock")
+    verifier_sock = str(pf.root / "verifier.sock")
+    pf.extra["smtpd_milters"] = (f"unix:{verifier_sock}, {{ unix:{mailgate_sock}, default_action=tempfail }}")
+    claim = "spf=pass smtp.mailfrom=demo@pass.test; dkim=pass header.d=pass.test; dmarc=pass header.from=pass.test"
+    helper = Path(privatepostfix.__file__).with_name("verifiermilter.py")
+    verifier = subprocess.Popen([sys.executable, "-P", str(helper), verifier_sock, "mx.test", claim],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    with db.transaction() as s:
+        directory.add_create_address(s, settings, "tasks", STRICT, actor="test", sender_auth="require")
+    proc = None
+    try:
+        deadline = time.monotonic() + 20
+        while not os.path.exists(verifier_sock) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        pf.start()
+        proc = MilterProcess(env=env, socket_path=mailgate_sock, log_path=tmp_path / "milter.log").start()
+        # The forger's message: Mailgate alone would refuse it (evil.test is not pass.test); the verifier
+        # in front says pass, bound to this transaction, and Mailgate takes its word.
+        code, _ = send(pf, "mallory@evil.test", STRICT, mail(sender="demo@pass.test", to=STRICT))
+        assert code == 250
+        auth = last(db)["auth"]
+        assert (auth["source"], auth["verdict"], auth["dmarc"]) == ("upstream", "pass", "pass")
+        assert auth["dkim"] == [{"domain": "pass.test", "result": "pass"}]
+    finally:
+        if proc is not None:
+            proc.stop()
+        pf.stop()
+        verifier.terminate()
+        verifier.wait(10)

@@ -116,3 +116,17 @@ def test_answers_are_cached_per_process(dns_server):
     assert resolver.cache_statistics()[0] == hits + 1
     with pytest.raises(DnsTemporary):
         resolver.txt("_dmarc.slow.test")
+
+
+def test_hostile_headers_are_bounded_and_never_raise(config, zones, mail):
+    import dataclasses
+
+    junk = "".join(f"DKIM-Signature: v=1; d=pass.test; s=sel{i}; b=!!;;;\r\n" for i in range(50))
+    junk += "".join(f"Authentication-Results: mx.test; dmarc=pass header.from=pass.test ({i})\r\n" for i in range(200))
+    junk += "DKIM-Signature: \x00\xff garbage\r\nAuthentication-Results: ;;;\r\n"
+    raw = junk.encode("latin-1") + mail(sender="demo@pass.test")
+    upstream = dataclasses.replace(config, authserv_id="mx.test")
+    auth = authenticate(upstream, raw, smtp("mallory@evil.test"))
+    assert auth.source == "verified"  # in the milter, unbound claims are not believed
+    assert len(auth.dkim) == 5 and {s.result for s in auth.dkim} <= {"permerror", "fail"}
+    assert auth.verdict == "fail"

@@ -88,7 +88,7 @@ def test_secure_cookie_when_served_over_https(settings, db, seed, admin):
 
     from mailgate.webui import create_app
 
-    app = create_app({"MAILGATE_SETTINGS": replace(settings, base_url="https://mail.example.com"),
+    app = create_app({"MAILGATE_SETTINGS": replace(settings, console_url="https://mail.example.com"),
                       "TESTING": True})
     assert app.config["SESSION_COOKIE_SECURE"] is True
 

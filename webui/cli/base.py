@@ -73,6 +73,7 @@ pass_app = click.make_pass_decorator(AppContext, ensure=True)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="mailgate", prog_name="mailgate", message="%(prog)s %(version)s")
 @click.pass_context
 def main(ctx: click.Context) -> None:
     """Mailgate: mail in and out for a tracker-style application."""

@@ -121,10 +121,12 @@ def reprocess_cmd(app: AppContext, rec_id: int | None, stale: bool, older_than: 
 
 @main.command("parse")
 @click.option("--json", "as_json", is_flag=True)
-def parse_cmd(as_json: bool) -> None:
+@click.option("--create", "as_create", is_flag=True,
+              help="Read it as mail to a create address (a forward is kept, with its headers).")
+def parse_cmd(as_json: bool, as_create: bool) -> None:
     """Show what the parser sees in a message from standard input (nothing is stored)."""
     msg = load_message(_read_stdin())
-    parsed = parse_message(msg)
+    parsed = parse_message(msg, for_create=as_create)
     robot = classify_robot(msg, None)
     data = parsed.to_json()
     data["robot"] = robot.kind
@@ -139,6 +141,10 @@ def parse_cmd(as_json: bool) -> None:
     for cut in data["cuts"]:
         first = cut["text"].strip().splitlines()[0] if cut["text"].strip() else ""
         click.echo(f"cut by {cut['rule']}: {first[:70]}")
+    if parsed.fallback:
+        click.echo(f"fallback: {parsed.fallback_rule} would have removed every word; the text was kept")
+    if parsed.forwarded_subject:
+        click.echo(f"forwarded subject: {parsed.forwarded_subject}")
     for a in data["attachments"]:
         click.echo(f"attachment: {a['name']} ({a['content_type']}, {a['size']} bytes)")
 

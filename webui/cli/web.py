@@ -31,7 +31,7 @@ def create_admin_cmd(app: AppContext, name: str, password_stdin: bool) -> None:
             create_admin(s, name, password, actor=audit.cli_actor())
     except AccountError as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"admin {name} created; log in at {app.settings.base_url}/login")
+    click.echo(f"admin {name} created; log in at {app.settings.console_url}/login")
 
 
 @main.command("web")

@@ -9,12 +9,23 @@ import pytest
 ADMIN, PASSWORD = "admin", "correct horse battery"
 
 
-@pytest.fixture
-def admin(db):
-    from mailgate.webui.accounts import create_admin
+@pytest.fixture(scope="session")
+def _admin_password_hash() -> str:
+    """PASSWORD's scrypt hash, made once: it costs ~0.1 s of CPU, and some 230 tests start with this admin."""
+    from werkzeug.security import generate_password_hash
 
-    with db.transaction() as s:
-        create_admin(s, ADMIN, PASSWORD, actor="test")
+    return generate_password_hash(PASSWORD)
+
+
+@pytest.fixture
+def admin(db, _admin_password_hash, monkeypatch):
+    """The console's admin, made by create_admin (the hash of PASSWORD is the session's, not a new one)."""
+    from mailgate.webui import accounts
+
+    with monkeypatch.context() as m:
+        m.setattr(accounts, "generate_password_hash", lambda password: _admin_password_hash)
+        with db.transaction() as s:
+            accounts.create_admin(s, ADMIN, PASSWORD, actor="test")
     return ADMIN
 
 

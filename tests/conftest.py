@@ -51,6 +51,14 @@ def pytest_configure(config):
     leftovers.sweep()  # what earlier runs that were killed outright left running
 
 
+def pytest_report_header(config):
+    """Whether the external corpus's ~900 tests run: unset, most of them are not even collected."""
+    corpus = os.environ.get("MAILGATE_CORPUS", "").strip()  # as tests/corpus.py reads it
+    if not corpus:
+        return "external corpus: not used (MAILGATE_CORPUS unset): its tests are skipped or not collected"
+    return f"external corpus: {corpus}"
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session):
     """After every fixture's teardown: stop what a test left running, and say which, so it gets fixed."""

@@ -146,6 +146,16 @@ def write_outcome(conn: Conn, row_id: int, values: dict[str, Any]) -> None:
     conn.execute(_WRITE_OUTCOME, {"rec_id": row_id, **{"v_" + f: values[f] for f in OUTCOME_FIELDS}})
 
 
+_REPLACE_RAW = Statement(update(_RAW).where(_RAW.c.message_id == bindparam("id")).values(raw=bindparam("raw")))
+_MARK_TRUNCATED = Statement(update(_RECEIVED).where(_RECEIVED.c.id == bindparam("id")).values(truncated=True))
+
+
+def keep_only(conn: Conn, row_id: int, raw: bytes) -> None:
+    """Replace a row's stored bytes with fewer (a refused message's head) and mark it truncated."""
+    conn.execute(_REPLACE_RAW, {"id": row_id, "raw": raw})
+    conn.execute(_MARK_TRUNCATED, {"id": row_id})
+
+
 def claim_holder(conn: Conn, dedupe_key: str) -> int | None:
     """The row that holds the claim on `dedupe_key` (was acted on), or None."""
     return conn.scalar(_CLAIM_HOLDER, {"key": dedupe_key})

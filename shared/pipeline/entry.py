@@ -110,7 +110,8 @@ def reprocess(db: Database, settings: Settings, rec_id: int) -> Outcome:
             raise NotReprocessable(
                 f"message #{rec_id} is {row.status}; only {', '.join(REPROCESSABLE)} messages can be reprocessed")
         if row.truncated:
-            raise NotReprocessable(f"message #{rec_id} was too large; its body was not kept")
+            raise NotReprocessable(f"message #{rec_id} was too large or refused; only its headers and the first "
+                                   "64 KB of its body were kept")
         raw = received.raw_of(conn, rec_id)
     if raw is None:
         raise NotReprocessable(f"message #{rec_id} has no stored bytes")

@@ -31,11 +31,34 @@ def run(w: Work, cause: BaseException | None = None) -> Outcome | TempFail:
     else:
         values = _failed(w, cause)
     values.update(w.columns)
+    if isinstance(cause, Disposition) and cause.status == Status.REJECTED:
+        _refused(w, values)
     received.write_outcome(w.conn, w.row.id, values)
     if isinstance(cause, TempFail):
         w.log.info("deferred, the sender retries", reason=cause.reason)
         return cause
     return outcome_of(w.row.id, values)
+
+
+REFUSED_KEEP_BODY = 64 * 1024  # what a refused message keeps of its body (and all of its headers)
+
+
+def _refused(w: Work, values: dict[str, Any]) -> None:
+    """Anyone can make Mailgate refuse a message: keep its headers and the first 64 KB of its body only,
+    and say when the sender could not be told (other recipients got it: the answer was 250, no bounce)."""
+    others = w.envelope.other_recipients
+    if others:
+        w.note(f"The sender was not told: the message also went to {others} recipient(s) outside Mailgate, "
+               "who got it, so the answer was 250; Mailgate sends no bounce.")
+    raw = w.raw
+    end = raw.find(b"\r\n\r\n")
+    end = end + 4 if end >= 0 else (raw.find(b"\n\n") + 2 if b"\n\n" in raw else len(raw))
+    if len(raw) > end + REFUSED_KEEP_BODY and not w.row.truncated:
+        received.keep_only(w.conn, w.row.id,
+                           raw[:end + REFUSED_KEEP_BODY] + b"\r\n\r\n[the rest of this refused message was not kept]\r\n")
+        w.note(f"Refused: only its headers and the first {REFUSED_KEEP_BODY // 1024} KB of its {len(raw):,} bytes "
+               "are kept.")
+    values["decisions"] = w.decisions
 
 
 def _as_stored(w: Work) -> dict[str, Any]:

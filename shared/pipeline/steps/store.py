@@ -13,6 +13,7 @@ import time
 from typing import Sequence
 
 from mailgate.shared import received, sender_auth
+from mailgate.shared.addresses import is_ours
 from mailgate.shared.config import Settings
 from mailgate.shared.db import utcnow
 from mailgate.shared.envelope import Envelope
@@ -51,7 +52,8 @@ def arrival(settings: Settings, envelope: Envelope, raw: bytes, timings: Timings
         helo=_clip(envelope.helo, 255),
         auth_results=_clip(envelope.auth_results, 4000),
         message_id=mid[:MESSAGE_ID_CHARS],
-        dedupe_key=dedupe_key(msg, raw, mid),
+        # Message-ID and route: a retry goes to the same Mailgate addresses, another object's message does not
+        dedupe_key=dedupe_key(msg, raw, mid, [r for r in (recipients or header_rcpts) if is_ours(settings, r)]),
         subject=header_text(msg, "Subject")[:998],
         from_addr=_clip(from_mailbox(msg).address, 320),  # '' when unreadable: a forged name is never shown
         recipients_text=", ".join(recipients or header_rcpts)[:4000],

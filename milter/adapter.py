@@ -516,6 +516,7 @@ class MailgateMilter(Milter.Base):
             queue_id=self._qid(),
             auth_results=self.auth_results,
             size=self.size if self.too_large else None,
+            other_recipients=len(self.others),
         )
         raw = self._oversized() if self.too_large else b"".join(self.chunks)
         timings = Timings()

@@ -1,10 +1,6 @@
 """The milter's database: one engine for the whole process, and WAL checkpoints off the message path.
 
-Durability before the answer is the pipeline's own (shared/db.py): its
-commits run with synchronous=NORMAL and every batch is made durable by one
-group-commit fdatasync of the WAL before anyone is answered (the writer
-process, milter/writer.py).
-
+Durability before the answer is the pipeline's own (shared/durability.py).
 What is the milter's: SQLite would otherwise checkpoint (copy the WAL into
 the database file, two fsyncs) inside whichever message's commit crosses
 1000 pages, stalling every session queued behind it; the milter's engine

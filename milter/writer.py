@@ -14,10 +14,10 @@ blocks reading its answer from the same pipe -- the kernel wakes exactly
 that thread, no dispatcher in between -- then puts the pipe back. The writer
 waits on all pipes at once, takes every request that is there, and hands
 them to `pipeline.receive_many()`: one store transaction, one processing
-transaction, one fsync for the whole batch, which the writer's second
-thread runs (and then answers, on each request's pipe) while the next batch
-is stored. An answer is `(outcome fields or None, TempFail text or None,
-timing fields)`: plain values, which pickle cheaply.
+transaction for the whole batch; `durability.DurableAnswers` makes it
+durable and answers, on each request's pipe, while the next batch is stored
+(the promise: shared/durability.py). An answer is `(outcome fields or None,
+TempFail text or None, timing fields)`: plain values, which pickle cheaply.
 
 If the writer dies, every session waiting on it -- for its answer, or for a
 pipe -- answers 451 (nothing was acknowledged, the senders retry); the next
@@ -36,8 +36,9 @@ import threading
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-from mailgate.shared.batching import DurableAnswers, receive_batch
+from mailgate.shared.batching import receive_batch
 from mailgate.shared.config import Settings
+from mailgate.shared.durability import DurableAnswers
 from mailgate.shared.envelope import Envelope
 from mailgate.shared.outcomes import Outcome, Reason, Status, TempFail
 from mailgate.shared.pipeline import Timings
@@ -84,7 +85,6 @@ def writer_main(control: Connection, pipes: list[Connection], settings: Settings
     checkpointer = Checkpointer(db) if settings.is_sqlite else None
     if checkpointer:
         checkpointer.start()
-    # fsync, then answer, in a thread of its own: the fsync of one batch overlaps the work on the next
     replies = DurableAnswers(db, _send, name="mailgate-writer-sync")
     replies.start()
     control.send(_READY)
@@ -118,27 +118,20 @@ def _serve(control: Connection, pipes: list[Connection], db: Any, settings: Sett
                 batch.append((ready, *item))
         if batch:
             timings = [Timings(batch=len(batch)) for _ in batch]
-            # Committed, not yet fsynced: `replies` (DurableAnswers) makes it durable before anyone is
-            # answered, while this loop already stores the next batch.
-            result = receive_batch(db, settings, [(env, raw) for _, env, raw in batch], timings)
-            replies.put([_reply(pipe, result if isinstance(result, TempFail) else result[i], timings[i])
-                         for i, (pipe, _, _) in enumerate(batch)])
+            answers = receive_batch(db, settings, [(env, raw) for _, env, raw in batch], timings)
+            replies.put([((pipe, t), answer) for (pipe, _, _), t, answer in zip(batch, timings, answers)])
         if stop:
             return
 
 
-def _reply(pipe: Connection, answer: Outcome | TempFail, timings: Timings) -> tuple:
-    if isinstance(answer, TempFail):  # this message (or its whole batch) could not be processed now
-        return pipe, None, answer if answer.args else TempFail("unavailable"), timings
-    return pipe, _outcome_fields(answer), None, timings
-
-
-def _send(item: tuple, failed: str | None, seconds: float) -> None:
+def _send(caller: tuple[Connection, Timings], answer: Outcome | TempFail, seconds: float) -> None:
     """Answer one session on its pipe, once its batch is on disk (or could not be made durable)."""
-    pipe, outcome, error, timings = item
+    pipe, timings = caller
     timings.durable = seconds
-    if failed and error is None:
-        outcome, error = None, failed
+    if isinstance(answer, TempFail):  # this message (or its whole batch) could not be processed now
+        outcome, error = None, answer if answer.args else TempFail("unavailable")  # its class picks the 4xx
+    else:
+        outcome, error = _outcome_fields(answer), None
     try:
         pipe.send((outcome, error, tuple(getattr(timings, f) for f in _TIMING_FIELDS)))
     except Exception:  # noqa: BLE001 -- that session is gone (the milter died); answer the others

@@ -1,9 +1,12 @@
 """Signed reply addresses, create-address look-up, and the checks that need no message.
 
 A reply address is `[prefix+]<object>+<user id>+<hmac16>@<domain>` (or
-`<object>+public+<hmac16>`). The HMAC binds object and user to the current
-mail key, so rotating the key kills every address handed out before, on
-every host at once (the key lives in the database).
+`<object>+public+<hmac16>`, or `<object>+p<participant id>+<hmac16>` for an
+external participant of a service-desk task, whose HMAC also covers their
+e-mail address). The HMAC binds object and user to the current mail key, so
+rotating the key kills every address handed out before, on every host at
+once (the key lives in the database). `unsubscribe-<token>@<domain>` is a
+participant's mailto unsubscribe address (docs/service-desk.md).
 
 `check_recipient` makes the checks that need no message -- syntax, hash,
 object existence -- so the milter can refuse at RCPT time and the pipeline
@@ -30,6 +33,8 @@ from mailgate.shared.prepared import Conn, as_conn
 from mailgate.shared.rows import (
     CreateTarget, TaskRow, UserRef, create_target, task_by_id, user_by_email, user_with_serial,
 )
+from mailgate.shared.servicedesk import participants
+from mailgate.shared.servicedesk.participants import ParticipantRow
 
 HASH_LEN = 16
 RESERVED_LOCAL_PARTS = frozenset({
@@ -39,11 +44,12 @@ RESERVED_LOCAL_PARTS = frozenset({
 })
 
 _OBJECT = re.compile(r"^([a-z])(\d{1,12})$", re.ASCII)
-_USER = re.compile(r"^(\d{1,12}|public)$", re.ASCII)
+_USER = re.compile(r"^(\d{1,12}|public|p\d{1,12})$", re.ASCII)
 _HASH = re.compile(r"^[0-9a-f]{%d}$" % HASH_LEN)
 # fullmatch, not match with "$": "$" also matches before a trailing newline.
 _LOCAL_OK = re.compile(r"[a-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}")
 _DOMAIN_OK = re.compile(r"[a-z0-9.-]+")
+UNSUBSCRIBE_LOCAL = re.compile(r"unsubscribe-([0-9a-f]{%d})" % (2 * participants.TOKEN_BYTES), re.ASCII)
 
 OBJECT_KINDS = {"t": "task"}
 
@@ -106,9 +112,10 @@ def _keyed(secret: str) -> "hmac.HMAC":
     return hmac.new(secret.encode(), digestmod=hashlib.sha256)
 
 
-def _digest(secret: str, obj: str, user: str) -> str:
+def _digest(secret: str, obj: str, user: str, bound: str = "") -> str:
+    """`bound`: a participant's address, so the signature holds for that address only."""
     mac = _keyed(secret).copy()
-    mac.update(f"{obj.upper()}+{user}".encode())
+    mac.update(f"{obj.upper()}+{user}".encode() + (f"+{bound}".encode() if bound else b""))
     return mac.hexdigest()[:HASH_LEN]
 
 
@@ -119,6 +126,21 @@ def reply_address(settings: Settings, key: MailKey | SigningKey, obj: str, user_
     if settings.reply_prefix:
         local = f"{settings.reply_prefix}+{local}"
     return f"{local}@{settings.reply_domain}"
+
+
+def participant_reply_address(settings: Settings, key: MailKey | SigningKey, obj: str, participant_id: int,
+                              address: str) -> str:
+    """The signed address of an external participant: valid for mail from `address` (normalised) only."""
+    user = f"p{int(participant_id)}"
+    local = f"{obj.upper()}+{user}+{_digest(key.secret, obj, user, address.lower())}"
+    if settings.reply_prefix:
+        local = f"{settings.reply_prefix}+{local}"
+    return f"{local}@{settings.reply_domain}"
+
+
+def unsubscribe_address(settings: Settings, token: str) -> str:
+    """A participant's mailto unsubscribe address (their random token, not the mail key: a rotation keeps it)."""
+    return f"unsubscribe-{token}@{settings.reply_domain}"
 
 
 def issue_reply_address(session: Session, settings: Settings, obj: str, user_id: int | None) -> tuple[str, MailKey]:
@@ -138,11 +160,19 @@ class ReplyToken:
 
     @property
     def user_id(self) -> int | None:
-        return None if self.user == "public" else int(self.user)
+        return None if self.user == "public" or self.is_participant else int(self.user)
 
     @property
     def is_public(self) -> bool:
         return self.user == "public"
+
+    @property
+    def is_participant(self) -> bool:
+        return self.user.startswith("p") and self.user != "public"
+
+    @property
+    def participant_id(self) -> int | None:
+        return int(self.user[1:]) if self.is_participant else None
 
 
 def parse_reply_local(settings: Settings, local: str) -> ReplyToken | None:
@@ -162,8 +192,9 @@ def parse_reply_local(settings: Settings, local: str) -> ReplyToken | None:
     return ReplyToken(obj=obj.upper(), kind=OBJECT_KINDS[m.group(1)], object_id=int(m.group(2)), user=user, digest=digest)
 
 
-def verify(key: MailKey | SigningKey, token: ReplyToken) -> bool:
-    return hmac.compare_digest(_digest(key.secret, token.obj, token.user), token.digest)
+def verify(key: MailKey | SigningKey, token: ReplyToken, bound: str = "") -> bool:
+    """`bound`: the participant's address, for a participant's token."""
+    return hmac.compare_digest(_digest(key.secret, token.obj, token.user, bound), token.digest)
 
 
 # --- recipient checks ------------------------------------------------------------------
@@ -173,17 +204,25 @@ class Recipient:
     """A recipient Mailgate answers for, after the message-free checks."""
 
     address: str  # normalised
-    kind: str  # "reply" | "create"
+    kind: str  # "reply" | "create" | "unsubscribe"
     application: str
     token: ReplyToken | None = None
     task: TaskRow | None = None
     create: CreateTarget | None = None
     personal: UserRef | None = None  # a personal create address: its secret names the sender
+    participant: ParticipantRow | None = None  # a participant's reply or unsubscribe address
 
     def describe(self) -> str:
+        if self.kind == "unsubscribe":
+            return f"{self.address}: unsubscribe address of participant #{self.participant.id} of T{self.task.id}"
         if self.kind == "reply":
-            who = "anyone known (public)" if self.token.is_public else f"user #{self.token.user}"
+            if self.participant is not None:
+                who = f"external participant #{self.participant.id} ({self.participant.address})"
+            else:
+                who = "anyone known (public)" if self.token.is_public else f"user #{self.token.user}"
             return f"{self.address}: reply address for {self.token.obj}, issued to {who}"
+        if self.create is not None and self.create.service_desk:
+            return f"{self.address}: service desk address of application '{self.application}'"
         if self.personal is not None:
             return (f"{self.address}: {self.personal.username}'s personal create address of application "
                     f"'{self.application}'")
@@ -219,6 +258,8 @@ def check_recipient(source: Conn | Session | Connection, settings: Settings, add
     if token is not None:
         if domain != settings.reply_domain:
             raise Reject(Reason.UNKNOWN_RECIPIENT, f"Reply addresses live at {settings.reply_domain} only.")
+        if token.is_participant:
+            return _participant_recipient(conn, normalised, token)
         if not verify(signing_key(conn), token):
             raise Reject(Reason.INVALID_HASH)
         if token.is_public and not settings.public_replies:
@@ -227,6 +268,9 @@ def check_recipient(source: Conn | Session | Connection, settings: Settings, add
         if task is None:
             raise Reject(Reason.OBJECT_NOT_FOUND, f"Task {token.obj} does not exist (any more).")
         return Recipient(normalised, "reply", task.application or "tasks", token=token, task=task)
+    unsubscribe = UNSUBSCRIBE_LOCAL.fullmatch(local)
+    if unsubscribe is not None and domain == settings.reply_domain:
+        return _unsubscribe_recipient(conn, normalised, unsubscribe.group(1))
     create = create_target(conn, normalised)
     if create is not None:
         return Recipient(normalised, "create", create.application, create=create)
@@ -234,6 +278,30 @@ def check_recipient(source: Conn | Session | Connection, settings: Settings, add
     if personal is not None:
         return _personal_recipient(conn, normalised, personal, domain)
     raise Reject(Reason.UNKNOWN_RECIPIENT, f"There is no address {normalised} here.")
+
+
+def _participant_recipient(conn: Conn, normalised: str, token: ReplyToken) -> Recipient:
+    """`T12+p3+hash`: signed for participant #3 of T12 and their address.
+
+    A participant who is not there (or the task gone with them) is a bad
+    hash, not "no such task": without a valid signature nobody learns
+    which tasks exist.
+    """
+    found = participants.by_id(conn, token.participant_id)
+    if found is None or found.task_id != token.object_id or not verify(signing_key(conn), token, found.address):
+        raise Reject(Reason.INVALID_HASH)
+    task = task_by_id(conn, token.object_id)
+    if task is None:  # pragma: no cover - participants go with their task (ON DELETE CASCADE)
+        raise Reject(Reason.OBJECT_NOT_FOUND, f"Task {token.obj} does not exist (any more).")
+    return Recipient(normalised, "reply", task.application or "tasks", token=token, task=task, participant=found)
+
+
+def _unsubscribe_recipient(conn: Conn, normalised: str, token: str) -> Recipient:
+    found = participants.by_token(conn, token)
+    task = task_by_id(conn, found.task_id) if found is not None else None
+    if task is None:
+        raise Reject(Reason.UNKNOWN_RECIPIENT, "This unsubscribe address is not valid (any more).")
+    return Recipient(normalised, "unsubscribe", task.application or "tasks", task=task, participant=found)
 
 
 def _personal_recipient(conn: Conn, normalised: str, token, domain: str) -> Recipient:

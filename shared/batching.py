@@ -6,102 +6,36 @@ and the sessions queued for the process's writer turn while the GIL was
 handed between them at every blocking SQLite call: the turn, not the work,
 set the pace (bench/RESULTS.md, "Milter throughput"). Here a session queues
 its message and waits; one thread takes whatever is queued (up to
-`max_batch`), and `receive_many()` stores all of it in one transaction and
-processes it in a second (a savepoint per message); a second thread makes
-it durable with one fsync -- while the first already works on the next
-batch -- and only then wakes each session with its own outcome. A message
-alone is a batch of one: no waiting for company.
-
-Nothing is answered before its batch is durable, and a batch that cannot be
-stored, processed or made durable fails as a whole with TempFail (451: the
-senders retry).
+`max_batch`) and hands it to `receive_many()`, and the answers go out
+through `durability.DurableAnswers` -- only once the batch is on disk, which
+is the promise `durability.py` states. A message alone is a batch of one: no
+waiting for company.
 """
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from mailgate.shared.config import Settings
 from mailgate.shared.db import Database
+from mailgate.shared.durability import DurableAnswers, answers_or_tempfail
 from mailgate.shared.envelope import Envelope
 from mailgate.shared.outcomes import Outcome, TempFail
-from mailgate.shared.pipeline import Timings, receive_many
-
-log = logging.getLogger("mailgate.batching")
+from mailgate.shared.pipeline import Timings, receive_many, settled
 
 MAX_BATCH = 32
 
 
-class DurableAnswers(threading.Thread):
-    """fsync, then answer: every batch committed before the flush is covered by it (group commit).
-
-    A thread of its own so that the fsync of one batch overlaps the work on
-    the next (fdatasync releases the GIL). `put()` takes a batch's answers,
-    committed but not yet durable; `answer(item, failed, seconds)` is called
-    for each once they are on disk -- or, with `failed` set, when they could
-    not be made durable and must not be acknowledged.
-    """
-
-    def __init__(self, db: Any, answer: Callable[[Any, str | None, float], None], name: str) -> None:
-        super().__init__(name=name, daemon=True)
-        self.db = db
-        self._answer = answer
-        self._cond = threading.Condition()
-        self._queue: list[Any] = []
-        self._stopping = False
-
-    def put(self, items: list[Any]) -> None:
-        with self._cond:
-            self._queue.extend(items)
-            self._cond.notify()
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """Answer what was put, then end."""
-        with self._cond:
-            self._stopping = True
-            self._cond.notify()
-        if self.is_alive():
-            self.join(timeout)
-
-    def run(self) -> None:
-        while True:
-            with self._cond:
-                while not self._queue and not self._stopping:
-                    self._cond.wait()
-                if not self._queue:
-                    return
-                items, self._queue = self._queue, []
-            t0 = time.perf_counter()
-            try:
-                self.db.make_durable()
-                failed = None
-            except Exception as exc:  # noqa: BLE001 -- not on disk: nobody may be told it is
-                log.error("fsync failed: %s", exc)
-                failed = f"could not make the message durable: {exc.__class__.__name__}"
-            seconds = time.perf_counter() - t0
-            for item in items:
-                try:
-                    self._answer(item, failed, seconds)
-                except Exception:  # noqa: BLE001 -- one caller gone must not leave the others waiting
-                    log.exception("could not answer a caller")
-
-
 def receive_batch(db: Any, settings: Settings, messages: list[tuple[Envelope, bytes]],
-                  timings: list[Timings]) -> list[Outcome | TempFail] | TempFail:
-    """receive_many(), committed but not yet durable, that never raises: each message's answer, or one
-    TempFail for the whole batch (never an accept, and never a dead writer thread or process)."""
-    try:
-        return receive_many(db, settings, messages, timings, sync=False)
-    except TempFail as exc:
-        return exc
-    except BaseException as exc:  # noqa: BLE001 -- answered 4xx; the senders retry
-        log.exception("batch failed, answered 4xx: qids=%s", ",".join(env.queue_id or "-" for env, _ in messages))
-        return TempFail(f"internal error: {exc.__class__.__name__}")
+                  timings: list[Timings]) -> list[Outcome | TempFail]:
+    """receive_many(), committed but not yet durable, that never raises: each message's answer, TempFail
+    for all of them when the batch failed (never an accept, and never a dead writer thread or process)."""
+    return answers_or_tempfail(lambda: receive_many(db, settings, messages, timings, sync=False), len(messages),
+                               ",".join(env.queue_id or "-" for env, _ in messages))
 
 
 @dataclass
@@ -111,14 +45,12 @@ class _Waiting:
     timings: Timings
     queued_at: float
     done: threading.Event = field(default_factory=threading.Event)
-    outcome: Outcome | None = None
-    error: BaseException | None = None
+    answer: Outcome | TempFail | None = None
 
 
-def _wake(w: _Waiting, failed: str | None, seconds: float) -> None:
+def _wake(w: _Waiting, answer: Outcome | TempFail, seconds: float) -> None:
     w.timings.durable = seconds
-    if failed and w.error is None:
-        w.outcome, w.error = None, TempFail(failed)
+    w.answer = answer
     w.done.set()
 
 
@@ -149,9 +81,7 @@ class Batcher:
             self._queue.append(waiting)
             self._cond.notify()
         waiting.done.wait()
-        if waiting.error is not None:
-            raise waiting.error
-        return waiting.outcome
+        return settled(waiting.answer)
 
     def stop(self, timeout: float = 30.0) -> None:
         """Finish what is queued, then end the writer threads; later calls get TempFail."""
@@ -183,21 +113,10 @@ class Batcher:
             started = time.perf_counter()
             for w in batch:
                 w.timings.batch = len(batch)
-            # Committed, not yet fsynced: DurableAnswers makes it durable before anyone is woken,
-            # while this loop already stores the next batch.
-            result = receive_batch(self.db, self.settings, [(w.envelope, w.raw) for w in batch],
-                                   [w.timings for w in batch])
+            answers = receive_batch(self.db, self.settings, [(w.envelope, w.raw) for w in batch],
+                                    [w.timings for w in batch])
             self.batches += 1
             self.messages += len(batch)
-            for i, w in enumerate(batch):
+            for w in batch:
                 w.timings.wait += started - w.queued_at
-                answer = result if isinstance(result, TempFail) else result[i]
-                if isinstance(answer, TempFail):
-                    w.error = answer
-                else:
-                    w.outcome = answer
-            if isinstance(result, TempFail):  # nothing of it may be acknowledged: no need to wait for the disk
-                for w in batch:
-                    w.done.set()
-            else:
-                self._answers.put(batch)
+            self._answers.put(list(zip(batch, answers)))  # each caller woken once the batch is on disk

@@ -71,6 +71,7 @@ class Settings:
     mailers: tuple[MailerConfig, ...] = ()
     base_url: str = ""  # the application's own pages, for links in notifications ("": no link)
     console_url: str = DEFAULT_CONSOLE_URL  # where admins reach the console (https turns on secure cookies)
+    ingress_url: str = ""  # where `mailgate ingress` is reached from the internet (one-click unsubscribe); "": none
     from_address: str = ""
     purge_after_days: int = DEFAULT_PURGE_AFTER_DAYS  # processed mail and finished notifications; 0: kept
     purge_rejected_after_days: int = DEFAULT_PURGE_REJECTED_AFTER_DAYS  # rejected and ignored mail; 0: kept
@@ -473,6 +474,11 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
     base_url = _url(PREFIX + "BASE_URL", env.get("BASE_URL") or "")
     console_url = _url(PREFIX + "CONSOLE_URL", env.get("CONSOLE_URL") or DEFAULT_CONSOLE_URL)
 
+    ingress_url = (env.get("INGRESS_URL") or "").strip().rstrip("/")
+    if ingress_url and not re.match(r"^https?://[^\s/?#]+(/[^\s?#]*)?$", ingress_url):
+        raise ConfigError(PREFIX + "INGRESS_URL", "must be an http:// or https:// URL without query or fragment "
+                          "(where `mailgate ingress` is reached from the internet)")
+
     from_address = (env.get("FROM_ADDRESS") or f"noreply@{reply_domain}").strip()
     if not is_addr_spec(from_address):
         # It goes in every MAIL FROM and From header: a non-ASCII or decorated value would make every
@@ -515,6 +521,7 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
         mailers=parse_mailers(PREFIX + "MAILERS", env.get("MAILERS")),
         base_url=base_url,
         console_url=console_url,
+        ingress_url=ingress_url,
         from_address=from_address,
         purge_after_days=purge_days,
         purge_rejected_after_days=purge_rejected_days,

@@ -4,9 +4,10 @@ One Database object per process, created from Settings and passed around
 (no module-level singleton): the milter, the CLI and the console each build
 their own. SQLite gets WAL and a busy timeout; a console or CLI commit is
 synchronous=FULL (on disk when it returns), the pipeline's commits are made
-durable together by one group-commit fsync before the message is answered
-(`pipeline()`, `make_durable()`). PostgreSQL gets pre-ping so a restarted
-server is picked up without restarting Mailgate.
+durable together before the message is answered (`pipeline()`,
+`make_durable()`; the promise and the group commit: `durability.py`).
+PostgreSQL gets pre-ping so a restarted server is picked up without
+restarting Mailgate.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
+from mailgate.shared.durability import WalSync
 from mailgate.shared.prepared import Conn, spoils_connection
 
 NAMING_CONVENTION = {
@@ -63,90 +65,6 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
 
 READ_ONLY = "mailgate_read_only"
 _SYNC_MODE = "mailgate_sync_mode"  # the synchronous pragma a pooled SQLite connection was last set to
-
-
-class WalSync:
-    """Group commit for an SQLite WAL: one fdatasync covers every commit written before it started.
-
-    In WAL mode this is exactly what synchronous=FULL adds to each commit, so
-    the pipeline commits with synchronous=NORMAL and calls sync() once per
-    message, before it answers; concurrent callers (the milter's SMTP
-    sessions) that committed while a flush was running share the next one.
-    A process crash loses nothing (committed pages are in the OS cache); a
-    power cut loses only messages that were not answered yet, which their
-    senders retry.
-
-    fdatasync, as SQLite itself syncs its WAL on Linux: the data and the file
-    size, without an inode time stamp journal commit each time. SQLite deletes the WAL when its last
-    connection closes (after checkpointing it into the database file) and
-    creates a new one later: the file is held open to notice that (its link
-    count drops to 0), and a new file's directory entry is synced once so
-    that the file itself survives a power cut. SQLite puts no locks on the
-    WAL file, so holding it open is safe.
-    """
-
-    def __init__(self, db_path: str):
-        self.wal = db_path + "-wal"
-        self.directory = str(Path(db_path).parent)
-        self._fd: int | None = None
-        self._cond = threading.Condition()
-        self._requested = 0  # sync() calls so far
-        self._synced = 0  # calls covered by a finished flush
-        self._syncing = False
-        self.flushes = 0  # fsyncs done: with `_requested`, the batching factor
-
-    def sync(self) -> None:
-        """Return once everything this thread committed before the call is on disk."""
-        with self._cond:
-            self._requested += 1
-            mine = self._requested
-            while self._synced < mine:
-                if self._syncing:
-                    self._cond.wait()
-                    continue
-                # Our turn: flush for every caller so far, including those who will wait on us.
-                self._syncing = True
-                target = self._requested
-                flushed = False
-                self._cond.release()
-                try:
-                    self._flush()
-                    flushed = True
-                finally:
-                    self._cond.acquire()
-                    self._syncing = False
-                    if flushed:
-                        self._synced = max(self._synced, target)
-                    self._cond.notify_all()
-
-    def _flush(self) -> None:
-        fd = self._fd
-        if fd is not None and os.fstat(fd).st_nlink == 0:  # replaced since: sync the new one
-            self._close_fd()
-            fd = None
-        new = fd is None
-        if new:
-            try:
-                fd = self._fd = os.open(self.wal, os.O_RDONLY)
-            except FileNotFoundError:
-                return  # no WAL: everything was checkpointed (and synced) into the database file
-        os.fdatasync(fd)
-        if new:
-            dfd = os.open(self.directory, os.O_RDONLY)
-            try:
-                os.fsync(dfd)
-            finally:
-                os.close(dfd)
-        self.flushes += 1
-
-    def _close_fd(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-
-    def close(self) -> None:
-        with self._cond:
-            self._close_fd()
 
 
 def sqlite_path(url: str) -> str | None:
@@ -326,10 +244,9 @@ class Database:
     def pipeline(self) -> Iterator[Conn]:
         """One pooled connection for the transactions of a message or a batch, each taking the writer turn.
 
-        Commits on it are not fsynced one by one (SQLite: synchronous=NORMAL);
-        the caller calls make_durable() after the last one, outside this
-        block, and before it answers for the message, so that concurrent
-        callers share the fsync. Prepared statements on the DBAPI connection
+        Commits on it are not fsynced one by one (SQLite: synchronous=NORMAL):
+        use it through `durability.unit()`, which makes them durable before
+        anyone is answered. Prepared statements on the DBAPI connection
         (prepared.Conn): no Session, no per-statement SQLAlchemy overhead.
         """
         fairy = self.engine.raw_connection()

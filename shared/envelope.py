@@ -32,6 +32,9 @@ class Envelope:
     # Sender authentication, found before the message is handed to the writer (sender_auth.prepare);
     # None: not checked (yet).
     auth: "AuthResult | None" = None
+    # Recipients of the same message that are not Mailgate's: a refusal then cannot be said to the sender
+    # (they get the message, the answer is 250) and Mailgate never sends a bounce; the record says so.
+    other_recipients: int = 0
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:

@@ -25,6 +25,13 @@ def _nonempty_string(value: Any) -> str | None:
     return None if isinstance(value, str) and value.strip() else "must be a non-empty string"
 
 
+def _credential(value: Any) -> str | None:
+    """A key the API is given in an HTTP header: visible ASCII only (else the HTTP library's error quotes it)."""
+    if isinstance(value, str) and value and all("!" <= c <= "~" for c in value):
+        return None
+    return "must be the key as the service shows it: letters, digits and punctuation, no spaces or line breaks"
+
+
 def _boolean(value: Any) -> str | None:
     return None if isinstance(value, bool) else "must be true or false (a JSON boolean, not a string)"
 
@@ -107,13 +114,13 @@ OPTIONS: dict[str, dict[str, Check]] = {
     "sendmail": {"binary": _nonempty_string, "path": _nonempty_string, "args": _string_list,
                  "timeout": _positive},
     "test": {"log": _string, "fail": _one_of("temporary", "permanent"), "delay": _not_negative},
-    "postmark": {**_API, "access-token": _nonempty_string, "inbound-addresses": _cidr_list,
+    "postmark": {**_API, "access-token": _credential, "inbound-addresses": _cidr_list,
                  "inbound-user": _nonempty_string, "inbound-password": _nonempty_string},
-    "mailgun": {**_API, "api-key": _nonempty_string, "domain": _hostname, "api-hostname": _hostname,
+    "mailgun": {**_API, "api-key": _credential, "domain": _hostname, "api-hostname": _hostname,
                 "signing-key": _nonempty_string},
-    "sendgrid": {**_API, "api-key": _nonempty_string, "inbound-user": _nonempty_string,
+    "sendgrid": {**_API, "api-key": _credential, "inbound-user": _nonempty_string,
                  "inbound-password": _nonempty_string},
-    "ses": {**_API, "access-key": _nonempty_string, "secret-key": _nonempty_string, "region": _region},
+    "ses": {**_API, "access-key": _credential, "secret-key": _credential, "region": _region},
 }
 
 # What an entry cannot work without, per direction it serves.

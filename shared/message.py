@@ -22,6 +22,7 @@ import itertools
 import re
 from dataclasses import dataclass
 from email.message import Message
+from typing import Iterable
 
 from mailgate.shared import rfc2047
 
@@ -410,15 +411,35 @@ def message_id(msg: Message) -> str:
     return value[:998] if value and " " not in value else ""
 
 
-def dedupe_key(msg: Message, raw: bytes, mid: str | None = None) -> str:
-    """Message-ID when present, else a digest of the raw bytes (`mid`: the message_id() already read).
+def dedupe_key(msg: Message, raw: bytes, mid: str | None = None, route: Iterable[str] = ()) -> str:
+    """Message-ID and route when there is a Message-ID, else a digest of the raw bytes.
 
-    Prefixed so that a Message-ID can never collide with a digest.
+    `mid`: the message_id() already read. `route`: the Mailgate addresses it is for; a retry goes to the
+    same ones, while a different message reusing a Message-ID for another object must not be dropped
+    as its duplicate. Prefixed so that a Message-ID can never collide with a digest.
     """
     if mid is None:
         mid = message_id(msg)
-    if len(mid) > MESSAGE_ID_CHARS:  # longer than the key column: its digest, which stays unique
-        return "mid:sha256:" + hashlib.sha256(mid.encode("utf-8", "surrogatepass")).hexdigest()
-    if mid:
-        return "mid:" + mid
-    return "sha256:" + hashlib.sha256(raw).hexdigest()
+    if not mid:
+        return "sha256:" + hashlib.sha256(raw).hexdigest()
+    where = ",".join(sorted({r.strip().lower() for r in route if r.strip()}))
+    suffix = "|to:" + hashlib.sha256(where.encode("utf-8", "surrogatepass")).hexdigest()[:16] if where else ""
+    if len(mid) + len(suffix) > MESSAGE_ID_CHARS:  # longer than the key column: a digest, which stays unique
+        return "mid:sha256:" + hashlib.sha256(mid.encode("utf-8", "surrogatepass")).hexdigest() + suffix
+    return "mid:" + mid + suffix
+
+
+def no_nul(text: str) -> str:
+    """Text as the database takes it: PostgreSQL refuses NUL in text, and mail may carry it."""
+    return text.replace("\x00", "")
+
+
+def json_safe(value):
+    """A JSON value as the database takes it: every string without NUL (PostgreSQL refuses it in JSON too)."""
+    if isinstance(value, str):
+        return no_nul(value) if "\x00" in value else value
+    if isinstance(value, list):
+        return [json_safe(v) for v in value]
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    return value

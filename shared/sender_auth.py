@@ -1,9 +1,10 @@
-"""Pipeline step "sender_auth": what off / report / require make of the message's sender authentication.
+"""Sender authentication for the mail path: verified before the message is handed over, decided by a step.
 
 Verification itself (`senderauth.authenticate`, DNS included) runs before
 the message is handed to the writer: `prepare()` is called by the milter's
 session thread and by receive() before its transaction, so no look-up ever
-holds the database or another message's turn. The step only decides:
+holds the database or another message's turn. The pipeline step
+(`pipeline/steps/sender_auth.py`) only decides:
 
 * off: nothing checked, nothing said.
 * report: the result is recorded and shown; the message goes on as before.
@@ -17,17 +18,11 @@ A create address's own setting overrides MAILGATE_SENDER_AUTH.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Iterable
+from typing import Iterable
 
 from mailgate.shared.config import Settings
 from mailgate.shared.envelope import SMTP_CLIENT_SOURCES, Envelope
-from mailgate.shared.outcomes import AuthDeferred, Reason, Reject, AUTH_TEMPFAIL
 from mailgate.shared.senderauth.result import AuthResult
-from mailgate.shared.senderauth.policy import effective_mode, refusal_text
-from mailgate.shared.senderauth.result import mismatch_sentence, summary
-
-if TYPE_CHECKING:
-    from mailgate.shared.pipeline import Context
 
 NAME = "sender_auth"
 log = logging.getLogger("mailgate.senderauth")
@@ -58,6 +53,8 @@ def prepare(settings: Settings, envelope: Envelope, raw: bytes, address_modes: I
         return
     if settings.sender_auth == "off" and all(m == "off" for m in address_modes):
         return
+    if max(len(raw), envelope.size or 0) > settings.max_message_bytes:
+        return  # stored rejected/too_large whoever sent it: DKIM's body hashes over it would only cost CPU
     try:
         envelope.auth = verify(settings, envelope, raw)
     except Exception:  # noqa: BLE001 -- a bug here must not lose the message: "could not check", not "forged"
@@ -69,30 +66,3 @@ def prepare(settings: Settings, envelope: Envelope, raw: bytes, address_modes: I
 def columns(auth: AuthResult | None) -> dict:
     """The received_messages columns that hold the result."""
     return {"auth": auth.to_json() if auth else None, "auth_verdict": auth.verdict if auth else None}
-
-
-def step_sender_auth(ctx: "Context") -> None:
-    rcpt = ctx.recipient
-    assert rcpt is not None
-    mode = effective_mode(ctx.settings.sender_auth, rcpt.create.sender_auth if rcpt.kind == "create" else None)
-    if mode == "off":
-        return
-    auth = ctx.envelope.auth
-    if auth is None:  # not prepared (an address switched on between RCPT and now): verify here, once
-        auth = ctx.envelope.auth = verify(ctx.settings, ctx.envelope, ctx.raw or b"")
-        for name, value in columns(auth).items():
-            setattr(ctx.rec, name, value)
-    ctx.note(f"Sender authentication ({mode}): {summary(auth)}." + (f" {auth.note}" if auth.note else ""))
-    mismatch = mismatch_sentence(auth, ctx.rec.mail_from, ctx.rec.from_addr)
-    if mismatch:
-        ctx.note(mismatch)
-    if mode != "require" or auth.verdict == "pass":
-        return
-    if rcpt.personal is not None:
-        ctx.note(f"{rcpt.address} is {rcpt.personal.username}'s personal create address: its secret "
-                 f"authenticates the sender.")
-        return
-    if auth.verdict == "temperror":
-        ctx.note("Deferred: " + AUTH_TEMPFAIL.text)
-        raise AuthDeferred(AUTH_TEMPFAIL.text)
-    raise Reject(Reason.UNAUTHENTICATED_SENDER, refusal_text(auth))

@@ -144,17 +144,17 @@ def test_a_message_whose_outcome_cannot_be_written_waits_alone(db, settings, see
     """One message's database trouble (a lock timeout, say) is a 4xx for it, not for its whole batch."""
     from sqlalchemy.exc import OperationalError
 
-    from mailgate.shared import pipeline
+    from mailgate.shared import received
 
     ref, addr = task_with_reply
-    real = pipeline._write_outcome
+    real = received.write_outcome
 
-    def write(conn, rec):
-        if "stuck" in (rec.parse or {}).get("text", ""):
+    def write(conn, rec_id, values):
+        if "stuck" in (values["parse"] or {}).get("text", ""):
             raise OperationalError("UPDATE", {}, Exception("database is locked"))
-        return real(conn, rec)
+        return real(conn, rec_id, values)
 
-    monkeypatch.setattr(pipeline, "_write_outcome", write)
+    monkeypatch.setattr(received, "write_outcome", write)
     envelope = Envelope(sender="bob@example.org", recipients=[addr])
     results = receive_many(db, settings, [(envelope, mail(sender="bob@example.org", to=addr, body=f"{t}\n"))
                                           for t in ("Before.", "stuck", "After.")])

@@ -500,3 +500,18 @@ def test_a_stale_copy_refused_by_later_steps_does_not_overwrite_the_first_worker
     second = pipeline.process(db, settings, rec, msg, envelope)
     assert (first.status, second.status, second.object) == ("processed", "processed", first.object)
     assert rec_of(db, first).status == "processed"
+
+
+def test_a_reused_message_id_for_another_object_is_not_a_duplicate(db, seed, receive, mail, task_with_reply):
+    """Issue 20 item 11: the second message, to another task, was dropped as a duplicate of the first."""
+    _, first = task_with_reply
+    other = receive(mail(subject="Scanner on fire", body="Also burning.\n"))
+    second = seed.reply_address(other.object, seed.bob)
+    a = receive(mail(sender="bob@example.org", to=first, msgid="<reused@example.org>", body="For the printer."),
+                to=[first])
+    b = receive(mail(sender="bob@example.org", to=second, msgid="<reused@example.org>", body="For the scanner."),
+                to=[second])
+    assert (a.status, b.status, b.object) == ("processed", "processed", other.object)
+    again = receive(mail(sender="bob@example.org", to=first, msgid="<reused@example.org>", body="For the printer."),
+                    to=[first])
+    assert (again.status, again.reason) == ("ignored", "duplicate")  # a retry of the first is still one

@@ -33,7 +33,7 @@ from mailgate.shared.db import Database
 from mailgate.shared.envelope import Envelope
 from mailgate.shared.logs import MessageLog, kv
 from mailgate.shared.message import load_message, message_id
-from mailgate.shared.outcomes import Outcome, TempFail
+from mailgate.shared.outcomes import AuthDeferred, Outcome, TempFail
 from mailgate.shared.pipeline import receive
 
 log = logging.getLogger("mailgate.imap")
@@ -48,6 +48,10 @@ SIZE = b"RFC822.SIZE"
 NOT_OURS = "not_ours"  # the count of mail left alone in a shared mailbox (ingress_refusals, source imap)
 
 
+class BogusAnswer(Exception):
+    """The server's answer to a FETCH lacks what was asked for, or gives it wrongly: that message is skipped."""
+
+
 @dataclass
 class Stats:
     """What this run did (the log has every message; these are the totals `--once` prints)."""
@@ -55,6 +59,7 @@ class Stats:
     stored: int = 0
     left_alone: int = 0
     skipped: int = 0  # the server refused to hand over or remove a message: left in the mailbox, logged
+    deferred: int = 0  # stored, but its sender could not be checked now (DNS): the worker's recovery finishes it
     removed: int = 0
     reconnects: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
@@ -171,22 +176,32 @@ class Poller:
                 break
             try:
                 stored += self.handle(client, uid)
-            except IMAPClientError as exc:  # the server refused a command on this message only: never loop on it
-                self._left_alone.add(uid)
-                self.stats.skipped += 1
-                log.error("skipped: the server refused a command on this message %s",
-                          kv(qid=f"imap:{self._uidvalidity}:{uid}", error=describe(exc)))
+            except NETWORK_ERRORS:
+                raise  # the connection, not this message (imaplib's abort is an IMAPClientError too): reconnect
+            except (IMAPClientError, BogusAnswer) as exc:  # about this message only: never loop on it
+                self._skip(uid, "the server refused a command on this message or answered it wrongly", exc)
+            except TempFail:
+                raise  # the database: left in the mailbox, the caller backs off
+            except Exception as exc:  # noqa: BLE001 -- one message must not stop the mailbox (nor crash-loop it)
+                log.exception("could not handle imap:%s:%s", self._uidvalidity, uid)
+                self._skip(uid, "this message could not be handled", exc)
         if stored and self.imap.expunge_deleted and self.imap.delete_after_delivery and not self.imap.move_to \
                 and not client.has_capability("UIDPLUS"):
             client.expunge()  # no UID EXPUNGE: one plain EXPUNGE after the pass
         return stored
+
+    def _skip(self, uid: int, why: str, exc: BaseException) -> None:
+        """Left in the mailbox, logged, and not tried again in this run (or until UIDVALIDITY changes)."""
+        self._left_alone.add(uid)
+        self.stats.skipped += 1
+        log.error("skipped: %s %s", why, kv(qid=f"imap:{self._uidvalidity}:{uid}", error=describe(exc)))
 
     def handle(self, client: IMAPClient, uid: int) -> int:
         """Route, store and remove one message; 1 when it was stored, 0 when it is not ours (or gone)."""
         head = client.fetch([uid], [SIZE, "BODY.PEEK[HEADER]"]).get(uid)
         if head is None:  # expunged by someone else meanwhile
             return 0
-        size, header = int(head.get(SIZE) or 0), head.get(HEADER) or b""
+        size, header = _number(head.get(SIZE)), head.get(HEADER) or b""
         msg = load_message(header)
         rcpts = routing.recipients(msg, self.settings)
         mlog = MessageLog(log, qid=f"imap:{self._uidvalidity}:{uid}", mid=message_id(msg)[:250])
@@ -199,15 +214,22 @@ class Poller:
         raw = header if size > self.settings.max_message_bytes else self._body(client, uid)
         envelope = Envelope(source="imap", sender=routing.envelope_sender(msg), recipients=rcpts,
                             queue_id=f"imap:{self._uidvalidity}:{uid}", size=size, client_name=self.imap.host)
-        outcome = receive(self.db, self.settings, envelope, raw)  # TempFail: left in the mailbox, retried
-        self._count(outcome)
-        mlog.info("received", rec=outcome.id, status=outcome.status, reason=outcome.reason, size=size)
+        try:
+            outcome = receive(self.db, self.settings, envelope, raw)  # TempFail: left in the mailbox, retried
+        except AuthDeferred as exc:  # stored as received: nobody retries a mailbox, recover_stale finishes it
+            self.stats.deferred += 1
+            mlog.warning("stored, sender authentication deferred", reason=str(exc), size=size)
+        else:
+            self._count(outcome)
+            mlog.info("received", rec=outcome.id, status=outcome.status, reason=outcome.reason, size=size)
         self.dispose(client, uid)
         return 1
 
     def _body(self, client: IMAPClient, uid: int) -> bytes:
-        data = client.fetch([uid], ["BODY.PEEK[]"]).get(uid) or {}
-        return data.get(BODY) or b""
+        body = (client.fetch([uid], ["BODY.PEEK[]"]).get(uid) or {}).get(BODY)
+        if not isinstance(body, bytes):  # never store an empty message, and then delete the real one
+            raise BogusAnswer("the FETCH answer carried no BODY[]")
+        return body
 
     def _count(self, outcome: Outcome) -> None:
         self.stats.stored += 1
@@ -235,3 +257,12 @@ class Poller:
     def _expunge(client: IMAPClient, uid: int) -> None:
         if client.has_capability("UIDPLUS"):
             client.uid_expunge([uid])  # only ours: never another client's \Deleted messages
+
+
+def _number(value: object) -> int:
+    """RFC822.SIZE as a number (0 when the server left it out)."""
+    if value is None:
+        return 0
+    if isinstance(value, int):
+        return value
+    raise BogusAnswer(f"RFC822.SIZE {value!r} is not a number")

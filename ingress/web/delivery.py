@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hmac
+import json
 from dataclasses import dataclass, field
+from typing import Any
 
 from werkzeug.datastructures import Authorization
 
@@ -17,6 +19,7 @@ class RequestContext:
 
     client_addr: str
     db: Database
+    claimed: str | None = None  # a Mailgun token this request holds while it is handled (tokens.claim)
 
 
 @dataclass
@@ -40,3 +43,19 @@ def need_text(value: object, what: str) -> str:
     if not isinstance(value, str) or not value:
         raise Refused(IngressReason.MALFORMED, f"{what} missing or not a string")
     return value
+
+
+def parse_json(text: str | bytes, what: str) -> Any:
+    """JSON from a provider, or a `malformed` refusal (nesting past the recursion limit included)."""
+    try:
+        return json.loads(text)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise Refused(IngressReason.MALFORMED, f"{what} is not JSON ({exc.__class__.__name__})") from None
+
+
+def raw_bytes(text: str) -> bytes:
+    """The message as the provider gave it: a lone surrogate (JSON's \\ud800) is kept, not a crash."""
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass")

@@ -16,7 +16,7 @@ import time
 from flask import Request
 
 from mailgate.ingress.web import tokens
-from mailgate.ingress.web.delivery import Delivery, RequestContext, need_text
+from mailgate.ingress.web.delivery import Delivery, RequestContext, need_text, raw_bytes
 from mailgate.shared.inbound_credentials import MailgunInbound
 from mailgate.shared.outcomes import IngressReason, Refused
 
@@ -45,8 +45,9 @@ def authenticate(request: Request, entries: list[MailgunInbound], ctx: RequestCo
         raise Refused(IngressReason.MALFORMED, "timestamp is not a number") from None
     if abs(age) > FRESH_SECONDS:
         raise Refused(IngressReason.STALE_SIGNATURE, f"signed {int(age)} s ago (at most {FRESH_SECONDS})")
-    if tokens.seen(ctx.db, token):
-        raise Refused(IngressReason.REPLAYED, "this token was used before")
+    if not tokens.claim(ctx.db, token):
+        raise Refused(IngressReason.REPLAYED, "this token was used before (or is in use now)")
+    ctx.claimed = token
     return matched[0].key
 
 
@@ -57,9 +58,15 @@ def delivery(request: Request) -> Delivery:
         raw = request.files["body-mime"].read().decode("utf-8", "surrogateescape")
     raw = need_text(raw, "body-mime (the route must forward to a URL ending in 'mime')")
     recipients = [r.strip() for r in need_text(form.get("recipient"), "recipient").split(",") if r.strip()]
-    return Delivery(raw=raw.encode("utf-8", "surrogateescape"), recipients=recipients, sender=form.get("sender"))
+    return Delivery(raw=raw_bytes(raw), recipients=recipients, sender=form.get("sender"))
 
 
 def after_store(request: Request, ctx: RequestContext) -> None:
     """Remember the token once the message is stored (a retry after a 5xx must still pass)."""
     tokens.remember(ctx.db, request.form.get("token", ""))
+
+
+def finish(ctx: RequestContext) -> None:
+    """The request is answered, whatever the answer: its token is no longer in flight."""
+    if ctx.claimed is not None:
+        tokens.release(ctx.claimed)

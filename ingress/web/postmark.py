@@ -9,11 +9,11 @@ the envelope recipient is OriginalRecipient.
 
 from __future__ import annotations
 
-import json
-
 from flask import Request
 
-from mailgate.ingress.web.delivery import Delivery, RequestContext, basic_auth_matches, need_text
+from mailgate.ingress.web.delivery import (
+    Delivery, RequestContext, basic_auth_matches, need_text, parse_json, raw_bytes,
+)
 from mailgate.shared.inbound_credentials import PostmarkInbound
 from mailgate.shared.outcomes import IngressReason, Refused
 
@@ -35,10 +35,7 @@ def authenticate(request: Request, entries: list[PostmarkInbound], ctx: RequestC
 
 def delivery(request: Request) -> Delivery:
     """RawEmail and OriginalRecipient from the JSON body."""
-    try:
-        data = json.loads(request.get_data(cache=False))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise Refused(IngressReason.MALFORMED, f"body is not JSON ({exc.__class__.__name__})") from None
+    data = parse_json(request.get_data(cache=False), "body")
     if not isinstance(data, dict):
         raise Refused(IngressReason.MALFORMED, "body is not a JSON object")
     raw = data.get("RawEmail")
@@ -46,4 +43,4 @@ def delivery(request: Request) -> Delivery:
         raise Refused(IngressReason.MALFORMED, "no RawEmail: turn on 'Include raw email content in JSON payload' "
                       "in the Postmark server's inbound settings")
     recipient = need_text(data.get("OriginalRecipient"), "OriginalRecipient")
-    return Delivery(raw=raw.encode("utf-8", "surrogateescape"), recipients=[recipient])
+    return Delivery(raw=raw_bytes(raw), recipients=[recipient])

@@ -7,11 +7,11 @@ as HTTP Basic credentials (in the Inbound Parse URL).
 
 from __future__ import annotations
 
-import json
-
 from flask import Request
 
-from mailgate.ingress.web.delivery import Delivery, RequestContext, basic_auth_matches, need_text
+from mailgate.ingress.web.delivery import (
+    Delivery, RequestContext, basic_auth_matches, need_text, parse_json, raw_bytes,
+)
 from mailgate.shared.inbound_credentials import SendgridInbound
 from mailgate.shared.outcomes import IngressReason, Refused
 
@@ -34,13 +34,10 @@ def delivery(request: Request) -> Delivery:
     if raw is None and "email" in request.files:
         raw = request.files["email"].read().decode("utf-8", "surrogateescape")
     raw = need_text(raw, "email (turn on 'POST the raw, full MIME message')")
-    try:
-        envelope = json.loads(need_text(form.get("envelope"), "envelope"))
-    except ValueError:
-        raise Refused(IngressReason.MALFORMED, "envelope is not JSON") from None
+    envelope = parse_json(need_text(form.get("envelope"), "envelope"), "envelope")
     to = envelope.get("to") if isinstance(envelope, dict) else None
     if not isinstance(to, list) or not to or not all(isinstance(a, str) for a in to):
         raise Refused(IngressReason.MALFORMED, "envelope.to is not a list of addresses")
     sender = envelope.get("from")
-    return Delivery(raw=raw.encode("utf-8", "surrogateescape"), recipients=to,
+    return Delivery(raw=raw_bytes(raw), recipients=to,
                     sender=sender if isinstance(sender, str) else None)

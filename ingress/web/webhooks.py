@@ -17,16 +17,19 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from mailgate.ingress import refusals
 from mailgate.ingress.web import mailgun, postmark, runtime, sendgrid
 from mailgate.ingress.web.delivery import RequestContext
+from mailgate.shared import sender_auth
+from mailgate.shared.addresses import check_recipient, is_ours
 from mailgate.shared.db import is_unavailable
 from mailgate.shared.envelope import Envelope
 from mailgate.shared.inbound_credentials import inbound_credentials
 from mailgate.shared.logs import kv
 from mailgate.shared.outcomes import (
-    WEBHOOK_STORED, WEBHOOK_TEMPFAIL, IngressReason, Refused, TempFail, webhook_status,
+    WEBHOOK_STORED, WEBHOOK_TEMPFAIL, IngressReason, Refused, Reject, TempFail, webhook_status,
 )
 
 log = logging.getLogger("mailgate.ingress")
 PROVIDERS: dict[str, ModuleType] = {m.NAME: m for m in (postmark, mailgun, sendgrid)}
+MAX_RECIPIENTS_CHECKED = 100
 
 bp = Blueprint("webhooks", __name__)
 
@@ -34,8 +37,17 @@ bp = Blueprint("webhooks", __name__)
 @bp.post(f"/mail/<any({', '.join(PROVIDERS)}):provider>/")
 def inbound(provider: str) -> Response:
     module = PROVIDERS[provider]
+    ctx = RequestContext(client_addr=request.remote_addr or "", db=runtime.current().db)
+    try:
+        return _handle(provider, module, ctx)
+    finally:
+        finish = getattr(module, "finish", None)
+        if finish is not None:
+            finish(ctx)
+
+
+def _handle(provider: str, module: ModuleType, ctx: RequestContext) -> Response:
     rt = runtime.current()
-    ctx = RequestContext(client_addr=request.remote_addr or "", db=rt.db)
     try:
         _limit(rt.request_limit)
         entries = inbound_credentials(rt.settings, provider)
@@ -53,14 +65,36 @@ def inbound(provider: str) -> Response:
         raise
     envelope = Envelope(source=provider, sender=delivery.sender, recipients=delivery.recipients,
                         client_addr=ctx.client_addr, queue_id=f"{provider}:{key}")
-    try:
+    try:  # DNS in this request's thread, never in the writer's turn that stores every provider's mail
+        sender_auth.prepare(rt.settings, envelope, delivery.raw, _address_modes(rt, envelope.recipients))
         outcome = rt.receive(envelope, delivery.raw)
     except TempFail as exc:
         return _not_now(provider, ctx, exc)
+    except Exception as exc:
+        if is_unavailable(exc):
+            return _not_now(provider, ctx, exc)
+        raise
     after_store = getattr(module, "after_store", None)
     if after_store is not None:
         after_store(request, ctx)
     return jsonify(id=outcome.id, status=str(outcome.status)), WEBHOOK_STORED
+
+
+def _address_modes(rt: runtime.Runtime, recipients: list[str]) -> set[str]:
+    """The create addresses' own sender-authentication settings among the recipients, when the server's
+    is off (otherwise every message is verified anyway); as the milter collects them at RCPT."""
+    if rt.settings.sender_auth != "off":
+        return set()
+    modes = set()
+    with rt.db.reading() as conn:
+        for address in recipients[:MAX_RECIPIENTS_CHECKED]:
+            try:
+                rcpt = check_recipient(conn, rt.settings, address) if is_ours(rt.settings, address) else None
+            except Reject:
+                continue
+            if rcpt is not None and rcpt.kind == "create" and rcpt.create.sender_auth:
+                modes.add(rcpt.create.sender_auth)
+    return modes
 
 
 def _limit(limit: int) -> None:

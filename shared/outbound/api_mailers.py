@@ -17,15 +17,19 @@ Credentials never appear in an error text or a log line.
 from __future__ import annotations
 
 import socket
+import time
 from typing import Any, Sequence
 
 import httpx
 
+from mailgate.shared.mailer_config import fingerprint
+from mailgate.shared.mailer_options import SECRETS
 from mailgate.shared.outbound import mime_fields
 from mailgate.shared.outbound.failures import CredentialsRefused, MailerDown
 from mailgate.shared.outbound.http_answers import failure_for, short
 
 DEFAULT_TIMEOUT = 30.0
+MAX_ANSWER_BYTES = 256 * 1024  # of an answer's body read at most: the services answer a few hundred bytes of JSON
 
 
 class ApiMailer:
@@ -60,18 +64,41 @@ class ApiMailer:
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """One HTTP exchange; no answer at all (refused, reset, timed out) means the mailer is down."""
         try:
-            return self.client().request(method, path, **kwargs)
+            with self.client().stream(method, path, **kwargs) as response:
+                body = self._bounded_body(response)
         except httpx.TimeoutException as exc:
             raise MailerDown(f"{self.where}: no answer within {self.timeout:g} s ({exc.__class__.__name__})") from None
-        except httpx.HTTPError as exc:
-            raise MailerDown(f"{self.where}: {exc.__class__.__name__}: {exc}") from None
+        except httpx.HTTPError as exc:  # a refused header value is quoted in the text: the credential too
+            raise MailerDown(self.redact(f"{self.where}: {exc.__class__.__name__}: {exc}")) from None
+        headers = [(k, v) for k, v in response.headers.multi_items()
+                   if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")]
+        return httpx.Response(response.status_code, headers=headers, content=body, request=response.request)
+
+    def _bounded_body(self, response: httpx.Response) -> bytes:
+        """At most MAX_ANSWER_BYTES of the body, read within the timeout: an answer without end is cut off."""
+        deadline = time.monotonic() + self.timeout
+        chunks, size = [], 0
+        for chunk in response.iter_bytes(chunk_size=64 * 1024):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size >= MAX_ANSWER_BYTES or time.monotonic() > deadline:
+                break
+        return b"".join(chunks)[:MAX_ANSWER_BYTES]
+
+    def redact(self, text: str) -> str:
+        """`text` with every secret option's value (and its repr-escaped form) replaced by its fingerprint."""
+        for name, value in self.options.items():
+            if name in SECRETS and isinstance(value, str) and value:
+                for form in {value, repr(value)[1:-1], repr(value.encode("utf-8", "replace"))[2:-1]}:
+                    text = text.replace(form, f"[{name} {fingerprint(value)}]")
+        return text
 
     def error_text(self, response: httpx.Response) -> str:
         """The service's own words for a refusal (overridden per service's error shape)."""
         return response.text
 
     def check(self, response: httpx.Response) -> None:
-        failure = failure_for(response.status_code, self.error_text(response), self.where,
+        failure = failure_for(response.status_code, self.redact(self.error_text(response)), self.where,
                               response.headers.get("Retry-After"))
         if failure is not None:
             raise failure
@@ -124,7 +151,7 @@ class PostmarkMailer(ApiMailer):
         response = self.request("POST", "/email", json=self.payload(data), headers=self._headers())
         body = _json(response)
         if response.status_code == 422 and isinstance(body, dict) and body.get("ErrorCode") in self.ACCOUNT_ERRORS:
-            raise CredentialsRefused(f"{self.where}: HTTP 422: {short(self.error_text(response))}")
+            raise CredentialsRefused(f"{self.where}: HTTP 422: {short(self.redact(self.error_text(response)))}")
         self.check(response)
         return f"Postmark MessageID {body.get('MessageID')}" if isinstance(body, dict) and body.get("MessageID") else ""
 

@@ -9,8 +9,11 @@ turns it into `temperror`, never into a failure.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import time
+from typing import Iterator
 
 import dns.exception
 import dns.name
@@ -19,6 +22,20 @@ import dns.rdatatype
 import dns.resolver
 
 CACHE_ENTRIES = 20000
+MESSAGE_BUDGET_TIMEOUTS = 3  # one message waits for DNS servers at most this many MAILGATE_DNS_TIMEOUTs in all
+
+# When the message being checked must have its answers (time.monotonic()); None: no budget.
+_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("mailgate_dns_deadline", default=None)
+
+
+@contextlib.contextmanager
+def message_budget(seconds: float) -> Iterator[None]:
+    """Bound the time one message's look-ups may wait for servers, in this thread (cached answers are free)."""
+    token = _deadline.set(time.monotonic() + seconds)
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
 
 
 class DnsTemporary(Exception):
@@ -62,8 +79,14 @@ class Resolver:
         if hit is not None and hit[0] > time.time():
             self.hits += 1  # statistics only: an increment lost between threads does not matter
             return hit[1]
+        lifetime = self.timeout
+        deadline = _deadline.get()
+        if deadline is not None:
+            lifetime = min(lifetime, deadline - time.monotonic())
+            if lifetime <= 0:
+                raise DnsTemporary(f"{rdtype} {name}: not asked, this message's DNS time is used up")
         try:
-            answer = self._resolver.resolve(name, rdtype, search=False, raise_on_no_answer=False)
+            answer = self._resolver.resolve(name, rdtype, search=False, raise_on_no_answer=False, lifetime=lifetime)
         except dns.resolver.NXDOMAIN:
             return []
         except (dns.exception.Timeout, dns.resolver.NoNameservers, dns.resolver.NoResolverConfiguration) as exc:

@@ -14,11 +14,15 @@ claiming our id that came in with the message must not be believed (RFC
 * Everywhere else (pipe, upload, mailbox) the message is read as the MTA
   stored it: headers above the first Received header were added on our
   side; one below it came from the sender.
+* A webhook's message was received by the provider's servers, never by our
+  MTA: no header in it is ours, whatever its position.
 
 No believable header: Mailgate verifies the message itself.
 """
 
 from __future__ import annotations
+
+import re
 
 import authres
 
@@ -28,6 +32,9 @@ from mailgate.shared.senderauth.result import (
 )
 
 MAX_HEADERS = 20  # A-R headers read at most (a message may carry hundreds)
+MAX_VALUE = 16 * 1024  # characters: longer than any verifier writes; a longer header is the sender's, never parsed
+_FIRST_TOKEN = re.compile(r"\s*([^\s;(\"]+)")  # the authserv-id, unless a comment or a quoted string comes first
+NOT_THROUGH_OUR_MTA = ("postmark", "mailgun", "sendgrid")  # the webhooks' sources
 
 
 def _parse(value: str) -> authres.AuthenticationResultsHeader | None:
@@ -35,6 +42,17 @@ def _parse(value: str) -> authres.AuthenticationResultsHeader | None:
         return authres.AuthenticationResultsHeader.parse_value(" ".join(value.split()))
     except Exception:  # noqa: BLE001 -- authres raises its own SyntaxError and others on hostile text
         return None
+
+
+def _may_be_ours(value: str, authserv_id: str) -> bool:
+    """Cheap test before the parser: our id before the first ';', and a length a verifier writes.
+    A sender can fill the header section with A-R headers made to be slow to parse."""
+    if len(value) > MAX_VALUE:
+        return False
+    first = _FIRST_TOKEN.match(value)
+    if first is None:  # a comment or a quoted string first: let the parser read it
+        return True
+    return first.group(1).split("/", 1)[0].lower() == authserv_id.lower()
 
 
 def _id_matches(found: str, ours: str, queue_id: str, bound_only: bool) -> bool:
@@ -47,13 +65,15 @@ def _id_matches(found: str, ours: str, queue_id: str, bound_only: bool) -> bool:
 def believed(headers: list[tuple[str, str]], authserv_id: str, queue_id: str,
              source: str) -> list[authres.AuthenticationResultsHeader]:
     """The Authentication-Results headers, in order, that our own verifier wrote (see the module text)."""
+    if source in NOT_THROUGH_OUR_MTA:
+        return []
     found = []
     bound_only = source == "milter"
     for name, value in headers:
         lowered = name.strip().lower()
         if lowered == "received" and not bound_only:
             break  # below the first hop: the sender's headers
-        if lowered != "authentication-results":
+        if lowered != "authentication-results" or not _may_be_ours(value, authserv_id):
             continue
         parsed = _parse(value)
         if parsed is not None and _id_matches(parsed.authserv_id or "", authserv_id, queue_id, bound_only):

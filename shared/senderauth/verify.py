@@ -17,7 +17,7 @@ from mailgate.shared.message import header_addresses
 from mailgate.shared.senderauth import upstream
 from mailgate.shared.senderauth.dkim_check import check_dkim
 from mailgate.shared.senderauth.dmarc import evaluate, find_record, organisational_domain
-from mailgate.shared.senderauth.resolver import DnsTemporary, shared_resolver
+from mailgate.shared.senderauth.resolver import MESSAGE_BUDGET_TIMEOUTS, DnsTemporary, message_budget, shared_resolver
 from mailgate.shared.senderauth.result import AuthResult, verdict_of
 from mailgate.shared.senderauth.spf_check import check_spf, spf_domain
 
@@ -70,7 +70,8 @@ def authenticate(config: AuthConfig, raw: bytes, transport: Transport) -> AuthRe
         believed = upstream.believed(items, config.authserv_id, transport.queue_id, transport.source)
         auth = upstream.from_headers(believed, from_domain) if believed else None
     if auth is None:
-        auth = verify_here(config, raw, transport, from_domain)
+        with message_budget(MESSAGE_BUDGET_TIMEOUTS * config.dns_timeout):  # time-outs must not stack up
+            auth = verify_here(config, raw, transport, from_domain)
     auth.note = auth.note or note
     envelope_domain = spf_domain(transport.mail_from, "") if transport.mail_from else ""
     auth.envelope_mismatch = bool(

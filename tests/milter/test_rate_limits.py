@@ -47,6 +47,12 @@ def test_a_client_over_its_rate_gets_451_at_rcpt_and_others_do_not(db, seed, set
     code, xcode, text = res["rcpt_reply"][seed.create_address][:3]
     assert (code, xcode) == ("451", "4.7.1") and "192.0.2.7" in text
     assert rt.rate_limited == 1
+    rt.refusals.flush(db)  # counted per reason and hour, as the dashboard and list-refusals show them
+    with db.read() as s:
+        from mailgate.shared.refusals import totals_by_reason
+        from mailgate.shared.db import utcnow
+
+        assert totals_by_reason(s, utcnow()).get("rate_limited") == 1
     # Mail for others on the same connection is not Mailgate's to limit.
     assert _send(conn, mail, "alice@example.org", "carol@elsewhere.example")["rcpt"]["carol@elsewhere.example"] \
         == Milter.CONTINUE

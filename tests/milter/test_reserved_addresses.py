@@ -182,3 +182,14 @@ def test_the_safety_net_refuses_what_bypassed_the_milter_instead_of_dropping_it(
         assert "Undelivered Mail Returned to Sender" in bounce and "Where does it go?" in bounce
         pf.wait_queue_empty()
         assert "status=bounced" in pf.log() and "status=sent (delivers to discard" not in pf.log()
+
+
+def test_a_refusal_the_sender_cannot_be_told_is_recorded_as_such(runtime, db, seed, mail):
+    """Issue 20 item 11: a refused message that also went to someone else gets 250; no bounce, but the record says so."""
+    raw = mail(sender="stranger@example.com", to="bugs@reply.example.com", body="Hello.\n")
+    res = Conn(runtime).send(raw, "stranger@example.com", "bugs@reply.example.com", "carol@example.net")
+    assert res["eom"] == Milter.CONTINUE
+    with db.read() as s:
+        rec = queries.inbound_detail_json(s.query(ReceivedMessage).order_by(ReceivedMessage.id.desc()).first())
+    assert (rec["status"], rec["reason"]) == ("rejected", "unknown_sender")
+    assert any("The sender was not told" in d and "1 recipient(s) outside Mailgate" in d for d in rec["decisions"])

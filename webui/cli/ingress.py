@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import logging
 import signal
 import sys
 
@@ -46,6 +48,7 @@ def imap_cmd(app: AppContext, once: bool, log_level: str) -> None:
         sys.exit(EX_TEMPFAIL)
     if once:
         click.echo(f"stored {stats.stored}, left alone {stats.left_alone}"
+                   + (f", deferred {stats.deferred}" if stats.deferred else "")
                    + "".join(f", {k} {v}" for k, v in sorted(stats.outcomes.items())))
 
 
@@ -70,8 +73,20 @@ def ingress_cmd(app: AppContext, host: str, port: int, threads: int, log_level: 
     wsgi = create_app(app.settings, app.db, receive=batcher.receive)
     limit = request_limit(app.settings)
     click.echo(f"Mailgate ingress on http://{host}:{port}/mail/{{postmark,mailgun,sendgrid}}/ (Ctrl-C to stop)")
+    if app.settings.trusted_proxies and not _loopback(host):
+        logging.getLogger("mailgate.ingress").warning(
+            "MAILGATE_TRUSTED_PROXIES=%d: every client's X-Forwarded-For is believed, so this listener on %s "
+            "must be reachable only through the proxy (firewall it); reached around the proxy, anyone can "
+            "claim Postmark's address", app.settings.trusted_proxies, host)
     # waitress buffers a whole body before the app runs: it refuses one past this itself, unread (and
     # uncounted); up to it, the app refuses from Content-Length (logged and counted) before reading.
     serve(wsgi, host=host, port=port, threads=threads, ident="mailgate-ingress",
           max_request_body_size=limit + HARD_LIMIT_MARGIN, **proxy_options(app.settings.trusted_proxies))
     batcher.stop()
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host == "localhost"

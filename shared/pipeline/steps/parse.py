@@ -1,0 +1,35 @@
+"""Parse: the new text, quote, signature, attachments and !commands; a message with nothing new is refused.
+
+The parse needs only the message, so it is read before the transaction
+(`read`; never for a robot). At the step's turn (`run`) the commands are
+checked against the database (`!assign` names a user) and the parse is
+kept for the record.
+"""
+
+from __future__ import annotations
+
+from mailgate.shared import tracker
+from mailgate.shared.message import json_safe
+from mailgate.shared.outcomes import Reason, Reject
+from mailgate.shared.parsing import for_create, parse_message
+from mailgate.shared.pipeline.work import Work
+
+
+def read(w: Work) -> None:
+    if w.robot_verdict is None:  # a robot is never parsed
+        w.parsed = parse_message(w.msg)
+
+
+def run(w: Work) -> None:
+    parsed = w.parsed
+    if w.recipient.kind == "create":  # a forward, or a bare quote, is the new task's content
+        parsed = w.parsed = for_create(parsed)
+    w.parse = json_safe(parsed.to_json())
+    public = w.recipient.kind == "reply" and w.recipient.token.is_public
+    w.plan = tracker.plan_commands(w.conn, parsed.commands, allowed=not public)
+    has_body = bool(parsed.text.strip() or parsed.attachments or w.plan.valid)
+    if w.recipient.kind == "create":
+        has_body = has_body or bool(w.row.subject.strip())
+    if not has_body:
+        extra = f" (unknown commands: {', '.join('!' + c for c in w.plan.unknown)})" if w.plan.unknown else ""
+        raise Reject(Reason.EMPTY, "The message has no new text, file or command to act on" + extra + ".")

@@ -24,7 +24,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from mailgate.shared import incoming
+from mailgate.shared.addresses import incoming
 from mailgate.shared.addresses import reply_address
 from mailgate.shared.config import Settings
 from mailgate.shared.db import utcnow
@@ -51,6 +51,10 @@ def describe_events(actor: Any, task: Any, events: list[str]) -> list[str]:
             lines.append(f"{who} created {task.ref}: {task.title}")
         elif kind == "commented":
             lines.append(f"{who} commented on {task.ref}.")
+        elif kind == "internal":
+            lines.append("The comment is internal: it is not mailed to the external participants.")
+        elif kind == "public":
+            lines.append("The comment was mailed to the external participants.")
         elif kind == "closed":
             lines.append(f"{who} closed {task.ref}.")
         elif kind == "reopened":
@@ -69,8 +73,14 @@ def task_link(settings: Settings, task: Any) -> str:
     return f"{settings.base_url}/tasks/{task.ref}"
 
 
-def render_text(settings: Settings, task: Any, actor: Any, events: list[str], new_text: str) -> str:
-    """The plain-text body: the reply marker, what happened, the new text, the task link, how to reply.
+EXTERNAL_NOTE = ("This task has external participants (service desk): your reply is mailed to them too, "
+                 "unless it has a line !internal.")
+
+
+def render_text(settings: Settings, task: Any, actor: Any, events: list[str], new_text: str,
+                external: bool = False) -> str:
+    """The plain-text body: the reply marker, what happened, the new text, the task link, how to reply
+    (`external`: the task has external participants, and a reply reaches them).
 
     The marker line (MAILGATE_REPLY_MARKER) comes first so that a reply quoting
     this message carries it above everything it quotes: the trimmer cuts there.
@@ -85,6 +95,8 @@ def render_text(settings: Settings, task: Any, actor: Any, events: list[str], ne
     parts.append(summary)
     parts.append("Reply to this message to comment. Lines like !close, !priority high or "
                  "!assign <user> at the start or end of your reply act on the task.")
+    if external:
+        parts.append(EXTERNAL_NOTE)
     return "\n\n".join(parts) + "\n"
 
 
@@ -136,6 +148,7 @@ class QueuedMessage:
     message_id: str
     headers: dict = field(default_factory=dict)
     attempts: int = 0
+    sender_name: str = ""  # "": the From name is Mailgate's
     id: int | None = None  # not read back: the rows are written with one executemany
 
     def values(self) -> dict:
@@ -166,7 +179,7 @@ def _parent_message_id(conn: Conn, source_received_id: int | None, known: str | 
 def queue_task_event(source: Conn | Session | Connection, settings: Settings, *, task: Any, actor: Any,
                      events: list[str], new_text: str = "",
                      source_received_id: int | None = None,
-                     parent_message_id: str | None = None) -> list["QueuedMessage"]:
+                     parent_message_id: str | None = None, external: bool = False) -> list["QueuedMessage"]:
     """Queue the notifications for one event on `task` by `actor`; returns the new rows.
 
     `events` are the tracker's event words ("created", "commented", "closed",
@@ -180,7 +193,7 @@ def queue_task_event(source: Conn | Session | Connection, settings: Settings, *,
     users = _recipients(conn, task, actor)
     if not users:
         return []
-    body = render_text(settings, task, actor, events, new_text)
+    body = render_text(settings, task, actor, events, new_text, external)
     body_html = html_from_text(body)
     subject = subject_for(task)
     event = events[0].partition(":")[0]

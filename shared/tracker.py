@@ -38,7 +38,9 @@ TITLE_MAX = 300
 # name -> number of arguments
 KNOWN_COMMANDS: dict[str, int] = {
     "close": 0, "reopen": 0, "priority": 1, "assign": 1, "subscribe": 0, "unsubscribe": 0,
+    "internal": 0,  # the comment is never mailed to a service desk's external participants
 }
+PUBLIC_REFUSAL = "commands are not accepted through a public reply address."
 
 
 @dataclass
@@ -57,8 +59,10 @@ class CommandPlan:
     unknown: list[str] = field(default_factory=list)
 
 
-def plan_commands(source: Source, commands: list[Command], *, allowed: bool = True) -> CommandPlan:
-    """Check every command; Reject(command_not_allowed) names the first bad one."""
+def plan_commands(source: Source, commands: list[Command], *, allowed: bool = True,
+                  refusal: str = PUBLIC_REFUSAL) -> CommandPlan:
+    """Check every command; Reject(command_not_allowed) names the first bad one (`refusal`: why none is
+    allowed, when `allowed` is False)."""
     plan = CommandPlan()
     for cmd in commands:
         name = cmd.name.lower()
@@ -66,8 +70,7 @@ def plan_commands(source: Source, commands: list[Command], *, allowed: bool = Tr
             plan.unknown.append(str(cmd))
             continue
         if not allowed:
-            raise Reject(Reason.COMMAND_NOT_ALLOWED,
-                         f"!{name}: commands are not accepted through a public reply address.")
+            raise Reject(Reason.COMMAND_NOT_ALLOWED, f"!{name}: {refusal}")
         want = KNOWN_COMMANDS[name]
         args = list(cmd.args)
         if len(args) != want:
@@ -203,12 +206,19 @@ def create_task(conn: Conn, *, app_id: int, app_name: str, author: UserRef, titl
 
 
 def add_comment(conn: Conn, *, task: TaskRow, author: UserRef, text: str,
-                attachments: list[ParsedAttachment], source_message_id: int | None) -> int | None:
-    """The new comment's id when there is text or a file; a commands-only reply adds none."""
-    subscribe(conn, task, author)
+                attachments: list[ParsedAttachment], source_message_id: int | None, internal: bool = False,
+                participant_id: int | None = None) -> int | None:
+    """The new comment's id when there is text or a file; a commands-only reply adds none.
+
+    An external participant's comment (`participant_id`) is written under
+    the Support identity (`author`), which is not subscribed: it reads no mail.
+    """
+    if participant_id is None:
+        subscribe(conn, task, author)
     if not text and not attachments:
         return None
     comment_id = conn.scalar(_INSERT_COMMENT, {"task_id": task.id, "author_id": author.id, "text": text,
-                                               "source_message_id": source_message_id})
+                                               "source_message_id": source_message_id, "internal": internal,
+                                               "participant_id": participant_id})
     conn.executemany(_INSERT_ATTACHMENT, [_attachment_values(task, f, comment_id) for f in attachments])
     return comment_id

@@ -34,7 +34,7 @@ import threading
 import time
 from pathlib import Path
 
-from mailgate.shared import directory, schema
+from mailgate.shared import directory, durability, schema
 from mailgate.shared.addresses import issue_reply_address
 from mailgate.shared.batching import Batcher
 from mailgate.shared.config import from_env
@@ -130,9 +130,10 @@ def main() -> None:
         create = (b"From: alice@example.org\r\nTo: bugs@reply.example.com\r\nSubject: Printer on fire\r\n"
                   b"Message-ID: <bench-create@example.org>\r\n\r\nIt burns.\r\n")
         assert receive(db, settings, Envelope(recipients=["bugs@reply.example.com"]), create).object == "T1"
-        with db.transaction() as s:
+        with db.read() as s:
             bob_id = directory.get_user(s, "bob").id
-            addr = issue_reply_address(s, settings, "T1", bob_id)[0]
+        with durability.transaction(db) as conn:
+            addr = issue_reply_address(conn, settings, "T1", bob_id)[0]
         messages = [reply(i, addr) for i in range(args.n)]
         concurrent_messages = [reply(args.n + i, addr) for i in range(args.n)]
         size = statistics.mean(len(m) for m in messages)

@@ -41,6 +41,7 @@ from sqlalchemy import func, select
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
 sys.path.insert(0, str(REPO / "tests" / "ingress"))
+sys.path.insert(0, str(REPO / "tests" / "support"))  # leftovers, which tests/ingress/dovecot.py imports
 from receive_speed import reply  # noqa: E402
 
 import dovecot as dovecot_harness  # noqa: E402  (tests/ingress/dovecot.py)

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from mailgate.shared.addrspec import is_addr_spec
+from mailgate.shared.addresses import REPLY_PREFIX, RESERVED_LOCAL_PARTS, is_addr_spec
 from mailgate.shared.mailer_config import MAILER_TYPES, MailerConfig, parse_mailers  # noqa: F401 (re-exported)
 from mailgate.shared.ratelimit import Rate, RateError, parse_rate
 
@@ -45,7 +45,6 @@ CONFIG_VARIABLE = PREFIX + "CONFIG"
 MAX_CONFIG_FILE_BYTES = 1024 * 1024
 
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
-REPLY_PREFIX = re.compile(r"[a-z0-9][a-z0-9_-]{0,30}")  # a MAILGATE_REPLY_PREFIX (fullmatch); addresses.py reads one
 
 
 class ConfigError(Exception):
@@ -83,7 +82,7 @@ class Settings:
     authserv_id: str = ""  # believe our MTA's Authentication-Results with exactly this authserv-id
     dns_servers: tuple[str, ...] = ()  # empty: the system resolver (resolv.conf)
     dns_timeout: float = 5.0
-    incoming_address: str = ""  # GitLab's template with %{key}, a dedicated mailbox, or "" (shared/incoming.py)
+    incoming_address: str = ""  # GitLab's template with %{key}, a dedicated mailbox, or "" (shared/addresses/incoming.py)
     # Where these settings came from: the file read (None: none) and the layered
     # MAILGATE_* view (process environment over the file) for code reading a raw name.
     config_file: Path | None = None
@@ -459,8 +458,6 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
     prefix = (env.get("REPLY_PREFIX") or "").strip().lower()
     if prefix and not REPLY_PREFIX.fullmatch(prefix):
         raise ConfigError(PREFIX + "REPLY_PREFIX", "letters, digits, '-' or '_' only (no '+')")
-    from mailgate.shared.addresses import RESERVED_LOCAL_PARTS  # here: addresses imports this module
-
     if prefix in RESERVED_LOCAL_PARTS:
         raise ConfigError(PREFIX + "REPLY_PREFIX", f"{prefix!r} is a reserved name (postmaster, noreply, ...): "
                           "an address starting with it is never routed to an application")
@@ -501,7 +498,7 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
 
     incoming = (env.get("INCOMING_ADDRESS") or "").strip()
     if incoming:
-        from mailgate.shared.incoming import problem as incoming_problem
+        from mailgate.shared.addresses.incoming import problem as incoming_problem
 
         wrong = incoming_problem(incoming)
         if wrong:

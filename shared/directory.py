@@ -16,7 +16,7 @@ from mailgate.shared.addresses import AddressError, is_reserved, split_address
 from mailgate.shared.config import Settings
 from mailgate.shared.keys import signing_key
 from mailgate.shared.models import AppUser, Application, CreateAddress, UserEmail
-from mailgate.shared.personal_address import personal_address
+from mailgate.shared.addresses.personal import personal_address
 from mailgate.shared.senderauth.policy import MODES
 from mailgate.shared.servicedesk import acknowledgement
 from mailgate.shared.servicedesk.participants import SUPPORT_NAME, SUPPORT_USERNAME

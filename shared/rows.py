@@ -50,7 +50,7 @@ _PERSONAL_USER = Statement(select(*_USER_COLUMNS, _USERS.c.create_address_serial
 
 
 def user_with_serial(conn: Conn, user_id: int) -> tuple[UserRef, int] | None:
-    """A user and the serial of their personal create address (personal_address.py)."""
+    """A user and the serial of their personal create address (addresses/personal.py)."""
     row = conn.first(_PERSONAL_USER, {"id": user_id})
     return (UserRef(*row[:4]), row[4] or 0) if row is not None else None
 

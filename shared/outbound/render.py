@@ -135,7 +135,7 @@ def thread_fallback(out: Outgoing) -> dict:
         return headers  # a later notification: its References already start with the thread id
     own = bracket(out.message_id)  # the thread root: its own stored id is the thread id
     parent = [i for i in str(headers.get("In-Reply-To", "")).split() if is_threading_id(i)]
-    # Other ids already there stay (a dedicated incoming mailbox's <reply-KEY@…>: shared/incoming.py).
+    # Other ids already there stay (a dedicated incoming mailbox's <reply-KEY@…>: shared/addresses/incoming.py).
     headers["References"] = " ".join(dict.fromkeys([own, *parent, *refs]))
     headers["In-Reply-To"] = parent[-1] if parent else own
     return headers

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from mailgate.shared.addresses import (
     AddressError, parse_reply_local, participant_reply_address, reply_address, split_address,
 )
-from mailgate.shared import incoming
+from mailgate.shared.addresses import incoming
 from mailgate.shared.config import Settings
 from mailgate.shared.keys import NoMailKey, current_key
 from mailgate.shared.models import OutboundMessage

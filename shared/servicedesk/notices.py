@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mailgate.shared import incoming
+from mailgate.shared.addresses import incoming
 from mailgate.shared.addresses import participant_reply_address
 from mailgate.shared.config import Settings
 from mailgate.shared.db import utcnow

@@ -14,7 +14,7 @@ import re
 
 from sqlalchemy import bindparam, update
 
-from mailgate.shared import incoming
+from mailgate.shared.addresses import incoming
 from mailgate.shared.addresses import unsubscribe_address
 from mailgate.shared.config import Settings
 from mailgate.shared.db import utcnow

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mailgate.shared import incoming, keys
+from mailgate.shared import keys
+from mailgate.shared.addresses import incoming
 from mailgate.shared.addresses import (
     check_recipient, parse_reply_local, participant_reply_address, reply_address, unsubscribe_address,
 )

@@ -9,7 +9,8 @@ from dataclasses import replace
 import pytest
 from sqlalchemy import select
 
-from mailgate.shared import commenting, incoming, keys
+from mailgate.shared import commenting, keys
+from mailgate.shared.addresses import incoming
 from mailgate.shared.addresses import check_recipient
 from mailgate.shared.models import OutboundMessage
 from mailgate.shared.outbound.resign import resign_reply_to

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from mailgate.shared import audit, directory, incoming, keys, queries, schema
-from mailgate.shared.addresses import issue_reply_address
+from mailgate.shared import audit, directory, keys, queries, schema
+from mailgate.shared.addresses import incoming, issue_reply_address
 from mailgate.shared.directory import DirectoryError
 from mailgate.webui.cli.base import AppContext, emit_json, fail, main, one_line, pass_app
 

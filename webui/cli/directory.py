@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from mailgate.shared import audit, directory, incoming
+from mailgate.shared import audit, directory
+from mailgate.shared.addresses import incoming
 from mailgate.shared.directory import DirectoryError
 from mailgate.webui.cli.base import AppContext, emit_json, fail, main, pass_app, table
 

@@ -1,34 +1,23 @@
-"""Signed reply addresses, create-address look-up, and the checks that need no message.
+"""Which recipients are Mailgate's, and whether one can be used: the checks that need no message.
 
-A reply address is `[prefix+]<object>+<user id>+<hmac16>@<domain>` (or
-`<object>+public+<hmac16>`, or `<object>+p<participant id>+<hmac16>` for an
-external participant of a service-desk task, whose HMAC also covers their
-e-mail address). The HMAC binds object and user to the current mail key, so
-rotating the key kills every address handed out before, on every host at
-once (the key lives in the database). `unsubscribe-<token>@<domain>` is a
-participant's mailto unsubscribe address (docs/service-desk.md).
-
-`check_recipient` makes the checks that need no message -- syntax, hash,
-object existence -- so the milter can refuse at RCPT time and the pipeline
-applies the very same rules later.
+`check_recipient` makes them -- syntax, hash under the current key, object
+existence; or a create address -- so the milter refuses at RCPT time and the
+pipeline's route step applies the very same rules later.
 """
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import hmac
-import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from mailgate.shared.config import REPLY_PREFIX, Settings
-from mailgate.shared.keys import SigningKey, current_key, signing_key
-from mailgate.shared.models import MailKey
+from mailgate.shared.addresses.personal import PersonalToken, parse_personal_local, verify_personal
+from mailgate.shared.addresses.reply import UNSUBSCRIBE_LOCAL, ReplyToken, parse_reply_local, verify
+from mailgate.shared.addresses.syntax import AddressError, normalise, split_address
+from mailgate.shared.keys import signing_key
 from mailgate.shared.outcomes import Reason, Reject
-from mailgate.shared.personal_address import parse_personal_local, verify_personal
 from mailgate.shared.prepared import Conn, as_conn
 from mailgate.shared.rows import (
     CreateTarget, TaskRow, UserRef, create_target, task_by_id, user_by_email, user_with_serial,
@@ -36,49 +25,14 @@ from mailgate.shared.rows import (
 from mailgate.shared.servicedesk import participants
 from mailgate.shared.servicedesk.participants import ParticipantRow
 
-HASH_LEN = 16
+if TYPE_CHECKING:
+    from mailgate.shared.config import Settings
+
 RESERVED_LOCAL_PARTS = frozenset({
     "postmaster", "abuse", "noreply", "no-reply", "donotreply", "do-not-reply", "mailer-daemon",
     "hostmaster", "webmaster", "root", "admin", "administrator", "security", "support-noreply",
     "bounce", "bounces", "nobody", "daemon", "www-data", "ssl-admin", "info-noreply", "listmaster",
 })
-
-_OBJECT = re.compile(r"^([a-z])(\d{1,12})$", re.ASCII)
-_USER = re.compile(r"^(\d{1,12}|public|p\d{1,12})$", re.ASCII)
-_HASH = re.compile(r"^[0-9a-f]{%d}$" % HASH_LEN)
-# fullmatch, not match with "$": "$" also matches before a trailing newline.
-_LOCAL_OK = re.compile(r"[a-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}")
-_DOMAIN_OK = re.compile(r"[a-z0-9.-]+")
-UNSUBSCRIBE_LOCAL = re.compile(r"unsubscribe-([0-9a-f]{%d})" % (2 * participants.TOKEN_BYTES), re.ASCII)
-
-OBJECT_KINDS = {"t": "task"}
-
-
-class AddressError(ValueError):
-    """An address is not syntactically usable; the message says why."""
-
-
-def split_address(address: str) -> tuple[str, str]:
-    """(local, domain), lowercased; raises AddressError on bad syntax."""
-    addr = (address or "").strip().strip("<>").strip()
-    if addr.count("@") != 1:
-        raise AddressError(f"{address!r} is not an email address")
-    local, domain = addr.rsplit("@", 1)
-    local, domain = local.lower(), domain.lower().rstrip(".")
-    if not local or not domain or "." not in domain and domain != "localhost":
-        raise AddressError(f"{address!r} is not an email address")
-    if not _LOCAL_OK.fullmatch(local) or local.startswith(".") or local.endswith(".") or ".." in local:
-        raise AddressError(f"{address!r} has characters not allowed in an address")
-    if not _DOMAIN_OK.fullmatch(domain):  # letters, digits, dots, hyphens: no space or newline can pass
-        raise AddressError(f"{address!r} has an invalid domain")
-    return local, domain
-
-
-def normalise(address: str) -> str:
-    local, domain = split_address(address)
-    return f"{local}@{domain}"
-
-
 # Reserved names Postfix delivers to a person (postfix/mailgate_virtual.sh aliases them to the local
 # postmaster; RFC 5321 4.5.1, RFC 2142): exactly these local parts, no "+" forms.
 DELIVERED_BY_POSTFIX = frozenset({"postmaster", "abuse"})
@@ -102,102 +56,6 @@ def refused_reserved(settings: Settings, address: str) -> bool:
         return False  # is_ours() already claims a malformed address at our domain: refused there
     return settings.serves_domain(domain) and is_reserved(local) and local not in DELIVERED_BY_POSTFIX
 
-
-# --- signing ---------------------------------------------------------------------------
-
-@functools.lru_cache(maxsize=8)  # the current key and a few retired ones
-def _keyed(secret: str) -> "hmac.HMAC":
-    """An HMAC with the key already set up: copied per address instead of keyed again (a reply to a
-    task with ten subscribers signs ten addresses)."""
-    return hmac.new(secret.encode(), digestmod=hashlib.sha256)
-
-
-def _digest(secret: str, obj: str, user: str, bound: str = "") -> str:
-    """`bound`: a participant's address, so the signature holds for that address only."""
-    mac = _keyed(secret).copy()
-    mac.update(f"{obj.upper()}+{user}".encode() + (f"+{bound}".encode() if bound else b""))
-    return mac.hexdigest()[:HASH_LEN]
-
-
-def reply_address(settings: Settings, key: MailKey | SigningKey, obj: str, user_id: int | None) -> str:
-    """The signed address for object `obj` (e.g. "T12") and user id, or public when user_id is None."""
-    user = "public" if user_id is None else str(int(user_id))
-    local = f"{obj.upper()}+{user}+{_digest(key.secret, obj, user)}"
-    if settings.reply_prefix:
-        local = f"{settings.reply_prefix}+{local}"
-    return f"{local}@{settings.reply_domain}"
-
-
-def participant_reply_address(settings: Settings, key: MailKey | SigningKey, obj: str, participant_id: int,
-                              address: str) -> str:
-    """The signed address of an external participant: valid for mail from `address` (normalised) only."""
-    user = f"p{int(participant_id)}"
-    local = f"{obj.upper()}+{user}+{_digest(key.secret, obj, user, address.lower())}"
-    if settings.reply_prefix:
-        local = f"{settings.reply_prefix}+{local}"
-    return f"{local}@{settings.reply_domain}"
-
-
-def unsubscribe_address(settings: Settings, token: str) -> str:
-    """A participant's mailto unsubscribe address (their random token, not the mail key: a rotation keeps it)."""
-    return f"unsubscribe-{token}@{settings.reply_domain}"
-
-
-def issue_reply_address(session: Session, settings: Settings, obj: str, user_id: int | None) -> tuple[str, MailKey]:
-    """Sign with the current key and count the address as handed out under it."""
-    key = current_key(session)
-    key.issued = (key.issued or 0) + 1
-    return reply_address(settings, key, obj, user_id), key
-
-
-@dataclass(frozen=True)
-class ReplyToken:
-    obj: str  # canonical, e.g. "T12"
-    kind: str  # "task"
-    object_id: int
-    user: str  # "7" or "public"
-    digest: str
-
-    @property
-    def user_id(self) -> int | None:
-        return None if self.user == "public" or self.is_participant else int(self.user)
-
-    @property
-    def is_public(self) -> bool:
-        return self.user == "public"
-
-    @property
-    def is_participant(self) -> bool:
-        return self.user.startswith("p") and self.user != "public"
-
-    @property
-    def participant_id(self) -> int | None:
-        return int(self.user[1:]) if self.is_participant else None
-
-
-def parse_reply_local(settings: Settings, local: str) -> ReplyToken | None:
-    """Recognise the reply-address shape; None when the local part is not one."""
-    parts = local.lower().split("+")
-    if len(parts) == 4 and REPLY_PREFIX.fullmatch(parts[0]):
-        # Any prefix, the current one, an older one or none (like Phabricator's single-reply-handler
-        # prefix): the HMAC does not cover it, it only routes. Setting, changing or dropping
-        # MAILGATE_REPLY_PREFIX must not kill the addresses handed out before -- only a rotation does.
-        parts = parts[1:]
-    if len(parts) != 3:
-        return None
-    obj, user, digest = parts
-    m = _OBJECT.match(obj)
-    if not m or m.group(1) not in OBJECT_KINDS or not _USER.match(user) or not _HASH.match(digest):
-        return None
-    return ReplyToken(obj=obj.upper(), kind=OBJECT_KINDS[m.group(1)], object_id=int(m.group(2)), user=user, digest=digest)
-
-
-def verify(key: MailKey | SigningKey, token: ReplyToken, bound: str = "") -> bool:
-    """`bound`: the participant's address, for a participant's token."""
-    return hmac.compare_digest(_digest(key.secret, token.obj, token.user, bound), token.digest)
-
-
-# --- recipient checks ------------------------------------------------------------------
 
 @dataclass
 class Recipient:
@@ -304,7 +162,7 @@ def _unsubscribe_recipient(conn: Conn, normalised: str, token: str) -> Recipient
     return Recipient(normalised, "unsubscribe", task.application or "tasks", task=task, participant=found)
 
 
-def _personal_recipient(conn: Conn, normalised: str, token, domain: str) -> Recipient:
+def _personal_recipient(conn: Conn, normalised: str, token: PersonalToken, domain: str) -> Recipient:
     """`base+u7-secret@domain`: a create address, and the user its secret was made for."""
     create = create_target(conn, f"{token.base}@{domain}")
     if create is None:

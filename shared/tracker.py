@@ -188,12 +188,15 @@ _INSERT_ATTACHMENT = Insert(Attachment.__table__)
 
 
 def create_task(conn: Conn, *, app_id: int, app_name: str, author: UserRef, title: str, description: str,
-                attachments: list[ParsedAttachment], source_message_id: int | None) -> TaskRow:
+                attachments: list[ParsedAttachment], source_message_id: int | None,
+                subscribe_author: bool = True) -> TaskRow:
+    """A new open task; its author subscribed (not the built-in Support identity, which reads no mail)."""
     values = dict(application_id=app_id, title=title, description=description, status="open", priority="normal",
                   author_id=author.id, assignee_id=None, thread_id="", source_message_id=source_message_id)
     task_id = conn.scalar(_INSERT_TASK, values)  # the task number is needed for attachments and notifications
     task = TaskRow(task_id, *(values[f] for f in TASK_FIELDS[1:]), application=app_name)
-    subscribe(conn, task, author)
+    if subscribe_author:
+        subscribe(conn, task, author)
     conn.executemany(_INSERT_ATTACHMENT, [_attachment_values(task, f) for f in attachments])
     return task
 

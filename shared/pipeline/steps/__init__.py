@@ -27,7 +27,7 @@ import importlib
 from dataclasses import dataclass
 from typing import Callable
 
-STEPS = ("dedupe", "guard", "route", "sender_auth", "authorise", "parse", "act")
+STEPS = ("dedupe", "guard", "route", "sender_auth", "authorise", "parse", "act", "service_desk")
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,8 @@ def run(w: Work) -> None:
     w.application = w.recipient.application
     if w.recipient.token is not None:
         w.object_ref = w.recipient.token.obj
+    elif w.recipient.kind == "unsubscribe":
+        w.object_ref = w.recipient.task.ref
 
 
 def _usable(w: Work, ours: list[str]) -> list[Recipient]:

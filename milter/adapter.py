@@ -49,6 +49,7 @@ from typing import Any, Callable
 import Milter
 
 from mailgate.milter.writer import WriterProcess
+from mailgate.shared import guard
 from mailgate.shared.addresses import check_recipient, is_ours, refused_reserved
 from mailgate.shared.batching import Batcher
 from mailgate.shared.config import Settings
@@ -56,6 +57,7 @@ from mailgate.shared.db import Database
 from mailgate.shared.envelope import Envelope
 from mailgate.shared.health import STORE_FAILURES_ALERT
 from mailgate.shared.logs import MessageLog, kv
+from mailgate.shared.message import load_head
 from mailgate.shared import sender_auth
 from mailgate.shared.outcomes import (
     RATE_LIMITED, TEMPFAIL, AuthDeferred, Outcome, Reason, Reject, SmtpReply, Status, TempFail, message_reply, rate_limited_reply,
@@ -86,17 +88,25 @@ RESERVED_REFUSAL = Reject(Reason.UNKNOWN_RECIPIENT, "This is a reserved name tha
                                                     "nothing sent to it would be delivered.")
 
 
+# A person writing to the notification sender: refused at the end of the message, its body never kept.
+NOTIFICATION_SENDER_REFUSAL = Reject(
+    Reason.UNKNOWN_RECIPIENT, "This address only sends notifications; it reads delivery reports and automatic "
+                              "replies, nothing else. Reply to the address of the notification you received.")
+
+
 def takes_bounces(settings: Settings, address: str) -> bool:
     """Whether `address` is the notification sender (MAILGATE_FROM_ADDRESS) at one of Mailgate's domains.
 
     Bounces of Mailgate's notifications come back to it. It is a reserved name,
-    so is_ours() says no, and Postfix's whole-domain safety net would discard
-    them unseen (and raise the "bypassed the milter" alert). Taken as
-    Mailgate's, the message is stored: the pipeline's robot guard records a
-    bounce as ignored/bounce, where the admin sees it; a person writing to it
-    is refused as unknown_recipient at end of message, like any address
-    Mailgate does not have. A sender address at someone else's domain is not
-    Mailgate's to take.
+    so is_ours() says no, and Postfix's whole-domain safety net would refuse
+    them unseen. Taken as Mailgate's, a delivery report or an automatic reply
+    is stored and the pipeline's robot guard records it ignored, where the
+    admin sees it. Anything else -- a person writing to it, with a sender
+    that is not a robot's and no robot evidence in the headers -- is refused
+    at the end of the message from its headers alone, and nothing of it is
+    stored (`_head_verdict`; docs/security.md). The envelope alone cannot
+    tell: an out-of-office reply may come from a person's own address. A
+    sender address at someone else's domain is not Mailgate's to take.
     """
     sender = settings.from_address.lower()
     return bool(sender) and address.lower() == sender and settings.serves_domain(sender.rsplit("@", 1)[-1])
@@ -266,6 +276,8 @@ class MailgateMilter(Milter.Base):
         """Forget the current message (a connection carries several)."""
         self.sender: str | None = None
         self.ours: list[str] = []  # RCPT arguments (as sent) of accepted Mailgate recipients
+        self.notification_sender: list[str] = []  # ... of them, the notification sender (takes_bounces)
+        self.head_refusal: Reject | None = None  # refused on its headers: the body is not read (_head_verdict)
         self.others: list[str] = []  # accepted recipients Mailgate does not answer for
         self.chunks: list[bytes] = []
         self.size = 0
@@ -358,7 +370,8 @@ class MailgateMilter(Milter.Base):
             if takes_bounces(rt.settings, address):
                 if not self._within_rate(address, t0):
                     return Milter.TEMPFAIL
-                self.ours.append(to)  # stored, never checked: the pipeline's robot guard decides (see there)
+                self.ours.append(to)  # robots only: decided on the headers (_head_verdict), then the robot guard
+                self.notification_sender.append(to)
                 return Milter.CONTINUE
             if refused_reserved(rt.settings, address):
                 return self._refuse_rcpt(address, RESERVED_REFUSAL, t0)
@@ -451,6 +464,17 @@ class MailgateMilter(Milter.Base):
         if not self.too_large:
             self.chunks.append(b"\r\n")
         self.head_chunks = len(self.chunks)
+        if self.notification_sender and len(self.notification_sender) == len(self.ours):
+            self._head_verdict()
+
+    def _head_verdict(self) -> None:
+        """Mail only for the notification sender: a robot's goes on (stored, the guard records it ignored);
+        anyone else's is refused at its end, its body neither buffered nor stored."""
+        head = load_head(b"".join(self.chunks[:self.head_chunks]))
+        if guard.takes_robot(head, self.sender):
+            return
+        self.head_refusal = NOTIFICATION_SENDER_REFUSAL
+        self.chunks, self.head_chunks = [], 0
 
     @_guarded
     def body(self, chunk: bytes) -> int:
@@ -459,6 +483,8 @@ class MailgateMilter(Milter.Base):
             return Milter.SKIP if self._protocol & Milter.P_SKIP else Milter.CONTINUE
         if not self.in_body:
             self._end_headers()
+        if self.head_refusal is not None:  # decided on the headers: the body is not wanted
+            return Milter.SKIP if self._protocol & Milter.P_SKIP else Milter.CONTINUE
         self.size += len(chunk)
         if self.too_large or self.size > self.runtime.settings.max_message_bytes:
             if not self.others:
@@ -502,6 +528,8 @@ class MailgateMilter(Milter.Base):
             return Milter.CONTINUE
         if not self.in_body:  # an empty body: no body callback came
             self._end_headers()
+        if self.head_refusal is not None:
+            return self._refuse_unstored(self.head_refusal)
         if self.too_large and not self.others:
             return self._refuse_too_large()
         rt = self.runtime
@@ -546,6 +574,23 @@ class MailgateMilter(Milter.Base):
             return Milter.REJECT
         for rcpt in self.ours:
             self._ctx.delrcpt(rcpt)  # DELRCPT is negotiated (ACTIONS)
+        self._reset()
+        return Milter.CONTINUE
+
+    def _refuse_unstored(self, refusal: Reject) -> int:
+        """Refused before anything was stored: 550 when every recipient is Mailgate's, else Mailgate's
+        recipients are removed (the others get it; no bounce). Counted with the RCPT refusals."""
+        self.runtime.refusals.add(refusal.reason)
+        refused = Outcome(id=None, status=Status.REJECTED, reason=refusal.reason, text=refusal.text)
+        reply = message_reply(refused, all_recipients_ours=not self.others)
+        self._mlog().info("message refused", rcpt=",".join(_bare(r) for r in self.ours), status="rejected",
+                          reason=refusal.reason, stored="no", others=len(self.others), ms=self._elapsed())
+        if not reply.is_ok:
+            self._reply(reply)
+            self._reset()
+            return Milter.REJECT
+        for rcpt in self.ours:
+            self._ctx.delrcpt(rcpt)
         self._reset()
         return Milter.CONTINUE
 

@@ -86,18 +86,19 @@ class _BoundedInput(email.feedparser.BufferedSubFile):
 class _BoundedParser(email.feedparser.FeedParser):
     """compat32's FeedParser, refusing hostile depth (see MAX_NESTING) instead of spending minutes on it."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_parts: int = MAX_PARTS) -> None:
         super().__init__(policy=_POLICY)
         self._input = _BoundedInput()
         self._depth = 0
         self._parts = 0
+        self._max_parts = max_parts
 
     def _parsegen(self):
         # Every part -- nested multipart, message/rfc822, delivery-status block -- is read by a
         # _parsegen of its own.
         self._depth += 1
         self._parts += 1
-        if self._depth > MAX_NESTING or self._parts > MAX_PARTS:
+        if self._depth > MAX_NESTING or self._parts > self._max_parts:
             raise _TooDeep()
         try:
             yield from super()._parsegen()
@@ -105,14 +106,14 @@ class _BoundedParser(email.feedparser.FeedParser):
             self._depth -= 1
 
 
-def load_message(raw: bytes) -> Message:
-    """Parse raw bytes into a Message; never raises."""
+def load_message(raw: bytes, max_parts: int = MAX_PARTS) -> Message:
+    """Parse raw bytes into a Message; never raises. Past `max_parts` MIME parts only the headers are read."""
     text = raw.decode("ascii", "surrogateescape")  # as email.message_from_bytes reads bytes
     try:
         msg = _single_part(text)
         if msg is not None:
             return msg
-        parser = _BoundedParser()
+        parser = _BoundedParser(max_parts)
         for start in range(0, len(text), _FEED_CHARS):  # in pieces: a refusal stops the line splitting too
             parser.feed(text[start:start + _FEED_CHARS])
         return parser.close()
@@ -127,6 +128,46 @@ def load_message(raw: bytes) -> Message:
             return msg
 
 
+
+
+_HEAD_END = re.compile(rb"\n\r?\n")
+
+
+def load_head(raw: bytes) -> Message:
+    """The header section only, as load_message() reads it; no part of the body is read (its payload is '').
+
+    What is known of a message before its sender is authorised: Message-ID,
+    Subject, From, the routing headers, the robot guard's header evidence.
+    Its cost does not grow with the body, however hostile.
+    """
+    end = _HEAD_END.search(raw)
+    text = (raw[:end.end()] if end else raw).decode("ascii", "surrogateescape")
+    try:
+        msg = email.parser.Parser(policy=_POLICY).parsestr(text, headersonly=True)
+    except Exception:  # pragma: no cover - compat32 is lenient; belt and braces
+        msg = Message()
+    msg.set_payload("")
+    return msg
+
+
+def load_body(head: Message, raw: bytes, max_parts: int = MAX_PARTS) -> Message:
+    """The whole message, once its head (load_head) was read: the head's decoded header values are
+    kept (decoded once per message, not once per reading)."""
+    msg = load_message(raw, max_parts)
+    decoded = head.__dict__.get(_DECODED)
+    if decoded:
+        msg.__dict__.setdefault(_DECODED, {}).update(decoded)  # entries hold the raw value: checked on use
+    return msg
+
+
+GLANCE_BYTES = 64 * 1024  # what the robot guard reads of a message whose headers say it is a robot
+GLANCE_PARTS = 100
+
+
+def load_glance(head: Message, raw: bytes) -> Message:
+    """The message's first GLANCE_BYTES and GLANCE_PARTS parts, for the robot guard's body evidence
+    (a delivery report's explanation and status come first): bounded work whatever the message."""
+    return load_body(head, raw[:GLANCE_BYTES], GLANCE_PARTS)
 
 
 def _header_section(text: str) -> tuple[str, str]:

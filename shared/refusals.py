@@ -1,7 +1,9 @@
 """RCPT-time refusals, counted per reason and hour.
 
 The milter refuses unusable Mailgate addresses at RCPT (unknown address,
-a reply hash made invalid by a key rotation, an object gone). An operator
+a reply hash made invalid by a key rotation, an object gone), and a
+person's message to the notification sender at the end of its headers
+(nothing of it stored). An operator
 wants to see how many and why without reading the milter's log, but a flood
 of bad addresses must not become a flood of rows: refusals are added up in
 memory and written every FLUSH_SECONDS as one upsert per (hour, reason).

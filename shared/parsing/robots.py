@@ -194,6 +194,44 @@ def _unquoted(text: str, ctype: str) -> str:
     return "\n".join(lines[:200])
 
 
+def _bounce_head(msg: Message, sender: str | None, sender_src: str) -> str | None:
+    """Bounce evidence in the headers and the envelope alone: decisive markers, or a robot sender with a
+    bounce-like Subject. No part of the body is read."""
+    ctype = mime.content_type(msg)
+    report_type = str(mime.param(msg, "report-type") or "").lower()
+    if ctype == "multipart/report" and report_type in ("delivery-status", "global-delivery-status"):
+        return f"multipart/report; report-type={report_type}"
+    if ctype == "multipart/report" and report_type == "feedback-report":
+        return "abuse/complaint feedback report (ARF)"
+    if _has(msg, "x-failed-recipients") and msg.get("X-Failed-Recipients") is not None:
+        return "X-Failed-Recipients header"
+    daemon = _daemon_sender(msg, sender, sender_src)
+    if daemon:
+        return daemon
+    from_addr = _address(header_text(msg, "From"))
+    automated = bool(_AUTOMATED_LOCAL.match(from_addr.split("@")[0])) if from_addr else False
+    if automated or sender == "":
+        subject = header_text(msg, "Subject")
+        if _BOUNCE_SUBJECT.search(subject) and not _REPLY_PREFIX.match(subject):
+            who = f"automated sender {from_addr}" if automated else "null sender"
+            return f"{who} and bounce subject {subject[:50]!r}"
+    return None
+
+
+def _daemon_sender(msg: Message, sender: str | None, sender_src: str) -> str | None:
+    """A mail system in From (its name, or MAILER-DAEMON) or as the envelope sender: decisive."""
+    from_value = header_text(msg, "From")
+    from_addr = _address(from_value)
+    # "postmaster" is also a human admin's address, so there it only counts as an automated
+    # sender (combined evidence).
+    display = from_value.split("<")[0] if from_addr else from_value
+    if _DAEMON_FROM.search(_POSTMASTER.sub("", display)) or _MAILER_DAEMON_ADDRESS.match(from_addr):
+        return f"From: {from_value[:60]}"
+    if sender and _DAEMON_FROM.search(sender):
+        return f"{sender_src} {sender[:60]}"
+    return None
+
+
 def _bounce_evidence(msg: Message, sender: str | None, sender_src: str) -> str | None:
     """A reason phrase when the message is a bounce, else None."""
     ctype = mime.content_type(msg)
@@ -207,16 +245,10 @@ def _bounce_evidence(msg: Message, sender: str | None, sender_src: str) -> str |
             return "delivery-status report part"
     if _has(msg, "x-failed-recipients") and msg.get("X-Failed-Recipients") is not None:
         return "X-Failed-Recipients header"
-    from_value = header_text(msg, "From")
-    from_addr = _address(from_value)
-    # A mail system's name, or MAILER-DAEMON, is decisive; "postmaster" is
-    # also a human admin's address, so there it only counts as an automated
-    # sender (combined evidence below).
-    display = from_value.split("<")[0] if from_addr else from_value
-    if _DAEMON_FROM.search(_POSTMASTER.sub("", display)) or _MAILER_DAEMON_ADDRESS.match(from_addr):
-        return f"From: {from_value[:60]}"
-    if sender and _DAEMON_FROM.search(sender):
-        return f"{sender_src} {sender[:60]}"
+    daemon = _daemon_sender(msg, sender, sender_src)
+    if daemon:
+        return daemon
+    from_addr = _address(header_text(msg, "From"))
     automated = bool(_AUTOMATED_LOCAL.match(from_addr.split("@")[0])) if from_addr else False
     null_sender = sender == ""
     found = _first_text_part(msg)
@@ -280,7 +312,8 @@ def _keyword(value: str) -> str:
     return _COMMENT.sub(" ", value).split(";")[0].strip()
 
 
-def _auto_reply_evidence(msg: Message) -> str | None:
+def _auto_reply_evidence(msg: Message, parts: bool = True) -> str | None:
+    """A reason phrase when the message is an auto-reply (`parts` False: from the headers alone)."""
     # Most of the headers below are absent from most mail: a missing one
     # reads as "" without being looked up.
     names = _header_names(msg)
@@ -308,7 +341,7 @@ def _auto_reply_evidence(msg: Message) -> str | None:
     report_type = str(mime.param(msg, "report-type") or "").lower()
     if mime.content_type(msg) == "multipart/report" and report_type == "disposition-notification":
         return "read receipt (multipart/report; report-type=disposition-notification)"
-    for part in _walk(msg, limit=50):
+    for part in _walk(msg, limit=50) if parts else ():
         if mime.content_type(part) == "message/disposition-notification":
             return "read receipt (message/disposition-notification part)"
     if header_text(msg, "X-Apple-Action").upper() == "VACATION":
@@ -330,3 +363,41 @@ def _classify(msg: Message, envelope_sender: str | None) -> RobotVerdict:
     if sender == "":
         return RobotVerdict("bounce", f"null sender <> ({sender_src})")
     return RobotVerdict(None, "")
+
+
+def classify_robot_head(msg: Message, envelope_sender: str | None) -> RobotVerdict:
+    """classify_robot() on what the headers and the envelope say, reading no part of the body; never raises.
+
+    A robot here is a robot for classify_robot() too (which may name another
+    reason for it, found in the body); None means only the body could still
+    show a robot. Cheap: it is asked before a message's sender is authorised
+    (pipeline step `guard`) and by the milter for mail to the notification sender.
+    """
+    try:
+        sender, sender_src = _envelope(msg, envelope_sender)
+        bounce = _bounce_head(msg, sender, sender_src)
+        if bounce:
+            return RobotVerdict("bounce", bounce)
+        auto = _auto_reply_evidence(msg, parts=False)
+        if auto:
+            return RobotVerdict("auto_reply", auto)
+        if sender == "":
+            return RobotVerdict("bounce", f"null sender <> ({sender_src})")
+        return RobotVerdict(None, "")
+    except Exception as exc:  # pragma: no cover - defensive; a human is the safe default
+        return RobotVerdict(None, f"classification failed ({exc.__class__.__name__}); treated as human")
+
+
+def automated_sender(msg: Message, envelope_sender: str | None) -> str:
+    """The robot address the message comes from (envelope sender or From: MAILER-DAEMON, no-reply@,
+    bounces+…@, *-owner@, …), or ''. An address is no evidence of a robot by itself; it says
+    who may write to an address that reads only robots (the notification sender)."""
+    try:
+        sender, _ = _envelope(msg, envelope_sender)
+        for address in (sender or "", _address(header_text(msg, "From"))):
+            local = address.rpartition("@")[0] if "@" in address else address
+            if local and (_AUTOMATED_LOCAL.match(local) or _DAEMON_FROM.search(local)):
+                return address
+    except Exception:  # noqa: BLE001 -- a header that cannot be read names no robot
+        return ""
+    return ""

@@ -1,9 +1,14 @@
 """The transaction driver: runs the steps on a batch of stored messages and turns what they raise into answers.
 
-Reading first: each step's `read` for every message, before any
-transaction (no database; parsing). Then one write transaction for the
-batch, a savepoint per message: the steps' `run` in order, then `record`
-writes the outcome. What a step raises is mapped to the message's answer in
+Reading first, before any transaction: each step's `read` for every
+message (its headers); then, on the database but writing nothing, what the
+steps before the body (`steps.BODY_STEP`) would make of each message
+(`foresee`); then each step's `read_body` (decoding, parsing) only for the
+messages they would let through. Mail refused at authorise -- anyone can
+send it -- is never decoded. Then one write transaction for the batch, a
+savepoint per message: the steps' `run` in order, then `record` writes the
+outcome. The foresight only saves work: the transaction decides again, and
+a body not read ahead is read at its step's turn. What a step raises is mapped to the message's answer in
 one place, `_settle`:
 
 - a Disposition (`outcomes.Ignore`/`Reject`): the message's work is undone
@@ -22,6 +27,7 @@ as TempFail (`durability.py`).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 import traceback
@@ -32,6 +38,7 @@ from mailgate.shared.db import is_unavailable
 from mailgate.shared.logs import MessageLog, kv
 from mailgate.shared.outcomes import Disposition, Outcome, TempFail
 from mailgate.shared.pipeline import steps
+from mailgate.shared.pipeline.steps import BODY_STEP
 from mailgate.shared.pipeline.steps import record
 from mailgate.shared.pipeline.work import AlreadySettled, Work
 from mailgate.shared.prepared import Conn
@@ -42,19 +49,62 @@ STEPS = steps.load()
 TIMED_AS_ACT = "act"  # Timings: the steps before it count as `authorise`, it and the record as `act`
 
 
-def read_all(batch: Sequence[Work]) -> None:
-    """Every step's `read` on every message, until one raises (kept, raised at that step's turn)."""
+def read_all(batch: Sequence[Work], conn: Conn | None = None) -> None:
+    """Every step's reading on every message, until one raises (kept, raised at that step's turn).
+
+    With `conn` (outside any transaction), the bodies are read only of the
+    messages the steps before BODY_STEP would not end; without, of all.
+    """
     for w in batch:
         t0 = time.perf_counter()
-        for step in STEPS:
-            if step.read is None:
-                continue
-            try:
-                step.read(w)
-            except Exception as exc:  # noqa: BLE001 -- raised again when the step's turn comes
-                w.stopped = (step.name, exc, "".join(traceback.format_exception(exc)))
-                break
+        _read(w, "read")
+        if conn is not None:
+            w.body_needed = not foresee(conn, w)
         w.timings.parse = time.perf_counter() - t0
+    if conn is not None:
+        conn.rollback_quietly()  # PostgreSQL began a transaction for the reads: not the processing's
+        conn.memo.clear()
+    for w in batch:
+        if w.body_needed:
+            t0 = time.perf_counter()
+            _read(w, "read_body")
+            w.timings.parse += time.perf_counter() - t0
+
+
+def _read(w: Work, kind: str) -> None:
+    for step in STEPS:
+        if w.stopped is not None:
+            return
+        read = getattr(step, kind)
+        if read is None:
+            continue
+        try:
+            read(w)
+        except Exception as exc:  # noqa: BLE001 -- raised again when the step's turn comes
+            w.stopped = (step.name, exc, "".join(traceback.format_exception(exc)))
+
+
+def foresee(conn: Conn, w: Work) -> bool:
+    """Whether the steps before BODY_STEP would end this message (refuse, ignore, defer it).
+
+    They run on a copy of `w` (its own decisions, columns and envelope) with
+    reads only; what they would decide is not kept. A step that fails some
+    other way is left for the transaction to meet and record.
+    """
+    if w.stopped is not None:
+        return True  # a step's reading failed: the message ends at that step, which comes first
+    trial = dataclasses.replace(w, conn=conn, decisions=[], columns={}, envelope=dataclasses.replace(w.envelope),
+                                log=MessageLog(log, qid=w.row.queue_id, mid=w.row.message_id, rec=w.row.id))
+    try:
+        for step in STEPS:
+            if step.name == BODY_STEP:
+                return False
+            step.run(trial)
+    except (Disposition, TempFail, AlreadySettled):
+        return True
+    except Exception:  # noqa: BLE001 -- the real run meets it again, and records it
+        return False
+    return False
 
 
 def decide_all(conn: Conn, batch: Sequence[Work]) -> list[Outcome | TempFail]:

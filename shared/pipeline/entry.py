@@ -68,7 +68,7 @@ def receive_many(db: Database, settings: Settings, messages: Sequence[tuple[Enve
         with durability.unit(db, "could not store the message durably", sync=sync) as unit:
             store_step.run(unit.conn, batch)
             todo = [w for w in batch if w.row.status == Status.RECEIVED]  # not decided at the store (too large)
-            driver.read_all(todo)  # once stored: a message the parser chokes on is already in the database
+            driver.read_all(todo, unit.conn)  # once stored: a message the parser chokes on is already in the database
             decided = dict(zip(map(id, todo), driver.decide_all(unit.conn, todo) if todo else []))
     except TempFail as exc:
         return [exc] * len(batch)
@@ -81,7 +81,7 @@ def store(db: Database, settings: Settings, envelope: Envelope, raw: bytes) -> t
     w = store_step.arrival(settings, envelope, raw, Timings())
     with durability.unit(db, "could not store the message") as unit:
         store_step.run(unit.conn, [w])
-    return w.row, w.msg
+    return w.row, w.body()
 
 
 def process(db: Database, settings: Settings, row: ReceivedRow, msg: Message, envelope: Envelope,

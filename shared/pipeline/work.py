@@ -15,7 +15,7 @@ from mailgate.shared.addresses import Recipient
 from mailgate.shared.config import Settings
 from mailgate.shared.envelope import Envelope
 from mailgate.shared.logs import MessageLog
-from mailgate.shared.message import FromMailbox
+from mailgate.shared.message import FromMailbox, load_body
 from mailgate.shared.outcomes import Ignore
 from mailgate.shared.parsing import ParsedMessage
 from mailgate.shared.prepared import Conn
@@ -38,7 +38,7 @@ class Timings:
     batch: int = 1  # messages stored and processed together with this one (Batcher or the writer process)
     wait: float = 0.0  # for this process's writer turn, or for the Batcher's writer thread
     store: float = 0.0
-    parse: float = 0.0  # the steps' reading, before the transaction (robot guard, parser)
+    parse: float = 0.0  # reading, before the transaction: the headers, what the steps before the body foresee, the body
     authorise: float = 0.0  # the steps before `act`
     act: float = 0.0  # `act` and recording the outcome
     durable: float = 0.0  # the one fsync that covers the store and the outcome
@@ -54,7 +54,11 @@ class Work:
     row: ReceivedRow | None = None  # as stored (set by the store step, or given to process())
     pending: tuple[dict[str, Any], bytes] | None = None  # the row's values and the bytes the store step keeps
     raw: bytes = b""  # the bytes as stored (sender authentication may verify them late)
-    msg: Message | None = None  # the parsed email object the readers look at
+    # The email object the readers look at: from the store step its header section only (load_head), until
+    # `body()` reads the rest -- only for a message the steps before the body would not end (driver.py).
+    msg: Message | None = None
+    body_read: bool = True
+    body_needed: bool = True  # False: the steps before the body were foreseen to end the message (not read)
     conn: Conn | None = None  # the processing transaction's connection
     log: MessageLog | None = None
     decisions: list[str] = field(default_factory=list)  # the decision log, in words, recorded with the outcome
@@ -88,3 +92,10 @@ class Work:
 
     def note(self, sentence: str) -> None:
         self.decisions.append(sentence)
+
+    def body(self) -> Message:
+        """The whole message, its MIME structure read from `raw` on first need (the head's decoding kept)."""
+        if not self.body_read:
+            self.msg = load_body(self.msg, self.raw)
+            self.body_read = True
+        return self.msg

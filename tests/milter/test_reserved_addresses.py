@@ -55,14 +55,42 @@ def test_a_bounce_to_the_notification_sender_is_stored_as_ignored(runtime, db, s
     assert (rec["status"], rec["reason"]) == ("ignored", "bounce")
 
 
-def test_a_person_writing_to_the_notification_sender_is_refused(runtime, db, seed, mail):
-    raw = mail(sender="alice@example.org", to="noreply@reply.example.com", body="Thanks!\n")
-    res = Conn(runtime).send(raw, "alice@example.org", "noreply@reply.example.com")
-    assert res["eom"] == Milter.REJECT and res["reply"][0] == "550"
-    assert (_last(db)["status"], _last(db)["reason"]) == ("rejected", "unknown_recipient")
-    # With someone else in the message: they get it, Mailgate's copy is recorded.
+def _count(db) -> int:
+    with db.read() as s:
+        return s.query(ReceivedMessage).count()
+
+
+def test_a_person_writing_to_the_notification_sender_is_refused_unstored(runtime, db, seed, mail):
+    """Issue 20 item 4: only robots may fill the notification sender's mailbox; a person's message is refused
+    on its headers, its body neither buffered nor stored."""
+    before = _count(db)
+    raw = mail(sender="alice@example.org", to="noreply@reply.example.com", body="Thanks!\n" * 20000)
+    conn = Conn(runtime)
+    res = conn.send(raw, "alice@example.org", "noreply@reply.example.com")
+    assert res["body"] == Milter.SKIP and conn.milter.chunks == []
+    assert res["eom"] == Milter.REJECT and res["reply"][:2] == ("550", "5.7.1") and "only sends" in res["reply"][2]
+    # With someone else in the message: they get it; Mailgate's recipient is removed, nothing stored.
     res = Conn(runtime).send(raw, "alice@example.org", "noreply@reply.example.com", "carol@example.net")
     assert res["eom"] == Milter.CONTINUE and res["delrcpt"] == ["<noreply@reply.example.com>"]
+    assert _count(db) == before
+    assert runtime.refusals.flush(db) == 2  # counted with the RCPT refusals (list-refusals, the dashboard)
+
+
+@pytest.mark.parametrize("sender,headers,reason", [
+    ("bob@example.org", {"Auto-Submitted": "auto-replied", "Subject": "Re: [T1] Printer"}, "auto_generated"),
+    ("bob@example.org", {"Subject": "Out of Office: Re: [T1] Printer"}, "auto_generated"),
+    ("no-reply@service.example.com", {"Subject": "Your message"}, "unknown_recipient"),
+])
+def test_auto_replies_and_robot_senders_reach_the_notification_sender(runtime, db, seed, mail, sender, headers,
+                                                                      reason):
+    """An out-of-office reply may come from a person's own address: accepted on its headers; a robot's
+    address is accepted too (stored; the guard, then route, decide)."""
+    subject = headers.pop("Subject")
+    raw = mail(sender=sender, to="noreply@reply.example.com", subject=subject, headers=headers,
+               body="I am away until Monday.\n")
+    res = Conn(runtime).send(raw, sender, "noreply@reply.example.com")
+    assert res["eom"] == (Milter.REJECT if reason == "unknown_recipient" else Milter.CONTINUE)
+    assert _last(db)["reason"] == reason
 
 
 def test_postmaster_and_a_foreign_sender_address_pass_untouched(runtime, db, seed, settings):
@@ -193,3 +221,31 @@ def test_a_refusal_the_sender_cannot_be_told_is_recorded_as_such(runtime, db, se
         rec = queries.inbound_detail_json(s.query(ReceivedMessage).order_by(ReceivedMessage.id.desc()).first())
     assert (rec["status"], rec["reason"]) == ("rejected", "unknown_sender")
     assert any("The sender was not told" in d and "1 recipient(s) outside Mailgate" in d for d in rec["decisions"])
+
+
+def test_the_notification_sender_over_smtp_takes_robots_only(aliased_postfix, env, db, seed, tmp_path):
+    """Through a real Postfix: a person's 1 MB message to noreply@ gets 550 5.7.1 after DATA and nothing of it
+    is stored; a bounce (null sender) and an out-of-office reply from a person's address are stored, ignored."""
+    pf = aliased_postfix
+    milter = MilterProcess(env=env, socket_path=pf.milter_socket, log_path=tmp_path / "milter.log").start()
+    before = _count(db)
+    person = ("From: Alice <alice@example.org>\r\nTo: noreply@reply.example.com\r\nSubject: Re: [T1] Printer\r\n"
+              "Message-ID: <person-1@example.org>\r\n\r\n" + "Thanks, and here is a big log.\r\n" * 34000)
+    away = ("From: Bob <bob@example.org>\r\nTo: noreply@reply.example.com\r\nSubject: Re: [T1] Printer\r\n"
+            "Auto-Submitted: auto-replied\r\nMessage-ID: <away-1@example.org>\r\n\r\nI am away until Monday.\r\n")
+    try:
+        with smtplib.SMTP("127.0.0.1", pf.port, timeout=60) as smtp:
+            with pytest.raises(smtplib.SMTPDataError) as refused:
+                smtp.sendmail("alice@example.org", ["noreply@reply.example.com"], person)
+            assert refused.value.smtp_code == 550 and b"5.7.1" in refused.value.smtp_error
+            assert _count(db) == before  # nothing of it stored
+            assert smtp.sendmail("", ["noreply@reply.example.com"], BOUNCE) == {}
+            assert _last(db)["reason"] == "bounce"
+            assert smtp.sendmail("bob@example.org", ["noreply@reply.example.com"], away) == {}
+            assert (_last(db)["status"], _last(db)["reason"]) == ("ignored", "auto_generated")
+        pf.wait_queue_empty()
+    finally:
+        milter.stop()
+    assert _count(db) == before + 2
+    assert "NOT-CONSUMED-BY-MAILGATE" not in pf.log()
+    assert "stored=no" in milter.log() and "reason=unknown_recipient" in milter.log()

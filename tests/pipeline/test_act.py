@@ -12,7 +12,7 @@ from mailgate.shared.prepared import Statement
 
 
 def _ready(w):
-    parse.read(w)
+    parse.read_body(w)
     route.run(w)
     authorise.read(w)
     authorise.run(w)

@@ -12,7 +12,8 @@ def test_the_steps_are_the_named_modules_in_order():
     steps = load()
     assert tuple(s.name for s in steps) == STEPS == ("dedupe", "guard", "route", "sender_auth", "authorise",
                                                      "parse", "act", "service_desk")
-    assert [s.name for s in steps if s.read is not None] == ["guard", "authorise", "parse"]
+    assert [s.name for s in steps if s.read is not None] == ["guard", "authorise"]
+    assert [s.name for s in steps if s.read_body is not None] == ["guard", "parse"]
 
 
 def test_a_batch_is_decided_message_by_message(db, stored, mail):

@@ -11,7 +11,7 @@ def _row(conn, w):
 
 def test_processed_records_what_was_done(stored, deciding, mail):
     w = stored(mail(body="Hello.\n!frobnicate"))
-    parse.read(w)
+    parse.read_body(w)
     with deciding(w) as conn:
         authorise.read(w)
         for step in (route, authorise, parse, act):

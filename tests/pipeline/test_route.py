@@ -36,3 +36,23 @@ def test_no_usable_recipient_is_refused(stored, deciding, to, reason):
     with deciding(w), pytest.raises(Reject) as refused:
         route.run(w)
     assert refused.value.reason == reason and w.routed_to is None
+
+
+def test_a_thousand_recipients_cost_no_more_than_twenty_checks(stored, deciding, seed, monkeypatch):
+    """Work per message is bounded, not multiplied by its recipients (issue 20 item 9)."""
+    checked = []
+    real = route.check_recipient
+
+    def counting(conn, settings, address):
+        checked.append(address)
+        return real(conn, settings, address)
+
+    monkeypatch.setattr(route, "check_recipient", counting)
+    spellings = [seed.create_address.upper(), seed.create_address]  # one address, twice: checked once
+    unknown = [f"nobody{i}@reply.example.com" for i in range(1000)]
+    w = stored(to=[*spellings, *unknown])
+    with deciding(w):
+        route.run(w)
+    assert w.routed_to == seed.create_address and len(checked) == route.MAX_CHECKED
+    assert checked[0] == seed.create_address.upper() and seed.create_address not in checked
+    assert "1001 Mailgate recipients: only the first 20 were considered." in w.decisions

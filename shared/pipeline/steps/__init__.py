@@ -10,12 +10,17 @@ A step module has:
   with that outcome, or a TempFail to leave it `received` for the sender's
   retry (with its decisions recorded). Any other exception records the
   message as failed; an unavailable database leaves it for a retry.
-- optionally `read(w: Work) -> None`: work that needs only the message --
-  no database, maybe slow (parsing; DNS) -- run for every message of the
-  batch before the transaction begins. What it finds waits on `w` for the
-  step's `run`; if it raises, reading stops there and the exception is
-  raised when the step's turn comes (so the order holds: a duplicate bounce
-  is a duplicate).
+- optionally `read(w: Work) -> None`: work that needs only the message's
+  headers (`w.msg` is the header section) -- no database -- run for every
+  message of the batch before the transaction begins. What it finds waits
+  on `w` for the step's `run`; if it raises, reading stops there and the
+  exception is raised when the step's turn comes (so the order holds: a
+  duplicate bounce is a duplicate).
+- optionally `read_body(w: Work) -> None`: the same for work on the body
+  (`w.body()`: decoding, parsing), run after the headers' reading and only
+  for a message that the steps before BODY_STEP would not end: the driver
+  foresees that on the database, without writing. So mail refused at
+  authorise (an unknown sender, a forged reply) costs no body decoding.
 
 Adding a step: a module here with those functions, and its name in STEPS
 (docs/architecture.md).
@@ -28,6 +33,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 STEPS = ("dedupe", "guard", "route", "sender_auth", "authorise", "parse", "act", "service_desk")
+BODY_STEP = "parse"  # the first step whose `run` needs the body; the steps before it decide on the headers
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,7 @@ class Step:
     name: str
     run: Callable
     read: Callable | None = None
+    read_body: Callable | None = None
 
 
 def load(names: tuple[str, ...] = STEPS) -> tuple[Step, ...]:
@@ -42,5 +49,5 @@ def load(names: tuple[str, ...] = STEPS) -> tuple[Step, ...]:
     steps = []
     for name in names:
         module = importlib.import_module(f"{__name__}.{name}")
-        steps.append(Step(name, module.run, getattr(module, "read", None)))
+        steps.append(Step(name, module.run, getattr(module, "read", None), getattr(module, "read_body", None)))
     return tuple(steps)

@@ -15,6 +15,9 @@ from mailgate.shared.outcomes import Reason, Reject
 from mailgate.shared.pipeline.work import Work
 
 ROUTING_HEADERS = ("To", "Cc", "Delivered-To", "Envelope-To", "X-Envelope-To")
+# Mailgate recipients checked per message (each costs a signature check and look-ups): one message to a
+# thousand addresses (Postfix's default recipient limit) costs no more than one to this many.
+MAX_CHECKED = 20
 
 
 def run(w: Work) -> None:
@@ -25,7 +28,7 @@ def run(w: Work) -> None:
         candidates = header_recipients(w.msg)
         w.note("No envelope: routed by the headers " + ", ".join(ROUTING_HEADERS) + ": "
                + (", ".join(candidates) or "none found") + ".")
-    found = _usable(w, [a for a in candidates if is_ours(w.settings, a)])
+    found = _usable(w, _bounded(w, [a for a in candidates if is_ours(w.settings, a)]))
     # A reply to a thread that also copies a create address is a reply.
     w.recipient = next((r for r in found if r.kind == "reply"), found[0])
     if len(found) > 1:
@@ -36,6 +39,16 @@ def run(w: Work) -> None:
         w.object_ref = w.recipient.token.obj
     elif w.recipient.kind == "unsubscribe":
         w.object_ref = w.recipient.task.ref
+
+
+def _bounded(w: Work, ours: list[str]) -> list[str]:
+    """Mailgate's recipients once each (case-insensitively), the first MAX_CHECKED of them."""
+    seen: set[str] = set()
+    distinct = [a for a in ours if not (a.lower() in seen or seen.add(a.lower()))]
+    if len(distinct) > MAX_CHECKED:
+        w.note(f"{len(distinct)} Mailgate recipients: only the first {MAX_CHECKED} were considered.")
+        return distinct[:MAX_CHECKED]
+    return distinct
 
 
 def _usable(w: Work, ours: list[str]) -> list[Recipient]:

@@ -57,7 +57,8 @@ def comment(conn: Conn, settings: Settings, *, task: TaskRow, author: UserRef, t
     external = bool(participants.of_task(conn, task.id))
     if comment_id and external:
         events.insert(1, "internal" if internal else "public")
-    actor = author if participant is None else ExternalActor(0, participant.address, _external(participant))
+    actor = author if participant is None else ExternalActor(0, participant.address,
+                                                             external_name(participant.name, participant.address))
     notify.queue_task_event(conn, settings, task=task, actor=actor, events=events, new_text=text,
                             source_received_id=source_received_id, parent_message_id=parent_message_id,
                             external=external)
@@ -74,8 +75,9 @@ def comment(conn: Conn, settings: Settings, *, task: TaskRow, author: UserRef, t
     return done
 
 
-def _external(p: ParticipantRow) -> str:
-    return f"{p.name} <{p.address}> (external)" if p.name else f"{p.address} (external)"
+def external_name(name: str, address: str) -> str:
+    """How the team's notifications name someone without an account."""
+    return f"{name} <{address}> (external)" if name else f"{address} (external)"
 
 
 class CommentError(ValueError):

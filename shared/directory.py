@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from mailgate.shared import audit
 from mailgate.shared.addresses import AddressError, is_reserved, split_address
 from mailgate.shared.config import Settings
-from mailgate.shared.keys import signing_key
+from mailgate.shared.keys import current_key
 from mailgate.shared.models import AppUser, Application, CreateAddress, UserEmail
 from mailgate.shared.addresses.personal import personal_address
 from mailgate.shared.senderauth.policy import MODES
@@ -230,7 +230,7 @@ def personal_create_address(session: Session, username: str, *, rotate: bool = F
         user.create_address_serial = (user.create_address_serial or 0) + 1
         session.flush()
         audit.record(session, actor, "user.create_address.rotate", user.username)
-    return personal_address(signing_key(session), base, user.id, user.create_address_serial or 0)
+    return personal_address(current_key(session), base, user.id, user.create_address_serial or 0)
 
 
 def get_create_address(session: Session, address: str) -> CreateAddress:

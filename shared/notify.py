@@ -18,30 +18,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import bindparam, select
-from sqlalchemy.engine import Connection
-from sqlalchemy.orm import Session
 
-from mailgate.shared.addresses import incoming
-from mailgate.shared.addresses import reply_address
+from mailgate.shared.addresses import incoming, reply_address
 from mailgate.shared.config import Settings
 from mailgate.shared.db import utcnow
 from mailgate.shared.keys import signing_key
 from mailgate.shared.models import AppUser, OutboundMessage, ReceivedMessage, TaskSubscriber, UserEmail
 from mailgate.shared.outbound.compose import html_from_text, marker_headers, new_message_id, thread_headers
 from mailgate.shared.parsing.markers import marker_line
-from mailgate.shared.prepared import Conn, Insert, Statement, as_conn
-
-# `task` and `actor` below are anything shaped like the models' Task and AppUser
-# (id, ref, title, status, priority, thread_id; id, username, name): the
-# pipeline passes plain rows (rows.TaskRow, rows.UserRef), the console ORM objects.
+from mailgate.shared.prepared import Conn, Insert, Statement
+from mailgate.shared.rows import TaskRow, UserRef
 
 RECIPIENT_MAX = 320  # the column's size; a public message lists everybody in its To header
 
 
-def describe_events(actor: Any, task: Any, events: list[str]) -> list[str]:
+def describe_events(actor: UserRef, task: TaskRow, events: list[str]) -> list[str]:
     """Human lines for what happened, in the order it happened."""
     who = actor.name or actor.username
     lines: list[str] = []
@@ -68,7 +61,7 @@ def describe_events(actor: Any, task: Any, events: list[str]) -> list[str]:
     return lines
 
 
-def task_link(settings: Settings, task: Any) -> str:
+def task_link(settings: Settings, task: TaskRow) -> str:
     """The task's page in the application (MAILGATE_BASE_URL), as notifications link to it."""
     return f"{settings.base_url}/tasks/{task.ref}"
 
@@ -77,7 +70,7 @@ EXTERNAL_NOTE = ("This task has external participants (service desk): your reply
                  "unless it has a line !internal.")
 
 
-def render_text(settings: Settings, task: Any, actor: Any, events: list[str], new_text: str,
+def render_text(settings: Settings, task: TaskRow, actor: UserRef, events: list[str], new_text: str,
                 external: bool = False) -> str:
     """The plain-text body: the reply marker, what happened, the new text, the task link, how to reply
     (`external`: the task has external participants, and a reply reaches them).
@@ -100,7 +93,7 @@ def render_text(settings: Settings, task: Any, actor: Any, events: list[str], ne
     return "\n\n".join(parts) + "\n"
 
 
-def subject_for(task: Any) -> str:
+def subject_for(task: TaskRow) -> str:
     return f"[{task.ref}] {task.title}"
 
 
@@ -162,7 +155,7 @@ _INSERT_OUTBOUND = Insert(_OUTBOUND)
 _SELECT_PARENT = Statement(select(ReceivedMessage.message_id).where(ReceivedMessage.id == bindparam("rec_id")))
 
 
-def _recipients(conn: Conn, task: Any, actor: Any) -> list[Recipient]:
+def _recipients(conn: Conn, task: TaskRow, actor: UserRef) -> list[Recipient]:
     """Subscribers who get mail: not the actor, enabled, with an address (their first one)."""
     found: dict[int, str] = {}
     for user_id, address in conn.all(_SELECT_RECIPIENTS, {"task_id": task.id, "actor_id": actor.id}):
@@ -176,7 +169,7 @@ def _parent_message_id(conn: Conn, source_received_id: int | None, known: str | 
     return conn.scalar(_SELECT_PARENT, {"rec_id": source_received_id}) or ""
 
 
-def queue_task_event(source: Conn | Session | Connection, settings: Settings, *, task: Any, actor: Any,
+def queue_task_event(conn: Conn, settings: Settings, *, task: TaskRow, actor: UserRef,
                      events: list[str], new_text: str = "",
                      source_received_id: int | None = None,
                      parent_message_id: str | None = None, external: bool = False) -> list["QueuedMessage"]:
@@ -189,7 +182,6 @@ def queue_task_event(source: Conn | Session | Connection, settings: Settings, *,
     """
     if not events:
         return []
-    conn = as_conn(source)
     users = _recipients(conn, task, actor)
     if not users:
         return []

@@ -55,6 +55,14 @@ def user_with_serial(conn: Conn, user_id: int) -> tuple[UserRef, int] | None:
     return (UserRef(*row[:4]), row[4] or 0) if row is not None else None
 
 
+_USER_BY_ID = Statement(select(*_USER_COLUMNS).where(_USERS.c.id == bindparam("id")))
+
+
+def user_by_id(conn: Conn, user_id: int) -> UserRef | None:
+    row = conn.first(_USER_BY_ID, {"id": user_id})
+    return UserRef(*row) if row is not None else None
+
+
 def user_by_name(conn: Conn, username: str) -> UserRef | None:
     """Usernames are told apart without case (`!assign CAROL` is carol), as addresses are; the exact
     spelling wins where an older database holds two that differ only in case."""

@@ -176,10 +176,11 @@ class Seed:
         self.create_address = f"bugs@{REPLY_DOMAIN}"
 
     def reply_address(self, task_ref: str, user_id: int | None) -> str:
+        from mailgate.shared import durability
         from mailgate.shared.addresses import issue_reply_address
 
-        with self.db.transaction() as s:
-            return issue_reply_address(s, self.settings, task_ref, user_id)[0]
+        with durability.transaction(self.db) as conn:
+            return issue_reply_address(conn, self.settings, task_ref, user_id)[0]
 
 
 @pytest.fixture

@@ -8,11 +8,11 @@ from sqlalchemy import select
 
 from werkzeug.utils import secure_filename
 
-from mailgate.shared import audit, queries
+from mailgate.shared import audit, durability, queries
 from mailgate.shared.commenting import CommentError, comment_as
 from mailgate.shared.models import AppUser, Attachment, ReceivedMessage
-from mailgate.shared.prepared import as_conn
 from mailgate.webui import settings
+from mailgate.webui.database import pipeline_db, release
 from mailgate.webui.extensions import db
 from mailgate.shared.queries import as_id
 from mailgate.webui.forms import CommentForm
@@ -57,9 +57,12 @@ def comment(ref: str):
     form = _comment_form()
     if not form.validate_on_submit():
         return detail(ref, form, 400)
+    ref = task.ref
+    release()  # the comment is written in a transaction of its own (durability.transaction)
     try:
-        _, done = comment_as(as_conn(db.session()), settings(), ref=task.ref, username=form.author.data,
-                             text=form.text.data or "", internal=bool(form.internal.data))
+        with durability.transaction(pipeline_db()) as conn:
+            _, done = comment_as(conn, settings(), ref=ref, username=form.author.data,
+                                 text=form.text.data or "", internal=bool(form.internal.data))
     except CommentError as exc:
         refuse(f"Not added: {exc}")
         form.text.errors = [str(exc)]

@@ -10,15 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlalchemy.engine import Connection
-from sqlalchemy.orm import Session
-
 from mailgate.shared.addresses.personal import PersonalToken, parse_personal_local, verify_personal
 from mailgate.shared.addresses.reply import UNSUBSCRIBE_LOCAL, ReplyToken, parse_reply_local, verify
 from mailgate.shared.addresses.syntax import AddressError, normalise, split_address
 from mailgate.shared.keys import signing_key
 from mailgate.shared.outcomes import Reason, Reject
-from mailgate.shared.prepared import Conn, as_conn
+from mailgate.shared.prepared import Conn
 from mailgate.shared.rows import (
     CreateTarget, TaskRow, UserRef, create_target, task_by_id, user_by_email, user_with_serial,
 )
@@ -98,7 +95,7 @@ def is_ours(settings: Settings, address: str) -> bool:
     return settings.serves_domain(domain) and not is_reserved(local)
 
 
-def check_recipient(source: Conn | Session | Connection, settings: Settings, address: str) -> Recipient:
+def check_recipient(conn: Conn, settings: Settings, address: str) -> Recipient:
     """Syntax, reply hash under the current key, object exists; or a create address.
 
     Raises Reject(unknown_recipient | invalid_hash | object_not_found).
@@ -106,7 +103,6 @@ def check_recipient(source: Conn | Session | Connection, settings: Settings, add
     most (key and task, or the create address): the milter runs this for
     every RCPT.
     """
-    conn = as_conn(source)
     try:
         local, domain = split_address(address)
     except AddressError as exc:
@@ -174,9 +170,9 @@ def _personal_recipient(conn: Conn, normalised: str, token: PersonalToken, domai
     return Recipient(normalised, "create", create.application, create=create, personal=found[0])
 
 
-def find_user_by_email(source: Conn | Session | Connection, address: str) -> UserRef | None:
+def find_user_by_email(conn: Conn, address: str) -> UserRef | None:
     try:
         addr = normalise(address)
     except AddressError:
         return None
-    return user_by_email(as_conn(source), addr)
+    return user_by_email(conn, addr)

@@ -19,10 +19,9 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlalchemy.orm import Session
-
-from mailgate.shared.keys import SigningKey, current_key
+from mailgate.shared.keys import SigningKey, count_issued, signing_key
 from mailgate.shared.models import MailKey
+from mailgate.shared.prepared import Conn
 from mailgate.shared.servicedesk import participants
 
 if TYPE_CHECKING:
@@ -123,9 +122,8 @@ def verify(key: MailKey | SigningKey, token: ReplyToken, bound: str = "") -> boo
     return hmac.compare_digest(_digest(key.secret, token.obj, token.user, bound), token.digest)
 
 
-def issue_reply_address(session: Session, settings: "Settings", obj: str,
-                        user_id: int | None) -> tuple[str, MailKey]:
-    """Sign with the current key and count the address as handed out under it."""
-    key = current_key(session)
-    key.issued = (key.issued or 0) + 1
+def issue_reply_address(conn: Conn, settings: "Settings", obj: str, user_id: int | None) -> tuple[str, SigningKey]:
+    """Sign with the current key and count the address as handed out under it (the caller's transaction)."""
+    key = signing_key(conn)
+    count_issued(conn, key)
     return reply_address(settings, key, obj, user_id), key

@@ -228,7 +228,7 @@ class Fleet:
         return self
 
     def _seed(self) -> None:
-        from mailgate.shared import directory, schema
+        from mailgate.shared import directory, durability, schema
         from mailgate.shared.addresses import issue_reply_address
         from mailgate.shared.config import from_env
         from mailgate.shared.db import Database
@@ -250,10 +250,10 @@ class Fleet:
                                                            recipients=[f"bugs@{DOMAIN}"]), raw)
             assert out.status == "processed", out
             refs.append(out.object)
-        with self.db.transaction() as s:
+        with durability.transaction(self.db) as conn:
             for ref in refs:
                 for name, mail, full in people:
-                    addr, _ = issue_reply_address(s, self.settings, ref, ids[name])
+                    addr, _ = issue_reply_address(conn, self.settings, ref, ids[name])
                     self.targets.append((mail, full, addr, ref))
 
     def stop(self) -> None:

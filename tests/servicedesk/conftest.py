@@ -8,8 +8,7 @@ from dataclasses import dataclass
 import pytest
 from click.testing import CliRunner
 
-from mailgate.shared import directory
-from mailgate.shared.prepared import as_conn
+from mailgate.shared import directory, durability
 from mailgate.shared.rows import UserRef, task_by_id
 from mailgate.shared.servicedesk import participants
 from mailgate.shared import tracker
@@ -34,8 +33,7 @@ class DeskTask:
 @pytest.fixture
 def desk_task(db, settings, seed, desk) -> DeskTask:
     """T1 on the desk, authored by the Support identity, alice subscribed, jane@customer.example its participant."""
-    with db.transaction() as s:
-        conn = as_conn(s)
+    with durability.transaction(db) as conn:
         support = participants.support_identity(conn)
         task = tracker.create_task(conn, app_id=1, app_name="tasks", author=support, title="Printer on fire",
                                    description="It burns.", attachments=[], source_message_id=None)
@@ -65,5 +63,5 @@ def j(result):
 
 
 def task_row(db, task_id: int):
-    with db.transaction() as s:
-        return task_by_id(as_conn(s), task_id)
+    with db.reading() as conn:
+        return task_by_id(conn, task_id)

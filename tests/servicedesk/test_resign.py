@@ -9,20 +9,19 @@ from dataclasses import replace
 import pytest
 from sqlalchemy import select
 
-from mailgate.shared import commenting, keys
+from mailgate.shared import commenting, durability, keys
 from mailgate.shared.addresses import incoming
 from mailgate.shared.addresses import check_recipient
 from mailgate.shared.models import OutboundMessage
 from mailgate.shared.outbound.resign import resign_reply_to
-from mailgate.shared.prepared import as_conn
 
 
 @pytest.mark.parametrize("to", ["jane@customer.example", "alice@example.org"])
 @pytest.mark.parametrize("template", ["", "incoming+%{key}@mailbox.example", "help@mailbox.example"])
 def test_reply_to_is_resigned_in_its_handed_out_form(db, settings, seed, desk_task, template, to):
     settings = replace(settings, incoming_address=template)
-    with db.transaction() as s:
-        commenting.comment_as(as_conn(s), settings, ref="T1", username="bob", text="Hello.")
+    with durability.transaction(db) as conn:
+        commenting.comment_as(conn, settings, ref="T1", username="bob", text="Hello.")
     with db.transaction() as s:
         keys.rotate_key(s)
     with db.transaction() as s:
@@ -39,8 +38,8 @@ def test_reply_to_is_resigned_in_its_handed_out_form(db, settings, seed, desk_ta
         address = incoming.key_in(template, after[0]) + "@reply.example.com"
     else:
         address = after[0]
-    with db.read() as s:
-        rcpt = check_recipient(s, settings, address)
+    with db.reading() as conn:
+        rcpt = check_recipient(conn, settings, address)
     if to == "alice@example.org":
         assert rcpt.token.user_id == seed.alice
     else:

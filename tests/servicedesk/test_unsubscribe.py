@@ -6,15 +6,14 @@ from dataclasses import replace
 
 from sqlalchemy import select
 
-from mailgate.shared import commenting
+from mailgate.shared import commenting, durability
 from mailgate.shared.models import OutboundMessage
-from mailgate.shared.prepared import as_conn
 from mailgate.shared.servicedesk import participants, unsubscribe
 
 
 def _comment(db, settings, text="Hello."):
-    with db.transaction() as s:
-        commenting.comment_as(as_conn(s), settings, ref="T1", username="bob", text=text)
+    with durability.transaction(db) as conn:
+        commenting.comment_as(conn, settings, ref="T1", username="bob", text=text)
 
 
 def _to_jane(db):
@@ -27,12 +26,10 @@ def _to_jane(db):
 def test_unsubscribe_voids_queued_and_stops_later_mail(db, settings, desk_task):
     _comment(db, settings)
     assert _to_jane(db) == [("queued", "")]
-    with db.transaction() as s:
-        conn = as_conn(s)
+    with durability.transaction(db) as conn:
         p = unsubscribe.by_token(conn, desk_task.participant.unsubscribe_token.upper())
         assert unsubscribe.unsubscribe(conn, p) is True
-    with db.transaction() as s:  # a second time changes nothing
-        conn = as_conn(s)
+    with durability.transaction(db) as conn:  # a second time changes nothing
         assert unsubscribe.unsubscribe(conn, unsubscribe.by_token(conn, p.unsubscribe_token)) is False
     assert _to_jane(db) == [("void", unsubscribe.VOID_REASON)]
     _comment(db, settings, "Anyone there?")
@@ -40,8 +37,7 @@ def test_unsubscribe_voids_queued_and_stops_later_mail(db, settings, desk_task):
 
 
 def test_only_that_task(db, settings, desk_task):
-    with db.transaction() as s:
-        conn = as_conn(s)
+    with durability.transaction(db) as conn:
         other = participants.add(conn, task_id=desk_task.task_id, address="joe@customer.example", name="",
                                  via="cc", desk=desk_task.participant.desk, thread_root="")
         unsubscribe.unsubscribe(conn, desk_task.participant)
@@ -53,8 +49,7 @@ def test_only_that_task(db, settings, desk_task):
 
 
 def test_malformed_tokens_find_nobody(db, desk_task):
-    with db.read() as s:
-        conn = as_conn(s)
+    with db.reading() as conn:
         for token in ("", "x" * 32, desk_task.participant.unsubscribe_token[:-1], "' or 1=1 --"):
             assert unsubscribe.by_token(conn, token) is None
 

@@ -63,14 +63,20 @@ def _owner_file() -> Path:
 
 
 def _write_locked() -> None:
+    """The owner file as `_live` is now; without a writable OWNERS only this process's record is kept."""
     path = _owner_file()
-    if not _live:
-        path.unlink(missing_ok=True)
-        return
-    OWNERS.mkdir(mode=0o755, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps([how for _, _, how in _live.values()]))
-    os.replace(tmp, path)
+    try:
+        if not _live:
+            path.unlink(missing_ok=True)
+            return
+        if not OWNERS.is_dir():
+            OWNERS.mkdir()
+            OWNERS.chmod(0o1777)  # shared by every user's test runs, like /tmp
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps([how for _, _, how in _live.values()]))
+        os.replace(tmp, path)
+    except OSError:
+        pass
 
 
 def started(what: str, stop: Callable[[], object], how: dict) -> int:

@@ -6,9 +6,8 @@ import sys
 
 import click
 
-from mailgate.shared import queries
+from mailgate.shared import durability, queries
 from mailgate.shared.commenting import CommentError, comment_as
-from mailgate.shared.prepared import as_conn
 from mailgate.webui.cli.base import AppContext, emit_json, fail, main, pass_app, table
 
 
@@ -86,9 +85,8 @@ def task_comment(app: AppContext, ref: str, username: str, internal: bool) -> No
     """
     text = sys.stdin.read()
     try:
-        with app.db.transaction() as s:
-            task, done = comment_as(as_conn(s), app.settings, ref=ref, username=username, text=text,
-                                    internal=internal)
+        with durability.transaction(app.db) as conn:
+            task, done = comment_as(conn, app.settings, ref=ref, username=username, text=text, internal=internal)
     except CommentError as exc:
         fail(str(exc))
     what = f"comment #{done.comment_id}" if done.comment_id else "no comment (commands only)"

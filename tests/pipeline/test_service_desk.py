@@ -11,7 +11,7 @@ DESK = "support@reply.example.com"
 
 
 def _through_act(w):
-    parse.read(w)
+    parse.read_body(w)
     route.run(w)
     authorise.read(w)
     authorise.run(w)

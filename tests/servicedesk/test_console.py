@@ -91,11 +91,12 @@ def test_dashboard_counts_desk_tasks_opened_today(browser, db, settings, receive
     assert '<p class="big">1</p>' in card[:200]
 
 
-def test_one_click_unsubscribe_is_on_the_public_listener_only(browser, db, settings, desk_task):
+def test_one_click_unsubscribe_is_on_the_public_listener_only(app, browser, db, settings, desk_task):
     from mailgate.ingress.web.app import create_app
 
     token = desk_task.participant.unsubscribe_token
     assert browser.get(f"/unsubscribe/{token}").status_code == 404  # the console has no such route
+    assert [r.rule for r in app.url_map.iter_rules() if "unsubscribe" in r.rule] == []  # for no method
     public = create_app(settings, db).test_client()
     page = public.get(f"/unsubscribe/{token}")
     assert page.status_code == 200 and 'method="post"' in page.get_data(as_text=True)

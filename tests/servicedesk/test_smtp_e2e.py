@@ -181,3 +181,22 @@ def test_service_desk_over_smtp(postfix, milter_proc, sink, db, settings, seed, 
         assert queries.task_json(s, queries.get_task(s, "T1"))["participants"][0]["unsubscribed"] is True
     postfix.wait_queue_empty()
     assert "NOT-CONSUMED-BY-MAILGATE" not in postfix.log()
+
+
+def test_mailto_unsubscribe_over_smtp(postfix, milter_proc, sink, db, settings, seed, env):
+    """The List-Unsubscribe mailto (RFC 2369) through Postfix and the milter: accepted from any address."""
+    with db.transaction() as s:
+        directory.add_create_address(s, settings, "tasks", DESK, actor="test", service_desk=True)
+    smtp_send(postfix, JANE, DESK, make_mail(sender=f"Jane Doe <{JANE}>", to=DESK, subject="Printer on fire",
+                                             body="It burns.\n"))
+    [(_raw, ack)] = to_jane(send_out(db, settings, sink))
+    mailto = ack["List-Unsubscribe"].split(", ")[0]
+    address = mailto[len("<mailto:"):mailto.index("?")]
+    smtp_send(postfix, "jane.forwarder@other.example", address,
+              make_mail(sender="jane.forwarder@other.example", to=address, subject="unsubscribe", body="\n"))
+    with db.read() as s:
+        assert queries.task_json(s, queries.get_task(s, "T1"))["participants"][0]["unsubscribed"] is True
+    cli(env, "task", "comment", "T1", "--as", "bob", input="Anything else?\n")
+    assert to_jane(send_out(db, settings, sink)) == []
+    postfix.wait_queue_empty()
+    assert "NOT-CONSUMED-BY-MAILGATE" not in postfix.log()

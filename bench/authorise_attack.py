@@ -26,6 +26,7 @@ import argparse
 import functools
 import os
 import platform
+import shutil
 import smtplib
 import statistics
 import sys
@@ -163,7 +164,7 @@ def main() -> int:
     ap.add_argument("--parts", type=int, default=4999)
     ap.add_argument("--seconds", type=float, default=20.0, help="how long each phase times replies")
     ap.add_argument("--interval", type=float, default=0.1, help="pause between two legitimate replies")
-    ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--keep", action="store_true", help="keep the work directory (database, milter log)")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="mailgate-attack-", dir="/tmp"))
     os.chmod(work, 0o755)
@@ -204,6 +205,10 @@ def main() -> int:
           f"SMTP clients (this process) {machine.clients / elapsed:.0%} of a core, load {os.getloadavg()[0]:.2f}")
     stages(work / "milter.log", LOUD)
     print(f"TARGET legitimate reply under attack, median DATA->250 < 100 ms: {'met' if median < 100 else 'NOT met'}")
+    if args.keep:
+        print(f"kept: {work}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)  # ~150 MB of database per run
     return 0
 
 

@@ -7,7 +7,7 @@ from email.message import Message
 from mailgate.shared.outcomes import Ignore, Reason
 from mailgate.shared.parsing import classify_robot
 from mailgate.shared.parsing.models import RobotVerdict
-from mailgate.shared.parsing.robots import automated_sender, classify_robot_head
+from mailgate.shared.parsing.robots import automated_sender, classify_robot_body, classify_robot_head
 
 # Stamped on every notification Mailgate sends; its presence on inbound mail
 # means our own mail came back (a forwarding loop, or a list echoing it).
@@ -33,6 +33,17 @@ def own_mail(msg: Message) -> None:
 def robot_by_head(msg: Message, envelope_sender: str | None) -> bool:
     """Whether the headers and the envelope alone show a robot (classify_robot then agrees)."""
     return classify_robot_head(msg, envelope_sender).kind is not None
+
+
+def head_verdict(msg: Message, envelope_sender: str | None) -> RobotVerdict:
+    """What the headers and the envelope alone show (robot_by_head's verdict, kept for check_body)."""
+    return classify_robot_head(msg, envelope_sender)
+
+
+def check_body(msg: Message, envelope_sender: str | None) -> None:
+    """check() of a message whose headers own_mail() passed and head_verdict() found clean
+    (RobotVerdict(None, "")): the body's evidence only, the headers' not read again."""
+    _raise(classify_robot_body(msg, envelope_sender))
 
 
 def takes_robot(msg: Message, envelope_sender: str | None) -> bool:

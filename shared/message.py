@@ -140,14 +140,38 @@ def load_head(raw: bytes) -> Message:
     Subject, From, the routing headers, the robot guard's header evidence.
     Its cost does not grow with the body, however hostile.
     """
+    return read_head(raw)[0]
+
+
+def read_head(raw: bytes) -> tuple[Message, int | None]:
+    """load_head(), and where the body starts when load_message() reads this message as one part
+    (`_single_part`: the same header parse, the rest as the payload), for load_rest(); else None."""
     end = _HEAD_END.search(raw)
     text = (raw[:end.end()] if end else raw).decode("ascii", "surrogateescape")
     try:
         msg = email.parser.Parser(policy=_POLICY).parsestr(text, headersonly=True)
     except Exception:  # pragma: no cover - compat32 is lenient; belt and braces
-        msg = Message()
+        return _empty_head(), None
+    one_part = (end is not None and msg.get_payload() == ""
+                and not any(text.find(name, 0, end.start()) >= 0 for name in _COMPOUND_NAMES)
+                and msg.get_content_maintype() not in ("multipart", "message"))
+    msg.set_payload("")
+    return msg, end.end() if one_part else None
+
+
+def _empty_head() -> Message:  # pragma: no cover - see read_head
+    msg = Message()
     msg.set_payload("")
     return msg
+
+
+def load_rest(head: Message, raw: bytes, body_at: int | None) -> Message:
+    """load_body(head, raw) without parsing the header section again when read_head() found the body
+    to be one part (`body_at`): then `head` itself becomes the whole message, its payload the rest."""
+    if body_at is None:
+        return load_body(head, raw)
+    head.set_payload(raw[body_at:].decode("ascii", "surrogateescape"))
+    return head
 
 
 def load_body(head: Message, raw: bytes, max_parts: int = MAX_PARTS) -> Message:

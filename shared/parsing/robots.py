@@ -249,15 +249,20 @@ def _daemon_sender(msg: Message, sender: str | None, sender_src: str) -> str | N
 
 def _bounce_evidence(msg: Message, sender: str | None, sender_src: str) -> str | None:
     """A reason phrase when the message is a bounce, else None."""
-    found = _report_type(msg)
-    if found:
-        return found
+    return (_report_type(msg) or _delivery_status_part(msg) or _failure_headers(msg, sender, sender_src)
+            or _bounce_text(msg, sender))
+
+
+def _delivery_status_part(msg: Message) -> str | None:
+    """A delivery-status part anywhere in the message: decisive."""
     for part in _walk(msg):
         if mime.content_type(part) in ("message/delivery-status", "message/global-delivery-status"):
             return "delivery-status report part"
-    found = _failure_headers(msg, sender, sender_src)
-    if found:
-        return found
+    return None
+
+
+def _bounce_text(msg: Message, sender: str | None) -> str | None:
+    """Bounce evidence in the first text part (with a robot sender, also a bounce Subject)."""
     from_addr, automated = _robot_from(msg)
     null_sender = sender == ""
     found = _first_text_part(msg)
@@ -350,14 +355,22 @@ def _auto_reply_evidence(msg: Message, parts: bool = True) -> str | None:
     report_type = str(mime.param(msg, "report-type") or "").lower()
     if mime.content_type(msg) == "multipart/report" and report_type == "disposition-notification":
         return "read receipt (multipart/report; report-type=disposition-notification)"
-    for part in _walk(msg, limit=50) if parts else ():
-        if mime.content_type(part) == "message/disposition-notification":
-            return "read receipt (message/disposition-notification part)"
+    found = _receipt_part(msg) if parts else None
+    if found:
+        return found
     if header_text(msg, "X-Apple-Action").upper() == "VACATION":
         return "X-Apple-Action: VACATION"
     subject = header_text(msg, "Subject")
     if _AUTO_REPLY_SUBJECT.match(subject) or _AUTO_REPLY_SUBJECT_WHOLE.match(subject):
         return f"auto-reply subject {subject[:50]!r}"
+    return None
+
+
+def _receipt_part(msg: Message) -> str | None:
+    """A disposition-notification part among the first 50: a read receipt."""
+    for part in _walk(msg, limit=50):
+        if mime.content_type(part) == "message/disposition-notification":
+            return "read receipt (message/disposition-notification part)"
     return None
 
 
@@ -392,6 +405,23 @@ def classify_robot_head(msg: Message, envelope_sender: str | None) -> RobotVerdi
             return RobotVerdict("auto_reply", auto)
         if sender == "":
             return RobotVerdict("bounce", f"null sender <> ({sender_src})")
+        return RobotVerdict(None, "")
+    except Exception as exc:  # pragma: no cover - defensive; a human is the safe default
+        return RobotVerdict(None, f"classification failed ({exc.__class__.__name__}); treated as human")
+
+
+def classify_robot_body(msg: Message, envelope_sender: str | None) -> RobotVerdict:
+    """classify_robot() of a message whose headers and envelope classify_robot_head() found clean
+    (RobotVerdict(None, "")): only the evidence a body carries is looked for, the headers' is not
+    read again. On any other message its answer is not classify_robot()'s. Never raises."""
+    try:
+        sender, _ = _envelope(msg, envelope_sender)
+        bounce = _delivery_status_part(msg) or _bounce_text(msg, sender)
+        if bounce:
+            return RobotVerdict("bounce", bounce)
+        auto = _receipt_part(msg)
+        if auto:
+            return RobotVerdict("auto_reply", auto)
         return RobotVerdict(None, "")
     except Exception as exc:  # pragma: no cover - defensive; a human is the safe default
         return RobotVerdict(None, f"classification failed ({exc.__class__.__name__}); treated as human")

@@ -15,7 +15,7 @@ from mailgate.shared.addresses import Recipient
 from mailgate.shared.config import Settings
 from mailgate.shared.envelope import Envelope
 from mailgate.shared.logs import MessageLog
-from mailgate.shared.message import FromMailbox, load_body
+from mailgate.shared.message import FromMailbox, load_rest
 from mailgate.shared.outcomes import Ignore
 from mailgate.shared.parsing import ParsedMessage
 from mailgate.shared.prepared import Conn
@@ -58,6 +58,7 @@ class Work:
     # `body()` reads the rest -- only for a message the steps before the body would not end (driver.py).
     msg: Message | None = None
     body_read: bool = True
+    body_at: int | None = None  # where `raw`'s body starts when it is one part (message.read_head)
     body_needed: bool = True  # False: the steps before the body were foreseen to end the message (not read)
     conn: Conn | None = None  # the processing transaction's connection
     log: MessageLog | None = None
@@ -65,6 +66,7 @@ class Work:
 
     # What reading found (no database, before the transaction); applied when each step's turn comes.
     robot_verdict: Ignore | None = None
+    robot_head_clean: bool = False  # the guard found no robot in the headers (then reads only the body's evidence)
     from_box: FromMailbox | None = None  # the From header's one mailbox, or why there is none
     parsed: ParsedMessage | None = None
     stopped: tuple[str, BaseException, str] | None = None  # (step, exception, traceback) of the read that failed
@@ -96,6 +98,6 @@ class Work:
     def body(self) -> Message:
         """The whole message, its MIME structure read from `raw` on first need (the head's decoding kept)."""
         if not self.body_read:
-            self.msg = load_body(self.msg, self.raw)
+            self.msg = load_rest(self.msg, self.raw, self.body_at)
             self.body_read = True
         return self.msg

@@ -86,3 +86,36 @@ def test_a_plain_reply_takes_the_shortcut() -> None:
     raw = b"From: a@example.org\r\nSubject: Re: x\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nThanks.\r\n"
     assert _same(raw)
     assert M.load_message(raw).get_payload() == "Thanks.\r\n"
+
+
+def _same_from_head(raw: bytes) -> None:
+    """The head read first (read_head), then the rest (load_rest): the very message load_message reads,
+    and the header section reused exactly when load_message takes its single-part shortcut."""
+    head, body_at = M.read_head(raw)
+    assert head.get_payload() == ""
+    assert _state(M.load_head(raw)) == _state(head)
+    assert (body_at is not None) == (M._single_part(raw.decode("ascii", "surrogateescape")) is not None)
+    whole = M.load_rest(head, raw, body_at)
+    assert (whole is head) == (body_at is not None)
+    assert _state(whole) == _state(M.load_message(raw))
+
+
+@pytest.mark.parametrize("raw", ODD)
+def test_head_then_rest_on_odd_header_sections(raw: bytes) -> None:
+    _same_from_head(raw)
+
+
+@pytest.mark.parametrize("files", SETS)
+def test_head_then_rest_on_every_corpus_message(files) -> None:
+    for raw in (p.read_bytes() for p in files()):
+        lf = raw.replace(b"\r\n", b"\n")
+        for variant in (raw, lf, lf.replace(b"\n", b"\r\n"), lf.replace(b"\n", b"\r")):
+            _same_from_head(variant)
+
+
+def test_head_then_rest_keeps_the_decoded_headers() -> None:
+    raw = b"From: a@example.org\r\nSubject: =?utf-8?q?caf=C3=A9?=\r\n\r\nThanks.\r\n"
+    head, body_at = M.read_head(raw)
+    assert M.header_text(head, "Subject") == "caf\u00e9"
+    whole = M.load_rest(head, raw, body_at)
+    assert whole.get_payload() == "Thanks.\r\n" and M.header_text(whole, "Subject") == "caf\u00e9"

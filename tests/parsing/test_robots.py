@@ -159,3 +159,46 @@ def test_abuse_feedback_report_is_a_bounce() -> None:
     headers = ("From: scomp@aol.net\nSubject: Email Feedback Report\nMIME-Version: 1.0\n"
                "Content-Type: multipart/report; report-type=feedback-report; boundary=b\n")
     assert verdict(headers, "--b\nContent-Type: text/plain\n\nx\n--b--\n").kind == "bounce"
+
+
+def _body_only_agrees(raw: bytes, envelope: str | None) -> bool:
+    """classify_robot_body on a message whose headers classify_robot_head found clean gives classify_robot's
+    verdict (the guard step then reads only the body's evidence); True if the headers were clean."""
+    from mailgate.shared.message import load_head
+    from mailgate.shared.parsing.models import RobotVerdict
+    from mailgate.shared.parsing.robots import classify_robot_body, classify_robot_head
+
+    if classify_robot_head(load_head(raw), envelope) != RobotVerdict(None, ""):
+        return False
+    assert classify_robot_body(load_message(raw), envelope) == classify_robot(load_message(raw), envelope)
+    return True
+
+
+BODY_ONLY = [
+    (HUMAN, "Works for me now.\n"),
+    ("From: Mail System <x@mx.example.com>\nSubject: x\nContent-Type: multipart/mixed; boundary=b\n",
+     "--b\nContent-Type: text/plain\n\nsorry\n--b\nContent-Type: message/delivery-status\n\n"
+     "Reporting-MTA: dns; mx\n\nFinal-Recipient: rfc822; b@example.org\nAction: failed\nStatus: 5.1.1\n--b--\n"),
+    (HUMAN, "Final-Recipient: rfc822; bob@example.org\nAction: failed\nStatus: 5.1.1\n"),
+    (HUMAN, '{"notificationType": "Bounce", "bounce": {"bounceType": "Permanent"}}\n'),
+    ("From: noreply@example.com\nTo: t@reply.example.com\nSubject: hello\n",
+     "Delivery to the following recipients failed.\n"),
+    ("From: Alice <alice@example.com>\nSubject: x\nContent-Type: multipart/mixed; boundary=b\n",
+     "--b\nContent-Type: text/plain\n\nread\n--b\nContent-Type: message/disposition-notification\n\n"
+     "Final-Recipient: rfc822; a@example.com\nDisposition: manual-action/MDN-sent-manually; displayed\n--b--\n"),
+    ("From: Alice <alice@example.com>\nSubject: Undeliverable mail to our customers?\n", "Any idea?\n"),
+]
+
+
+@pytest.mark.parametrize("headers, body", BODY_ONLY)
+@pytest.mark.parametrize("envelope", [None, "alice@example.com", "bounces@example.com"])
+def test_the_body_only_classification_agrees_after_clean_headers(headers: str, body: str, envelope) -> None:
+    _body_only_agrees((headers.strip("\n") + "\n\n" + body).encode(), envelope)
+
+
+def test_the_body_only_classification_agrees_on_every_corpus_message() -> None:
+    from ..corpus import bundled_files, external_files
+
+    files = list(bundled_files()) + list(external_files())
+    clean = sum(_body_only_agrees(p.read_bytes(), envelope) for p in files for envelope in (None, "someone@example.org"))
+    assert clean > len(files) // 2  # most of the corpus is people's mail: the comparison really runs

@@ -13,6 +13,7 @@ from __future__ import annotations
 import pytest
 
 from mailgate.shared import message
+from mailgate.shared.pipeline import work
 from mailgate.shared.outcomes import Reason, Status
 
 
@@ -26,9 +27,15 @@ def hostile_alternatives(sender: str, to: str, n: int = 4_999) -> bytes:
 
 @pytest.fixture
 def decoded(monkeypatch):
-    """Counts every reading of a message's body: the MIME parser, and the single-part shortcut."""
+    """Counts every reading of a message's body: the MIME parser, and the single-part shortcut (also when
+    it reuses the header section read at the store: `load_rest` with where the body starts)."""
     seen: list[str] = []
-    real_single, real_parser = message._single_part, message._BoundedParser
+    real_single, real_parser, real_rest = message._single_part, message._BoundedParser, work.load_rest
+
+    def rest(head, raw, body_at):
+        if body_at is not None:
+            seen.append("single")
+        return real_rest(head, raw, body_at)
 
     def single_part(text):
         seen.append("single")
@@ -41,6 +48,7 @@ def decoded(monkeypatch):
 
     monkeypatch.setattr(message, "_single_part", single_part)
     monkeypatch.setattr(message, "_BoundedParser", Parser)
+    monkeypatch.setattr(work, "load_rest", rest)
     return seen
 
 

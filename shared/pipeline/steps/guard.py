@@ -11,8 +11,9 @@ who is not authorised:
   taken from the first 64 KB of the message (`load_glance`): bounded work.
 - `read_body`, once the steps before the body would let the message
   through: the evidence only a body carries (a delivery-status part deep
-  inside, a Final-Recipient block in the text). A robot found there is
-  still ignored at this step's turn, before route and authorise.
+  inside, a Final-Recipient block in the text); the headers' evidence, read
+  already, is not read again. A robot found there is still ignored at this
+  step's turn, before route and authorise.
 
 A robot is never parsed (see `parse.read_body`).
 """
@@ -22,14 +23,19 @@ from __future__ import annotations
 from mailgate.shared import guard
 from mailgate.shared.message import load_glance
 from mailgate.shared.outcomes import Ignore
+from mailgate.shared.parsing.models import RobotVerdict
 from mailgate.shared.pipeline.work import Work
+
+CLEAN = RobotVerdict(None, "")  # the headers and the envelope show no robot, and were read without fault
 
 
 def read(w: Work) -> None:
     try:
         guard.own_mail(w.msg)
-        if guard.robot_by_head(w.msg, w.envelope.sender):
+        head = guard.head_verdict(w.msg, w.envelope.sender)
+        if head.kind is not None:
             guard.check(w.msg if w.body_read else load_glance(w.msg, w.raw), w.envelope.sender)
+        w.robot_head_clean = head == CLEAN
     except Ignore as verdict:
         w.robot_verdict = verdict
 
@@ -38,7 +44,10 @@ def read_body(w: Work) -> None:
     if w.robot_verdict is not None:
         return
     try:
-        guard.check(w.body(), w.envelope.sender)
+        if w.robot_head_clean:  # the headers' evidence was read, and there was none: the body's only
+            guard.check_body(w.body(), w.envelope.sender)
+        else:
+            guard.check(w.body(), w.envelope.sender)
     except Ignore as verdict:
         w.robot_verdict = verdict
 

@@ -20,7 +20,7 @@ from mailgate.shared.db import utcnow
 from mailgate.shared.envelope import Envelope
 from mailgate.shared.logs import MessageLog
 from mailgate.shared.message import (
-    MESSAGE_ID_CHARS, clean_header_value, dedupe_key, from_mailbox, header_addresses, header_text, load_head,
+    MESSAGE_ID_CHARS, clean_header_value, dedupe_key, from_mailbox, header_addresses, header_text, read_head,
     message_id,
 )
 from mailgate.shared.outcomes import Reason, Status, TempFail
@@ -39,7 +39,7 @@ def arrival(settings: Settings, envelope: Envelope, raw: bytes, timings: Timings
     size = max(len(raw), envelope.size or 0)
     too_large = size > settings.max_message_bytes
     kept = _head(raw) if too_large else raw
-    msg = load_head(kept)  # the body is read only once the sender is authorised (driver.read_all)
+    msg, body_at = read_head(kept)  # the body is read only once the sender is authorised (driver.read_all)
     recipients = [_clip(r, 320) for r in envelope.recipients]
     header_rcpts = [] if recipients else [a for h in SEARCH_HEADERS for a in header_addresses(msg, h)]
     mid = message_id(msg)
@@ -70,7 +70,7 @@ def arrival(settings: Settings, envelope: Envelope, raw: bytes, timings: Timings
         values.update(status=Status.REJECTED, reason=Reason.TOO_LARGE, processed_at=utcnow(),
                       reason_text=(f"The message is {size:,} bytes; this server accepts at most "
                                    f"{settings.max_message_bytes:,}."))
-    return Work(settings, envelope, timings, msg=msg, body_read=False, pending=(values, kept))
+    return Work(settings, envelope, timings, msg=msg, body_read=False, body_at=body_at, pending=(values, kept))
 
 
 def run(conn: Conn, batch: Sequence[Work]) -> None:

@@ -59,7 +59,7 @@ from mailgate.shared.pipeline import Timings
 log = logging.getLogger("mailgate.milter")
 
 PIPES = 32  # sessions at their end of message at the same time (more wait for a pipe) = the largest batch
-BATCH_BYTES = 16 * 1024 * 1024  # messages' bytes in one batch, at most (a larger message is a batch alone)
+BATCH_BYTES = 8 * 1024 * 1024  # messages' bytes in one batch, at most (a larger message is a batch alone)
 TRIM_AFTER_BYTES = 1024 * 1024  # a batch this large is followed by memory.trim()
 START_TIMEOUT = 60.0
 _READY = "ready"

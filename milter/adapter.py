@@ -529,6 +529,7 @@ class MailgateMilter(Milter.Base):
         try:
             return self._eom()
         finally:
+            self.spool.close()  # answered (or deferred, or failed): a spooled file goes now, not at the next MAIL
             self._end_message()
 
     def _eom(self) -> int:
@@ -668,6 +669,7 @@ class MailgateMilter(Milter.Base):
 
     def close(self) -> int:
         self._end_message()
+        self.spool.close()  # a connection lost in the middle of a large message: its file goes now
         if not self._closed:
             self._closed = True
             self.runtime.count("active", -1)

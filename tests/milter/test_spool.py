@@ -11,6 +11,7 @@ import tracemalloc
 import Milter
 import pytest
 
+from mailgate.milter.adapter import Runtime
 from mailgate.milter.spool import MEMORY_BYTES, Spool
 from mailgate.milter.writer import WriterProcess
 from mailgate.shared.envelope import Envelope
@@ -141,3 +142,29 @@ def test_the_writer_gets_a_large_message_as_a_file_descriptor(settings, db, task
     assert outcome.status == Status.PROCESSED and outcome.object == ref
     assert peak < 256 * 1024, f"{peak:,} bytes allocated to hand over a {len(raw):,}-byte message"
     assert _stored_raw(db) == raw
+
+
+def _open_inodes() -> set[int]:
+    inodes = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            inodes.add(os.stat(f"/proc/self/fd/{fd}").st_ino)
+        except OSError:
+            continue
+    return inodes
+
+
+def test_a_deferred_large_message_lets_go_of_its_file(settings, db, task_with_reply, mail, caplog):
+    """451 at the end of the message (here: the writer is stopping): the spooled file is closed at once."""
+    ref, addr = task_with_reply
+    writer = WriterProcess(settings, "WARNING")
+    writer.start()
+    writer.stop()  # what a milter shutting down looks like to a session still at its end of message
+    conn = Conn(Runtime(settings=settings, db=db, batcher=writer))
+    raw = _big_reply(mail, addr, MB)
+    head, body = raw.split(b"\n\n", 1)
+    _drive_until_end(conn, head, memoryview(body), "bob@example.org", addr)
+    inode = os.fstat(conn.milter.spool.fileno()).st_ino
+    assert inode in _open_inodes()
+    assert conn.ctx._eom() == Milter.TEMPFAIL
+    assert inode not in _open_inodes()

@@ -41,11 +41,12 @@ from sqlalchemy import func, select
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
 sys.path.insert(0, str(REPO / "tests" / "ingress"))
+sys.path.insert(0, str(REPO / "tests" / "support"))  # leftovers, which tests/ingress/dovecot.py imports
 from receive_speed import reply  # noqa: E402
 
 import dovecot as dovecot_harness  # noqa: E402  (tests/ingress/dovecot.py)
 
-from mailgate.shared import directory, schema  # noqa: E402
+from mailgate.shared import directory, durability, schema  # noqa: E402
 from mailgate.shared.addresses import issue_reply_address  # noqa: E402
 from mailgate.shared.config import from_env  # noqa: E402
 from mailgate.shared.db import Database  # noqa: E402
@@ -83,8 +84,8 @@ def fresh(tmp: Path, name: str, webhook: bool = False) -> tuple[dict, Database, 
              f"Message-ID: <{uuid.uuid4()}@example.org>\r\n\r\nIt burns.\r\n\r\n!assign bob\r\n").encode()
     out = receive(db, settings, Envelope(source="test", sender="alice@example.org",
                                          recipients=["bugs@reply.example.com"]), first)
-    with db.transaction() as s:
-        address = issue_reply_address(s, settings, out.object, bob)[0]
+    with durability.transaction(db) as conn:
+        address = issue_reply_address(conn, settings, out.object, bob)[0]
     return {**os.environ, **env, "PYTHONSAFEPATH": "1"}, db, address
 
 

@@ -54,7 +54,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from mailgate.shared import directory, schema
+from mailgate.shared import directory, durability, schema
 from mailgate.shared.addresses import issue_reply_address
 from mailgate.shared.config import from_env
 from mailgate.shared.db import Database
@@ -297,10 +297,10 @@ def prepare(instance: Path, users: int, tasks: int, database_url: str | None = N
                                              recipients=[f"bugs@{DOMAIN}"]), raw)
         refs.append(out.object)
     targets = []
-    with db.transaction() as s:
+    with durability.transaction(db) as conn:
         for ref in refs:
             for name, mail, full in people:
-                addr, _ = issue_reply_address(s, settings, ref, ids[name])
+                addr, _ = issue_reply_address(conn, settings, ref, ids[name])
                 targets.append((mail, full, addr, ref))
     db.dispose()
     return env, targets

@@ -19,6 +19,11 @@ INSERT of the same bytes and a commit with synchronous=FULL per message.
 Prints messages/s, the ratio to the baseline, CPU per message, and the
 sequential run's cost by stage (store / route+authorise / parse / act+commit
 / fsync).
+
+--desk: the same replies from an external participant of a service-desk task
+(docs/service-desk.md) to their signed address, without the `!priority` line
+(commands are the team's): the comment, one notification to the team's
+subscriber and one to a second participant (copied on the opening mail).
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ import threading
 import time
 from pathlib import Path
 
-from mailgate.shared import directory, schema
+from mailgate.shared import directory, durability, schema
 from mailgate.shared.addresses import issue_reply_address
 from mailgate.shared.batching import Batcher
 from mailgate.shared.config import from_env
@@ -45,12 +50,12 @@ from mailgate.shared.pipeline import Timings, receive
 QUOTE = "\n".join(f"> line {i} of the earlier discussion, quoted back by the mail client as usual." for i in range(25))
 
 
-def reply(i: int, to: str) -> bytes:
+def reply(i: int, to: str, sender: str = "Bob Example <bob@example.org>", command: str = "!priority high\n\n") -> bytes:
     body = (
         f"Thanks, I had a look at this and the fix in build {i} works for me.\n"
         "The printer on the third floor still jams when duplex printing is on, though;\n"
         "could you check the tray settings before closing this?\n\n"
-        "!priority high\n\n"
+        f"{command}"
         "--\nBob Example\nOperations\n\n"
         f"On Mon, 2 Nov 2026 at 10:{i % 60:02d}, Alice Example <alice@example.org> wrote:\n"
         f"{QUOTE}\n\n"
@@ -58,7 +63,7 @@ def reply(i: int, to: str) -> bytes:
         + "Older text in the forwarded history. " * 30 + "\n"
     )
     headers = (
-        f"From: Bob Example <bob@example.org>\r\nTo: {to}\r\nSubject: Re: [T1] Printer on fire\r\n"
+        f"From: {sender}\r\nTo: {to}\r\nSubject: Re: [T1] Printer on fire\r\n"
         f"Message-ID: <bench-{i}-{time.time_ns()}@example.org>\r\nDate: Mon, 2 Nov 2026 10:00:00 +0000\r\n"
         "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
         "Received: from mx.example.org (mx.example.org [192.0.2.1]) by reply.example.com\r\n\r\n"
@@ -81,7 +86,8 @@ def baseline(path: Path, messages: list[bytes]) -> float:
     return len(messages) / elapsed
 
 
-def concurrent(db: Database, settings, addr: str, messages: list[bytes], threads: int) -> tuple[float, float, int]:
+def concurrent(db: Database, settings, addr: str, messages: list[bytes], threads: int,
+               sender: str = "bob@example.org") -> tuple[float, float, int]:
     """`threads` callers at once through one Batcher; (messages/s, CPU ms per message, batches)."""
     batcher = Batcher(db, settings)
     shares = [messages[i::threads] for i in range(threads)]
@@ -91,7 +97,7 @@ def concurrent(db: Database, settings, addr: str, messages: list[bytes], threads
     def caller(share: list[bytes]) -> None:
         gate.wait()
         for raw in share:
-            out = batcher.receive(Envelope(source="pipe", sender="bob@example.org", recipients=[addr]), raw)
+            out = batcher.receive(Envelope(source="pipe", sender=sender, recipients=[addr]), raw)
             if out.status != "processed":
                 failures.append(str(out))
 
@@ -115,6 +121,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-n", type=int, default=2000, help="messages per run (default 2000)")
     ap.add_argument("--threads", type=int, default=8, help="callers of the concurrent run (default 8)")
+    ap.add_argument("--desk", action="store_true", help="replies from a service desk's external participant")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -127,19 +134,26 @@ def main() -> None:
             directory.add_user(s, "alice", ["alice@example.org"], settings=settings, actor="bench")
             directory.add_user(s, "bob", ["bob@example.org"], settings=settings, actor="bench")
             directory.add_create_address(s, settings, "tasks", "bugs@reply.example.com", actor="bench")
-        create = (b"From: alice@example.org\r\nTo: bugs@reply.example.com\r\nSubject: Printer on fire\r\n"
-                  b"Message-ID: <bench-create@example.org>\r\n\r\nIt burns.\r\n")
-        assert receive(db, settings, Envelope(recipients=["bugs@reply.example.com"]), create).object == "T1"
-        with db.transaction() as s:
-            bob_id = directory.get_user(s, "bob").id
-            addr = issue_reply_address(s, settings, "T1", bob_id)[0]
-        messages = [reply(i, addr) for i in range(args.n)]
-        concurrent_messages = [reply(args.n + i, addr) for i in range(args.n)]
+        if args.desk:
+            addr, sender = desk_task(db, settings), "jane@customer.example"
+            messages = [reply(i, addr, f"Jane Doe <{sender}>", "") for i in range(args.n)]
+            concurrent_messages = [reply(args.n + i, addr, f"Jane Doe <{sender}>", "") for i in range(args.n)]
+        else:
+            create = (b"From: alice@example.org\r\nTo: bugs@reply.example.com\r\nSubject: Printer on fire\r\n"
+                      b"Message-ID: <bench-create@example.org>\r\n\r\nIt burns.\r\n")
+            assert receive(db, settings, Envelope(recipients=["bugs@reply.example.com"]), create).object == "T1"
+            with db.read() as s:
+                bob_id = directory.get_user(s, "bob").id
+            with durability.transaction(db) as conn:
+                addr = issue_reply_address(conn, settings, "T1", bob_id)[0]
+            sender = "bob@example.org"
+            messages = [reply(i, addr) for i in range(args.n)]
+            concurrent_messages = [reply(args.n + i, addr) for i in range(args.n)]
         size = statistics.mean(len(m) for m in messages)
 
         # warm-up (imports, caches) outside the measurement
         for raw in messages[:20]:
-            receive(db, settings, Envelope(source="pipe", sender="bob@example.org", recipients=[addr]),
+            receive(db, settings, Envelope(source="pipe", sender=sender, recipients=[addr]),
                     raw.replace(b"bench-", b"warm-"))
 
         per: list[Timings] = []
@@ -147,7 +161,7 @@ def main() -> None:
         t0 = time.perf_counter()
         for raw in messages:
             t = Timings()
-            out = receive(db, settings, Envelope(source="pipe", sender="bob@example.org", recipients=[addr]),
+            out = receive(db, settings, Envelope(source="pipe", sender=sender, recipients=[addr]),
                           raw, timings=t)
             if out.status != "processed":
                 sys.exit(f"unexpected outcome {out}")
@@ -155,7 +169,7 @@ def main() -> None:
         elapsed = time.perf_counter() - t0
         cpu_ms = (time.process_time() - c0) / args.n * 1000
         rate = args.n / elapsed
-        c_rate, c_cpu_ms, batches = concurrent(db, settings, addr, concurrent_messages, args.threads)
+        c_rate, c_cpu_ms, batches = concurrent(db, settings, addr, concurrent_messages, args.threads, sender)
         base = baseline(Path(tmp) / "baseline.db", messages)
         db.dispose()
 
@@ -166,7 +180,9 @@ def main() -> None:
 
     print(f"machine: {platform.node()} · {os.cpu_count()} cores · Python {platform.python_version()} · "
           f"SQLite {sqlite3.sqlite_version}")
-    print(f"messages: {args.n} replies of {size:,.0f} bytes on average (comment + 1 notification each)")
+    what = ("a service desk participant's replies" if args.desk else "replies")
+    mail = "comment + 1 team notification + 1 participant notice" if args.desk else "comment + 1 notification"
+    print(f"messages: {args.n} {what} of {size:,.0f} bytes on average ({mail} each)")
     print(f"sequential receive():     {rate:8.1f} msg/s   CPU {cpu_ms:.2f} ms per message "
           f"(the rest of the wall time is waiting for the disk)")
     print(f"concurrent, {args.threads} callers:  {c_rate:8.1f} msg/s   CPU {c_cpu_ms:.2f} ms per message, "
@@ -179,6 +195,26 @@ def main() -> None:
     print(f"  parse                   {ms([t.parse for t in per])}")
     print(f"  act + commit #2         {ms([t.act for t in per])}")
     print(f"  durable (WAL fsync)     {ms([t.durable for t in per])}")
+
+
+def desk_task(db: Database, settings) -> str:
+    """T1 opened at a service desk by jane (joe copied), alice its default author: jane's signed reply address."""
+    from mailgate.shared.addresses import participant_reply_address
+    from mailgate.shared.keys import signing_key
+    from mailgate.shared.servicedesk import participants
+
+    with db.transaction() as s:
+        directory.add_create_address(s, settings, "tasks", "support@reply.example.com", "alice", actor="bench",
+                                     service_desk=True, cc_participants=True)
+    create = (b"From: Jane Doe <jane@customer.example>\r\nTo: support@reply.example.com\r\n"
+              b"Cc: Joe <joe@customer.example>\r\nSubject: Printer on fire\r\n"
+              b"Message-ID: <bench-create@customer.example>\r\n\r\nIt burns.\r\n")
+    out = receive(db, settings, Envelope(sender="jane@customer.example", recipients=["support@reply.example.com"]),
+                  create)
+    assert out.object == "T1", out
+    with durability.transaction(db) as conn:
+        jane = next(p for p in participants.of_task(conn, 1) if p.via == "from")
+        return participant_reply_address(settings, signing_key(conn), "T1", jane.id, jane.address)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,13 @@ install_system_packages
 make_venv "[test]"
 
 export PYTHONSAFEPATH=1   # the repo root must never shadow pymilter's `milter`
+# The external corpus (tests/corpus.py): used when it sits beside the repository, as CI has it, so a
+# "whole suite" run here is CI's; MAILGATE_CORPUS= (empty) leaves it out, a clone without it skips.
+if [ -z "${MAILGATE_CORPUS+set}" ] && [ -d "$REPO/../shared/corpus" ]; then
+    MAILGATE_CORPUS=$(cd "$REPO/../shared/corpus" && pwd)
+    export MAILGATE_CORPUS
+fi
+log "external corpus: ${MAILGATE_CORPUS:-not used (its tests skip)}"
 export MAILGATE_REQUIRE_BROWSER=1   # a missing Chromium fails the browser tests instead of skipping them
 
 log "test suite on SQLite"

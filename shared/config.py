@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from mailgate.shared.addrspec import is_addr_spec
+from mailgate.shared.addresses import REPLY_PREFIX, RESERVED_LOCAL_PARTS, is_addr_spec
 from mailgate.shared.mailer_config import MAILER_TYPES, MailerConfig, parse_mailers  # noqa: F401 (re-exported)
 from mailgate.shared.ratelimit import Rate, RateError, parse_rate
 
@@ -45,7 +45,6 @@ CONFIG_VARIABLE = PREFIX + "CONFIG"
 MAX_CONFIG_FILE_BYTES = 1024 * 1024
 
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
-REPLY_PREFIX = re.compile(r"[a-z0-9][a-z0-9_-]{0,30}")  # a MAILGATE_REPLY_PREFIX (fullmatch); addresses.py reads one
 
 
 class ConfigError(Exception):
@@ -71,6 +70,7 @@ class Settings:
     mailers: tuple[MailerConfig, ...] = ()
     base_url: str = ""  # the application's own pages, for links in notifications ("": no link)
     console_url: str = DEFAULT_CONSOLE_URL  # where admins reach the console (https turns on secure cookies)
+    ingress_url: str = ""  # where `mailgate ingress` is reached from the internet (one-click unsubscribe); "": none
     from_address: str = ""
     purge_after_days: int = DEFAULT_PURGE_AFTER_DAYS  # processed mail and finished notifications; 0: kept
     purge_rejected_after_days: int = DEFAULT_PURGE_REJECTED_AFTER_DAYS  # rejected and ignored mail; 0: kept
@@ -82,7 +82,7 @@ class Settings:
     authserv_id: str = ""  # believe our MTA's Authentication-Results with exactly this authserv-id
     dns_servers: tuple[str, ...] = ()  # empty: the system resolver (resolv.conf)
     dns_timeout: float = 5.0
-    incoming_address: str = ""  # GitLab's template with %{key}, a dedicated mailbox, or "" (shared/incoming.py)
+    incoming_address: str = ""  # GitLab's template with %{key}, a dedicated mailbox, or "" (shared/addresses/incoming.py)
     # Where these settings came from: the file read (None: none) and the layered
     # MAILGATE_* view (process environment over the file) for code reading a raw name.
     config_file: Path | None = None
@@ -458,8 +458,6 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
     prefix = (env.get("REPLY_PREFIX") or "").strip().lower()
     if prefix and not REPLY_PREFIX.fullmatch(prefix):
         raise ConfigError(PREFIX + "REPLY_PREFIX", "letters, digits, '-' or '_' only (no '+')")
-    from mailgate.shared.addresses import RESERVED_LOCAL_PARTS  # here: addresses imports this module
-
     if prefix in RESERVED_LOCAL_PARTS:
         raise ConfigError(PREFIX + "REPLY_PREFIX", f"{prefix!r} is a reserved name (postmaster, noreply, ...): "
                           "an address starting with it is never routed to an application")
@@ -472,6 +470,11 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
 
     base_url = _url(PREFIX + "BASE_URL", env.get("BASE_URL") or "")
     console_url = _url(PREFIX + "CONSOLE_URL", env.get("CONSOLE_URL") or DEFAULT_CONSOLE_URL)
+
+    ingress_url = (env.get("INGRESS_URL") or "").strip().rstrip("/")
+    if ingress_url and not re.match(r"^https?://[^\s/?#]+(/[^\s?#]*)?$", ingress_url):
+        raise ConfigError(PREFIX + "INGRESS_URL", "must be an http:// or https:// URL without query or fragment "
+                          "(where `mailgate ingress` is reached from the internet)")
 
     from_address = (env.get("FROM_ADDRESS") or f"noreply@{reply_domain}").strip()
     if not is_addr_spec(from_address):
@@ -495,7 +498,7 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
 
     incoming = (env.get("INCOMING_ADDRESS") or "").strip()
     if incoming:
-        from mailgate.shared.incoming import problem as incoming_problem
+        from mailgate.shared.addresses.incoming import problem as incoming_problem
 
         wrong = incoming_problem(incoming)
         if wrong:
@@ -515,6 +518,7 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
         mailers=parse_mailers(PREFIX + "MAILERS", env.get("MAILERS")),
         base_url=base_url,
         console_url=console_url,
+        ingress_url=ingress_url,
         from_address=from_address,
         purge_after_days=purge_days,
         purge_rejected_after_days=purge_rejected_days,

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Iterator
 
 from sqlalchemy import MetaData, create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
@@ -43,6 +43,8 @@ class Base(DeclarativeBase):
 
 
 _EPOCH = datetime(1970, 1, 1)
+
+PG_CONNECT_TIMEOUT = 5  # seconds; a database URL's own ?connect_timeout= wins
 
 
 def utcnow() -> datetime:
@@ -166,6 +168,10 @@ def make_engine(url: str, **kwargs) -> Engine:
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
+    if "connect_timeout" not in make_url(url).query:
+        # libpq waits for ever on a server that takes the connection and never answers; a bounded wait
+        # lets every caller give its temporary answer (451, 503) and be retried (docs/fleet.md, "Faults").
+        kwargs.setdefault("connect_args", {"connect_timeout": PG_CONNECT_TIMEOUT})
     return create_engine(url, **kwargs)
 
 

@@ -14,10 +14,12 @@ from sqlalchemy.orm import Session
 from mailgate.shared import audit
 from mailgate.shared.addresses import AddressError, is_reserved, split_address
 from mailgate.shared.config import Settings
-from mailgate.shared.keys import signing_key
+from mailgate.shared.keys import current_key
 from mailgate.shared.models import AppUser, Application, CreateAddress, UserEmail
-from mailgate.shared.personal_address import personal_address
+from mailgate.shared.addresses.personal import personal_address
 from mailgate.shared.senderauth.policy import MODES
+from mailgate.shared.servicedesk import acknowledgement
+from mailgate.shared.servicedesk.participants import SUPPORT_NAME, SUPPORT_USERNAME
 
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$", re.I)
 
@@ -96,6 +98,8 @@ def _attach_email(session: Session, settings: Settings, user: AppUser, email: st
 
 def add_user_email(session: Session, username: str, email: str, *, settings: Settings, actor: str) -> AppUser:
     user = get_user(session, username)
+    if user.builtin:
+        raise DirectoryError(f"{user.username} is the built-in Support identity: it has no address of its own")
     _attach_email(session, settings, user, email)
     audit.record(session, actor, "user.email.add", username, email=email.lower())
     return user
@@ -134,18 +138,73 @@ def _sender_auth(mode: str | None) -> str | None:
 
 def add_create_address(session: Session, settings: Settings, app_name: str, address: str,
                        default_author: str | None = None, *, actor: str,
-                       sender_auth: str | None = None) -> CreateAddress:
+                       sender_auth: str | None = None, service_desk: bool = False, acknowledge: bool = True,
+                       cc_participants: bool = False) -> CreateAddress:
     app = get_application(session, app_name)
     normalised = validate_create_address(session, settings, address)
     author = get_user(session, default_author) if default_author else None
+    if author is not None and author.builtin:
+        raise DirectoryError(f"{author.username} is the built-in Support identity: leave the default author "
+                             "empty and it is used")
     mode = _sender_auth(sender_auth)
     row = CreateAddress(application_id=app.id, address=normalised, default_author_id=author.id if author else None,
-                        sender_auth=mode)
+                        sender_auth=mode, service_desk=service_desk, desk_acknowledge=acknowledge,
+                        desk_cc=cc_participants)
     session.add(row)
     session.flush()
+    if service_desk and author is None:
+        support_identity(session)
     audit.record(session, actor, "address.add", normalised, application=app.name,
-                 default_author=author.username if author else None, sender_auth=mode)
+                 default_author=author.username if author else None, sender_auth=mode,
+                 **({"service_desk": True, "acknowledge": acknowledge, "cc_participants": cc_participants}
+                    if service_desk else {}))
     return row
+
+
+_KEEP = object()
+
+
+def set_service_desk(session: Session, address: str, *, actor: str, enabled: bool | None = None,
+                     acknowledge: bool | None = None, cc_participants: bool | None = None,
+                     template: str | None | object = _KEEP) -> CreateAddress:
+    """Change a create address's service-desk settings; None (or, for the template, leaving it out) keeps one.
+
+    `template` None goes back to the default acknowledgement text.
+    """
+    row = get_create_address(session, address)
+    if enabled is not None:
+        row.service_desk = enabled
+    if acknowledge is not None:
+        row.desk_acknowledge = acknowledge
+    if cc_participants is not None:
+        row.desk_cc = cc_participants
+    if template is not _KEEP:
+        try:
+            row.desk_template = None if template is None else acknowledgement.check(str(template))
+        except acknowledgement.TemplateError as exc:
+            raise DirectoryError(str(exc)) from None
+    if row.service_desk and row.default_author_id is None:
+        support_identity(session)
+    session.flush()
+    audit.record(session, actor, "address.service_desk", row.address, service_desk=row.service_desk,
+                 acknowledge=row.desk_acknowledge, cc_participants=row.desk_cc,
+                 template="custom" if row.desk_template else "default")
+    return row
+
+
+def support_identity(session: Session) -> AppUser:
+    """The built-in Support user (authors service-desk tasks without a default author); made once."""
+    found = session.scalars(select(AppUser).where(AppUser.builtin.is_(True)).order_by(AppUser.id)).first()
+    if found is not None:
+        return found
+    username, n = SUPPORT_USERNAME, 1
+    while session.scalars(select(AppUser.id).where(_same_name(username))).first() is not None:
+        n += 1
+        username = f"{SUPPORT_USERNAME}-{n}"
+    user = AppUser(username=username, name=SUPPORT_NAME, builtin=True)
+    session.add(user)
+    session.flush()
+    return user
 
 
 def set_sender_auth(session: Session, address: str, mode: str | None, *, actor: str) -> CreateAddress:
@@ -171,7 +230,7 @@ def personal_create_address(session: Session, username: str, *, rotate: bool = F
         user.create_address_serial = (user.create_address_serial or 0) + 1
         session.flush()
         audit.record(session, actor, "user.create_address.rotate", user.username)
-    return personal_address(signing_key(session), base, user.id, user.create_address_serial or 0)
+    return personal_address(current_key(session), base, user.id, user.create_address_serial or 0)
 
 
 def get_create_address(session: Session, address: str) -> CreateAddress:
@@ -192,6 +251,8 @@ def remove_create_address(session: Session, address: str, *, actor: str) -> None
 def set_default_author(session: Session, address: str, username: str | None, *, actor: str) -> CreateAddress:
     row = get_create_address(session, address)
     user = get_user(session, username) if username else None
+    if user is not None and user.builtin:
+        raise DirectoryError(f"{user.username} is the built-in Support identity: clear the default author instead")
     row.default_author_id = user.id if user else None
     audit.record(session, actor, "address.default_author", row.address, default_author=username)
     return row

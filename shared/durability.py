@@ -16,7 +16,8 @@ is given only after every commit behind it is durable:
   finished by `pipeline.recover_stale`). A single message that meets an
   unavailable database gets its own TempFail; the others go on.
 
-This module owns the mechanism: `unit()` is the pipeline's unit of work,
+This module owns the mechanism: `unit()` is the pipeline's unit of work
+(and `transaction()` the same for a console or CLI action),
 `DurableAnswers` answers a batch's callers once the fsync covering it is
 done (the in-process `batching.Batcher` and the milter's writer process),
 `answers_or_tempfail()` turns a batch that raised into TempFail for each.
@@ -154,6 +155,22 @@ def unit(db: "Database", failure: str, *, sync: bool = True) -> Iterator[Unit]:
         raise
     except Exception as exc:
         raise TempFail(f"{failure}: {exc.__class__.__name__}") from exc
+
+
+@contextmanager
+def transaction(db: "Database") -> Iterator[Conn]:
+    """One write transaction on a `Conn` of its own, committed and on disk when the block ends.
+
+    How the console and the CLI act through the mail path's functions (a
+    reply address handed out): the same prepared statements, in a
+    transaction of their own, never an ORM Session's connection behind its
+    back. Errors propagate as they are. On SQLite, end the request's own
+    transaction first (it may hold the write lock).
+    """
+    with db.pipeline() as conn:
+        with conn.write():
+            yield conn
+    db.make_durable()
 
 
 def answers_or_tempfail(run: Callable[[], Sequence[T]], count: int, names: str) -> list[T | TempFail]:

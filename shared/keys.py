@@ -7,13 +7,12 @@ import secrets
 
 from typing import NamedTuple
 
-from sqlalchemy import select, text, update
-from sqlalchemy.engine import Connection
+from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
 from mailgate.shared.db import utcnow
 from mailgate.shared.models import MailKey
-from mailgate.shared.prepared import Conn, Statement, as_conn
+from mailgate.shared.prepared import Conn, Statement
 
 
 class NoMailKey(Exception):
@@ -49,7 +48,7 @@ _SELECT_SIGNING = Statement(select(_KEYS.c.id, _KEYS.c.secret).where(_KEYS.c.ret
                             .order_by(_KEYS.c.id.desc()).limit(1))
 
 
-def signing_key(source: Conn | Session | Connection) -> SigningKey:
+def signing_key(conn: Conn) -> SigningKey:
     """The current key as a plain pair, read once per unit of work: the per-message path (check and sign).
 
     One row instead of a MailKey object: this runs for every RCPT and every
@@ -57,7 +56,6 @@ def signing_key(source: Conn | Session | Connection) -> SigningKey:
     check, or one batch, inside one transaction), never cached across them,
     so a rotation on any host applies from the next one on.
     """
-    conn = as_conn(source)
     key = conn.memo.get(_SIGNING_MEMO)
     if key is None:
         row = conn.first(_SELECT_SIGNING)
@@ -65,6 +63,15 @@ def signing_key(source: Conn | Session | Connection) -> SigningKey:
             raise NoMailKey("no current mail key; run `mailgate init`")
         key = conn.memo[_SIGNING_MEMO] = SigningKey(row[0], row[1])
     return key
+
+
+_COUNT_ISSUED = Statement(update(_KEYS).where(_KEYS.c.id == bindparam("id"))
+                          .values(issued=func.coalesce(_KEYS.c.issued, 0) + 1))
+
+
+def count_issued(conn: Conn, key: SigningKey) -> None:
+    """One more address handed out directly under `key` (see issued_counts); an UPDATE, not a read-modify-write."""
+    conn.execute(_COUNT_ISSUED, {"id": key.id})
 
 
 def _serialise(session: Session) -> None:
@@ -121,8 +128,6 @@ def issued_counts(session: Session, keys: list[MailKey]) -> dict[int, int]:
     """
     if not keys:
         return {}
-    from sqlalchemy import func
-
     from mailgate.shared.models import OutboundMessage
 
     ids = [k.id for k in keys]

@@ -25,6 +25,7 @@ from email.message import Message
 from typing import Iterable
 
 from mailgate.shared import rfc2047
+from mailgate.shared.addresses.syntax import ADDR_SPEC
 
 # compat32 never raises while parsing and keeps raw header values: decoding
 # is done here, explicitly, where failures are caught.
@@ -339,14 +340,12 @@ def header_text(msg: Message, name: str) -> str:
     return text
 
 
-# One address, bare or `Name <address>`, a dot-atom on both sides of the @ and
-# no RFC 5322 specials in the name: most From and To values. For those the
+# One address, bare or `Name <address>`, a dot-atom at a hostname (addresses.syntax)
+# and no RFC 5322 specials in the name: most From and To values. For those the
 # address is plain to read, and email.utils.getaddresses() (much slower, in
-# Python) would find the same one (tests/test_message.py checks
-# that on every header of the corpus); anything else goes to it.
-_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
-_ADDR_SPEC = rf"({_ATEXT}(?:\.{_ATEXT})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)"
-_ONE_SIMPLE_ADDRESS = re.compile(rf"[ \t]*(?:{_ADDR_SPEC}|[^\"(),.:;<>@\[\]\\]*<{_ADDR_SPEC}>)[ \t]*")
+# Python) would find the same one (tests/parsing/test_message.py checks that);
+# anything else goes to it.
+_ONE_SIMPLE_ADDRESS = re.compile(rf"[ \t]*(?:({ADDR_SPEC})|[^\"(),.:;<>@\[\]\\]*<({ADDR_SPEC})>)[ \t]*")
 
 
 def header_addresses(msg: Message, name: str) -> list[str]:

@@ -18,30 +18,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import bindparam, select
-from sqlalchemy.engine import Connection
-from sqlalchemy.orm import Session
 
-from mailgate.shared import incoming
-from mailgate.shared.addresses import reply_address
+from mailgate.shared.addresses import incoming, reply_address
 from mailgate.shared.config import Settings
 from mailgate.shared.db import utcnow
 from mailgate.shared.keys import signing_key
 from mailgate.shared.models import AppUser, OutboundMessage, ReceivedMessage, TaskSubscriber, UserEmail
 from mailgate.shared.outbound.compose import html_from_text, marker_headers, new_message_id, thread_headers
 from mailgate.shared.parsing.markers import marker_line
-from mailgate.shared.prepared import Conn, Insert, Statement, as_conn
-
-# `task` and `actor` below are anything shaped like the models' Task and AppUser
-# (id, ref, title, status, priority, thread_id; id, username, name): the
-# pipeline passes plain rows (rows.TaskRow, rows.UserRef), the console ORM objects.
+from mailgate.shared.prepared import Conn, Insert, Statement
+from mailgate.shared.rows import TaskRow, UserRef
 
 RECIPIENT_MAX = 320  # the column's size; a public message lists everybody in its To header
 
 
-def describe_events(actor: Any, task: Any, events: list[str]) -> list[str]:
+def describe_events(actor: UserRef, task: TaskRow, events: list[str]) -> list[str]:
     """Human lines for what happened, in the order it happened."""
     who = actor.name or actor.username
     lines: list[str] = []
@@ -51,6 +44,10 @@ def describe_events(actor: Any, task: Any, events: list[str]) -> list[str]:
             lines.append(f"{who} created {task.ref}: {task.title}")
         elif kind == "commented":
             lines.append(f"{who} commented on {task.ref}.")
+        elif kind == "internal":
+            lines.append("The comment is internal: it is not mailed to the external participants.")
+        elif kind == "public":
+            lines.append("The comment was mailed to the external participants.")
         elif kind == "closed":
             lines.append(f"{who} closed {task.ref}.")
         elif kind == "reopened":
@@ -64,13 +61,19 @@ def describe_events(actor: Any, task: Any, events: list[str]) -> list[str]:
     return lines
 
 
-def task_link(settings: Settings, task: Any) -> str:
+def task_link(settings: Settings, task: TaskRow) -> str:
     """The task's page in the application (MAILGATE_BASE_URL), as notifications link to it."""
     return f"{settings.base_url}/tasks/{task.ref}"
 
 
-def render_text(settings: Settings, task: Any, actor: Any, events: list[str], new_text: str) -> str:
-    """The plain-text body: the reply marker, what happened, the new text, the task link, how to reply.
+EXTERNAL_NOTE = ("This task has external participants (service desk): your reply is mailed to them too, "
+                 "unless it has a line !internal.")
+
+
+def render_text(settings: Settings, task: TaskRow, actor: UserRef, events: list[str], new_text: str,
+                external: bool = False) -> str:
+    """The plain-text body: the reply marker, what happened, the new text, the task link, how to reply
+    (`external`: the task has external participants, and a reply reaches them).
 
     The marker line (MAILGATE_REPLY_MARKER) comes first so that a reply quoting
     this message carries it above everything it quotes: the trimmer cuts there.
@@ -85,10 +88,12 @@ def render_text(settings: Settings, task: Any, actor: Any, events: list[str], ne
     parts.append(summary)
     parts.append("Reply to this message to comment. Lines like !close, !priority high or "
                  "!assign <user> at the start or end of your reply act on the task.")
+    if external:
+        parts.append(EXTERNAL_NOTE)
     return "\n\n".join(parts) + "\n"
 
 
-def subject_for(task: Any) -> str:
+def subject_for(task: TaskRow) -> str:
     return f"[{task.ref}] {task.title}"
 
 
@@ -136,6 +141,7 @@ class QueuedMessage:
     message_id: str
     headers: dict = field(default_factory=dict)
     attempts: int = 0
+    sender_name: str = ""  # "": the From name is Mailgate's
     id: int | None = None  # not read back: the rows are written with one executemany
 
     def values(self) -> dict:
@@ -149,7 +155,7 @@ _INSERT_OUTBOUND = Insert(_OUTBOUND)
 _SELECT_PARENT = Statement(select(ReceivedMessage.message_id).where(ReceivedMessage.id == bindparam("rec_id")))
 
 
-def _recipients(conn: Conn, task: Any, actor: Any) -> list[Recipient]:
+def _recipients(conn: Conn, task: TaskRow, actor: UserRef) -> list[Recipient]:
     """Subscribers who get mail: not the actor, enabled, with an address (their first one)."""
     found: dict[int, str] = {}
     for user_id, address in conn.all(_SELECT_RECIPIENTS, {"task_id": task.id, "actor_id": actor.id}):
@@ -163,10 +169,10 @@ def _parent_message_id(conn: Conn, source_received_id: int | None, known: str | 
     return conn.scalar(_SELECT_PARENT, {"rec_id": source_received_id}) or ""
 
 
-def queue_task_event(source: Conn | Session | Connection, settings: Settings, *, task: Any, actor: Any,
+def queue_task_event(conn: Conn, settings: Settings, *, task: TaskRow, actor: UserRef,
                      events: list[str], new_text: str = "",
                      source_received_id: int | None = None,
-                     parent_message_id: str | None = None) -> list["QueuedMessage"]:
+                     parent_message_id: str | None = None, external: bool = False) -> list["QueuedMessage"]:
     """Queue the notifications for one event on `task` by `actor`; returns the new rows.
 
     `events` are the tracker's event words ("created", "commented", "closed",
@@ -176,11 +182,10 @@ def queue_task_event(source: Conn | Session | Connection, settings: Settings, *,
     """
     if not events:
         return []
-    conn = as_conn(source)
     users = _recipients(conn, task, actor)
     if not users:
         return []
-    body = render_text(settings, task, actor, events, new_text)
+    body = render_text(settings, task, actor, events, new_text, external)
     body_html = html_from_text(body)
     subject = subject_for(task)
     event = events[0].partition(":")[0]

@@ -10,10 +10,11 @@ SQLAlchemy's; only the execution is done here: compiled once, parameters put in
 order with the type's own bind processor, rows passed through the type's own
 result processor.
 
-`Conn` is that execution over one DBAPI connection. The pipeline owns its
-connections outright (`Database.pipeline()`/`reading()`); everything else can
-wrap the connection of an ORM Session or a Core Connection with `as_conn()`
-and run the same functions inside that transaction. Errors come out as
+`Conn` is that execution over one DBAPI connection, which it owns outright
+(`Database.pipeline()`/`reading()`, `durability.transaction()`): the mail
+path's functions (tracker, notify, addresses, keys) take one, and the
+console and the CLI act through them with one too, never through an ORM
+Session's connection behind the Session's back. Errors come out as
 SQLAlchemy's exception classes (IntegrityError, OperationalError, ...), so
 callers and `db.is_unavailable()` need not know which path ran.
 """
@@ -28,8 +29,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from sqlalchemy import DateTime, Integer, Table, bindparam, insert
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import Connection, Dialect
-from sqlalchemy.orm import Session
+from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import ClauseElement
 
 _PROBES = (datetime(2026, 12, 1, 23, 59, 58, 123456), datetime(987, 1, 2, 3, 4, 5), datetime(2026, 1, 1))
@@ -366,19 +366,3 @@ def spoils_connection(exc: BaseException) -> bool:
     """True when an SQLite error means: throw this connection away (a fresh one may work)."""
     exc = getattr(exc, "orig", None) or exc
     return (getattr(exc, "sqlite_errorname", None) or "").startswith(_SPOILING)
-
-
-def as_conn(source: Conn | Session | Connection) -> Conn:
-    """A Conn inside the transaction of an ORM Session or a Core Connection (begun if it was not).
-
-    ORM objects already loaded in that session do not see what statements run
-    here change (as with any Core statement); the callers re-read or set the
-    attributes they show.
-    """
-    if isinstance(source, Conn):
-        return source
-    if isinstance(source, Session):
-        source = source.connection()
-    if not source.in_transaction():
-        source.begin()
-    return Conn(source.connection.driver_connection, source.dialect)

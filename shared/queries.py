@@ -9,7 +9,7 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from mailgate.shared.models import (
-    AppUser, Attachment, Comment, OutboundMessage, ReceivedMessage, ReceivedRaw, Task, TaskSubscriber,
+    AppUser, Attachment, Comment, OutboundMessage, ReceivedMessage, ReceivedRaw, Task, TaskParticipant, TaskSubscriber,
 )
 from mailgate.shared.senderauth.result import AuthResult, mismatch_sentence
 
@@ -175,6 +175,7 @@ def task_json(session: Session, task: Task, with_comments: bool = True) -> dict:
         "author": task.author.username if task.author else None,
         "assignee": task.assignee.username if task.assignee else None,
         "subscribers": list(subs),
+        "participants": participants_json(session, task.id),
         "attachments": _attachments_json(task.attachments),
         "created_at": _iso(task.created_at),
         "updated_at": _iso(task.updated_at),
@@ -182,15 +183,32 @@ def task_json(session: Session, task: Task, with_comments: bool = True) -> dict:
     if with_comments:
         comments = session.scalars(
             select(Comment).where(Comment.task_id == task.id).order_by(Comment.id)
-            .options(selectinload(Comment.author), selectinload(Comment.attachments))
+            .options(selectinload(Comment.author), selectinload(Comment.attachments),
+                     selectinload(Comment.participant))
         ).all()
         data["comments"] = [comment_json(c) for c in comments]
     return data
 
 
+def participants_json(session: Session, task_id: int) -> list[dict]:
+    """A task's external participants (service desk), in the order they joined."""
+    rows = session.scalars(select(TaskParticipant).where(TaskParticipant.task_id == task_id)
+                           .order_by(TaskParticipant.id)).all()
+    return [{"address": p.address, "name": p.name, "unsubscribed": p.unsubscribed, "via": p.via,
+             "since": _iso(p.created_at), "unsubscribed_at": _iso(p.unsubscribed_at)} for p in rows]
+
+
+def service_desk_tasks_since(session: Session, since: datetime) -> int:
+    """Tasks a service desk opened since `since`: those whose requester (an external participant) wrote then."""
+    return session.scalar(select(func.count(func.distinct(TaskParticipant.task_id)))
+                          .where(TaskParticipant.via == "from", TaskParticipant.created_at >= since)) or 0
+
+
 def comment_json(c: Comment) -> dict:
+    p = c.participant
     return {"id": c.id, "author": c.author.username, "text": c.text, "attachments": _attachments_json(c.attachments),
-            "source_message": c.source_message_id, "created_at": _iso(c.created_at)}
+            "source_message": c.source_message_id, "created_at": _iso(c.created_at), "internal": bool(c.internal),
+            "participant": {"address": p.address, "name": p.name} if p is not None else None}
 
 
 @dataclass
@@ -208,7 +226,7 @@ def comment_page(session: Session, task: Task, *, after: int | None = None, befo
                  last: bool = False, size: int = 100) -> CommentPage:
     """Keyset pages: after a comment id, before one, the last page, or (none given) the first."""
     base = select(Comment).where(Comment.task_id == task.id).options(
-        selectinload(Comment.author), selectinload(Comment.attachments))
+        selectinload(Comment.author), selectinload(Comment.attachments), selectinload(Comment.participant))
     if before is not None or last:
         q = base.where(Comment.id < before) if before is not None else base
         rows = list(reversed(session.scalars(q.order_by(Comment.id.desc()).limit(size)).all()))

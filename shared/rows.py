@@ -50,9 +50,17 @@ _PERSONAL_USER = Statement(select(*_USER_COLUMNS, _USERS.c.create_address_serial
 
 
 def user_with_serial(conn: Conn, user_id: int) -> tuple[UserRef, int] | None:
-    """A user and the serial of their personal create address (personal_address.py)."""
+    """A user and the serial of their personal create address (addresses/personal.py)."""
     row = conn.first(_PERSONAL_USER, {"id": user_id})
     return (UserRef(*row[:4]), row[4] or 0) if row is not None else None
+
+
+_USER_BY_ID = Statement(select(*_USER_COLUMNS).where(_USERS.c.id == bindparam("id")))
+
+
+def user_by_id(conn: Conn, user_id: int) -> UserRef | None:
+    row = conn.first(_USER_BY_ID, {"id": user_id})
+    return UserRef(*row) if row is not None else None
 
 
 def user_by_name(conn: Conn, username: str) -> UserRef | None:
@@ -135,12 +143,17 @@ class CreateTarget:
     application: str
     default_author: UserRef | None
     sender_auth: str | None = None  # off|report|require of this address; None: MAILGATE_SENDER_AUTH
+    service_desk: bool = False  # anyone may write; the sender becomes an external participant
+    desk_acknowledge: bool = True
+    desk_template: str | None = None  # the acknowledgement's text; None: the default
+    desk_cc: bool = False  # the Cc'd addresses of a new mail become participants too
 
 
 _AUTHORS = _USERS.alias("default_author")
 _CREATE_BY_ADDRESS = Statement(
     select(_CREATE.c.id, _CREATE.c.address, _APPS.c.id, _APPS.c.name,
-           _AUTHORS.c.id, _AUTHORS.c.username, _AUTHORS.c.name, _AUTHORS.c.enabled, _CREATE.c.sender_auth)
+           _AUTHORS.c.id, _AUTHORS.c.username, _AUTHORS.c.name, _AUTHORS.c.enabled, _CREATE.c.sender_auth,
+           _CREATE.c.service_desk, _CREATE.c.desk_acknowledge, _CREATE.c.desk_template, _CREATE.c.desk_cc)
     .join(_APPS, _APPS.c.id == _CREATE.c.application_id)
     .outerjoin(_AUTHORS, _AUTHORS.c.id == _CREATE.c.default_author_id)
     .where(_CREATE.c.address == bindparam("address"))
@@ -152,4 +165,5 @@ def create_target(conn: Conn, normalised_address: str) -> CreateTarget | None:
     if row is None:
         return None
     author = UserRef(*row[4:8]) if row[4] is not None else None
-    return CreateTarget(row[0], row[1], row[2], row[3], author, row[8])
+    return CreateTarget(row[0], row[1], row[2], row[3], author, row[8], bool(row[9]), bool(row[10]), row[11],
+                        bool(row[12]))

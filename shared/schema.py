@@ -1,25 +1,60 @@
-"""Create or upgrade the database (Alembic), and seed what a fresh install needs."""
+"""Create or upgrade the database (Alembic), and say whether it is at this code's revision.
+
+Every command, the milter and the console check the revision at start
+(`current_revision`, `mismatch`). That check reads `alembic_version` with one
+SELECT and knows this code's revisions from the migration files' own
+`revision =` / `down_revision =` lines, because importing Alembic costs more
+CPU than the pipe ingress spends on a message; Alembic is imported only to
+upgrade (`mailgate init`).
+"""
 
 from __future__ import annotations
 
+import re
+from functools import lru_cache
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 
-from mailgate.shared import keys, tracker
 from mailgate.shared.db import READ_ONLY, Database
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+VERSIONS = MIGRATIONS / "versions"
+
+_ASSIGNMENT = re.compile(r"^(revision|down_revision)\s*(?::[^=\n]*)?=\s*(.+?)\s*$", re.MULTILINE)
+_QUOTED = re.compile(r"""["']([^"']+)["']""")
 
 
-def alembic_config() -> Config:
+def alembic_config():
+    """Alembic's configuration for our migrations (imports Alembic: for upgrades and tests only)."""
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     return cfg
+
+
+@lru_cache(maxsize=1)
+def revisions() -> dict[str, tuple[str, ...]]:
+    """Each migration of this code: its revision and the revisions it follows, read from the files as text."""
+    graph: dict[str, tuple[str, ...]] = {}
+    for path in sorted(VERSIONS.glob("*.py")):
+        found = dict(_ASSIGNMENT.findall(path.read_text(encoding="utf-8")))
+        names = _QUOTED.findall(found.get("revision", ""))
+        if len(names) != 1:
+            continue  # not a migration (__init__.py)
+        graph[names[0]] = tuple(_QUOTED.findall(found.get("down_revision", "")))
+    return graph
+
+
+def head_revision() -> str:
+    """The revision no other migration follows: what `mailgate init` upgrades to."""
+    graph = revisions()
+    followed = {parent for parents in graph.values() for parent in parents}
+    heads = sorted(set(graph) - followed)
+    if len(heads) != 1:
+        raise RuntimeError(f"the migrations in {VERSIONS} have {len(heads)} heads ({', '.join(heads)}), not one")
+    return heads[0]
 
 
 class SchemaTooNew(Exception):
@@ -38,6 +73,9 @@ def upgrade(db: Database) -> str | None:
     second waits on an advisory lock for the first's commit, then finds the
     schema at head and does nothing. (SQLite writers queue on BEGIN IMMEDIATE.)
     """
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+
     cfg = alembic_config()
     with db.engine.begin() as conn:
         if conn.dialect.name == "postgresql":
@@ -51,21 +89,20 @@ def upgrade(db: Database) -> str | None:
 
 
 def current_revision(db: Database) -> str | None:
-    """Read-only: every command asks this first, and a look at the log must not queue for the writer."""
+    """The database's revision (None: not initialised), read-only: every command asks this first, and a
+    look at the log must not queue for the writer."""
     with db.engine.connect().execution_options(**{READ_ONLY: True}) as conn:
-        return MigrationContext.configure(conn).get_current_revision()
-
-
-def head_revision() -> str | None:
-    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+        if not inspect(conn).has_table("alembic_version"):
+            return None
+        found = list(conn.execute(text("SELECT version_num FROM alembic_version")).scalars())
+    if len(found) > 1:
+        raise RuntimeError(f"the database is at several revisions at once ({', '.join(sorted(found))})")
+    return found[0] if found else None
 
 
 def _known(revision: str) -> bool:
     """Is `revision` one of this Mailgate's migrations (not one a newer Mailgate wrote)?"""
-    try:
-        return ScriptDirectory.from_config(alembic_config()).get_revision(revision) is not None
-    except Exception:  # noqa: BLE001 -- alembic raises for a revision it does not have
-        return False
+    return revision in revisions()
 
 
 def mismatch(current: str | None) -> str | None:
@@ -90,9 +127,14 @@ def mismatch(current: str | None) -> str | None:
 def init(db: Database) -> dict:
     """Upgrade the schema, make sure a mail key and the built-in application exist."""
     before = upgrade(db)
+    return {"schema_from": before, "schema": head_revision(), **seed(db)}
+
+
+def seed(db: Database) -> dict:
+    """What a fresh install needs beside the schema: a mail key and the built-in application (idempotent)."""
+    from mailgate.shared import keys, tracker
+
     with db.transaction() as s:
         key = keys.ensure_key(s)
         app = tracker.builtin_app(s)
-        result = {"schema_from": before, "schema": head_revision(), "mail_key": keys.fingerprint(key),
-                  "application": app.name}
-    return result
+        return {"mail_key": keys.fingerprint(key), "application": app.name}

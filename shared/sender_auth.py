@@ -61,6 +61,8 @@ def prepare(settings: Settings, envelope: Envelope, raw: bytes, address_modes: I
     """
     if not wanted(settings, envelope, address_modes):
         return
+    if max(len(raw), envelope.size or 0) > settings.max_message_bytes:
+        return  # stored rejected/too_large whoever sent it: DKIM's body hashes over it would only cost CPU
     try:
         envelope.auth = verify(settings, envelope, raw)
     except Exception:  # noqa: BLE001 -- a bug here must not lose the message: "could not check", not "forged"

@@ -4,10 +4,10 @@ Small but real: tasks with status, priority, assignee and subscribers;
 comments with attachments. Commands are validated before anything is
 written, so a refused command leaves no half-applied change behind.
 
-Everything a message does runs as prepared statements on the pipeline's
-connection (`prepared.Conn`), with tasks and users as plain rows
-(`rows.py`); the functions also take an ORM Session, so the console and
-tests call the same code inside their own transaction.
+Everything a message does runs as prepared statements on a `Conn`
+(`prepared.py`), with tasks and users as plain rows (`rows.py`): the
+pipeline's connection, or one the console or a test opens with
+`durability.transaction()` to act the same way.
 """
 
 from __future__ import annotations
@@ -15,10 +15,8 @@ from __future__ import annotations
 import re
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from sqlalchemy import bindparam, delete, select
-from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from mailgate.shared.message import clean_header_value
@@ -27,10 +25,8 @@ from mailgate.shared.models.tracker import PRIORITIES
 from mailgate.shared.outcomes import Reason, Reject
 from mailgate.shared.parsing import Attachment as ParsedAttachment
 from mailgate.shared.parsing import Command
-from mailgate.shared.prepared import Conn, Insert, Statement, as_conn
+from mailgate.shared.prepared import Conn, Insert, Statement
 from mailgate.shared.rows import TASK_FIELDS, TaskRow, UserRef, user_by_name
-
-Source = Conn | Session | Connection
 
 BUILTIN_APP = "tasks"
 TITLE_MAX = 300
@@ -38,7 +34,9 @@ TITLE_MAX = 300
 # name -> number of arguments
 KNOWN_COMMANDS: dict[str, int] = {
     "close": 0, "reopen": 0, "priority": 1, "assign": 1, "subscribe": 0, "unsubscribe": 0,
+    "internal": 0,  # the comment is never mailed to a service desk's external participants
 }
+PUBLIC_REFUSAL = "commands are not accepted through a public reply address."
 
 
 @dataclass
@@ -57,8 +55,10 @@ class CommandPlan:
     unknown: list[str] = field(default_factory=list)
 
 
-def plan_commands(source: Source, commands: list[Command], *, allowed: bool = True) -> CommandPlan:
-    """Check every command; Reject(command_not_allowed) names the first bad one."""
+def plan_commands(conn: Conn, commands: list[Command], *, allowed: bool = True,
+                  refusal: str = PUBLIC_REFUSAL) -> CommandPlan:
+    """Check every command; Reject(command_not_allowed) names the first bad one (`refusal`: why none is
+    allowed, when `allowed` is False)."""
     plan = CommandPlan()
     for cmd in commands:
         name = cmd.name.lower()
@@ -66,8 +66,7 @@ def plan_commands(source: Source, commands: list[Command], *, allowed: bool = Tr
             plan.unknown.append(str(cmd))
             continue
         if not allowed:
-            raise Reject(Reason.COMMAND_NOT_ALLOWED,
-                         f"!{name}: commands are not accepted through a public reply address.")
+            raise Reject(Reason.COMMAND_NOT_ALLOWED, f"!{name}: {refusal}")
         want = KNOWN_COMMANDS[name]
         args = list(cmd.args)
         if len(args) != want:
@@ -79,7 +78,7 @@ def plan_commands(source: Source, commands: list[Command], *, allowed: bool = Tr
                          f"!priority {args[0]}: use one of {', '.join(PRIORITIES)}.")
         if name == "assign":
             username = args[0].lstrip("@")
-            user = user_by_name(as_conn(source), username)
+            user = user_by_name(conn, username)
             if user is None or not user.enabled:
                 raise Reject(Reason.COMMAND_NOT_ALLOWED, f"!assign {args[0]}: there is no active user {username!r}.")
             planned.args = [user.username]
@@ -105,7 +104,7 @@ _DELETE_SUBSCRIBER = Statement(delete(_SUBS).where(_SUBS.c.task_id == bindparam(
 _MEMO = "mailgate.subscribers"
 
 
-def subscriber_ids(conn: Conn, task: Any) -> set[int]:
+def subscriber_ids(conn: Conn, task: TaskRow) -> set[int]:
     """The task's subscribers, read once per unit of work and kept in step by (un)subscribe."""
     memo = conn.memo.setdefault(_MEMO, {})
     if task.id not in memo:
@@ -113,17 +112,14 @@ def subscriber_ids(conn: Conn, task: Any) -> set[int]:
     return memo[task.id]
 
 
-def subscribe(source: Source, task: Any, user: Any) -> None:
-    """`task` and `user` are anything with an `id`: rows on the mail path, ORM objects in the console."""
-    conn = as_conn(source)
+def subscribe(conn: Conn, task: TaskRow, user: UserRef) -> None:
     ids = subscriber_ids(conn, task)
     if user.id not in ids:
         conn.execute(_INSERT_SUBSCRIBER, {"task_id": task.id, "user_id": user.id})
         ids.add(user.id)
 
 
-def unsubscribe(source: Source, task: Any, user: Any) -> None:
-    conn = as_conn(source)
+def unsubscribe(conn: Conn, task: TaskRow, user: UserRef) -> None:
     ids = subscriber_ids(conn, task)
     if user.id in ids:
         conn.execute(_DELETE_SUBSCRIBER, {"task_id": task.id, "user_id": user.id})
@@ -192,23 +188,33 @@ _INSERT_ATTACHMENT = Insert(Attachment.__table__)
 
 
 def create_task(conn: Conn, *, app_id: int, app_name: str, author: UserRef, title: str, description: str,
-                attachments: list[ParsedAttachment], source_message_id: int | None) -> TaskRow:
+                attachments: list[ParsedAttachment], source_message_id: int | None,
+                subscribe_author: bool = True) -> TaskRow:
+    """A new open task; its author subscribed (not the built-in Support identity, which reads no mail)."""
     values = dict(application_id=app_id, title=title, description=description, status="open", priority="normal",
                   author_id=author.id, assignee_id=None, thread_id="", source_message_id=source_message_id)
     task_id = conn.scalar(_INSERT_TASK, values)  # the task number is needed for attachments and notifications
     task = TaskRow(task_id, *(values[f] for f in TASK_FIELDS[1:]), application=app_name)
-    subscribe(conn, task, author)
+    if subscribe_author:
+        subscribe(conn, task, author)
     conn.executemany(_INSERT_ATTACHMENT, [_attachment_values(task, f) for f in attachments])
     return task
 
 
 def add_comment(conn: Conn, *, task: TaskRow, author: UserRef, text: str,
-                attachments: list[ParsedAttachment], source_message_id: int | None) -> int | None:
-    """The new comment's id when there is text or a file; a commands-only reply adds none."""
-    subscribe(conn, task, author)
+                attachments: list[ParsedAttachment], source_message_id: int | None, internal: bool = False,
+                participant_id: int | None = None) -> int | None:
+    """The new comment's id when there is text or a file; a commands-only reply adds none.
+
+    An external participant's comment (`participant_id`) is written under
+    the Support identity (`author`), which is not subscribed: it reads no mail.
+    """
+    if participant_id is None:
+        subscribe(conn, task, author)
     if not text and not attachments:
         return None
     comment_id = conn.scalar(_INSERT_COMMENT, {"task_id": task.id, "author_id": author.id, "text": text,
-                                               "source_message_id": source_message_id})
+                                               "source_message_id": source_message_id, "internal": internal,
+                                               "participant_id": participant_id})
     conn.executemany(_INSERT_ATTACHMENT, [_attachment_values(task, f, comment_id) for f in attachments])
     return comment_id

@@ -7,7 +7,10 @@ each test then gets a fresh schema (dropped and re-created).
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import sqlite3
 import sys
 from email.message import EmailMessage
 from email.utils import make_msgid
@@ -25,6 +28,15 @@ if SUPPORT not in sys.path:
     sys.path.insert(0, SUPPORT)
 
 
+def _interrupt(signum, frame):
+    """SIGTERM/SIGHUP (a timeout, a closed terminal, a killed job) end the session as Ctrl-C does: with
+    every fixture's teardown, so the servers the tests started are stopped. Once: a second signal during
+    that teardown is ignored."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+
 def pytest_configure(config):
     # The repository root must never be importable: its milter/ would shadow pymilter.
     root = str(REPO)
@@ -32,6 +44,31 @@ def pytest_configure(config):
     # No test reads this machine's configuration file (/etc/mailgate/mailgate.env): an empty
     # MAILGATE_CONFIG means "no file", here and in every subprocess that inherits it.
     os.environ["MAILGATE_CONFIG"] = ""
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _interrupt)
+    import leftovers
+
+    leftovers.sweep()  # what earlier runs that were killed outright left running
+
+
+def pytest_report_header(config):
+    """Whether the external corpus's ~900 tests run: unset, most of them are not even collected."""
+    corpus = os.environ.get("MAILGATE_CORPUS", "").strip()  # as tests/corpus.py reads it
+    if not corpus:
+        return "external corpus: not used (MAILGATE_CORPUS unset): its tests are skipped or not collected"
+    return f"external corpus: {corpus}"
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session):
+    """After every fixture's teardown: stop what a test left running, and say which, so it gets fixed."""
+    import leftovers
+
+    left = leftovers.stop_all()
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if left and reporter is not None:
+        reporter.write_line(f"stopped {len(left)} server(s) the tests left running: " + "; ".join(left),
+                            yellow=True)
 
 
 @pytest.fixture
@@ -60,22 +97,66 @@ def settings(env):
 
 
 def _reset_postgres(db) -> None:
+    """An empty database at the head revision: its tables emptied when it is at head with every table (fast),
+    else dropped and migrated again (the first test, or one that changed the schema)."""
     from sqlalchemy import text
 
+    from mailgate.shared import schema
+    from mailgate.shared.db import Base
+
     with db.engine.begin() as conn:
+        tables = set(conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")).scalars())
+        at = conn.execute(text("SELECT version_num FROM alembic_version")).scalar() \
+            if "alembic_version" in tables else None
+        if at == schema.head_revision() and tables >= set(Base.metadata.tables):
+            names = ", ".join(f'"{t}"' for t in sorted(tables - {"alembic_version"}))
+            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            return
         conn.execute(text("DROP SCHEMA public CASCADE"))
         conn.execute(text("CREATE SCHEMA public"))
+    schema.upgrade(db)
+
+
+@pytest.fixture(scope="session")
+def _sqlite_at_head(tmp_path_factory) -> Path:
+    """A SQLite database migrated to head once per session; each test's `db` starts as a copy of it."""
+    from mailgate.shared import schema
+    from mailgate.shared.config import from_env
+    from mailgate.shared.db import Database
+
+    folder = tmp_path_factory.mktemp("schema-at-head")
+    database = Database.from_settings(from_env({
+        "MAILGATE_INSTANCE": str(folder), "MAILGATE_DATABASE_URL": f"sqlite:///{folder / 'mailgate.db'}",
+        "MAILGATE_REPLY_DOMAIN": REPLY_DOMAIN, "MAILGATE_SECRET_KEY": "template", "MAILGATE_CONFIG": ""}))
+    schema.upgrade(database)
+    database.dispose()
+    with contextlib.closing(sqlite3.connect(folder / "mailgate.db")) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # everything in the main file, the one that is copied
+    return folder / "mailgate.db"
 
 
 @pytest.fixture
-def db(settings):
-    from mailgate.shared import schema
-    from mailgate.shared.db import Database
+def db(settings, request):
+    """This test's database at the head revision, with a mail key and the built-in application of its own.
 
+    Migrating for every test cost more than most tests: SQLite copies a database migrated once per
+    session, PostgreSQL empties the tables (tests/test_schema.py runs the migrations themselves)."""
+    import shutil
+
+    from mailgate.shared import schema
+    from mailgate.shared.db import Database, sqlite_path
+
+    if settings.is_sqlite:
+        path = sqlite_path(settings.database_url)
+        if path and not Path(path).exists():
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(request.getfixturevalue("_sqlite_at_head"), path)
     database = Database.from_settings(settings)
     if not settings.is_sqlite:
         _reset_postgres(database)
-    schema.init(database)
+    elif schema.current_revision(database) != schema.head_revision():
+        schema.upgrade(database)  # a database the test made itself before asking for this one
+    schema.seed(database)
     yield database
     database.dispose()
 
@@ -95,10 +176,11 @@ class Seed:
         self.create_address = f"bugs@{REPLY_DOMAIN}"
 
     def reply_address(self, task_ref: str, user_id: int | None) -> str:
+        from mailgate.shared import durability
         from mailgate.shared.addresses import issue_reply_address
 
-        with self.db.transaction() as s:
-            return issue_reply_address(s, self.settings, task_ref, user_id)[0]
+        with durability.transaction(self.db) as conn:
+            return issue_reply_address(conn, self.settings, task_ref, user_id)[0]
 
 
 @pytest.fixture

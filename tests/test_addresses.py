@@ -22,7 +22,7 @@ def test_reply_address_shape_and_verification(db, settings, task_with_reply):
 
 def test_parsing_is_case_insensitive(db, settings, seed, task_with_reply):
     _, addr = task_with_reply
-    with db.read() as s:
+    with db.reading() as s:
         rcpt = check_recipient(s, settings, addr.upper())
         assert rcpt.kind == "reply" and rcpt.task.ref == "T1"
 
@@ -31,7 +31,7 @@ def test_forged_hash_is_invalid(db, settings, seed, task_with_reply):
     _, addr = task_with_reply
     local, domain = addr.split("@")
     forged = local[:-1] + ("0" if local[-1] != "0" else "1") + "@" + domain
-    with db.read() as s, pytest.raises(Reject) as err:
+    with db.reading() as s, pytest.raises(Reject) as err:
         check_recipient(s, settings, forged)
     assert err.value.reason == Reason.INVALID_HASH
 
@@ -41,7 +41,7 @@ def test_other_users_hash_does_not_verify_for_this_user(db, settings, seed, task
     local, domain = addr.split("@")
     obj, user, digest = local.split("+")
     swapped = f"{obj}+{seed.carol}+{digest}@{domain}"
-    with db.read() as s, pytest.raises(Reject) as err:
+    with db.reading() as s, pytest.raises(Reject) as err:
         check_recipient(s, settings, swapped)
     assert err.value.reason == Reason.INVALID_HASH
 
@@ -50,18 +50,18 @@ def test_rotation_kills_every_old_address(db, settings, seed, task_with_reply):
     _, addr = task_with_reply
     with db.transaction() as s:
         keys.rotate_key(s)
-    with db.read() as s, pytest.raises(Reject) as err:
+    with db.reading() as s, pytest.raises(Reject) as err:
         check_recipient(s, settings, addr)
     assert err.value.reason == Reason.INVALID_HASH
     assert "rotated" in err.value.text
     # a freshly issued address works under the new key
-    with db.read() as s:
+    with db.reading() as s:
         assert check_recipient(s, settings, seed.reply_address("T1", seed.bob)).kind == "reply"
 
 
 def test_missing_object(db, settings, seed, task_with_reply):
     addr = seed.reply_address("T999", seed.bob)
-    with db.read() as s, pytest.raises(Reject) as err:
+    with db.reading() as s, pytest.raises(Reject) as err:
         check_recipient(s, settings, addr)
     assert err.value.reason == Reason.OBJECT_NOT_FOUND
 
@@ -69,8 +69,8 @@ def test_missing_object(db, settings, seed, task_with_reply):
 def test_public_addresses_only_when_enabled(db, env, seed, task_with_reply):
     on = from_env({**env, "MAILGATE_PUBLIC_REPLIES": "true"})
     off = from_env(env)
-    with db.read() as s:
-        addr = reply_address(on, keys.current_key(s), "T1", None)
+    with db.reading() as s:
+        addr = reply_address(on, keys.signing_key(s), "T1", None)
         assert "+public+" in addr
         assert check_recipient(s, on, addr).token.is_public
         with pytest.raises(Reject) as err:
@@ -80,8 +80,8 @@ def test_public_addresses_only_when_enabled(db, env, seed, task_with_reply):
 
 def test_prefix(db, env, seed, task_with_reply):
     pre = from_env({**env, "MAILGATE_REPLY_PREFIX": "mg"})
-    with db.read() as s:
-        addr = reply_address(pre, keys.current_key(s), "T1", seed.bob)
+    with db.reading() as s:
+        addr = reply_address(pre, keys.signing_key(s), "T1", seed.bob)
         assert addr.startswith("mg+T1+")
         assert check_recipient(s, pre, addr).kind == "reply"
         # without the prefix (handed out before it was set) it still is, and with an older prefix,
@@ -104,7 +104,7 @@ def test_a_reserved_name_is_no_reply_prefix(env):
 
 
 def test_unknown_and_create_addresses(db, settings, seed):
-    with db.read() as s:
+    with db.reading() as s:
         assert check_recipient(s, settings, "BUGS@Reply.Example.com").kind == "create"
         with pytest.raises(Reject) as err:
             check_recipient(s, settings, "nobody@reply.example.com")

@@ -129,6 +129,6 @@ def test_a_null_mailer_option_is_the_transports_default(tmp_path):
 @pytest.mark.parametrize("value,ok", [("noreply@reply.example.com", True), ("noreply@reply.example.com\n", False),
                                       ("nöreply@x.example", False), ("a b@x.example", False)])
 def test_an_envelope_address_is_one_plain_addr_spec(value, ok):
-    from mailgate.shared.addrspec import is_addr_spec
+    from mailgate.shared.addresses import is_addr_spec
 
     assert is_addr_spec(value) is ok  # a trailing newline must not pass as the end of the address

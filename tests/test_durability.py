@@ -77,3 +77,28 @@ def test_a_unit_of_work_is_durable_when_it_ends_and_tempfail_when_it_fails(db, m
     with durability.unit(db, "deferred", sync=False):
         pass
     assert synced == [True]
+
+
+def test_a_console_transaction_commits_on_disk_or_leaves_nothing(db, seed, monkeypatch):
+    """How the console and the CLI act through the mail path's functions: a Conn of their own."""
+    from sqlalchemy import func, select
+
+    from mailgate.shared.keys import count_issued, signing_key
+    from mailgate.shared.models import MailKey
+
+    def issued():
+        with db.read() as s:
+            return s.scalar(select(func.coalesce(func.sum(MailKey.issued), 0)))
+
+    synced = []
+    real = db.make_durable
+    monkeypatch.setattr(db, "make_durable", lambda: synced.append(True) or real())
+    before = issued()
+    with durability.transaction(db) as conn:
+        count_issued(conn, signing_key(conn))
+    assert issued() == before + 1 and synced == [True]
+    with pytest.raises(ZeroDivisionError):
+        with durability.transaction(db) as conn:
+            count_issued(conn, signing_key(conn))
+            1 / 0
+    assert issued() == before + 1 and synced == [True]  # rolled back, nothing to make durable

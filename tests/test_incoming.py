@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mailgate.shared import incoming
+from mailgate.shared.addresses import incoming
 from mailgate.shared.config import ConfigError, from_env
 
 REPLY = "T12+7+3f9c0a5be1d2c4e8@reply.example.com"

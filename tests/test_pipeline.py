@@ -8,7 +8,7 @@ import random
 import pytest
 from sqlalchemy import func, select
 
-from mailgate.shared import keys, tracker
+from mailgate.shared import durability, keys, tracker
 from mailgate.shared.addresses import check_recipient
 from mailgate.shared.config import from_env
 from mailgate.shared.db import Database
@@ -18,6 +18,7 @@ from mailgate.shared.models import (
 )
 from mailgate.shared.outcomes import Reason, Status, TempFail
 from mailgate.shared.pipeline import NotReprocessable, receive as pipeline_receive, reprocess
+from mailgate.shared.rows import task_by_id, user_by_id
 
 
 def rec_of(db, out) -> ReceivedMessage:
@@ -378,14 +379,14 @@ def test_bad_command_arguments_are_refused_whole(db, seed, receive, mail, task_w
 def test_one_notification_per_other_subscriber_with_a_personal_reply_address(db, settings, seed, receive, mail,
                                                                            task_with_reply):
     _, addr = task_with_reply
-    with db.transaction() as s:
-        tracker.subscribe(s, s.get(Task, 1), s.get(type(s.get(Task, 1).author), seed.carol))
+    with durability.transaction(db) as conn:
+        tracker.subscribe(conn, task_by_id(conn, 1), user_by_id(conn, seed.carol))
     out = receive(mail(sender="bob@example.org", to=addr, body="Comment for everyone."))
-    with db.read() as s:
+    with db.read() as s, db.reading() as conn:
         rows = s.scalars(select(OutboundMessage).where(OutboundMessage.source_received_id == out.id)).all()
         assert sorted(r.recipient for r in rows) == ["alice@example.org", "carol@example.org"]
         for r in rows:
-            rcpt = check_recipient(s, settings, r.reply_to)
+            rcpt = check_recipient(conn, settings, r.reply_to)
             assert rcpt.token.user_id == r.user_id and r.subject == "[T1] Printer on fire"
             assert "Comment for everyone." in r.body_text
 

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Mapping
-
-from flask import Flask, current_app, request
+from typing import TYPE_CHECKING, Any, Mapping
 
 from mailgate.shared.config import Settings, from_env
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+# Flask is imported inside the functions: the `mailgate` CLI lives in this package, and a command
+# such as the pipe ingress (a process per message) has no use for it.
 
 # Located from this file, not importlib.resources: that fails for editable installs on 3.11.
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -43,6 +47,8 @@ LOGIN_LIMITS = {
 
 def settings() -> Settings:
     """The Settings of the running app."""
+    from flask import current_app
+
     return current_app.extensions["mailgate.settings"]
 
 
@@ -53,6 +59,8 @@ def _settings_from(test_config: Mapping[str, Any] | None) -> Settings:
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    from flask import Flask, request
+
     cfg = _settings_from(test_config)
     # instance_path given: Flask cannot guess it for a package mapped into the `mailgate` namespace.
     app = Flask(__name__, template_folder=str(TEMPLATES), static_folder=str(STATIC),

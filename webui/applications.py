@@ -11,7 +11,7 @@ from mailgate.shared.models import AppUser, Application, CreateAddress
 from mailgate.webui import settings
 from mailgate.webui.extensions import db
 from mailgate.shared.senderauth.policy import MODES
-from mailgate.webui.forms import AddressAddForm, ConfirmForm, DefaultAuthorForm, SenderAuthForm
+from mailgate.webui.forms import AddressAddForm, ConfirmForm, DefaultAuthorForm, SenderAuthForm, ServiceDeskForm
 from mailgate.webui.helpers import actor, get_or_404, refuse
 
 bp = Blueprint("applications", __name__, url_prefix="/applications")
@@ -21,7 +21,8 @@ PUBLIC_WARNING = ("A default author makes this address public: anyone on the int
 
 
 def _author_choices() -> list[tuple[str, str]]:
-    users = db.session.scalars(select(AppUser).where(AppUser.enabled.is_(True)).order_by(AppUser.username))
+    users = db.session.scalars(select(AppUser).where(AppUser.enabled.is_(True), AppUser.builtin.is_(False))
+                               .order_by(AppUser.username))
     return [("", "— none: only known users may write —")] + [(u.username, u.username) for u in users]
 
 
@@ -70,18 +71,52 @@ def add_address(name: str):
     if not form.validate_on_submit():
         return _render(name, form, 400)
     author = form.default_author.data or None
-    if author and not form.confirm_public.data:
+    if author and not form.confirm_public.data and not form.service_desk.data:
         form.confirm_public.errors = ["Tick this box to confirm you want a public address."]
         return _render(name, form, 400)
     try:
         row = directory.add_create_address(db.session, settings(), name, form.address.data, author, actor=actor(),
-                                           sender_auth=form.sender_auth.data or None)
+                                           sender_auth=form.sender_auth.data or None,
+                                           service_desk=bool(form.service_desk.data))
     except directory.DirectoryError as exc:
         refuse(f"Not added: {exc}")
         form.address.errors = [str(exc)]
         return _render(name, form, 400)
-    flash(f"Added {row.address} to {name}." + (" It is public (default author)." if author else ""), "info")
+    if row.service_desk:
+        flash(f"Added {row.address} to {name} as a service desk: anyone may write, and is answered by mail.", "info")
+    else:
+        flash(f"Added {row.address} to {name}." + (" It is public (default author)." if author else ""), "info")
     return redirect(url_for("applications.index"))
+
+
+@bp.route("/addresses/<id:addr_id>/service-desk", methods=["GET", "POST"])
+def service_desk(addr_id: int):
+    row = get_or_404(CreateAddress, addr_id)
+    form = ServiceDeskForm()
+    if form.validate_on_submit():
+        template = (form.template.data or "").strip("\n")
+        try:
+            directory.set_service_desk(db.session, row.address, actor=actor(), enabled=bool(form.enabled.data),
+                                       acknowledge=bool(form.acknowledge.data),
+                                       cc_participants=bool(form.cc_participants.data),
+                                       template=template + "\n" if template.strip() else None)
+        except directory.DirectoryError as exc:
+            refuse(str(exc))
+            form.template.errors = [str(exc)]
+            return _desk_page(row, form, 400)
+        flash(f"{row.address}: " + ("service desk on." if row.service_desk else "service desk off."), "info")
+        return redirect(url_for("applications.index"))
+    if not form.is_submitted():
+        form.enabled.data, form.acknowledge.data = row.service_desk, row.desk_acknowledge
+        form.cc_participants.data, form.template.data = row.desk_cc, row.desk_template or ""
+    return _desk_page(row, form)
+
+
+def _desk_page(row: CreateAddress, form: ServiceDeskForm, status: int = 200):
+    from mailgate.shared.servicedesk import acknowledgement
+
+    return render_template("applications/service_desk.html", row=row, form=form, default_text=acknowledgement.DEFAULT,
+                           placeholders=acknowledgement.PLACEHOLDERS), status
 
 
 @bp.route("/addresses/<id:addr_id>/sender-auth", methods=["POST"])

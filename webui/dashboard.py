@@ -48,4 +48,5 @@ def index():
         auth_verdicts=("pass", "fail", "none", "temperror", "unchecked"),
         refused_today=refusals.totals_by_reason(s, midnight),
         refused_week=refusals.totals_by_reason(s, now - timedelta(days=7)),
+        desk_today=queries.service_desk_tasks_since(s, midnight),
     )

@@ -84,12 +84,34 @@ class AddressAddForm(FlaskForm):
     default_author = SelectField("Default author for unknown senders", choices=[], validate_choice=False)
     confirm_public = BooleanField("I understand a default author lets anyone open tasks at this address")
     sender_auth = SelectField("Sender authentication", choices=[], validate_choice=False)
+    service_desk = BooleanField("Service desk: anyone may write, and is answered by mail")
     submit = SubmitField("Add address")
 
 
 class SenderAuthForm(FlaskForm):
     sender_auth = SelectField("Sender authentication", choices=[], validate_choice=False)
     submit = SubmitField("Save")
+
+
+class ServiceDeskForm(FlaskForm):
+    """A create address's service-desk settings (docs/service-desk.md)."""
+
+    enabled = BooleanField("Service desk: anyone may write; the sender is an external participant")
+    acknowledge = BooleanField("Acknowledge each new task by mail")
+    cc_participants = BooleanField("Addresses copied (Cc) on a new mail become participants too")
+    template = TextAreaField("Acknowledgement text (empty: the built-in text)",
+                             validators=[Optional(), Length(max=20_000)])
+    submit = SubmitField("Save")
+
+
+class CommentForm(FlaskForm):
+    """A team member's comment typed in the console: the same path as a reply by mail."""
+
+    author = SelectField("As user", choices=[], validate_choice=False, validators=[DataRequired()])
+    text = TextAreaField("Comment (!close, !assign bob lines act, as in a mail reply)",
+                         validators=[Optional(), Length(max=200_000)])
+    internal = BooleanField("Internal: never mailed to external participants")
+    submit = SubmitField("Add comment")
 
 
 class DefaultAuthorForm(FlaskForm):

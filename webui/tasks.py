@@ -1,17 +1,22 @@
-"""Tasks of the built-in application, read-only: the list and each task with its comments."""
+"""Tasks of the built-in application: the list, each task with its comments and external participants, and a
+team member's comment (the same path as a reply by mail: shared.commenting)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from werkzeug.utils import secure_filename
 
-from mailgate.shared import queries
-from mailgate.shared.models import Attachment, ReceivedMessage
+from mailgate.shared import audit, durability, queries
+from mailgate.shared.commenting import CommentError, comment_as
+from mailgate.shared.models import AppUser, Attachment, ReceivedMessage
+from mailgate.webui import settings
+from mailgate.webui.database import pipeline_db, release
 from mailgate.webui.extensions import db
 from mailgate.shared.queries import as_id
-from mailgate.webui.helpers import before_arg
+from mailgate.webui.forms import CommentForm
+from mailgate.webui.helpers import actor, before_arg, refuse
 
 bp = Blueprint("tasks", __name__, url_prefix="/tasks")
 
@@ -31,8 +36,48 @@ def index():
 COMMENTS_PER_PAGE = 100  # a task with tens of thousands of comments is still a page of a few hundred KB
 
 
+def _authors() -> list[tuple[str, str]]:
+    users = db.session.scalars(select(AppUser).where(AppUser.enabled.is_(True)).order_by(AppUser.builtin,
+                                                                                         AppUser.username))
+    return [(u.username, f"{u.username} ({u.name})" if u.name and u.name != u.username else u.username)
+            for u in users]
+
+
+def _comment_form() -> CommentForm:
+    form = CommentForm()
+    form.author.choices = _authors()
+    return form
+
+
+@bp.route("/<ref>/comments", methods=["POST"])
+def comment(ref: str):
+    task = queries.get_task(db.session, ref)
+    if task is None:
+        abort(404)
+    form = _comment_form()
+    if not form.validate_on_submit():
+        return detail(ref, form, 400)
+    ref = task.ref
+    release()  # the comment is written in a transaction of its own (durability.transaction)
+    try:
+        with durability.transaction(pipeline_db()) as conn:
+            _, done = comment_as(conn, settings(), ref=ref, username=form.author.data,
+                                 text=form.text.data or "", internal=bool(form.internal.data))
+    except CommentError as exc:
+        refuse(f"Not added: {exc}")
+        form.text.errors = [str(exc)]
+        return detail(ref, form, 400)
+    audit.record(db.session, actor(), "task.comment", task.ref, author=form.author.data, internal=done.internal,
+                 comment=done.comment_id)
+    flash(f"{task.ref}: comment added as {form.author.data}"
+          + (" (internal)." if done.internal else
+             f"; mailed to {done.participants_notified} external participant(s)." if done.participants_notified
+             else "."), "info")
+    return redirect(url_for("tasks.detail", ref=task.ref, last=1))
+
+
 @bp.route("/<ref>")
-def detail(ref: str):
+def detail(ref: str, form: CommentForm | None = None, status: int = 200):
     task = queries.get_task(db.session, ref)
     if task is None:
         abort(404)
@@ -53,7 +98,8 @@ def detail(ref: str):
         "later": url_for("tasks.detail", **here, after=page.comments[-1]["id"]) if page.later else None,
         "last": url_for("tasks.detail", **here, last=1) if page.later else None,
     }
-    return render_template("tasks/detail.html", task=task, data=data, sources=sources, page=page, links=links)
+    return render_template("tasks/detail.html", task=task, data=data, sources=sources, page=page, links=links,
+                           form=form or _comment_form()), status
 
 
 @bp.route("/attachments/<id:att_id>")

@@ -15,7 +15,7 @@ from email.utils import formatdate, getaddresses, make_msgid, parseaddr
 from flask import Blueprint, flash, redirect, render_template, url_for
 from sqlalchemy import select
 
-from mailgate.shared import addresses
+from mailgate.shared import addresses, durability
 from mailgate.shared.directory import list_create_addresses
 from mailgate.shared.envelope import Envelope
 from mailgate.shared.keys import NoMailKey
@@ -134,16 +134,19 @@ def _fill_reply(form: TestMessageForm, upload: RawUploadForm):
     if task is None or user is None:
         form.task.errors = ["Name an existing task (like T1) and pick a user."]
         return _page(form, upload, 400)
+    ref, title, email = task.ref, task.title, user.primary_email
+    release()  # the address is counted in a transaction of its own (durability.transaction)
     try:
-        address, _key = addresses.issue_reply_address(db.session, settings(), task.ref, user.id)
+        with durability.transaction(pipeline_db()) as conn:
+            address, _key = addresses.issue_reply_address(conn, settings(), ref, user_id)
     except NoMailKey as exc:
         form.task.errors = [str(exc)]
         return _page(form, upload, 400)
     form.to.data = address
-    if not form.sender.data and user.primary_email:
-        form.sender.data = user.primary_email
+    if not form.sender.data and email:
+        form.sender.data = email
     if not form.subject.data:
-        form.subject.data = f"Re: {task.title}"
+        form.subject.data = f"Re: {title}"
     return _page(form, upload)
 
 

@@ -7,7 +7,7 @@ from email.message import EmailMessage
 from mailgate.ingress.imap import routing
 from mailgate.ingress.imap.connection import ImapFailure, close_quietly, open_session
 from mailgate.ingress.imap.settings import ImapSettings
-from mailgate.shared import incoming
+from mailgate.shared.addresses import incoming
 from mailgate.shared.config import Settings
 from mailgate.shared.health import Check
 

@@ -21,8 +21,7 @@ from __future__ import annotations
 import re
 from email.message import Message
 
-from mailgate.shared import incoming
-from mailgate.shared.addresses import is_ours, parse_reply_local
+from mailgate.shared.addresses import incoming, is_ours, parse_reply_local
 from mailgate.shared.config import Settings
 from mailgate.shared.message import header_addresses, header_text
 

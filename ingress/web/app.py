@@ -21,9 +21,9 @@ from mailgate.shared.db import Database
 
 def public_blueprints() -> list[Blueprint]:
     """Every route of the public listener."""
-    from mailgate.ingress.web import webhooks
+    from mailgate.ingress.web import unsubscribe, webhooks
 
-    return [webhooks.bp]
+    return [webhooks.bp, unsubscribe.bp]
 
 
 def create_app(settings: Settings, db: Database, blueprints: Iterable[Blueprint] | None = None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String
+from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, Text, false, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from mailgate.shared.db import Base, utcnow
@@ -33,6 +33,11 @@ class CreateAddress(Base):
     address: Mapped[str] = mapped_column(String(320), unique=True)
     default_author_id: Mapped[int | None] = mapped_column(ForeignKey("app_users.id", ondelete="SET NULL"))
     sender_auth: Mapped[str | None] = mapped_column(String(16))  # off|report|require; None: MAILGATE_SENDER_AUTH
+    # Service desk (docs/service-desk.md): anyone may write; the sender becomes an external participant.
+    service_desk: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    desk_acknowledge: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    desk_template: Mapped[str | None] = mapped_column(Text)  # the acknowledgement's text; None: the default
+    desk_cc: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())  # Cc'd become participants
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     application: Mapped[Application] = relationship(back_populates="addresses")
@@ -50,6 +55,9 @@ class AppUser(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     # Bumped by `user create-address --rotate`: part of the personal create address's signature.
     create_address_serial: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The built-in "Support" identity: authors service-desk tasks without a default author, and the
+    # comments of external participants. No address, so never mailed; not a person.
+    builtin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     emails: Mapped[list["UserEmail"]] = relationship(

@@ -131,6 +131,10 @@ class OutboundMessage(Base):
     source_received_id: Mapped[int | None] = mapped_column(ForeignKey("received_messages.id", ondelete="SET NULL"))
     key_id: Mapped[int | None] = mapped_column(ForeignKey("mail_keys.id", ondelete="SET NULL"), index=True)
     sender: Mapped[str] = mapped_column(String(320), default="")
+    sender_name: Mapped[str] = mapped_column(String(200), default="")  # From's name; "": Mailgate
+    # A notification to an external participant of a service-desk task (voided if they unsubscribe).
+    participant_id: Mapped[int | None] = mapped_column(ForeignKey("task_participants.id", ondelete="SET NULL"),
+                                                       index=True)
     recipient: Mapped[str] = mapped_column(String(320))
     reply_to: Mapped[str] = mapped_column(String(320), default="")
     subject: Mapped[str] = mapped_column(String(998), default="")

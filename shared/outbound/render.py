@@ -46,13 +46,14 @@ class Outgoing:
     body_html: str = ""
     attempts: int = 0
     lease: object = None  # the claim's token (next_attempt_at written by the claim)
+    sender_name: str = ""  # From's display name ("": Mailgate); a service desk's writer, by name only
 
     @classmethod
     def of(cls, row: OutboundMessage, lease: object = None) -> "Outgoing":
         return cls(id=row.id, sender=row.sender, recipient=row.recipient, reply_to=row.reply_to,
                    subject=row.subject, message_id=row.message_id, headers=dict(row.headers or {}),
                    body_text=row.body_text or "", body_html=row.body_html or "", attempts=row.attempts or 0,
-                   lease=lease)
+                   lease=lease, sender_name=row.sender_name or "")
 
     def to_header(self) -> str:
         """The To header: the whole list for a public message, else the one recipient."""
@@ -78,7 +79,7 @@ def render_bytes(out: Outgoing, keep_message_id: bool = True) -> bytes:
     is stripped of CR/LF here anyway, so no header can smuggle in another.
     """
     lines = [
-        _header("From", formataddr((DISPLAY_NAME, out.sender)) if out.sender else DISPLAY_NAME),
+        _header("From", from_header(out)),
         _header("To", out.to_header()),
     ]
     if out.reply_to:
@@ -109,6 +110,12 @@ def render_bytes(out: Outgoing, keep_message_id: bool = True) -> bytes:
     return ("\r\n".join(lines) + "\r\n" + text_part).encode("ascii")
 
 
+def from_header(out: Outgoing) -> str:
+    """`Name <address>`: the name encoded on its own (RFC 2047) when not ASCII, never the address."""
+    name = " ".join(clean_header_value(out.sender_name or DISPLAY_NAME).split()) or DISPLAY_NAME
+    return formataddr((name, out.sender), charset="utf-8") if out.sender else DISPLAY_NAME
+
+
 def thread_fallback(out: Outgoing) -> dict:
     """The row's headers for a service that replaces our Message-ID (Phabricator's rule).
 
@@ -128,7 +135,7 @@ def thread_fallback(out: Outgoing) -> dict:
         return headers  # a later notification: its References already start with the thread id
     own = bracket(out.message_id)  # the thread root: its own stored id is the thread id
     parent = [i for i in str(headers.get("In-Reply-To", "")).split() if is_threading_id(i)]
-    # Other ids already there stay (a dedicated incoming mailbox's <reply-KEY@…>: shared/incoming.py).
+    # Other ids already there stay (a dedicated incoming mailbox's <reply-KEY@…>: shared/addresses/incoming.py).
     headers["References"] = " ".join(dict.fromkeys([own, *parent, *refs]))
     headers["In-Reply-To"] = parent[-1] if parent else own
     return headers

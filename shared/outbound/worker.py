@@ -28,7 +28,7 @@ from typing import Callable, Sequence
 
 from sqlalchemy import select
 
-from mailgate.shared.addrspec import is_addr_spec
+from mailgate.shared.addresses import is_addr_spec
 from mailgate.shared.config import MailerConfig, Settings
 from mailgate.shared.db import Database, utcnow
 from mailgate.shared.logs import kv

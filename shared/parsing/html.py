@@ -25,10 +25,21 @@ import re
 
 from .models import Cut
 
-try:  # beautifulsoup4 is a dependency; guard anyway so parsing never crashes
-    from bs4 import BeautifulSoup, Comment, NavigableString, Tag
-except Exception:  # pragma: no cover
-    BeautifulSoup = None  # type: ignore[assignment]
+# bs4 (with lxml and soupsieve) is imported on the first HTML-only message, not with the parser: most
+# mail has a text part, and the pipe ingress starts a process per message.
+BeautifulSoup = Comment = NavigableString = Tag = None  # type: ignore[assignment]
+
+
+def _load_bs4() -> bool:
+    """Import beautifulsoup4 once; False if it cannot be (a dependency, but parsing must never crash)."""
+    global BeautifulSoup, Comment, NavigableString, Tag
+    if BeautifulSoup is None:
+        try:
+            from bs4 import BeautifulSoup, Comment, NavigableString, Tag
+        except Exception:  # pragma: no cover
+            return False
+    return True
+
 
 _BLOCK = {
     "p", "div", "br", "li", "ul", "ol", "tr", "table", "h1", "h2", "h3", "h4",
@@ -116,6 +127,7 @@ def _parse(html: str) -> "BeautifulSoup":
     lxml, not Python's html.parser: that one is quadratic on unclosed tags
     before CPython 3.11.13 (CVE-2025-6069).
     """
+    _load_bs4()
     soup = BeautifulSoup(html, "lxml")
     doomed = [n for n in soup.descendants
               if isinstance(n, Comment) or (isinstance(n, Tag) and n.name in _DROP)]
@@ -171,7 +183,7 @@ def _candidates(soup: "BeautifulSoup") -> tuple[list[list["Tag"]], list[list["Ta
 
 
 def _html_to_text(html: str) -> tuple[str, list[Cut]]:
-    if BeautifulSoup is None:  # pragma: no cover
+    if not _load_bs4():  # pragma: no cover
         raise RuntimeError("bs4 missing")
     soup = _parse(html)
     cuts: list[Cut] = []

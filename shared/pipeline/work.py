@@ -21,6 +21,8 @@ from mailgate.shared.parsing import ParsedMessage
 from mailgate.shared.prepared import Conn
 from mailgate.shared.received import ReceivedRow
 from mailgate.shared.rows import TaskRow, UserRef
+from mailgate.shared.servicedesk.opening import Requester
+from mailgate.shared.servicedesk.participants import ParticipantRow
 from mailgate.shared.tracker import CommandPlan
 
 
@@ -80,6 +82,10 @@ class Work:
     action: str | None = None
     task: TaskRow | None = None
     comment_id: int | None = None
+    # Service desk (docs/service-desk.md): the external participant who writes (a reply) or unsubscribes,
+    # or the requester who opens a desk task and is to become one.
+    participant: ParticipantRow | None = None
+    requester: Requester | None = None
     # Further outcome columns a step established (sender authentication's result), written whatever the
     # outcome; each must be in received.OUTCOME_FIELDS.
     columns: dict[str, Any] = field(default_factory=dict)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import logging
 
 import dkim
@@ -37,6 +38,7 @@ class _Keys:
         return records[0].encode("utf-8")
 
 
+@functools.lru_cache(maxsize=4096)  # a key record is read once per domain, not once per message
 def _too_costly(record: bytes) -> bool:
     """An RSA key past MAX_KEY_BITS or with an exponent past MAX_EXPONENT_BITS (dkimpy reads the key)."""
     try:

@@ -22,6 +22,8 @@ No believable header: Mailgate verifies the message itself.
 
 from __future__ import annotations
 
+import re
+
 import authres
 
 from mailgate.shared.senderauth.dmarc import aligned
@@ -31,6 +33,7 @@ from mailgate.shared.senderauth.result import (
 
 MAX_HEADERS = 20  # A-R headers read at most (a message may carry hundreds)
 MAX_VALUE = 16 * 1024  # characters: longer than any verifier writes; a longer header is the sender's, never parsed
+_FIRST_TOKEN = re.compile(r"\s*([^\s;(\"]+)")  # the authserv-id, unless a comment or a quoted string comes first
 NOT_THROUGH_OUR_MTA = ("postmark", "mailgun", "sendgrid")  # the webhooks' sources
 
 
@@ -46,8 +49,10 @@ def _may_be_ours(value: str, authserv_id: str) -> bool:
     A sender can fill the header section with A-R headers made to be slow to parse."""
     if len(value) > MAX_VALUE:
         return False
-    head = value.split(";", 1)[0]
-    return authserv_id.lower() in head.lower()
+    first = _FIRST_TOKEN.match(value)
+    if first is None:  # a comment or a quoted string first: let the parser read it
+        return True
+    return first.group(1).split("/", 1)[0].lower() == authserv_id.lower()
 
 
 def _id_matches(found: str, ours: str, queue_id: str, bound_only: bool) -> bool:

@@ -25,6 +25,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import leftovers
 from privatepostfix import MilterProcess, PrivatePostfix
 
 DOMAIN = "reply.example.com"
@@ -54,6 +55,7 @@ class PgCluster:
     root: Path
     port: int = field(default_factory=free_port)
     dbname: str = "mailgate_fleet"
+    _running: int | None = field(default=None, repr=False)
 
     @property
     def data(self) -> Path:
@@ -93,19 +95,28 @@ class PgCluster:
             first = True
         else:
             first = False
-        self._run(str(bindir / "pg_ctl"), "-D", str(self.data), "-l", str(self.log_file), "-w", "-t", "60",
-                  "-o", f"-k {self.root} -p {self.port} -c listen_addresses='' -c max_connections=200", "start")
-        if first:
-            self._run(str(bindir / "createdb"), "-h", str(self.root), "-p", str(self.port), "-U", "postgres",
-                      self.dbname)
+        if self._running is None:
+            self._running = leftovers.started(f"PostgreSQL in {self.data}", lambda: self.stop("immediate"),
+                                              leftovers.postgres(self.data, self.root))
+        try:
+            self._run(str(bindir / "pg_ctl"), "-D", str(self.data), "-l", str(self.log_file), "-w", "-t", "60",
+                      "-o", f"-k {self.root} -p {self.port} -c listen_addresses='' -c max_connections=200", "start")
+            if first:
+                self._run(str(bindir / "createdb"), "-h", str(self.root), "-p", str(self.port), "-U", "postgres",
+                          self.dbname)
+        except BaseException:
+            self.stop("immediate")
+            raise
         return self
 
     def stop(self, mode: str = "fast") -> None:
         """Stop the server (`fast`: sessions are cut, open transactions roll back)."""
+        if (self.data / "postmaster.pid").exists():
+            self._run(str(pg_bindir() / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "-t", "60", "stop",
+                      check=False)
         if not (self.data / "postmaster.pid").exists():
-            return
-        self._run(str(pg_bindir() / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "-t", "60", "stop",
-                  check=False)
+            leftovers.stopped(self._running)
+            self._running = None
 
     def running(self) -> bool:
         out = self._run(str(pg_bindir() / "pg_ctl"), "-D", str(self.data), "status", check=False)
@@ -217,7 +228,7 @@ class Fleet:
         return self
 
     def _seed(self) -> None:
-        from mailgate.shared import directory, schema
+        from mailgate.shared import directory, durability, schema
         from mailgate.shared.addresses import issue_reply_address
         from mailgate.shared.config import from_env
         from mailgate.shared.db import Database
@@ -239,10 +250,10 @@ class Fleet:
                                                            recipients=[f"bugs@{DOMAIN}"]), raw)
             assert out.status == "processed", out
             refs.append(out.object)
-        with self.db.transaction() as s:
+        with durability.transaction(self.db) as conn:
             for ref in refs:
                 for name, mail, full in people:
-                    addr, _ = issue_reply_address(s, self.settings, ref, ids[name])
+                    addr, _ = issue_reply_address(conn, self.settings, ref, ids[name])
                     self.targets.append((mail, full, addr, ref))
 
     def stop(self) -> None:

@@ -38,15 +38,16 @@ def _never_seen(fleet, tag: str):
     so whenever one of those ran less than 10 s before (another order, --lf, -k), a seeded address
     would be in the milters' RCPT cache and pass RCPT without the database.
     """
-    from mailgate.shared import directory
+    from mailgate.shared import directory, durability
     from mailgate.shared.addresses import issue_reply_address
 
     name = f"{tag}-{time.time_ns()}"
     mail = f"{name}@example.org"
     ref = fleet.targets[0][3]
     with fleet.db.transaction() as s:
-        user = directory.add_user(s, name, [mail], name, settings=fleet.settings, actor="test")
-        addr, _ = issue_reply_address(s, fleet.settings, ref, user.id)
+        user_id = directory.add_user(s, name, [mail], name, settings=fleet.settings, actor="test").id
+    with durability.transaction(fleet.db) as conn:
+        addr, _ = issue_reply_address(conn, fleet.settings, ref, user_id)
     mid, raw = reply(tag, mail, name, addr, ref)
     return mid, mail, addr, raw
 

@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import leftovers  # tests/support (on sys.path: tests/conftest.py, bench/ingress_throughput.py)
 from imapclient import IMAPClient
 
 USER = "mailgate@example.net"
@@ -86,6 +87,7 @@ class Dovecot:
     port: int = field(default_factory=free_port)
     ssl_port: int = field(default_factory=free_port)
     proc: subprocess.Popen | None = None
+    _running: int | None = field(default=None, repr=False)
 
     @property
     def cert(self) -> Path:
@@ -109,13 +111,23 @@ class Dovecot:
     def start(self) -> "Dovecot":
         self.proc = subprocess.Popen(["dovecot", "-F", "-c", str(self.root / "dovecot.conf")],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+        self._running = leftovers.started(f"Dovecot in {self.root}", self.stop,
+                                          leftovers.process(self.proc.pid, group=True))
+        try:
+            self._wait_listening()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_listening(self) -> None:
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"dovecot exited: {self.proc.stderr.read().decode()}\n{self.log_tail()}")
             try:
                 with socket.create_connection(("127.0.0.1", self.ssl_port), timeout=0.5):
-                    return self
+                    return
             except OSError:
                 time.sleep(0.05)
         raise RuntimeError("dovecot did not listen\n" + self.log_tail())
@@ -136,7 +148,10 @@ class Dovecot:
             except subprocess.TimeoutExpired:
                 continue
             time.sleep(0.2)  # the children get the same signal; give them a moment
+        self.proc.stderr.close()
         self.proc = None
+        leftovers.stopped(self._running)
+        self._running = None
 
     def destroy(self) -> None:
         self.stop()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from email import message_from_bytes
 
 from mailgate.ingress.imap import routing
-from mailgate.shared import incoming
+from mailgate.shared.addresses import incoming
 
 KEY = "t12+7+3f9c0a5be1d2c4e8"
 

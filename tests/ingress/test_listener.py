@@ -12,6 +12,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+import leftovers
 import pytest
 
 from ..conftest import REPLY_DOMAIN, make_mail
@@ -30,6 +31,7 @@ def start_listener(env: dict, **more: str):
             "PYTHONSAFEPATH": "1", **more}
     proc = subprocess.Popen([MAILGATE, "ingress", "--port", str(port)], env=full, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
+    running = leftovers.started(f"mailgate ingress on port {port}", proc.kill, leftovers.process(proc.pid))
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -42,7 +44,12 @@ def start_listener(env: dict, **more: str):
         yield port
     finally:
         proc.terminate()
-        _, err = proc.communicate(timeout=30)
+        try:
+            _, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, err = proc.communicate(timeout=10)
+        leftovers.stopped(running)
         print(err)
 
 

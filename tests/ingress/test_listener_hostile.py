@@ -8,6 +8,7 @@ import socket
 import subprocess
 import time
 
+import leftovers
 import pytest
 
 from .dovecot import free_port
@@ -23,6 +24,7 @@ def _start_and_stop(env: dict, host: str) -> str:
             "MAILGATE_TRUSTED_PROXIES": "1"}
     proc = subprocess.Popen([MAILGATE, "ingress", "--host", host, "--port", str(port)], env=full,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    running = leftovers.started(f"mailgate ingress on port {port}", proc.kill, leftovers.process(proc.pid))
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and proc.poll() is None:
@@ -33,7 +35,12 @@ def _start_and_stop(env: dict, host: str) -> str:
                 time.sleep(0.1)
     finally:
         proc.terminate()
-        out, err = proc.communicate(timeout=30)
+        try:
+            out, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate(timeout=10)
+        leftovers.stopped(running)
     return out + err
 
 

@@ -7,11 +7,12 @@ from email.utils import getaddresses, make_msgid
 import pytest
 from sqlalchemy import select
 
-from mailgate.shared import tracker
+from mailgate.shared import durability, tracker
 from mailgate.shared.config import MailerConfig
 from mailgate.shared.guard import OWN_MAIL_HEADER
 from mailgate.shared.models import AppUser, OutboundMessage, Task
 from mailgate.shared.outbound.worker import NO_MAILER, Worker, send_test
+from mailgate.shared.rows import task_by_id, user_by_id
 
 from .conftest import with_mailers
 
@@ -29,8 +30,8 @@ def _rows(db):
 
 
 def _subscribe(db, ref, user_id):
-    with db.transaction() as s:
-        tracker.subscribe(s, s.get(Task, int(ref[1:])), s.get(AppUser, user_id))
+    with durability.transaction(db) as conn:
+        tracker.subscribe(conn, task_by_id(conn, int(ref[1:])), user_by_id(conn, user_id))
 
 
 def _by_recipient(msgs):

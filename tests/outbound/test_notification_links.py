@@ -5,14 +5,15 @@ from __future__ import annotations
 from dataclasses import replace
 
 from mailgate.shared.config import DEFAULT_CONSOLE_URL, from_env
-from mailgate.shared.models import AppUser, Task
+from mailgate.shared import durability
 from mailgate.shared.notify import queue_task_event
+from mailgate.shared.rows import task_by_id, user_by_id
 
 
 def _body(db, settings, ref, seed) -> str:
-    with db.transaction() as s:
-        task = s.get(Task, int(ref[1:]))
-        (row, *_) = queue_task_event(s, settings, task=task, actor=s.get(AppUser, seed.carol), events=["closed"])
+    with durability.transaction(db) as conn:
+        (row, *_) = queue_task_event(conn, settings, task=task_by_id(conn, int(ref[1:])),
+                                     actor=user_by_id(conn, seed.carol), events=["closed"])
         return row.body_text
 
 

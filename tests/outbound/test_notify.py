@@ -6,12 +6,13 @@ from dataclasses import replace
 
 from sqlalchemy import select
 
-from mailgate.shared import tracker
+from mailgate.shared import durability, tracker
 from mailgate.shared.guard import OWN_MAIL_HEADER
-from mailgate.shared.models import AppUser, OutboundMessage, Task
+from mailgate.shared.models import AppUser, OutboundMessage
 from mailgate.shared.notify import queue_task_event
 from mailgate.shared.outbound.compose import html_from_text
 from mailgate.shared.outbound.render import Outgoing, render, render_bytes
+from mailgate.shared.rows import task_by_id, user_by_id
 
 
 def _rows(s, task_id):
@@ -19,48 +20,50 @@ def _rows(s, task_id):
                           .order_by(OutboundMessage.id)))
 
 
-def test_console_event_notifies_everyone_but_the_actor(db, settings, seed, task_with_reply):
+def test_an_event_notifies_everyone_but_the_actor(db, settings, seed, task_with_reply):
     ref, _ = task_with_reply
-    with db.transaction() as s:
-        task = s.get(Task, int(ref[1:]))
-        carol = s.get(AppUser, seed.carol)
-        tracker.subscribe(s, task, carol)
-        before = len(_rows(s, task.id))
+    with db.read() as s:
+        before = len(_rows(s, int(ref[1:])))
+    with durability.transaction(db) as conn:
+        task, carol = task_by_id(conn, int(ref[1:])), user_by_id(conn, seed.carol)
+        tracker.subscribe(conn, task, carol)
         task.priority = "high"
-        rows = queue_task_event(s, settings, task=task, actor=carol, events=["priority:high"])
-        assert sorted(r.recipient for r in rows) == ["alice@example.org", "bob@example.org"]
-        assert {r.event for r in rows} == {"priority"}
-        assert all(r.source_received_id is None for r in rows)
+        rows = queue_task_event(conn, settings, task=task, actor=carol, events=["priority:high"])
+    with db.read() as s:
         assert len(_rows(s, task.id)) == before + 2
-        for r in rows:
-            assert "Carol changed the priority to high." in r.body_text
-            assert r.headers["References"] == f"<{task.thread_id}>"  # answers the thread root
-            assert r.headers["Auto-Submitted"] == "auto-generated" and OWN_MAIL_HEADER in r.headers
-            assert r.reply_to.startswith(f"{ref}+{r.user_id}+")
+    assert sorted(r.recipient for r in rows) == ["alice@example.org", "bob@example.org"]
+    assert {r.event for r in rows} == {"priority"}
+    assert all(r.source_received_id is None for r in rows)
+    for r in rows:
+        assert "Carol changed the priority to high." in r.body_text
+        assert r.headers["References"] == f"<{task.thread_id}>"  # answers the thread root
+        assert r.headers["Auto-Submitted"] == "auto-generated" and OWN_MAIL_HEADER in r.headers
+        assert r.reply_to.startswith(f"{ref}+{r.user_id}+")
 
 
 def test_disabled_and_addressless_subscribers_get_nothing(db, settings, seed, task_with_reply):
     ref, _ = task_with_reply
     with db.transaction() as s:
-        task = s.get(Task, int(ref[1:]))
         s.get(AppUser, seed.bob).enabled = False
-        assert queue_task_event(s, settings, task=task, actor=s.get(AppUser, seed.alice), events=["closed"]) == []
+    with durability.transaction(db) as conn:
+        task, alice = task_by_id(conn, int(ref[1:])), user_by_id(conn, seed.alice)
+        assert queue_task_event(conn, settings, task=task, actor=alice, events=["closed"]) == []
 
 
 def test_public_replies_send_one_message_to_all(db, settings, seed, task_with_reply):
     ref, _ = task_with_reply
     public = replace(settings, public_replies=True)
-    with db.transaction() as s:
-        task = s.get(Task, int(ref[1:]))
-        tracker.subscribe(s, task, s.get(AppUser, seed.carol))
-        (row,) = queue_task_event(s, public, task=task, actor=s.get(AppUser, seed.alice), events=["commented"],
+    with durability.transaction(db) as conn:
+        task = task_by_id(conn, int(ref[1:]))
+        tracker.subscribe(conn, task, user_by_id(conn, seed.carol))
+        (row,) = queue_task_event(conn, public, task=task, actor=user_by_id(conn, seed.alice), events=["commented"],
                                   new_text="Hello all")
-        assert row.user_id is None and f"{ref}+public+" in row.reply_to
-        out = Outgoing.of(row)
-        assert out.envelope_recipients() == ["bob@example.org", "carol@example.org"]
-        msg = render(out)
-        assert msg["To"] == "bob@example.org, carol@example.org"
-        assert msg["Reply-To"] == row.reply_to
+    assert row.user_id is None and f"{ref}+public+" in row.reply_to
+    out = Outgoing.of(row)
+    assert out.envelope_recipients() == ["bob@example.org", "carol@example.org"]
+    msg = render(out)
+    assert msg["To"] == "bob@example.org, carol@example.org"
+    assert msg["Reply-To"] == row.reply_to
 
 
 def test_html_alternative_is_escaped_text():

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy import event, select
 
-from mailgate.shared import keys, tracker
+from mailgate.shared import durability, keys, tracker
 from mailgate.shared.models import AppUser, OutboundMessage, Task
 from mailgate.shared.outbound.worker import Worker
+from mailgate.shared.rows import task_by_id, user_by_id
 
 from .conftest import with_mailers
 
@@ -14,9 +15,8 @@ from .conftest import with_mailers
 def test_rows_queued_before_a_rotation_leave_resigned_and_the_reply_works(db, settings, seed, sink,
                                                                           task_with_reply, receive, mail):
     ref, old_bob = task_with_reply
-    with db.transaction() as s:  # a second queued row (carol), so the batch has more than one to re-sign
-        task = s.get(Task, int(ref[1:]))
-        tracker.subscribe(s, task, s.get(AppUser, seed.carol))
+    with durability.transaction(db) as conn:  # a second queued row (carol), so the batch has more than one to re-sign
+        tracker.subscribe(conn, task_by_id(conn, int(ref[1:])), user_by_id(conn, seed.carol))
     out = receive(mail(sender="alice@example.org", to=seed.reply_address(ref, seed.alice), subject="Re: x",
                        body="Any news?"))
     assert out.status == "processed"

@@ -11,7 +11,7 @@ from mailgate.shared.pipeline.steps import STEPS, load
 def test_the_steps_are_the_named_modules_in_order():
     steps = load()
     assert tuple(s.name for s in steps) == STEPS == ("dedupe", "guard", "route", "sender_auth", "authorise",
-                                                     "parse", "act")
+                                                     "parse", "act", "service_desk")
     assert [s.name for s in steps if s.read is not None] == ["guard", "authorise"]
     assert [s.name for s in steps if s.read_body is not None] == ["guard", "parse"]
 

@@ -174,6 +174,7 @@ def test_our_verifiers_bound_header_is_believed_in_the_milter(zones, env, db, se
     import time
     from pathlib import Path
 
+    import leftovers
     import privatepostfix
 
     pf = PrivatePostfix()
@@ -184,10 +185,12 @@ def test_our_verifiers_bound_header_is_believed_in_the_milter(zones, env, db, se
     helper = Path(privatepostfix.__file__).with_name("verifiermilter.py")
     verifier = subprocess.Popen([sys.executable, "-P", str(helper), verifier_sock, "mx.test", claim],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    with db.transaction() as s:
-        directory.add_create_address(s, settings, "tasks", STRICT, actor="test", sender_auth="require")
+    running = leftovers.started(f"verifier milter on {verifier_sock}", verifier.kill,
+                                leftovers.process(verifier.pid, group=True))
     proc = None
     try:
+        with db.transaction() as s:
+            directory.add_create_address(s, settings, "tasks", STRICT, actor="test", sender_auth="require")
         deadline = time.monotonic() + 20
         while not os.path.exists(verifier_sock) and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -206,3 +209,4 @@ def test_our_verifiers_bound_header_is_believed_in_the_milter(zones, env, db, se
         pf.stop()
         verifier.terminate()
         verifier.wait(10)
+        leftovers.stopped(running)

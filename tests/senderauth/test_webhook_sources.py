@@ -127,3 +127,15 @@ def test_an_address_that_requires_sender_auth_is_verified_outside_the_writer_too
         batcher.stop()
     assert answers["slow"][0] == 503  # require, and DNS did not answer: the provider retries
     assert answers["quick"][0] == 200 and answers["quick"][1] < 1.5, answers
+
+
+def test_a_message_over_the_size_limit_is_stored_too_large_without_being_verified(env, db, people, zones):
+    """It is refused for its size whatever its sender: five DKIM body hashes over it would only cost CPU."""
+    settings = from_env({**env, "MAILGATE_MAILERS": json.dumps(MAILERS), "MAILGATE_MAX_MESSAGE_BYTES": "65536"})
+    webhook = create_app(settings, db).test_client()
+    raw = make_mail(sender="demo@pass.test", to=people, subject="Big", body="word " * 60_000)
+    for _ in range(5):
+        raw = zones.signers["pass.test"].sign(raw)
+    assert webhook.post("/mail/sendgrid/", data=sendgrid_form(raw, [people]), auth=SG_AUTH).status_code == 200
+    rec = _last(db)
+    assert (rec["status"], rec["reason"], rec["auth"]) == ("rejected", "too_large", None)

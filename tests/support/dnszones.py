@@ -9,6 +9,7 @@ that never answers and one that answers SERVFAIL.
 
 from __future__ import annotations
 
+import shutil
 import socket
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from pathlib import Path
 import dkim
 import dns.message
 import dns.query
+import leftovers
 from dkim import dknewkey
 
 SERVER = Path(__file__).with_name("dnsserver.py")
@@ -51,6 +53,7 @@ class DnsServer:
     port: int = field(default_factory=_free_port)
     root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="mailgate-dns-", dir="/tmp")))
     proc: subprocess.Popen | None = None
+    _running: int | None = field(default=None, repr=False)
 
     @property
     def address(self) -> str:
@@ -58,6 +61,7 @@ class DnsServer:
         return f"127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 20.0) -> "DnsServer":
+        self.root.mkdir(parents=True, exist_ok=True)
         zone_file = self.root / "test.zone"
         zone_file.write_text(self.zone)
         args = [sys.executable, "-P", str(SERVER), "--zone", str(zone_file), "--port", str(self.port)]
@@ -66,10 +70,12 @@ class DnsServer:
         for z in self.servfail:
             args += ["--servfail", z]
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=(self.root / "server.log").open("wb"))
+        self._running = leftovers.started(f"DNS server on {self.address}", self.stop, leftovers.process(self.proc.pid))
         line = self.proc.stdout.readline()
         if line.strip() != b"ready":
+            log = self._log()
             self.stop()
-            raise RuntimeError(f"DNS server did not start: {(self.root / 'server.log').read_text()[-2000:]}")
+            raise RuntimeError(f"DNS server did not start: {log}")
         deadline = time.monotonic() + timeout
         while True:  # listening: one real query answered
             try:
@@ -81,7 +87,14 @@ class DnsServer:
                     raise
                 time.sleep(0.05)
 
+    def _log(self) -> str:
+        try:
+            return (self.root / "server.log").read_text()[-2000:]
+        except OSError:
+            return ""
+
     def stop(self) -> None:
+        """Stop the server; its folder (zone file, log) goes too. A stopped server can be started again."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -89,6 +102,11 @@ class DnsServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+        if self.proc is not None:
+            self.proc.stdout.close()
+        leftovers.stopped(self._running)
+        self._running = None
+        shutil.rmtree(self.root, ignore_errors=True)
 
     def __enter__(self) -> "DnsServer":
         return self.start()

@@ -22,6 +22,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import leftovers
+
 MASTER_CF = """\
 {listen} inet  n       -       n       -       -       smtpd
 pickup    unix  n       -       n       60      1       pickup
@@ -83,6 +85,7 @@ class PrivatePostfix:
     extra: dict[str, str] = field(default_factory=dict)
     safety_net: str = "mailgate-refuse:"  # Mailgate domains' transport (the benchmark's baseline: discard:)
     root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="mailgate-postfix-", dir="/tmp")))
+    _running: int | None = field(default=None, repr=False)
 
     @property
     def config_dir(self) -> Path:
@@ -167,8 +170,14 @@ class PrivatePostfix:
         (self.config_dir / "main.cf").write_text(self.main_cf())
         (self.config_dir / "master.cf").write_text(MASTER_CF.replace("{listen}", f"127.0.0.1:{self.port}"))
         self._postfix("check", check=False)  # creates the queue directories with their owners
-        self._postfix("start")
-        self.wait_listening()
+        self._running = leftovers.started(f"private Postfix {self.root}", self.stop,
+                                          leftovers.postfix(self.config_dir, self.root))
+        try:
+            self._postfix("start")
+            self.wait_listening()
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def wait_listening(self, timeout: float = 20.0) -> None:
@@ -188,20 +197,32 @@ class PrivatePostfix:
         self._postfix("reload")
 
     def stop(self, remove: bool = True) -> None:
+        """Stop the master and its children (killed if `postfix stop` does not end them); safe to call twice."""
         pid_file = self.root / "queue" / "pid" / "master.pid"
         try:
             pid = int(pid_file.read_text().split()[0])
         except (OSError, ValueError, IndexError):
             pid = None
-        self._postfix("stop", check=False)
+        try:
+            self._postfix("stop", check=False)
+        except subprocess.TimeoutExpired:
+            pass
         # `postfix stop` returns before the master is gone (its pid file stays); wait for the process.
         deadline = time.monotonic() + 10
         while pid and time.monotonic() < deadline:
             try:
                 os.kill(pid, 0)
             except ProcessLookupError:
+                pid = None
                 break
             time.sleep(0.05)
+        if pid:
+            try:
+                os.killpg(pid, signal.SIGKILL)  # the master leads its own session: its children go too
+            except ProcessLookupError:
+                pass
+        leftovers.stopped(self._running)
+        self._running = None
         if remove:
             shutil.rmtree(self.root, ignore_errors=True)
 
@@ -252,6 +273,7 @@ class MilterProcess:
     log_path: Path | None = None
     pid_file: str | None = None  # --pid-file, as postfix/setup.sh runs it
     proc: subprocess.Popen | None = None
+    _running: int | None = field(default=None, repr=False)
 
     def start(self, timeout: float = 20.0) -> "MilterProcess":
         exe = shutil.which("mailgate", path=os.path.dirname(os.path.realpath(os.sys.executable))) \
@@ -264,6 +286,16 @@ class MilterProcess:
         if self.pid_file:
             args += ["--pid-file", self.pid_file]
         self.proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT, cwd="/", start_new_session=True)
+        self._running = leftovers.started(f"mailgate milter on {self.socket_path}", self.stop,
+                                          leftovers.process(self.proc.pid, group=True))
+        try:
+            self._wait_listening(timeout)
+        except BaseException:
+            self.kill()
+            raise
+        return self
+
+    def _wait_listening(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -272,7 +304,7 @@ class MilterProcess:
                 try:
                     with socket.socket(socket.AF_UNIX) as s:
                         s.connect(self.socket_path)
-                    return self
+                    return
                 except OSError:
                     pass
             time.sleep(0.05)
@@ -285,7 +317,7 @@ class MilterProcess:
 
     def stop(self, timeout: float = 30.0) -> int | None:
         if self.proc is None or self.proc.poll() is not None:
-            return None if self.proc is None else self.proc.returncode
+            return self._ended()
         self.proc.terminate()
         # libmilter notices the stop only when its accept loop wakes (every 5 s); a
         # connection wakes it at once, so poke the socket until the process is gone.
@@ -298,13 +330,21 @@ class MilterProcess:
             except OSError:
                 pass
             try:
-                return self.proc.wait(0.1)
+                self.proc.wait(0.1)
+                return self._ended()
             except subprocess.TimeoutExpired:
                 continue
         try:
-            return self.proc.wait(1)
+            self.proc.wait(1)
+            return self._ended()
         except subprocess.TimeoutExpired:
             return self.kill()
+
+    def _ended(self) -> int | None:
+        """The exit status of a process that is gone; it no longer needs stopping at exit."""
+        leftovers.stopped(self._running)
+        self._running = None
+        return None if self.proc is None else self.proc.returncode
 
     def kill(self) -> int | None:
         """SIGKILL to the milter and its writer process: no drain, no cleanup."""
@@ -314,4 +354,5 @@ class MilterProcess:
             os.killpg(self.proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-        return self.proc.wait(30)
+        self.proc.wait(30)
+        return self._ended()

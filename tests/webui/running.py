@@ -13,6 +13,7 @@ import urllib.request
 from pathlib import Path
 from typing import Iterator
 
+import leftovers
 import pytest
 
 
@@ -32,6 +33,7 @@ def mailgate_web(env: dict[str, str], *args: str) -> Iterator[str]:
     proc = subprocess.Popen([str(exe), "web", "--host", "127.0.0.1", "--port", str(port), *args],
                             env={**os.environ, **env, "PYTHONSAFEPATH": "1"},
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    running = leftovers.started(f"mailgate web on port {port}", proc.kill, leftovers.process(proc.pid))
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60  # a busy CI VM can be several times slower than the ~1.3 s here
@@ -54,6 +56,8 @@ def mailgate_web(env: dict[str, str], *args: str) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=10)
+        proc.stdout.close()
+        leftovers.stopped(running)
 
 
 def raw_request(base: str, request: bytes, timeout: float = 120) -> tuple[int, dict[str, str], str]:

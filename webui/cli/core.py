@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from mailgate.shared import audit, directory, incoming, keys, queries, schema
-from mailgate.shared.addresses import issue_reply_address
+from mailgate.shared import audit, directory, durability, keys, queries, schema
+from mailgate.shared.addresses import incoming, issue_reply_address
 from mailgate.shared.directory import DirectoryError
 from mailgate.webui.cli.base import AppContext, emit_json, fail, main, one_line, pass_app
 
@@ -49,7 +49,7 @@ def reply_address_cmd(app: AppContext, obj: str, user_ref: str | None, public: b
         fail(f"{obj!r} is not an object reference like T12")
     if not public and not user_ref:
         fail("give a USER, or --public")
-    with app.db.transaction() as s:
+    with app.db.read() as s:
         task = queries.get_task(s, obj)
         if task is None:
             fail(f"no task {obj}")
@@ -68,7 +68,9 @@ def reply_address_cmd(app: AppContext, obj: str, user_ref: str | None, public: b
                 click.echo("warning: public replies are off (MAILGATE_PUBLIC_REPLIES); this address is refused.",
                            err=True)
             click.echo(f"public reply address for {task.ref}:")
-        addr, _key = issue_reply_address(s, app.settings, task.ref, user_id)
+        ref = task.ref
+    with durability.transaction(app.db) as conn:
+        addr, _key = issue_reply_address(conn, app.settings, ref, user_id)
     template = app.settings.incoming_address
     if template and incoming.KEY in template:
         click.echo(f"(Mailgate's own form: {addr})")

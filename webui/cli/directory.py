@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from mailgate.shared import audit, directory, incoming
+from mailgate.shared import audit, directory
+from mailgate.shared.addresses import incoming
 from mailgate.shared.directory import DirectoryError
 from mailgate.webui.cli.base import AppContext, emit_json, fail, main, pass_app, table
 
@@ -128,20 +129,68 @@ def address() -> None:
 @click.option("--default-author", metavar="USER", help="Author for mail from unknown senders (opens the address to anyone).")
 @click.option("--sender-auth", type=click.Choice(["off", "report", "require"]),
               help="This address's sender authentication (default: MAILGATE_SENDER_AUTH).")
+@click.option("--service-desk", is_flag=True,
+              help="Anyone may write; the sender becomes the task's external participant and gets answers by mail.")
+@click.option("--no-acknowledgement", is_flag=True, help="Service desk: send no acknowledgement of a new task.")
+@click.option("--cc-participants", is_flag=True,
+              help="Service desk: the addresses a new mail copies (Cc) become participants too.")
 @pass_app
 def address_add(app: AppContext, application: str, address: str, default_author: str | None,
-                sender_auth: str | None) -> None:
+                sender_auth: str | None, service_desk: bool, no_acknowledgement: bool, cc_participants: bool) -> None:
     """Add ADDRESS as a create address of APPLICATION."""
+    if (no_acknowledgement or cc_participants) and not service_desk:
+        fail("--no-acknowledgement and --cc-participants go with --service-desk")
     try:
         with app.db.transaction() as s:
             row = directory.add_create_address(s, app.settings, application, address, default_author,
-                                               actor=audit.cli_actor(), sender_auth=sender_auth)
-            click.echo(f"create address {row.address} -> {application}")
+                                               actor=audit.cli_actor(), sender_auth=sender_auth,
+                                               service_desk=service_desk, acknowledge=not no_acknowledgement,
+                                               cc_participants=cc_participants)
+            author = row.default_author.username if row.default_author else None
+            click.echo(f"{'service desk' if service_desk else 'create'} address {row.address} -> {application}")
     except DirectoryError as exc:
         fail(str(exc))
-    if default_author:
+    if service_desk:
+        click.echo(f"warning: anyone can now open tasks at {row.address}; they are filed as "
+                   f"{author or 'the built-in Support identity'} and the sender is answered by mail.", err=True)
+    elif default_author:
         click.echo(f"warning: anyone can now open tasks at {address}; they are filed as {default_author}.",
                    err=True)
+
+
+def _on_off(value: str | None) -> bool | None:
+    return None if value is None else value == "on"
+
+
+@address.command("set-service-desk")
+@click.argument("address")
+@click.argument("mode", type=click.Choice(["on", "off"]), required=False)
+@click.option("--acknowledgement", type=click.Choice(["on", "off"]), help="Acknowledge each new task by mail.")
+@click.option("--cc-participants", type=click.Choice(["on", "off"]), help="Cc'd addresses become participants.")
+@click.option("--template", "template_file", type=click.File("r", encoding="utf-8"),
+              help="The acknowledgement's text ($ref, $title, $name, $address, $desk); '-' reads standard input.")
+@click.option("--default-template", is_flag=True, help="Go back to the built-in acknowledgement text.")
+@pass_app
+def address_set_service_desk(app: AppContext, address: str, mode: str | None, acknowledgement: str | None,
+                             cc_participants: str | None, template_file, default_template: bool) -> None:
+    """Turn ADDRESS's service desk on or off, and set its acknowledgement and Cc handling."""
+    if template_file is not None and default_template:
+        fail("--template and --default-template exclude each other")
+    changes: dict = {}
+    if template_file is not None:
+        changes["template"] = template_file.read()
+    elif default_template:
+        changes["template"] = None
+    try:
+        with app.db.transaction() as s:
+            row = directory.set_service_desk(s, address, actor=audit.cli_actor(), enabled=_on_off(mode),
+                                             acknowledge=_on_off(acknowledgement),
+                                             cc_participants=_on_off(cc_participants), **changes)
+            click.echo(f"{row.address}: service desk {'on' if row.service_desk else 'off'}; acknowledgement "
+                       f"{'on' if row.desk_acknowledge else 'off'} ({'custom' if row.desk_template else 'default'} "
+                       f"text); Cc'd become participants: {'yes' if row.desk_cc else 'no'}")
+    except DirectoryError as exc:
+        fail(str(exc))
 
 
 @address.command("list")
@@ -155,19 +204,24 @@ def address_list(app: AppContext, application: str | None, as_json: bool) -> Non
         data = [{"address": r.address, "application": r.application.name,
                  "default_author": r.default_author.username if r.default_author else None,
                  "sender_auth": r.sender_auth,
+                 "service_desk": r.service_desk,
+                 **({"acknowledgement": r.desk_acknowledge, "cc_participants": r.desk_cc,
+                     "acknowledgement_template": "custom" if r.desk_template else "default"}
+                    if r.service_desk else {}),
                  "created_at": r.created_at.isoformat(timespec="seconds") + "Z",
                  "handed_out_as": incoming.create_address_form(app.settings.incoming_address, r.address,
                                                                app.settings.reply_domain)} for r in rows]
     if as_json:
         emit_json(data)
         return
-    columns = [(d["address"], d["application"], d["default_author"] or "", d["sender_auth"] or "default")
-               for d in data]
+    columns = [(d["address"], d["application"], d["default_author"] or "", d["sender_auth"] or "default",
+                "service desk" if d["service_desk"] else "") for d in data]
+    heads, widths = ["address", "application", "default author", "sender auth", "kind"], [60, 24, 24, 11, 12]
     if incoming.KEY in app.settings.incoming_address:  # MAILGATE_INCOMING_ADDRESS: what people are given
         table([c + (d["handed_out_as"] or "(not at the reply domain: unreachable)",) for c, d in zip(columns, data)],
-              ["address", "application", "default author", "sender auth", "hand out as"], [60, 24, 24, 11, 60])
+              heads + ["hand out as"], widths + [60])
     else:
-        table(columns, ["address", "application", "default author", "sender auth"], [60, 24, 24, 11])
+        table(columns, heads, widths)
 
 
 @address.command("remove")

@@ -32,7 +32,7 @@ import importlib
 from dataclasses import dataclass
 from typing import Callable
 
-STEPS = ("dedupe", "guard", "route", "sender_auth", "authorise", "parse", "act")
+STEPS = ("dedupe", "guard", "route", "sender_auth", "authorise", "parse", "act", "service_desk")
 BODY_STEP = "parse"  # the first step whose `run` needs the body; the steps before it decide on the headers
 
 

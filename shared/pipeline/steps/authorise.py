@@ -1,5 +1,8 @@
 """Authorise: may the sender do this? A reply only from the address's own user (or, public, any known user);
 a create address from a known user, or as its default author; a personal create address as its user.
+A service desk (docs/service-desk.md) takes anyone: an unknown sender opens the task as the default author
+or the Support identity and becomes its external participant; a participant's reply address takes mail
+from that participant's address only; an unsubscribe address takes anyone (its token is the authority).
 
 The sender is the From header's one mailbox (what a person controls and
 sees), read before the transaction (`read`); the envelope sender only when
@@ -9,11 +12,13 @@ refused (unreadable_from), never replaced by the envelope sender.
 
 from __future__ import annotations
 
-from mailgate.shared.addresses import find_user_by_email
+from mailgate.shared.addresses import AddressError, find_user_by_email, normalise
 from mailgate.shared.message import from_mailbox
 from mailgate.shared.outcomes import Reason, Reject
 from mailgate.shared.pipeline.work import Work
 from mailgate.shared.rows import UserRef
+from mailgate.shared.servicedesk import participants
+from mailgate.shared.servicedesk.opening import read_requester
 
 
 def read(w: Work) -> None:
@@ -22,6 +27,11 @@ def read(w: Work) -> None:
 
 def run(w: Work) -> None:
     rcpt = w.recipient
+    if rcpt.kind == "unsubscribe":
+        w.participant, w.author = rcpt.participant, participants.support_identity(w.conn)
+        w.actor = w.author.username
+        w.note(f"Unsubscribe address of external participant #{rcpt.participant.id}: its token authorises.")
+        return
     sender = _sender(w)
     user = find_user_by_email(w.conn, sender) if sender else None
     if rcpt.personal is not None:
@@ -61,6 +71,8 @@ def _personal_author(w: Work) -> None:
 
 def _reply_author(w: Work, sender: str, user: UserRef | None) -> UserRef:
     token = w.recipient.token
+    if w.recipient.participant is not None:
+        return _participant_author(w, sender)
     if token.is_public:
         if user is None:
             raise Reject(Reason.SENDER_MISMATCH,
@@ -73,14 +85,52 @@ def _reply_author(w: Work, sender: str, user: UserRef | None) -> UserRef:
     return user
 
 
+def _participant_author(w: Work, sender: str) -> UserRef:
+    """A participant's reply address: signed for their e-mail address, so only mail from it is theirs."""
+    participant = w.recipient.participant
+    if _normalised(sender) != participant.address:
+        # The refusal may go back to a forger: it names neither the participant nor their address.
+        raise Reject(Reason.SENDER_MISMATCH, f"This reply address was issued to someone else; "
+                     f"{sender or 'the sender'} is not their address.")
+    w.participant = participant
+    w.note(f"Sender {sender} is the task's external participant #{participant.id}: allowed to reply "
+           "(written under the Support identity).")
+    return participants.support_identity(w.conn)
+
+
+def _normalised(address: str) -> str:
+    try:
+        return normalise(address)
+    except AddressError:
+        return ""
+
+
 def _create_author(w: Work, sender: str, user: UserRef | None) -> UserRef:
     create = w.recipient.create
     if user is not None:
         w.note(f"Sender {sender} is {user.username}: allowed to open tasks.")
         return user
+    if create.service_desk:
+        return _desk_author(w, sender)
     if create.default_author is not None and create.default_author.enabled:
         w.note(f"Sender {sender or '(none)'} is not known; the address's default author "
                f"{create.default_author.username} opens the task.")
         return create.default_author
     raise Reject(Reason.UNKNOWN_SENDER,
                  f"{sender or 'The sender'} is not a known user, so cannot open tasks at {w.recipient.address}.")
+
+
+def _desk_author(w: Work, sender: str) -> UserRef:
+    """A stranger writes to a service desk: the task is the default author's (or the Support identity's),
+    and the sender is to become its external participant (the service_desk step records them)."""
+    address = _normalised(sender)
+    domain = address.rpartition("@")[2]
+    if not address or w.settings.serves_domain(domain):
+        raise Reject(Reason.UNKNOWN_SENDER, f"{sender or 'The sender'} cannot open a task at {w.recipient.address}: "
+                     "a participant's address must be outside Mailgate's own domains.")
+    w.requester = read_requester(w.msg, address)
+    default = w.recipient.create.default_author
+    author = default if default is not None and default.enabled else participants.support_identity(w.conn)
+    w.note(f"Service desk: {address} has no account; the task is opened as {author.username}, and {address} "
+           "becomes its external participant.")
+    return author

@@ -15,6 +15,9 @@ from mailgate.shared.outcomes import Reason, Reject
 from mailgate.shared.parsing import for_create, parse_message
 from mailgate.shared.pipeline.steps import guard
 from mailgate.shared.pipeline.work import Work
+from mailgate.shared.tracker import CommandPlan
+
+EXTERNAL_REFUSAL = "commands are the team's: they are not accepted from people without an account."
 
 
 def read_body(w: Work) -> None:
@@ -33,8 +36,14 @@ def run(w: Work) -> None:
     if w.recipient.kind == "create":  # a forward, or a bare quote, is the new task's content
         parsed = w.parsed = for_create(parsed)
     w.parse = json_safe(parsed.to_json())
-    public = w.recipient.kind == "reply" and w.recipient.token.is_public
-    w.plan = tracker.plan_commands(w.conn, parsed.commands, allowed=not public)
+    if w.recipient.kind == "unsubscribe":  # what it says does not matter: the address is the request
+        w.plan = CommandPlan()
+        return
+    if w.participant is not None or w.requester is not None:  # someone without an account (service desk)
+        w.plan = tracker.plan_commands(w.conn, parsed.commands, allowed=False, refusal=EXTERNAL_REFUSAL)
+    else:
+        public = w.recipient.kind == "reply" and w.recipient.token.is_public
+        w.plan = tracker.plan_commands(w.conn, parsed.commands, allowed=not public)
     has_body = bool(parsed.text.strip() or parsed.attachments or w.plan.valid)
     if w.recipient.kind == "create":
         has_body = has_body or bool(w.row.subject.strip())

@@ -37,6 +37,8 @@ def run(w: Work) -> None:
     w.application = w.recipient.application
     if w.recipient.token is not None:
         w.object_ref = w.recipient.token.obj
+    elif w.recipient.kind == "unsubscribe":
+        w.object_ref = w.recipient.task.ref
 
 
 def _bounded(w: Work, ours: list[str]) -> list[str]:

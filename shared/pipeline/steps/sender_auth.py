@@ -20,6 +20,8 @@ from mailgate.shared.senderauth.result import mismatch_sentence, summary
 
 def run(w: Work) -> None:
     rcpt = w.recipient
+    if rcpt.kind == "unsubscribe":  # its random token is the authority, as in the one-click link
+        return
     mode = effective_mode(w.settings.sender_auth, rcpt.create.sender_auth if rcpt.kind == "create" else None)
     if mode == "off":
         return

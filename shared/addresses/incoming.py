@@ -15,7 +15,7 @@
 
 from __future__ import annotations
 
-from mailgate.shared.addrspec import is_addr_spec
+from mailgate.shared.addresses.syntax import is_addr_spec
 
 KEY = "%{key}"
 SAMPLE_KEY = "t1+1+0123456789abcdef"  # the shape of a reply address's local part: a template must hold it

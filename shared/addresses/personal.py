@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 
 from mailgate.shared.keys import SigningKey
+from mailgate.shared.models import MailKey
 
 SECRET_LEN = 16
 _LOCAL = re.compile(r"([a-z0-9!#$%&'*/=?^_`{|}~.-]+)\+u(\d{1,12})-([0-9a-f]{" + str(SECRET_LEN) + "})", re.ASCII)
@@ -28,12 +29,12 @@ class PersonalToken:
     secret: str
 
 
-def _secret(key: SigningKey, user_id: int, serial: int) -> str:
+def _secret(key: MailKey | SigningKey, user_id: int, serial: int) -> str:
     mac = hmac.new(key.secret.encode(), f"personal-create:{int(user_id)}:{int(serial)}".encode(), hashlib.sha256)
     return mac.hexdigest()[:SECRET_LEN]
 
 
-def personal_address(key: SigningKey, create_address: str, user_id: int, serial: int) -> str:
+def personal_address(key: MailKey | SigningKey, create_address: str, user_id: int, serial: int) -> str:
     local, domain = create_address.rsplit("@", 1)
     return f"{local}+u{int(user_id)}-{_secret(key, user_id, serial)}@{domain}"
 

@@ -1,0 +1,79 @@
+"""A database server that takes the connection and never answers: the webhook answers 503 in bounded time.
+
+Without a connect timeout libpq waits for ever and the provider's request hangs
+until it gives up (no retry scheduled by a clean 503, a worker thread lost).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+
+import pytest
+from sqlalchemy.exc import OperationalError
+
+from mailgate.shared import db as dbmod
+from mailgate.shared.config import from_env
+from mailgate.shared.db import Database
+
+from ..conftest import REPLY_DOMAIN, make_mail
+from .providers import POSTMARK_IP, postmark_payload
+from .test_webhooks import MAILERS, PM_AUTH
+
+
+def _silent_server() -> socket.socket:
+    """Listens, lets the kernel complete each handshake, and never reads or writes a byte."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    return sock
+
+
+def test_unanswering_database_gives_503_within_the_connect_timeout(tmp_path, monkeypatch):
+    from mailgate.ingress.web.app import create_app
+
+    monkeypatch.setattr(dbmod, "PG_CONNECT_TIMEOUT", 1)
+    silent = _silent_server()
+    url = f"postgresql+psycopg://mailgate:x@127.0.0.1:{silent.getsockname()[1]}/mailgate"
+    settings = from_env({"MAILGATE_INSTANCE": str(tmp_path / "instance"), "MAILGATE_DATABASE_URL": url,
+                         "MAILGATE_REPLY_DOMAIN": REPLY_DOMAIN, "MAILGATE_SECRET_KEY": "k",
+                         "MAILGATE_MAILERS": json.dumps(MAILERS)})
+    db = Database.from_settings(settings)
+    client = create_app(settings, db).test_client()
+    payload = postmark_payload(make_mail(subject="Database not answering"), f"bugs@{REPLY_DOMAIN}")
+    answer: dict = {}
+
+    def post() -> None:
+        started = time.monotonic()
+        answer["response"] = client.post("/mail/postmark/", json=payload, auth=PM_AUTH,
+                                         environ_base={"REMOTE_ADDR": POSTMARK_IP})
+        answer["seconds"] = time.monotonic() - started
+
+    try:
+        worker = threading.Thread(target=post, daemon=True)
+        worker.start()
+        worker.join(30)
+        assert not worker.is_alive(), "the webhook still waits on a database that never answers"
+        assert answer["response"].status_code == 503
+        assert answer["response"].headers["Retry-After"] == "60"
+        assert answer["seconds"] < 10
+    finally:
+        db.dispose()
+        silent.close()
+
+
+
+def test_a_urls_own_connect_timeout_wins(monkeypatch):
+    monkeypatch.setattr(dbmod, "PG_CONNECT_TIMEOUT", 60)
+    silent = _silent_server()
+    engine = dbmod.make_engine(f"postgresql+psycopg://u:p@127.0.0.1:{silent.getsockname()[1]}/db?connect_timeout=1")
+    started = time.monotonic()
+    try:
+        with pytest.raises(OperationalError):
+            engine.connect()
+        assert time.monotonic() - started < 10
+    finally:
+        engine.dispose()
+        silent.close()

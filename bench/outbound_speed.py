@@ -57,6 +57,11 @@ def start_sink(port: int) -> subprocess.Popen:
     exe = Path(sys.executable).with_name("aiosmtpd")
     proc = subprocess.Popen([str(exe), "-n", "-l", f"127.0.0.1:{port}", "-c", "aiosmtpd.handlers.Sink"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return _listening(proc, port, "the SMTP sink")
+
+
+def _listening(proc: subprocess.Popen, port: int, what: str) -> subprocess.Popen:
+    """`proc` once it accepts connections on `port` (killed, and the benchmark ended, if it never does)."""
     for _ in range(100):
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
@@ -64,7 +69,7 @@ def start_sink(port: int) -> subprocess.Popen:
         except OSError:
             time.sleep(0.05)
     proc.kill()
-    raise SystemExit("the SMTP sink did not start")
+    raise SystemExit(f"{what} did not start")
 
 
 STANDINS = Path(__file__).resolve().parent.parent / "tests" / "support" / "api_standins.py"
@@ -73,14 +78,7 @@ STANDINS = Path(__file__).resolve().parent.parent / "tests" / "support" / "api_s
 def start_postmark(port: int) -> subprocess.Popen:
     proc = subprocess.Popen([sys.executable, "-P", str(STANDINS), "postmark", "--port", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(100):
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return proc
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise SystemExit("the Postmark stand-in did not start")
+    return _listening(proc, port, "the Postmark stand-in")
 
 
 def requeue(db: Database, n: int) -> None:

@@ -438,71 +438,22 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
 
     instance_value = env.get("INSTANCE")
     instance = Path(instance_value).expanduser() if instance_value else _default_instance_path()
-
-    url = env.get("DATABASE_URL")
-    if url is None or not url.strip():
-        url = f"sqlite:///{instance / 'mailgate.db'}"
-    url = url.strip()
-    if not re.match(r"^(sqlite|postgresql)(\+\w+)?://", url):
-        raise ConfigError(PREFIX + "DATABASE_URL", "must start with sqlite:// or postgresql+psycopg://")
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://"):]
-
-    reply_domain = _domain(PREFIX + "REPLY_DOMAIN", env.get("REPLY_DOMAIN") or DEFAULT_REPLY_DOMAIN)
-    domains = [reply_domain]
-    for d in (env.get("DOMAINS") or "").replace(",", " ").split():
-        d = _domain(PREFIX + "DOMAINS", d)
-        if d not in domains:
-            domains.append(d)
-
-    prefix = (env.get("REPLY_PREFIX") or "").strip().lower()
-    if prefix and not REPLY_PREFIX.fullmatch(prefix):
-        raise ConfigError(PREFIX + "REPLY_PREFIX", "letters, digits, '-' or '_' only (no '+')")
-    if prefix in RESERVED_LOCAL_PARTS:
-        raise ConfigError(PREFIX + "REPLY_PREFIX", f"{prefix!r} is a reserved name (postmaster, noreply, ...): "
-                          "an address starting with it is never routed to an application")
-
-    socket = (env.get("MILTER_SOCKET") or DEFAULT_MILTER_SOCKET).strip()
-    if not (socket.startswith("unix:") or socket.startswith("inet:") or socket.startswith("/")):
-        raise ConfigError(PREFIX + "MILTER_SOCKET", "expected unix:/path or inet:port@host")
-    if socket.startswith("/"):
-        socket = "unix:" + socket
-
+    # In this order: the first bad variable is the one named; the secret key is written only when all are good.
+    url = _database_url(env, instance)
+    reply_domain, domains = _domains(env)
+    prefix = _reply_prefix(env)
+    socket = _milter_socket(env)
     base_url = _url(PREFIX + "BASE_URL", env.get("BASE_URL") or "")
     console_url = _url(PREFIX + "CONSOLE_URL", env.get("CONSOLE_URL") or DEFAULT_CONSOLE_URL)
-
-    ingress_url = (env.get("INGRESS_URL") or "").strip().rstrip("/")
-    if ingress_url and not re.match(r"^https?://[^\s/?#]+(/[^\s?#]*)?$", ingress_url):
-        raise ConfigError(PREFIX + "INGRESS_URL", "must be an http:// or https:// URL without query or fragment "
-                          "(where `mailgate ingress` is reached from the internet)")
-
-    from_address = (env.get("FROM_ADDRESS") or f"noreply@{reply_domain}").strip()
-    if not is_addr_spec(from_address):
-        # It goes in every MAIL FROM and From header: a non-ASCII or decorated value would make every
-        # notification unrenderable (or unsendable) long after start-up.
-        raise ConfigError(PREFIX + "FROM_ADDRESS", f"{from_address!r} is not a plain ASCII email address "
-                          "(local@domain, no name or brackets)")
-
+    ingress_url = _ingress_url(env)
+    from_address = _from_address(env, reply_domain)
     reply_marker = _reply_marker(env.get("REPLY_MARKER"))
-
     purge_days = _retention_days(env, "PURGE_AFTER_DAYS", DEFAULT_PURGE_AFTER_DAYS)
     purge_rejected_days = _retention_days(env, "PURGE_REJECTED_AFTER_DAYS", DEFAULT_PURGE_REJECTED_AFTER_DAYS)
-
     from mailgate.shared.senderauth.policy import DEFAULT_MODE, MODES
-
     sender_auth = env.choice("SENDER_AUTH", MODES, DEFAULT_MODE)
-    authserv_id = (env.get("AUTHSERV_ID") or "").strip()
-    if authserv_id and not _AUTHSERV_ID.fullmatch(authserv_id):
-        raise ConfigError(PREFIX + "AUTHSERV_ID", f"{authserv_id!r} is not an authserv-id (a host name, "
-                          "as your verifier writes it before the first ';')")
-
-    incoming = (env.get("INCOMING_ADDRESS") or "").strip()
-    if incoming:
-        from mailgate.shared.addresses.incoming import problem as incoming_problem
-
-        wrong = incoming_problem(incoming)
-        if wrong:
-            raise ConfigError(PREFIX + "INCOMING_ADDRESS", f"{incoming!r}: {wrong}")
+    authserv_id = _authserv_id(env)
+    incoming = _incoming_address(env)
 
     return Settings(
         instance_path=instance,
@@ -533,3 +484,82 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
         config_file=config_path,
         environ=view,
     )
+
+
+def _database_url(env: _Reader, instance: Path) -> str:
+    url = env.get("DATABASE_URL")
+    if url is None or not url.strip():
+        url = f"sqlite:///{instance / 'mailgate.db'}"
+    url = url.strip()
+    if not re.match(r"^(sqlite|postgresql)(\+\w+)?://", url):
+        raise ConfigError(PREFIX + "DATABASE_URL", "must start with sqlite:// or postgresql+psycopg://")
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return url
+
+
+def _domains(env: _Reader) -> tuple[str, list[str]]:
+    """The reply domain, and every domain Mailgate answers for (the reply domain first)."""
+    reply_domain = _domain(PREFIX + "REPLY_DOMAIN", env.get("REPLY_DOMAIN") or DEFAULT_REPLY_DOMAIN)
+    domains = [reply_domain]
+    for d in (env.get("DOMAINS") or "").replace(",", " ").split():
+        d = _domain(PREFIX + "DOMAINS", d)
+        if d not in domains:
+            domains.append(d)
+    return reply_domain, domains
+
+
+def _reply_prefix(env: _Reader) -> str:
+    prefix = (env.get("REPLY_PREFIX") or "").strip().lower()
+    if prefix and not REPLY_PREFIX.fullmatch(prefix):
+        raise ConfigError(PREFIX + "REPLY_PREFIX", "letters, digits, '-' or '_' only (no '+')")
+    if prefix in RESERVED_LOCAL_PARTS:
+        raise ConfigError(PREFIX + "REPLY_PREFIX", f"{prefix!r} is a reserved name (postmaster, noreply, ...): "
+                          "an address starting with it is never routed to an application")
+    return prefix
+
+
+def _milter_socket(env: _Reader) -> str:
+    socket = (env.get("MILTER_SOCKET") or DEFAULT_MILTER_SOCKET).strip()
+    if not (socket.startswith("unix:") or socket.startswith("inet:") or socket.startswith("/")):
+        raise ConfigError(PREFIX + "MILTER_SOCKET", "expected unix:/path or inet:port@host")
+    if socket.startswith("/"):
+        socket = "unix:" + socket
+    return socket
+
+
+def _ingress_url(env: _Reader) -> str:
+    ingress_url = (env.get("INGRESS_URL") or "").strip().rstrip("/")
+    if ingress_url and not re.match(r"^https?://[^\s/?#]+(/[^\s?#]*)?$", ingress_url):
+        raise ConfigError(PREFIX + "INGRESS_URL", "must be an http:// or https:// URL without query or fragment "
+                          "(where `mailgate ingress` is reached from the internet)")
+    return ingress_url
+
+
+def _from_address(env: _Reader, reply_domain: str) -> str:
+    from_address = (env.get("FROM_ADDRESS") or f"noreply@{reply_domain}").strip()
+    if not is_addr_spec(from_address):
+        # It goes in every MAIL FROM and From header: a non-ASCII or decorated value would make every
+        # notification unrenderable (or unsendable) long after start-up.
+        raise ConfigError(PREFIX + "FROM_ADDRESS", f"{from_address!r} is not a plain ASCII email address "
+                          "(local@domain, no name or brackets)")
+    return from_address
+
+
+def _authserv_id(env: _Reader) -> str:
+    authserv_id = (env.get("AUTHSERV_ID") or "").strip()
+    if authserv_id and not _AUTHSERV_ID.fullmatch(authserv_id):
+        raise ConfigError(PREFIX + "AUTHSERV_ID", f"{authserv_id!r} is not an authserv-id (a host name, "
+                          "as your verifier writes it before the first ';')")
+    return authserv_id
+
+
+def _incoming_address(env: _Reader) -> str:
+    incoming = (env.get("INCOMING_ADDRESS") or "").strip()
+    if incoming:
+        from mailgate.shared.addresses.incoming import problem as incoming_problem
+
+        wrong = incoming_problem(incoming)
+        if wrong:
+            raise ConfigError(PREFIX + "INCOMING_ADDRESS", f"{incoming!r}: {wrong}")
+    return incoming

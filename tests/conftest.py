@@ -188,6 +188,31 @@ def seed(db, settings) -> Seed:
     return Seed(db, settings)
 
 
+@pytest.fixture
+def cli(env, db):
+    """`mailgate …` in this process, on the test's instance: cli("address", "list") -> the click Result."""
+    from click.testing import CliRunner
+
+    from mailgate.webui.cli import main
+
+    runner = CliRunner(mix_stderr=False) if "mix_stderr" in CliRunner.__init__.__code__.co_varnames else CliRunner()
+
+    def run(*args: str, input: bytes | str | None = None, ok: bool = True):
+        result = runner.invoke(main, list(args), input=input, env=env, catch_exceptions=False)
+        if ok:
+            assert result.exit_code == 0, (result.output, getattr(result, "stderr", ""))
+        return result
+
+    return run
+
+
+def j(result) -> object:
+    """A CLI result's --json output."""
+    import json
+
+    return json.loads(result.stdout)
+
+
 def make_mail(*, sender: str = "alice@example.org", to: str = f"bugs@{REPLY_DOMAIN}", subject: str = "Hello",
               body: str = "Some text.", msgid: str | None = None, headers: dict[str, str] | None = None,
               attachments: list[tuple[str, str, bytes]] | None = None) -> bytes:

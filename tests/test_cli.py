@@ -12,26 +12,9 @@ from click.testing import CliRunner
 
 from mailgate.webui.cli import main
 
-from .conftest import make_mail
+from .conftest import j, make_mail
 
 MAILGATE = str(Path(sys.executable).with_name("mailgate"))
-
-
-@pytest.fixture
-def cli(env, db):
-    runner = CliRunner(mix_stderr=False) if "mix_stderr" in CliRunner.__init__.__code__.co_varnames else CliRunner()
-
-    def run(*args: str, input: bytes | str | None = None, ok: bool = True):
-        result = runner.invoke(main, list(args), input=input, env=env, catch_exceptions=False)
-        if ok:
-            assert result.exit_code == 0, (result.output, getattr(result, "stderr", ""))
-        return result
-
-    return run
-
-
-def j(result):
-    return json.loads(result.stdout)
 
 
 def test_full_loop(cli):

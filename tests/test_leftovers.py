@@ -52,14 +52,7 @@ def test_waits(postfix, name_server):
 
 
 def _gone(pid: int, timeout: float = 20) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        time.sleep(0.1)
-    return False
+    return leftovers._wait_gone(pid, timeout)
 
 
 def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 120) -> str:

@@ -5,12 +5,15 @@ from __future__ import annotations
 import hmac
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from werkzeug.datastructures import Authorization
 
 from mailgate.shared.db import Database
 from mailgate.shared.outcomes import IngressReason, Refused
+
+if TYPE_CHECKING:
+    from flask import Request
 
 
 @dataclass
@@ -43,6 +46,15 @@ def need_text(value: object, what: str) -> str:
     if not isinstance(value, str) or not value:
         raise Refused(IngressReason.MALFORMED, f"{what} missing or not a string")
     return value
+
+
+def form_text(request: "Request", name: str, hint: str) -> str:
+    """The raw message a provider posts in form field `name`, as a field or as an uploaded file (`hint`: how
+    to make the provider send it, named in the refusal when it is missing)."""
+    raw = request.form.get(name)
+    if raw is None and name in request.files:
+        raw = request.files[name].read().decode("utf-8", "surrogateescape")
+    return need_text(raw, f"{name} ({hint})")
 
 
 def parse_json(text: str | bytes, what: str) -> Any:

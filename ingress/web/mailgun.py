@@ -16,7 +16,7 @@ import time
 from flask import Request
 
 from mailgate.ingress.web import tokens
-from mailgate.ingress.web.delivery import Delivery, RequestContext, need_text, raw_bytes
+from mailgate.ingress.web.delivery import Delivery, RequestContext, form_text, need_text, raw_bytes
 from mailgate.shared.inbound_credentials import MailgunInbound
 from mailgate.shared.outcomes import IngressReason, Refused
 
@@ -53,10 +53,7 @@ def authenticate(request: Request, entries: list[MailgunInbound], ctx: RequestCo
 
 def delivery(request: Request) -> Delivery:
     form = request.form
-    raw = form.get("body-mime")
-    if raw is None and "body-mime" in request.files:
-        raw = request.files["body-mime"].read().decode("utf-8", "surrogateescape")
-    raw = need_text(raw, "body-mime (the route must forward to a URL ending in 'mime')")
+    raw = form_text(request, "body-mime", "the route must forward to a URL ending in 'mime'")
     recipients = [r.strip() for r in need_text(form.get("recipient"), "recipient").split(",") if r.strip()]
     return Delivery(raw=raw_bytes(raw), recipients=recipients, sender=form.get("sender"))
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask import Request
 
 from mailgate.ingress.web.delivery import (
-    Delivery, RequestContext, basic_auth_matches, need_text, parse_json, raw_bytes,
+    Delivery, RequestContext, basic_auth_matches, form_text, need_text, parse_json, raw_bytes,
 )
 from mailgate.shared.inbound_credentials import SendgridInbound
 from mailgate.shared.outcomes import IngressReason, Refused
@@ -30,10 +30,7 @@ def authenticate(request: Request, entries: list[SendgridInbound], ctx: RequestC
 
 def delivery(request: Request) -> Delivery:
     form = request.form
-    raw = form.get("email")
-    if raw is None and "email" in request.files:
-        raw = request.files["email"].read().decode("utf-8", "surrogateescape")
-    raw = need_text(raw, "email (turn on 'POST the raw, full MIME message')")
+    raw = form_text(request, "email", "turn on 'POST the raw, full MIME message'")
     envelope = parse_json(need_text(form.get("envelope"), "envelope"), "envelope")
     to = envelope.get("to") if isinstance(envelope, dict) else None
     if not isinstance(to, list) or not to or not all(isinstance(a, str) for a in to):

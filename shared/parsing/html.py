@@ -228,61 +228,65 @@ def _render(node: "Tag", quote_blocks: bool = False) -> str:
     always breaks.
     """
     out: list[str] = []
-
-    def ends_with(s: str) -> bool:
-        tail = "".join(out[-3:])
-        return not tail or tail.endswith(s)
-
-    def newline() -> None:
-        if not ends_with("\n"):
-            out.append("\n")
-
-    def paragraph() -> None:
-        newline()
-        if not ends_with("\n\n"):
-            out.append("\n")
-
-    def walk(n) -> None:
-        for child in n.children:
-            if isinstance(child, NavigableString):
-                if isinstance(child, Comment):
-                    continue
-                text = re.sub(r"\s+", " ", str(child))
-                if ends_with("\n"):
-                    text = text.lstrip(" ")
-                if text:
-                    out.append(text)
-            elif isinstance(child, Tag):
-                name = child.name
-                if name == "br":
-                    out.append("\n")
-                    continue
-                if name in ("p", "blockquote", "pre", "table", "ul", "ol", "h1", "h2", "h3"):
-                    paragraph()
-                elif name in _BLOCK:
-                    newline()
-                if name == "li":
-                    out.append("- ")
-                if name == "hr":
-                    out.append("----")
-                if name == "pre":
-                    out.append(child.get_text())
-                elif name == "blockquote" and quote_blocks:
-                    inner = _tidy(_render(child, quote_blocks=True))
-                    out.append("\n".join("> " + ln if ln else ">" for ln in inner.split("\n")))
-                else:
-                    walk(child)
-                if name == "a":
-                    out.append(_link_target(child))
-                if name in ("td", "th"):
-                    out.append(" ")
-                if name in ("p", "pre", "table", "ul", "ol", "h1", "h2", "h3"):
-                    paragraph()
-                elif name in _BLOCK:
-                    newline()
-
-    walk(node)
+    _walk(node, out, quote_blocks)
     return "".join(out)
+
+
+def _ends_with(out: list[str], s: str) -> bool:
+    tail = "".join(out[-3:])
+    return not tail or tail.endswith(s)
+
+
+def _newline(out: list[str]) -> None:
+    if not _ends_with(out, "\n"):
+        out.append("\n")
+
+
+def _paragraph(out: list[str]) -> None:
+    _newline(out)
+    if not _ends_with(out, "\n\n"):
+        out.append("\n")
+
+
+def _walk(n: "Tag", out: list[str], quote_blocks: bool) -> None:
+    """Append the text of `n`'s children to `out`, with the breaks of their blocks (see _render)."""
+    for child in n.children:
+        if isinstance(child, NavigableString):
+            if isinstance(child, Comment):
+                continue
+            text = re.sub(r"\s+", " ", str(child))
+            if _ends_with(out, "\n"):
+                text = text.lstrip(" ")
+            if text:
+                out.append(text)
+        elif isinstance(child, Tag):
+            name = child.name
+            if name == "br":
+                out.append("\n")
+                continue
+            if name in ("p", "blockquote", "pre", "table", "ul", "ol", "h1", "h2", "h3"):
+                _paragraph(out)
+            elif name in _BLOCK:
+                _newline(out)
+            if name == "li":
+                out.append("- ")
+            if name == "hr":
+                out.append("----")
+            if name == "pre":
+                out.append(child.get_text())
+            elif name == "blockquote" and quote_blocks:
+                inner = _tidy(_render(child, quote_blocks=True))
+                out.append("\n".join("> " + ln if ln else ">" for ln in inner.split("\n")))
+            else:
+                _walk(child, out, quote_blocks)
+            if name == "a":
+                out.append(_link_target(child))
+            if name in ("td", "th"):
+                out.append(" ")
+            if name in ("p", "pre", "table", "ul", "ol", "h1", "h2", "h3"):
+                _paragraph(out)
+            elif name in _BLOCK:
+                _newline(out)
 
 
 def _attached(tag: "Tag", soup: "BeautifulSoup") -> bool:

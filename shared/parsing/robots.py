@@ -197,25 +197,40 @@ def _unquoted(text: str, ctype: str) -> str:
 def _bounce_head(msg: Message, sender: str | None, sender_src: str) -> str | None:
     """Bounce evidence in the headers and the envelope alone: decisive markers, or a robot sender with a
     bounce-like Subject. No part of the body is read."""
-    ctype = mime.content_type(msg)
-    report_type = str(mime.param(msg, "report-type") or "").lower()
-    if ctype == "multipart/report" and report_type in ("delivery-status", "global-delivery-status"):
-        return f"multipart/report; report-type={report_type}"
-    if ctype == "multipart/report" and report_type == "feedback-report":
-        return "abuse/complaint feedback report (ARF)"
-    if _has(msg, "x-failed-recipients") and msg.get("X-Failed-Recipients") is not None:
-        return "X-Failed-Recipients header"
-    daemon = _daemon_sender(msg, sender, sender_src)
-    if daemon:
-        return daemon
-    from_addr = _address(header_text(msg, "From"))
-    automated = bool(_AUTOMATED_LOCAL.match(from_addr.split("@")[0])) if from_addr else False
+    found = _report_type(msg) or _failure_headers(msg, sender, sender_src)
+    if found:
+        return found
+    from_addr, automated = _robot_from(msg)
     if automated or sender == "":
         subject = header_text(msg, "Subject")
         if _BOUNCE_SUBJECT.search(subject) and not _REPLY_PREFIX.match(subject):
             who = f"automated sender {from_addr}" if automated else "null sender"
             return f"{who} and bounce subject {subject[:50]!r}"
     return None
+
+
+def _report_type(msg: Message) -> str | None:
+    """A delivery or feedback report by its top-level type: decisive."""
+    ctype = mime.content_type(msg)
+    report_type = str(mime.param(msg, "report-type") or "").lower()
+    if ctype == "multipart/report" and report_type in ("delivery-status", "global-delivery-status"):
+        return f"multipart/report; report-type={report_type}"
+    if ctype == "multipart/report" and report_type == "feedback-report":
+        return "abuse/complaint feedback report (ARF)"
+    return None
+
+
+def _failure_headers(msg: Message, sender: str | None, sender_src: str) -> str | None:
+    """X-Failed-Recipients, or a mail system as the sender: decisive."""
+    if _has(msg, "x-failed-recipients") and msg.get("X-Failed-Recipients") is not None:
+        return "X-Failed-Recipients header"
+    return _daemon_sender(msg, sender, sender_src)
+
+
+def _robot_from(msg: Message) -> tuple[str, bool]:
+    """The From address, and whether its local part is a robot's (noreply, notifications, ...)."""
+    from_addr = _address(header_text(msg, "From"))
+    return from_addr, bool(_AUTOMATED_LOCAL.match(from_addr.split("@")[0])) if from_addr else False
 
 
 def _daemon_sender(msg: Message, sender: str | None, sender_src: str) -> str | None:
@@ -234,22 +249,16 @@ def _daemon_sender(msg: Message, sender: str | None, sender_src: str) -> str | N
 
 def _bounce_evidence(msg: Message, sender: str | None, sender_src: str) -> str | None:
     """A reason phrase when the message is a bounce, else None."""
-    ctype = mime.content_type(msg)
-    report_type = str(mime.param(msg, "report-type") or "").lower()
-    if ctype == "multipart/report" and report_type in ("delivery-status", "global-delivery-status"):
-        return f"multipart/report; report-type={report_type}"
-    if ctype == "multipart/report" and report_type == "feedback-report":
-        return "abuse/complaint feedback report (ARF)"
+    found = _report_type(msg)
+    if found:
+        return found
     for part in _walk(msg):
         if mime.content_type(part) in ("message/delivery-status", "message/global-delivery-status"):
             return "delivery-status report part"
-    if _has(msg, "x-failed-recipients") and msg.get("X-Failed-Recipients") is not None:
-        return "X-Failed-Recipients header"
-    daemon = _daemon_sender(msg, sender, sender_src)
-    if daemon:
-        return daemon
-    from_addr = _address(header_text(msg, "From"))
-    automated = bool(_AUTOMATED_LOCAL.match(from_addr.split("@")[0])) if from_addr else False
+    found = _failure_headers(msg, sender, sender_src)
+    if found:
+        return found
+    from_addr, automated = _robot_from(msg)
     null_sender = sender == ""
     found = _first_text_part(msg)
     # The body's unquoted head is only needed for the two decisive markers

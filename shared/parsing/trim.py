@@ -210,7 +210,18 @@ def _header_at(lines: list[Line], i: int) -> tuple[int, str] | None:
 
 def _classify(lines: list[Line]) -> bool:
     """Give every line its kind; True if a rule line's verdict counted the lines to the end."""
-    # Quote headers (possibly wrapped over several lines) and separators.
+    _mark_quote_headers(lines)
+    _mark_header_blocks(lines)
+    _nested_headers_are_quote(lines)
+    end, counted = _mark_delimiters(lines)
+    # Lines before the first delimiter only look at their neighbours, and the
+    # delimiter itself is never a quote: the lines after it need no look.
+    _quote_continuations(lines, end)
+    return counted
+
+
+def _mark_quote_headers(lines: list[Line]) -> None:
+    """Quote headers (possibly wrapped over several lines) and separators."""
     i = 0
     prev_depth = 0
     scan = min(len(lines), _MAX_SCAN_LINES)
@@ -251,32 +262,45 @@ def _classify(lines: list[Line]) -> bool:
                 i += 1
                 scan = min(len(lines), _MAX_SCAN_LINES)
                 continue
-            # A header matched on its first line may still continue on the
-            # next one ("… GMT+02:00 Foo bar <" / "info@foo.bar>:").
-            while i + k < len(lines) and lines[i + k].depth == ln.depth and lines[i + k].kind != "e" \
-                    and _continuation(lines[i + k].content) and len(lines[i + k].content) <= 100 \
-                    and P.quote_header(_joined(lines, i, i + k + 1)):
-                k += 1
-            for x in range(i, i + k):
-                lines[x].kind, lines[x].rule = "b", rule
-            i += k
+            i += _mark_header(lines, i, k, rule)
             continue
         i += 1
 
-    n = len(lines)
-    _mark_header_blocks(lines)
 
-    # A quoted header inside a quote block is part of that quote (nested
-    # history); only the header that opens a quote block is a header. (Each
-    # line's verdict depends on the nearest non-empty line above it only.)
+def _mark_header(lines: list[Line], i: int, k: int, rule: str) -> int:
+    """Mark the quote header matched on lines i..i+k-1, and its wrapped continuation; its length in lines."""
+    # A header matched on its first line may still continue on the
+    # next one ("… GMT+02:00 Foo bar <" / "info@foo.bar>:").
+    depth = lines[i].depth
+    while i + k < len(lines) and lines[i + k].depth == depth and lines[i + k].kind != "e" \
+            and _continuation(lines[i + k].content) and len(lines[i + k].content) <= 100 \
+            and P.quote_header(_joined(lines, i, i + k + 1)):
+        k += 1
+    for x in range(i, i + k):
+        lines[x].kind, lines[x].rule = "b", rule
+    return k
+
+
+def _nested_headers_are_quote(lines: list[Line]) -> None:
+    """A quoted header inside a quote block is part of that quote (nested history).
+
+    Only the header that opens a quote block is a header. (Each line's
+    verdict depends on the nearest non-empty line above it only.)
+    """
     for x, ln in enumerate(lines):
         if ln.kind == "b" and ln.depth > 0:
             above = _previous_nonempty(lines, x)
             if above is not None and lines[above].depth > 0:
                 ln.kind = "q"
 
-    # Delimiters and client signatures, at top level only, and never the first
-    # line (a message cannot start with its own signature).
+
+def _mark_delimiters(lines: list[Line]) -> tuple[int, bool]:
+    """Delimiters and client signatures: (the first delimiter's line or len(lines), whether lines were counted).
+
+    At top level only, and never the first line (a message cannot start
+    with its own signature).
+    """
+    n = len(lines)
     # For each line: how many text lines follow it, and does history follow?
     # (Computed when a rule line first needs it: only the entries after that
     # line are read, and the loop below has not changed those yet.)
@@ -302,11 +326,7 @@ def _classify(lines: list[Line]) -> bool:
                 ln.kind, ln.rule = "s", "signature:client"
         if ln.kind in ("t", "q", "b"):
             seen_text = True
-
-    # Lines before the first delimiter only look at their neighbours, and the
-    # delimiter itself is never a quote: the lines after it need no look.
-    _quote_continuations(lines, end)
-    return counted
+    return end, counted
 
 
 def _split_line(lines: list[Line], i: int, col: int) -> None:
@@ -408,7 +428,6 @@ def _mark_header_blocks(lines: list[Line]) -> None:
     continuation line is allowed between keys (a long From value). The rule
     line or separator just above it belongs to it.
     """
-    n = len(lines)
     # A block starts on a "Key:" line: only lines with a colon are tried.
     starts = [x for x, ln in enumerate(lines) if ":" in ln.content or "：" in ln.content]
     resume = 0  # the line after the last block found
@@ -419,24 +438,7 @@ def _mark_header_blocks(lines: list[Line]) -> None:
         if ln.kind not in ("t", "q") or not P.is_header_line(ln.content):
             continue
         depth = ln.depth
-        members = [i]
-        keys = 1
-        j = i + 1
-        while j < n:
-            cur = lines[j]
-            if cur.depth != depth or cur.kind == "e" or cur.in_code:
-                break
-            if P.is_header_line(cur.content):
-                members.append(j)
-                keys += 1
-                j += 1
-                continue
-            # one continuation line, only if a header line follows
-            if j + 1 < n and lines[j + 1].depth == depth and P.is_header_line(lines[j + 1].content):
-                members.append(j)
-                j += 1
-                continue
-            break
+        members, keys = _block_members(lines, i)
         # The From-equivalent opens most blocks; GMX, mutt and Thunderbird put
         # Sent/Date/Subject first, so in a block of three keys or more it may be
         # any of the first four.
@@ -461,6 +463,31 @@ def _mark_header_blocks(lines: list[Line]) -> None:
             lines[start].kind = "b"
             lines[start].rule = separator or "header_block:from_sent_to"  # the separator keeps its name
             resume = members[-1] + 1
+
+
+def _block_members(lines: list[Line], i: int) -> tuple[list[int], int]:
+    """The lines of the "Key: value" block starting on line i, and how many of them are keys."""
+    n = len(lines)
+    depth = lines[i].depth
+    members = [i]
+    keys = 1
+    j = i + 1
+    while j < n:
+        cur = lines[j]
+        if cur.depth != depth or cur.kind == "e" or cur.in_code:
+            break
+        if P.is_header_line(cur.content):
+            members.append(j)
+            keys += 1
+            j += 1
+            continue
+        # one continuation line, only if a header line follows
+        if j + 1 < n and lines[j + 1].depth == depth and P.is_header_line(lines[j + 1].content):
+            members.append(j)
+            j += 1
+            continue
+        break
+    return members, keys
 
 
 def _previous_nonempty(lines: list[Line], i: int) -> int | None:

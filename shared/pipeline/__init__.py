@@ -2,8 +2,9 @@
 
 A message is stored first (`steps/store.py`; durable before any answer:
 `shared/durability.py`), then goes through the steps named in
-`steps.STEPS` -- dedupe, guard, route, authorise, parse, act -- in one
-transaction with a savepoint per message (`driver.py`), and its outcome is
+`steps.STEPS` (dedupe, guard, route, sender_auth, authorise, parse, act,
+service_desk) in one transaction with a savepoint per message (`driver.py`),
+and its outcome is
 recorded on its row (`steps/record.py`). docs/architecture.md draws the path
 and says how to add a step.
 

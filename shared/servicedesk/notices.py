@@ -13,19 +13,19 @@ no usable Message-ID, the first mail we send them becomes the root.
 
 from __future__ import annotations
 
-from typing import Any
-
 from mailgate.shared.addresses import incoming
 from mailgate.shared.addresses import participant_reply_address
 from mailgate.shared.config import Settings
 from mailgate.shared.db import utcnow
 from mailgate.shared.keys import signing_key
 from mailgate.shared.models import OutboundMessage
+from mailgate.shared.notify import subject_for
 from mailgate.shared.outbound.compose import (
     html_from_text, is_threading_id, marker_headers, new_message_id, thread_headers,
 )
 from mailgate.shared.parsing.markers import marker_line
 from mailgate.shared.prepared import Conn, Insert
+from mailgate.shared.rows import TaskRow
 from mailgate.shared.servicedesk import acknowledgement, participants, unsubscribe
 from mailgate.shared.servicedesk.participants import ParticipantRow
 
@@ -38,12 +38,8 @@ def desk_from(settings: Settings, desk_address: str) -> str:
         or desk_address
 
 
-def subject_for(task: Any) -> str:
-    return f"[{task.ref}] {task.title}"
-
-
-def _row(conn: Conn, settings: Settings, *, task: Any, participant: ParticipantRow, sender_name: str, event: str, body: str, source_received_id: int | None,
-         auto: str = "auto-generated") -> tuple[dict, ParticipantRow]:
+def _row(conn: Conn, settings: Settings, *, task: TaskRow, participant: ParticipantRow, sender_name: str, event: str,
+         body: str, source_received_id: int | None, auto: str = "auto-generated") -> tuple[dict, ParticipantRow]:
     """One outbound row to `participant`, threaded in their conversation; returns it and the participant
     (with its thread root, when this mail became it)."""
     key = signing_key(conn)
@@ -72,25 +68,25 @@ def _row(conn: Conn, settings: Settings, *, task: Any, participant: ParticipantR
     return values, participant
 
 
-def queue_acknowledgement(conn: Conn, settings: Settings, *, task: Any, participant: ParticipantRow,
+def queue_acknowledgement(conn: Conn, settings: Settings, *, task: TaskRow, participant: ParticipantRow,
                           template: str | None, source_received_id: int | None) -> dict:
     """The acknowledgement to the participant who opened `task` (RFC 3834: Auto-Submitted: auto-replied)."""
     body = acknowledgement.render(template, ref=task.ref, title=task.title, name=participant.name,
                                   address=participant.address, desk=desk_from(settings, participant.desk))
-    values, _ = _row(conn, settings, task=task, participant=participant, sender_name=participants.SUPPORT_NAME, event="acknowledge", body=body,
-                     source_received_id=source_received_id, auto="auto-replied")
+    values, _ = _row(conn, settings, task=task, participant=participant, sender_name=participants.SUPPORT_NAME,
+                     event="acknowledge", body=body, source_received_id=source_received_id, auto="auto-replied")
     conn.execute(_INSERT_OUTBOUND, values)
     return values
 
 
-def comment_body(task: Any, writer: str, text: str) -> str:
+def comment_body(task: TaskRow, writer: str, text: str) -> str:
     closed = "\nThis request is now closed." if task.status == "closed" else ""
     return (f"{writer} wrote:\n\n{text.strip()}\n\n"
             f"{task.ref}: {task.title}{closed}\n"
             f"Reply to this message to answer; your reply is added to {task.ref}.\n")
 
 
-def queue_comment(conn: Conn, settings: Settings, *, task: Any, writer: str, text: str,
+def queue_comment(conn: Conn, settings: Settings, *, task: TaskRow, writer: str, text: str,
                   skip_participant: int | None = None, source_received_id: int | None = None) -> list[dict]:
     """A public comment to every subscribed participant of `task` but its writer (`skip_participant`).
 

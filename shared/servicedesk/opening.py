@@ -12,13 +12,12 @@ import email.utils
 from dataclasses import dataclass, field
 from datetime import timedelta
 from email.message import Message
-from typing import Any
 
 from mailgate.shared.addresses import AddressError, find_user_by_email, is_reserved, split_address
 from mailgate.shared.config import Settings
 from mailgate.shared.message import clean_header_value, decode_header_value, message_id
 from mailgate.shared.prepared import Conn
-from mailgate.shared.rows import CreateTarget
+from mailgate.shared.rows import CreateTarget, TaskRow
 from mailgate.shared.servicedesk import notices, participants
 
 MAX_CC = 10  # Cc'd addresses made participants of one task, at most
@@ -74,7 +73,7 @@ def read_requester(msg: Message, sender: str) -> Requester:
     return Requester(address, name, message_id(msg), list(cc.items()))
 
 
-def open_conversation(conn: Conn, settings: Settings, *, task: Any, create: CreateTarget, requester: Requester,
+def open_conversation(conn: Conn, settings: Settings, *, task: TaskRow, create: CreateTarget, requester: Requester,
                       source_received_id: int | None) -> list[str]:
     """Record the requester (and, when the address says so, the Cc'd) on `task`; acknowledge. Returns notes."""
     notes: list[str] = []
@@ -89,7 +88,7 @@ def open_conversation(conn: Conn, settings: Settings, *, task: Any, create: Crea
     return notes
 
 
-def _add_cc(conn: Conn, settings: Settings, task: Any, create: CreateTarget, requester: Requester) -> list[str]:
+def _add_cc(conn: Conn, settings: Settings, task: TaskRow, create: CreateTarget, requester: Requester) -> list[str]:
     added: list[str] = []
     for address, name in requester.cc:
         if len(added) >= MAX_CC:
@@ -103,7 +102,8 @@ def _add_cc(conn: Conn, settings: Settings, task: Any, create: CreateTarget, req
     return added
 
 
-def _acknowledge(conn: Conn, settings: Settings, task: Any, create: CreateTarget, writer, source_received_id) -> str:
+def _acknowledge(conn: Conn, settings: Settings, task: TaskRow, create: CreateTarget, writer: participants.ParticipantRow,
+                 source_received_id: int | None) -> str:
     if not create.desk_acknowledge:
         return "No acknowledgement: turned off for this address."
     local = writer.address.rpartition("@")[0]

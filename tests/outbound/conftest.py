@@ -10,6 +10,7 @@ from email.message import EmailMessage
 import pytest
 
 from mailgate.shared.config import MailerConfig
+from mailgate.shared.models import OutboundMessage
 
 
 def free_port() -> int:
@@ -80,3 +81,14 @@ def with_mailers(settings, *mailers: MailerConfig):
 def refusing_mailer() -> MailerConfig:
     return MailerConfig(key="down", type="smtp", priority=None,
                         options={"host": "127.0.0.1", "port": free_port(), "timeout": 5})
+
+
+def outbound_rows(db) -> list[OutboundMessage]:
+    """Every outbound row, oldest first, detached from its session (readable after it ends)."""
+    from sqlalchemy import select
+
+    with db.read() as s:
+        rows = list(s.scalars(select(OutboundMessage).order_by(OutboundMessage.id)))
+        for r in rows:
+            s.expunge(r)
+    return rows

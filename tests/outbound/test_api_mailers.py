@@ -29,7 +29,7 @@ from mailgate.shared.outbound.worker import Worker
 from mailgate.webui.cli import main
 
 from ..support.api_standins import STANDINS
-from .conftest import with_mailers
+from .conftest import outbound_rows as _rows, with_mailers
 
 KINDS = ["postmark", "mailgun", "sendgrid", "ses"]
 
@@ -56,14 +56,6 @@ def standin(request):
         yield s
     finally:
         s.stop()
-
-
-def _rows(db):
-    with db.read() as s:
-        rows = list(s.scalars(select(OutboundMessage).order_by(OutboundMessage.id)))
-        for r in rows:
-            s.expunge(r)
-    return rows
 
 
 def carried(kind: str, request) -> dict[str, str]:

@@ -14,19 +14,11 @@ from mailgate.shared.models import AppUser, OutboundMessage, Task
 from mailgate.shared.outbound.worker import NO_MAILER, Worker, send_test
 from mailgate.shared.rows import task_by_id, user_by_id
 
-from .conftest import with_mailers
+from .conftest import outbound_rows as _rows, with_mailers
 
 
 def _drain(db, settings, **kw):
     return Worker(db, settings, **kw).run_once()
-
-
-def _rows(db):
-    with db.read() as s:
-        rows = list(s.scalars(select(OutboundMessage).order_by(OutboundMessage.id)))
-        for r in rows:
-            s.expunge(r)
-    return rows
 
 
 def _subscribe(db, ref, user_id):

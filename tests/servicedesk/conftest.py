@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import pytest
-from click.testing import CliRunner
 
 from mailgate.shared import directory, durability
 from mailgate.shared.rows import UserRef, task_by_id
@@ -41,25 +39,6 @@ def desk_task(db, settings, seed, desk) -> DeskTask:
         p = participants.add(conn, task_id=task.id, address="jane@customer.example", name="Jane Doe", via="from",
                              desk=desk, thread_root="original-1@customer.example")
     return DeskTask(task.ref, task.id, p)
-
-
-@pytest.fixture
-def cli(env, db):
-    from mailgate.webui.cli import main
-
-    runner = CliRunner(mix_stderr=False) if "mix_stderr" in CliRunner.__init__.__code__.co_varnames else CliRunner()
-
-    def run(*args: str, input: bytes | str | None = None, ok: bool = True):
-        result = runner.invoke(main, list(args), input=input, env=env, catch_exceptions=False)
-        if ok:
-            assert result.exit_code == 0, (result.output, getattr(result, "stderr", ""))
-        return result
-
-    return run
-
-
-def j(result):
-    return json.loads(result.stdout)
 
 
 def task_row(db, task_id: int):

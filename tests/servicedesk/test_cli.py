@@ -10,7 +10,8 @@ from sqlalchemy import select
 from mailgate.shared.models import Comment, OutboundMessage
 from mailgate.shared.outbound.render import Outgoing, render_bytes
 
-from .conftest import DESK, j
+from ..conftest import j
+from .conftest import DESK
 
 
 def _rows(db, **where):

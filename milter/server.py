@@ -324,6 +324,7 @@ def spool_directory(settings: Settings) -> str | None:
     /tmp may be memory), created 0700; None (the system's temporary folder) when it cannot be."""
     path = Path(settings.instance_path) / "spool"
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)  # the instance folder (with PostgreSQL nothing else made it)
         path.mkdir(mode=0o700, exist_ok=True)
         if not os.access(path, os.W_OK | os.X_OK):
             raise PermissionError(f"{path} is not writable")

@@ -23,8 +23,10 @@ attack's rate, and the writer's CPU per attack message.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import platform
+import shutil
 import smtplib
 import statistics
 import sys
@@ -34,18 +36,27 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from milter_throughput import DOMAIN, children, cpu_seconds, prepare, reply  # noqa: E402
+from milter_throughput import DOMAIN, MachineCpu, children, cpu_seconds, prepare, reply  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "support"))
 from privatepostfix import MilterProcess, PrivatePostfix  # noqa: E402
 
 
+LOUD = 20_000  # the legitimate replies timed under attack are numbered from here
+
+
 def hostile(i: int, parts: int) -> bytes:
     """One multipart/alternative of `parts` tiny HTML parts, from a stranger (the issue's attack message)."""
-    body = "".join(f"--ALT\r\nContent-Type: text/html\r\n\r\n<p>offer {k}</p>\r\n" for k in range(parts))
     return (f"From: Mallory <mallory@evil.test>\r\nTo: bugs@{DOMAIN}\r\nSubject: special offer {i}\r\n"
             f"Message-ID: <attack-{i}-{time.time_ns()}@evil.test>\r\nMIME-Version: 1.0\r\n"
-            f"Content-Type: multipart/alternative; boundary=ALT\r\n\r\n{body}--ALT--\r\n").encode()
+            f"Content-Type: multipart/alternative; boundary=ALT\r\n\r\n").encode() + _alternatives(parts)
+
+
+@functools.lru_cache(maxsize=None)
+def _alternatives(parts: int) -> bytes:
+    """The attack's body, built once: the SMTP clients share the machine with what is measured."""
+    return "".join(f"--ALT\r\nContent-Type: text/html\r\n\r\n<p>offer {k}</p>\r\n"
+                   for k in range(parts)).encode() + b"--ALT--\r\n"
 
 
 class Attack:
@@ -125,13 +136,35 @@ def show(label: str, data: list[float], whole: list[float], errors: int) -> floa
     return median
 
 
+def stages(log_path: Path, first: int) -> None:
+    """Where the milter says the time went (its one line per message), under attack: the legitimate
+    replies (numbered from `first`) and the attack messages. ms counts from MAIL FROM; receive_ms is
+    the writer's round trip (queue, batch, store, steps, fsync)."""
+    rows: dict[str, list[dict[str, str]]] = {"legitimate replies": [], "attack messages": []}
+    for line in log_path.read_text(errors="replace").splitlines():
+        if " mailgate.milter message " not in line:
+            continue
+        fields = dict(part.split("=", 1) for part in line.split() if "=" in part)
+        mid = fields.get("mid", "")
+        if mid.startswith("attack-"):
+            rows["attack messages"].append(fields)
+        elif mid.startswith("bench-") and int(mid.split("-")[1]) >= first:
+            rows["legitimate replies"].append(fields)
+    names = ("ms", "receive_ms", "store_ms", "route_ms", "parse_ms", "act_ms", "sync_ms", "batch")
+    for label, found in rows.items():
+        if found:
+            medians = {n: statistics.median(float(r.get(n, "nan")) for r in found) for n in names}
+            print(f"  {label} under attack, milter's medians: "
+                  + ", ".join(f"{n} {v:.1f}" for n, v in medians.items()))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--attackers", type=int, default=20)
     ap.add_argument("--parts", type=int, default=4999)
     ap.add_argument("--seconds", type=float, default=20.0, help="how long each phase times replies")
     ap.add_argument("--interval", type=float, default=0.1, help="pause between two legitimate replies")
-    ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--keep", action="store_true", help="keep the work directory (database, milter log)")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="mailgate-attack-", dir="/tmp"))
     os.chmod(work, 0o755)
@@ -145,16 +178,18 @@ def main() -> int:
     try:
         pf.start()
         milter.start()
-        writer = children(milter.proc.pid)[0]
+        writer = next(p for p in children(milter.proc.pid)
+                      if b"resource_tracker" not in Path(f"/proc/{p}/cmdline").read_bytes())
         legit(pf.port, targets, 0, 2.0, args.interval)  # warm up
         quiet = legit(pf.port, targets, 10_000, args.seconds, args.interval)
         attack = Attack(pf.port, args.attackers, args.parts)
         attack.start()
         time.sleep(3.0)  # the flood under way
-        c0, t0 = cpu_seconds(writer), time.perf_counter()
+        c0, m0, t0 = (cpu_seconds(writer), cpu_seconds(milter.proc.pid)), MachineCpu.now(), time.perf_counter()
         refused0 = attack.refused
-        loud = legit(pf.port, targets, 20_000, args.seconds, args.interval)
-        writer_cpu, elapsed, refused = cpu_seconds(writer) - c0, time.perf_counter() - t0, attack.refused - refused0
+        loud = legit(pf.port, targets, LOUD, args.seconds, args.interval)
+        writer_cpu, milter_cpu = cpu_seconds(writer) - c0[0], cpu_seconds(milter.proc.pid) - c0[1]
+        elapsed, refused, machine = time.perf_counter() - t0, attack.refused - refused0, MachineCpu.now().since(m0)
         attack.finish()
     finally:
         milter.stop()
@@ -164,8 +199,16 @@ def main() -> int:
     median = show("under attack", *loud)
     print(f"  attack: {refused / elapsed:.0f} messages/s refused (550) while timed, {attack.other} other answers; "
           f"writer CPU {writer_cpu / elapsed:.0%} of a core, {writer_cpu * 1000 / max(1, refused):.2f} ms per "
-          f"attack message")
+          f"attack message; milter process (its SMTP sessions) {milter_cpu / elapsed:.0%} of a core")
+    whole = machine.busy + machine.idle + machine.steal
+    print(f"  machine while timed: cores {machine.busy / whole:.0%} busy ({machine.steal / whole:.0%} stolen), "
+          f"SMTP clients (this process) {machine.clients / elapsed:.0%} of a core, load {os.getloadavg()[0]:.2f}")
+    stages(work / "milter.log", LOUD)
     print(f"TARGET legitimate reply under attack, median DATA->250 < 100 ms: {'met' if median < 100 else 'NOT met'}")
+    if args.keep:
+        print(f"kept: {work}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)  # ~150 MB of database per run
     return 0
 
 

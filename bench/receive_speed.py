@@ -24,6 +24,10 @@ sequential run's cost by stage (store / route+authorise / parse / act+commit
 (docs/service-desk.md) to their signed address, without the `!priority` line
 (commands are the team's): the comment, one notification to the team's
 subscriber and one to a second participant (copied on the opening mail).
+Then -n new mails from strangers to the desk address (each a task, its
+participant and the acknowledgement), sequential, and the same mails from a
+user to an ordinary create address. Every run prints the
+`service_desk` step's own time per message (it returns at once on a reply).
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from mailgate.shared import directory, durability, schema
@@ -45,7 +50,7 @@ from mailgate.shared.batching import Batcher
 from mailgate.shared.config import from_env
 from mailgate.shared.db import Database
 from mailgate.shared.envelope import Envelope
-from mailgate.shared.pipeline import Timings, receive
+from mailgate.shared.pipeline import Timings, driver, receive
 
 QUOTE = "\n".join(f"> line {i} of the earlier discussion, quoted back by the mail client as usual." for i in range(25))
 
@@ -117,6 +122,38 @@ def concurrent(db: Database, settings, addr: str, messages: list[bytes], threads
     return len(messages) / elapsed, cpu_ms, batcher.batches
 
 
+class StepClock:
+    """Wraps one step of the driver's STEPS to record its own seconds per message."""
+
+    def __init__(self, name: str) -> None:
+        self.seconds: list[float] = []
+        self.name = name
+        driver.STEPS = tuple(replace(s, run=self._timed(s.run)) if s.name == name else s for s in driver.STEPS)
+
+    def _timed(self, run):
+        def timed(w) -> None:
+            t0 = time.perf_counter()
+            try:
+                run(w)
+            finally:
+                self.seconds.append(time.perf_counter() - t0)
+        return timed
+
+    def take(self) -> list[float]:
+        taken, self.seconds = self.seconds, []
+        return taken
+
+
+def stranger(i: int) -> bytes:
+    """A new mail to the service desk from someone without an account (a task, a participant, an ack)."""
+    return (f"From: Customer {i} <customer{i}@customer.example>\r\nTo: support@reply.example.com\r\n"
+            f"Subject: Printer {i} is on fire\r\nMessage-ID: <bench-new-{i}-{time.time_ns()}@customer.example>\r\n"
+            "Date: Mon, 2 Nov 2026 10:00:00 +0000\r\nMIME-Version: 1.0\r\n"
+            "Content-Type: text/plain; charset=utf-8\r\n\r\n"
+            "Hello,\r\n\r\nthe printer on the third floor is on fire again. Could someone look at it?\r\n\r\n"
+            f"--\r\nCustomer {i}\r\n").encode()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-n", type=int, default=2000, help="messages per run (default 2000)")
@@ -156,6 +193,8 @@ def main() -> None:
             receive(db, settings, Envelope(source="pipe", sender=sender, recipients=[addr]),
                     raw.replace(b"bench-", b"warm-"))
 
+        clock = StepClock("service_desk")
+        clock.take()
         per: list[Timings] = []
         c0 = time.process_time()
         t0 = time.perf_counter()
@@ -169,6 +208,32 @@ def main() -> None:
         elapsed = time.perf_counter() - t0
         cpu_ms = (time.process_time() - c0) / args.n * 1000
         rate = args.n / elapsed
+        step_on_replies = clock.take()
+        opened: list[Timings] = []
+        if args.desk:
+            o0 = time.perf_counter()
+            for i in range(args.n):
+                t = Timings()
+                out = receive(db, settings, Envelope(source="pipe", sender=f"customer{i}@customer.example",
+                                                     recipients=["support@reply.example.com"]), stranger(i), timings=t)
+                if (out.status, out.action) != ("processed", "create"):
+                    sys.exit(f"unexpected outcome {out}")
+                opened.append(t)
+            open_rate = args.n / (time.perf_counter() - o0)
+            step_on_new = clock.take()
+            plain: list[Timings] = []
+            o0 = time.perf_counter()
+            for i in range(args.n):  # the same mail from a user to an ordinary create address, for comparison
+                t = Timings()
+                raw = stranger(i).replace(f"customer{i}@customer.example".encode(), b"alice@example.org") \
+                    .replace(b"support@reply.example.com", b"bugs@reply.example.com").replace(b"bench-new", b"bench-user")
+                out = receive(db, settings, Envelope(source="pipe", sender="alice@example.org",
+                                                     recipients=["bugs@reply.example.com"]), raw, timings=t)
+                if (out.status, out.action) != ("processed", "create"):
+                    sys.exit(f"unexpected outcome {out}")
+                plain.append(t)
+            plain_rate = args.n / (time.perf_counter() - o0)
+            step_on_plain = clock.take()
         c_rate, c_cpu_ms, batches = concurrent(db, settings, addr, concurrent_messages, args.threads, sender)
         base = baseline(Path(tmp) / "baseline.db", messages)
         db.dispose()
@@ -195,6 +260,15 @@ def main() -> None:
     print(f"  parse                   {ms([t.parse for t in per])}")
     print(f"  act + commit #2         {ms([t.act for t in per])}")
     print(f"  durable (WAL fsync)     {ms([t.durable for t in per])}")
+    print(f"  of which service_desk   {ms(step_on_replies)}")
+    if args.desk:
+        print(f"new mail from strangers to the desk, sequential: {open_rate:8.1f} msg/s "
+              "(a task, its participant, the acknowledgement, the default author's notification)")
+        print(f"  act + commit #2         {ms([t.act for t in opened])}")
+        print(f"  of which service_desk   {ms(step_on_new)}")
+        print(f"the same mail from a user to an ordinary create address: {plain_rate:8.1f} msg/s")
+        print(f"  act + commit #2         {ms([t.act for t in plain])}")
+        print(f"  of which service_desk   {ms(step_on_plain)}")
 
 
 def desk_task(db: Database, settings) -> str:

@@ -63,7 +63,7 @@ def comment(conn: Conn, settings: Settings, *, task: TaskRow, author: UserRef, t
                             source_received_id=source_received_id, parent_message_id=parent_message_id,
                             external=external)
     if comment_id and not internal and external:
-        writer = participant.shown_name() if participant else (author.name or author.username)
+        writer = participant.shown_name() if participant else participants.team_name(author)
         rows = notices.queue_comment(conn, settings, task=task, writer=writer, text=text,
                                      skip_participant=participant.id if participant else None,
                                      source_received_id=source_received_id)

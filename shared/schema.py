@@ -77,15 +77,40 @@ def upgrade(db: Database) -> str | None:
     from alembic.runtime.migration import MigrationContext
 
     cfg = alembic_config()
-    with db.engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATE_LOCK})
-        found = MigrationContext.configure(conn).get_current_revision()
-        if found is not None and not _known(found):
-            raise SchemaTooNew(mismatch(found))
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+    with db.engine.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:
+            _sqlite_foreign_keys(conn, on=False)
+        try:
+            with conn.begin():
+                if not sqlite:
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATE_LOCK})
+                found = MigrationContext.configure(conn).get_current_revision()
+                if found is not None and not _known(found):
+                    raise SchemaTooNew(mismatch(found))
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+                if sqlite:
+                    _no_dangling_references(conn)
+        finally:
+            if sqlite:
+                _sqlite_foreign_keys(conn, on=True)
     return found
+
+
+def _sqlite_foreign_keys(conn, *, on: bool) -> None:
+    """SQLite alters a table by copying it, dropping the old one and renaming the copy; with foreign keys
+    enforced, dropping a table other rows refer to fails (or cascades). The pragma works only outside a
+    transaction, so it is set on the connection before the upgrade begins, and back after."""
+    conn.connection.driver_connection.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
+
+
+def _no_dangling_references(conn) -> None:
+    """What enforcement would have caught while it was off: any row left pointing nowhere undoes the upgrade."""
+    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        tables = ", ".join(sorted({row[0] for row in broken}))
+        raise RuntimeError(f"the schema upgrade would leave rows that refer to missing rows in: {tables}")
 
 
 def current_revision(db: Database) -> str | None:

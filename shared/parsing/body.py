@@ -26,7 +26,7 @@ from email.message import Message
 from ..message import TOO_DEEP, UNREADABLE, clean_header_value, decode_header_value
 from .charsets import decode_bytes
 from . import mime
-from .html import MAX_HTML_TAGS, html_to_text
+from .html import MAX_HTML_TAGS, html_to_text, tree_cost
 from .models import Attachment, Cut
 
 _STRUCTURAL = {"message/delivery-status", "message/disposition-notification", "text/rfc822-headers",
@@ -240,14 +240,14 @@ def _choose(cands: list[_Candidate], body: Body, kind: str) -> bool:
     texts: list[str] = []
     cuts: list[Cut] = []
     first_parent = None
-    tags_left = MAX_HTML_TAGS  # for the whole message: a hundred HTML parts must not cost a hundred trees
+    tags_left = MAX_HTML_TAGS  # for the whole message: thousands of HTML parts must not cost thousands of trees
     for cand in cands:
         if texts and (cand.parent == "multipart/alternative" or first_parent == "multipart/alternative"):
             continue  # an alternative rendering of text we already have
         raw, warning = part_text(cand.part)
         if kind == "text/html":
             text, part_cuts = html_to_text(raw, tags_left)
-            tags_left = max(0, tags_left - raw.count("<"))
+            tags_left = max(0, tags_left - tree_cost(raw))
         else:
             text, part_cuts = raw, []
         if not text.strip() and not part_cuts:

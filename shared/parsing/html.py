@@ -79,16 +79,25 @@ def _remove_with_following(tag: "Tag") -> str:
 # crudely instead, so the words survive, and the text trimmer still sees the quote.
 MAX_HTML_CHARS = 2_000_000
 MAX_HTML_TAGS = 20_000
+# A tree also costs a fixed price however small the HTML (the parser built, the tree walked): each is
+# charged at least this many tags, so a message's budget buys at most MAX_HTML_TAGS / MIN_TREE_TAGS trees
+# (thousands of tiny HTML parts side by side would otherwise cost a tree each).
+MIN_TREE_TAGS = 200
+
+
+def tree_cost(html: str) -> int:
+    """What converting `html` on a tree takes from a message's tag budget."""
+    return max(html.count("<"), MIN_TREE_TAGS)
 
 
 def html_to_text(html: str, max_tags: int = MAX_HTML_TAGS) -> tuple[str, list[Cut]]:
     """Convert `html` to text, dropping marked-up quotations.
 
     Returns (text, cuts). Never raises: on any failure, or for oversized
-    input (more than `max_tags` tags: what is left of a message's budget), it
+    input (a `tree_cost` over `max_tags`: what is left of a message's budget), it
     falls back to a crude tag strip so the words still reach the tracker.
     """
-    if len(html) <= MAX_HTML_CHARS and html.count("<") <= max_tags:
+    if len(html) <= MAX_HTML_CHARS and tree_cost(html) <= max_tags:
         try:
             return _html_to_text(html)
         except Exception:  # pragma: no cover - defensive

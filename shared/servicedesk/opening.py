@@ -15,10 +15,11 @@ from email.message import Message
 
 from mailgate.shared.addresses import AddressError, find_user_by_email, is_reserved, split_address
 from mailgate.shared.config import Settings
-from mailgate.shared.message import clean_header_value, decode_header_value, message_id
+from mailgate.shared.message import message_id
 from mailgate.shared.prepared import Conn
 from mailgate.shared.rows import CreateTarget, TaskRow
 from mailgate.shared.servicedesk import notices, participants
+from mailgate.shared.servicedesk.participants import display_name
 
 MAX_CC = 10  # Cc'd addresses made participants of one task, at most
 ACK_WINDOW = timedelta(hours=1)
@@ -33,13 +34,6 @@ class Requester:
     name: str = ""
     thread_root: str = ""  # the mail's Message-ID: their conversation's root
     cc: list[tuple[str, str]] = field(default_factory=list)  # (normalised address, display name)
-
-
-def display_name(value: str) -> str:
-    """A display name fit to show to others: decoded, one line, never an address (some clients put the
-    address in the name, and other participants must not see it)."""
-    name = clean_header_value(decode_header_value(value))[:200]
-    return "" if "@" in name else name.strip("'\" ")
 
 
 def _mailboxes(msg: Message, header: str) -> list[tuple[str, str]]:

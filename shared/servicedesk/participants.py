@@ -15,6 +15,7 @@ from typing import NamedTuple
 from sqlalchemy import bindparam, func, select, update
 
 from mailgate.shared.db import utcnow
+from mailgate.shared.message import clean_header_value, decode_header_value
 from mailgate.shared.models import AppUser, TaskParticipant
 from mailgate.shared.prepared import Conn, Insert, Statement
 from mailgate.shared.rows import UserRef
@@ -25,6 +26,19 @@ _USERS = AppUser.__table__
 SUPPORT_USERNAME = "support"
 SUPPORT_NAME = "Support"
 TOKEN_BYTES = 16  # 32 hex characters in the unsubscribe link and address
+
+
+def display_name(value: str) -> str:
+    """A display name fit to show to others: decoded, one line, never an address (some clients put the
+    address in the name, and other participants must not see it)."""
+    name = clean_header_value(decode_header_value(value))[:200]
+    return "" if "@" in name else name.strip("'\" ")
+
+
+def team_name(author: UserRef) -> str:
+    """A team member as a participant sees them: their name, or else their username -- never an address,
+    even when the name was set to one."""
+    return display_name(author.name or "") or author.username
 
 
 class ParticipantRow(NamedTuple):

@@ -60,6 +60,25 @@ def test_the_tag_budget_is_per_message_not_per_part():
     assert "quoted 5" in parsed.text  # ... the last ones, past the budget, were stripped
 
 
+def test_thousands_of_tiny_html_parts_cost_a_bounded_number_of_trees(monkeypatch):
+    """A tree costs a fixed price however small its HTML: 4,999 parts of `<p>..</p>` side by side cost
+    (at most) a hundred trees, not 4,999; the rest are stripped, and every part's words are kept."""
+    from mailgate.shared.parsing import html
+
+    trees = []
+    real = html._html_to_text
+
+    def counted(text):
+        trees.append(text)
+        return real(text)
+
+    monkeypatch.setattr(html, "_html_to_text", counted)
+    parsed = parse_message(load_message(_html_parts(4_999, 0)))
+    assert 0 < len(trees) <= 100
+    assert "part 0" in parsed.text and "part 4998" in parsed.text and "quoted 4998" in parsed.text
+    assert "quoted 0" not in parsed.text  # the first parts still got a tree (their quotes cut)
+
+
 def _nested(levels: int, lines: int = 3, param: bytes = b"boundary", eol: bytes = b"\r\n") -> bytes:
     head = (b"From: alice@example.org\r\nTo: bugs@reply.example.com\r\nSubject: deep\r\n"
             b"Message-ID: <deep@example.org>\r\nContent-Type: multipart/mixed; boundary=\"b0\"\r\n\r\n")

@@ -34,6 +34,9 @@ def test_address_add_service_desk_and_list(cli, seed):
     assert listed["help@reply.example.com"]["cc_participants"] is True
     assert listed["help@reply.example.com"]["acknowledgement"] is True
     assert listed["bugs@reply.example.com"]["service_desk"] is False
+    cli("address", "add", "tasks", "desk2@reply.example.com", "--service-desk", "--default-author", "alice")
+    plain = {d["address"]: d for d in j(cli("address", "list", "--json"))}["desk2@reply.example.com"]
+    assert (plain["service_desk"], plain["cc_participants"], plain["acknowledgement"]) == (True, False, True)
     assert "service desk" in cli("address", "list").stdout
     users = {u["username"]: u for u in j(cli("user", "list", "--json"))}
     assert users["support"]["emails"] == []  # the built-in identity: no address, never mailed

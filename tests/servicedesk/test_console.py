@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from mailgate.shared.models import AuditEntry, Comment, CreateAddress, OutboundMessage, TaskParticipant
+from mailgate.shared.models import AuditEntry, Comment, CreateAddress, OutboundMessage, Task, TaskParticipant
 
 from ..webui.conftest import admin, app, browser, client  # noqa: F401 -- the console's fixtures
 
@@ -72,17 +72,31 @@ def test_comment_post_needs_csrf(client, desk_task):
     assert r.status_code == 400
 
 
-def test_dashboard_counts_desk_tasks_opened_today(browser, desk_task):
+def test_dashboard_counts_desk_tasks_opened_today(browser, db, settings, receive, mail, desk_task):
+    """Jane's T1 today counts; a team member's task, even at the desk, and yesterday's desk task do not."""
+    from datetime import timedelta
+
+    from mailgate.shared.db import utcnow
+
+    assert receive(mail(subject="Team task"), to=["bugs@reply.example.com"]).status == "processed"
+    assert receive(mail(sender="bob@example.org", to=desk_task.participant.desk, subject="Bob at the desk"),
+                   to=[desk_task.participant.desk]).status == "processed"
+    assert receive(mail(sender="Old <old@customer.example>", to=desk_task.participant.desk, subject="Old"),
+                   to=[desk_task.participant.desk]).status == "processed"
+    with db.transaction() as s:
+        old = s.scalars(select(TaskParticipant).where(TaskParticipant.address == "old@customer.example")).one()
+        old.created_at = s.get(Task, old.task_id).created_at = utcnow() - timedelta(days=1, hours=1)
     html = browser.get("/").get_data(as_text=True)
     card = html[html.index("Service desk today"):]
     assert '<p class="big">1</p>' in card[:200]
 
 
-def test_one_click_unsubscribe_is_on_the_public_listener_only(browser, db, settings, desk_task):
+def test_one_click_unsubscribe_is_on_the_public_listener_only(app, browser, db, settings, desk_task):
     from mailgate.ingress.web.app import create_app
 
     token = desk_task.participant.unsubscribe_token
     assert browser.get(f"/unsubscribe/{token}").status_code == 404  # the console has no such route
+    assert [r.rule for r in app.url_map.iter_rules() if "unsubscribe" in r.rule] == []  # for no method
     public = create_app(settings, db).test_client()
     page = public.get(f"/unsubscribe/{token}")
     assert page.status_code == 200 and 'method="post"' in page.get_data(as_text=True)

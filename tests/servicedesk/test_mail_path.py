@@ -160,3 +160,109 @@ def test_mailto_unsubscribe(db, settings, receive, mail, desk):
     forged = receive(mail(to="unsubscribe-" + "0" * 32 + "@reply.example.com", body=""),
                      to=["unsubscribe-" + "0" * 32 + "@reply.example.com"])
     assert (forged.status, forged.reason) == ("rejected", "unknown_recipient")
+
+
+def _raw(db, address):
+    return [render_bytes(Outgoing.of(r)).decode() for r, _m in _sent_to(db, address)]
+
+
+def test_the_acknowledgement_uses_the_address_s_template(db, settings, receive, mail, desk):
+    with db.transaction() as s:
+        directory.set_service_desk(s, DESK, actor="test", template="Dear $name, we filed $ref ($title) at $desk.")
+    _open(receive, mail)
+    [(row, ack)] = _sent_to(db, "jane@customer.example")
+    assert "Dear Jane Doe, we filed T1 (Printer on fire) at support@reply.example.com." in row.body_text
+    assert "thank you for writing" not in row.body_text  # not the built-in text
+    with db.transaction() as s:
+        directory.set_service_desk(s, DESK, actor="test", template=None)
+    _open(receive, mail, sender="joe@customer.example")
+    assert "thank you for writing" in _sent_to(db, "joe@customer.example")[0][0].body_text
+
+
+def test_a_team_member_s_mail_reply_is_public_unless_internal(db, settings, seed, receive, mail, desk):
+    """Comments by team members are public by default, by mail too; a `!internal` line keeps one from them."""
+    _open(receive, mail)
+    bob_reply = seed.reply_address("T1", seed.bob)
+    out = receive(mail(sender="bob@example.org", to=bob_reply, body="Is it plugged in?\n"), to=[bob_reply])
+    assert (out.status, out.action) == ("processed", "comment")
+    [_ack, (row, msg)] = _sent_to(db, "jane@customer.example")
+    assert "Is it plugged in?" in row.body_text and msg["From"].addresses[0].display_name == "Bob"
+    assert msg["From"].addresses[0].addr_spec == DESK and "bob@example.org" not in _raw(db, "jane@customer.example")[1]
+    out = receive(mail(sender="bob@example.org", to=bob_reply, body="She sounds annoyed.\n\n!internal\n"),
+                  to=[bob_reply])
+    assert (out.status, out.action) == ("processed", "comment")
+    assert len(_sent_to(db, "jane@customer.example")) == 2  # nothing more
+    with db.read() as s:
+        assert s.scalars(select(Comment.internal).order_by(Comment.id)).all() == [False, True]
+
+
+def test_comments_to_a_participant_are_auto_generated_and_quiet(db, settings, receive, mail, desk):
+    _open(receive, mail)
+    with durability.transaction(db) as conn:
+        comment_as(conn, settings, ref="T1", username="bob", text="Try turning it off.")
+    [_ack, (_row, note)] = _sent_to(db, "jane@customer.example")
+    assert note["Auto-Submitted"] == "auto-generated" and note["X-Auto-Response-Suppress"] == "All"
+    body = note.get_body(("plain",)).get_content()
+    token_line = body.rstrip().splitlines()[-1]
+    assert token_line.startswith("To stop receiving mail about T1, send a message to unsubscribe-")
+    assert note["List-Unsubscribe"] == f"<mailto:{token_line.split()[-1]}?subject=unsubscribe>"
+
+
+def test_a_mail_without_message_id_is_threaded_from_our_first_mail(db, settings, receive, mail, desk):
+    raw = mail(sender=JANE, to=DESK, subject="Printer on fire", body="It burns.\n")
+    raw = b"".join(line for line in raw.splitlines(keepends=True) if not line.startswith(b"Message-ID:"))
+    assert receive(raw, to=[DESK]).object == "T1"
+    with durability.transaction(db) as conn:
+        comment_as(conn, settings, ref="T1", username="bob", text="Try turning it off.")
+        comment_as(conn, settings, ref="T1", username="bob", text="Did that help?")
+    [(ack_row, ack), (_r1, first), (_r2, second)] = _sent_to(db, "jane@customer.example")
+    assert ack["In-Reply-To"] is None and ack["Message-ID"] == f"<{ack_row.message_id.strip('<>')}>"
+    for later in (first, second):
+        assert later["In-Reply-To"] == ack["Message-ID"] and ack["Message-ID"] in later["References"]
+
+
+def test_our_own_mail_coming_back_is_ignored(db, settings, receive, mail, desk):
+    """A participant's mailbox forwarding our notice to their reply address: own mail, not a comment."""
+    _open(receive, mail)
+    [(row, ack)] = _sent_to(db, "jane@customer.example")
+    out = receive(render_bytes(Outgoing.of(row)), sender=DESK, to=[ack["Reply-To"]])
+    assert (out.status, out.reason) == ("ignored", "own_mail")
+    assert len(_sent_to(db, "jane@customer.example")) == 1
+
+
+def test_an_auto_reply_to_the_desk_address_opens_nothing(db, settings, receive, mail, desk):
+    """Our mail's envelope sender is the desk: an RFC 3834 auto-responder answers there, and is ignored."""
+    _open(receive, mail)
+    out = receive(mail(sender=JANE, to=DESK, subject="Automatic reply: [T1] Printer on fire", body="Away.\n",
+                       headers={"Auto-Submitted": "auto-replied"}), sender="jane@customer.example", to=[DESK])
+    assert (out.status, out.reason) == ("ignored", "auto_generated")
+    with db.read() as s:
+        assert len(s.scalars(select(Task)).all()) == 1
+    assert len(_sent_to(db, "jane@customer.example")) == 1
+
+
+def test_a_team_member_s_name_never_carries_their_address(db, settings, seed, receive, mail, desk):
+    from mailgate.shared.models import AppUser
+
+    with db.transaction() as s:
+        s.get(AppUser, seed.bob).name = "Bob Builder <bob@example.org>"
+    _open(receive, mail)
+    with durability.transaction(db) as conn:
+        comment_as(conn, settings, ref="T1", username="bob", text="On it.")
+    [_ack, (_row, note)] = _sent_to(db, "jane@customer.example")
+    assert "bob@example.org" not in _raw(db, "jane@customer.example")[1]
+    assert note["From"].addresses[0].addr_spec == DESK and note["From"].addresses[0].display_name == "bob"
+
+
+def test_participants_never_see_each_other_s_addresses(db, settings, receive, mail, desk):
+    with db.transaction() as s:
+        directory.set_service_desk(s, DESK, actor="test", cc_participants=True)
+    _open(receive, mail, headers={"Cc": "Joe <joe@customer.example>"})
+    with durability.transaction(db) as conn:
+        comment_as(conn, settings, ref="T1", username="bob", text="On it.")
+    for me, other in (("jane@customer.example", "joe@customer.example"),
+                      ("joe@customer.example", "jane@customer.example")):
+        for raw in _raw(db, me):
+            assert other not in raw.lower() and "bob@example.org" not in raw and "alice@example.org" not in raw
+        for _row, msg in _sent_to(db, me):
+            assert msg["To"] == me and msg["Cc"] is None

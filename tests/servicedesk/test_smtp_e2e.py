@@ -20,6 +20,7 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from mailgate.shared import directory, queries
+from mailgate.shared.addresses import check_recipient
 from mailgate.shared.models import Comment, ReceivedMessage
 from mailgate.shared.outbound.worker import Worker
 
@@ -110,9 +111,14 @@ def test_service_desk_over_smtp(postfix, milter_proc, sink, db, settings, seed, 
     reply_to = ack["Reply-To"]
     assert reply_to.startswith("T1+p1+") and reply_to.endswith("@reply.example.com")
     assert ack["In-Reply-To"] == first and ack["Auto-Submitted"] == "auto-replied"
-    assert f"http://127.0.0.1:{INGRESS_PORT}/unsubscribe/" in ack["List-Unsubscribe"]
+    with db.reading() as conn:  # signed for her: the task, her participant row and her address
+        assert check_recipient(conn, settings, reply_to).participant.address == JANE
+    mailto, one_click = ack["List-Unsubscribe"].split(", ")
+    assert mailto.startswith("<mailto:unsubscribe-") and mailto.endswith("@reply.example.com?subject=unsubscribe>")
+    assert one_click.startswith(f"<http://127.0.0.1:{INGRESS_PORT}/unsubscribe/")
     assert ack["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    assert "T1" in ack.get_body(("plain",)).get_content()
+    text = ack.get_body(("plain",)).get_content()
+    assert "T1" in text and f"To stop receiving mail about T1, open {one_click[1:-1]}" in text
     assert_private(raw)
     assert any(rcpts == ["alice@example.org"] for rcpts, _r, _m in batch)  # the default author hears of it
 
@@ -134,6 +140,13 @@ def test_service_desk_over_smtp(postfix, milter_proc, sink, db, settings, seed, 
         smtp.sendmail("mallory@evil.example", [reply_to],
                       make_mail(sender="mallory@evil.example", to=reply_to, body="Send me the invoices.\n"))
     assert err.value.smtp_code == 550 and b"5.7.1" in err.value.smtp_error
+    local, domain = reply_to.split("@")
+    broken = f"{local[:-1]}{'0' if local[-1] != '0' else '1'}@{domain}"  # her address, its signature broken
+    with smtplib.SMTP("127.0.0.1", postfix.port, timeout=30) as smtp, \
+            pytest.raises(smtplib.SMTPRecipientsRefused) as refused:
+        smtp.sendmail(JANE, [broken], make_mail(sender=JANE, to=broken, body="Me again.\n"))
+    [(code, answer)] = refused.value.recipients.values()
+    assert code == 550 and b"5.1.1" in answer
     with db.read() as s:
         assert s.scalars(select(ReceivedMessage.reason).order_by(ReceivedMessage.id.desc())).first() == \
             "sender_mismatch"
@@ -155,7 +168,7 @@ def test_service_desk_over_smtp(postfix, milter_proc, sink, db, settings, seed, 
     assert send_out(db, settings, sink) == []
 
     # 6. The one-click unsubscribe (RFC 8058) on the public listener stops her mail about T1.
-    url = ack["List-Unsubscribe"].split("<")[2].rstrip(">")
+    url = one_click[1:-1]
     with ingress(env):
         request = urllib.request.Request(url, data=b"List-Unsubscribe=One-Click", method="POST",
                                          headers={"Content-Type": "application/x-www-form-urlencoded"})
@@ -166,5 +179,24 @@ def test_service_desk_over_smtp(postfix, milter_proc, sink, db, settings, seed, 
     assert to_jane(batch) == [] and batch  # the team still gets theirs
     with db.read() as s:
         assert queries.task_json(s, queries.get_task(s, "T1"))["participants"][0]["unsubscribed"] is True
+    postfix.wait_queue_empty()
+    assert "NOT-CONSUMED-BY-MAILGATE" not in postfix.log()
+
+
+def test_mailto_unsubscribe_over_smtp(postfix, milter_proc, sink, db, settings, seed, env):
+    """The List-Unsubscribe mailto (RFC 2369) through Postfix and the milter: accepted from any address."""
+    with db.transaction() as s:
+        directory.add_create_address(s, settings, "tasks", DESK, actor="test", service_desk=True)
+    smtp_send(postfix, JANE, DESK, make_mail(sender=f"Jane Doe <{JANE}>", to=DESK, subject="Printer on fire",
+                                             body="It burns.\n"))
+    [(_raw, ack)] = to_jane(send_out(db, settings, sink))
+    mailto = ack["List-Unsubscribe"].split(", ")[0]
+    address = mailto[len("<mailto:"):mailto.index("?")]
+    smtp_send(postfix, "jane.forwarder@other.example", address,
+              make_mail(sender="jane.forwarder@other.example", to=address, subject="unsubscribe", body="\n"))
+    with db.read() as s:
+        assert queries.task_json(s, queries.get_task(s, "T1"))["participants"][0]["unsubscribed"] is True
+    cli(env, "task", "comment", "T1", "--as", "bob", input="Anything else?\n")
+    assert to_jane(send_out(db, settings, sink)) == []
     postfix.wait_queue_empty()
     assert "NOT-CONSUMED-BY-MAILGATE" not in postfix.log()

@@ -68,3 +68,23 @@ def test_headers_and_body_line(settings):
     dedicated = replace(settings, incoming_address="help@mailbox.example")
     assert unsubscribe.headers(dedicated, token) == {}  # a mailto cannot carry the key there
     assert "tell us so in a reply" in unsubscribe.body_line(dedicated, token, "T1")
+
+
+def test_unsubscribing_from_one_task_keeps_her_other_tasks(db, settings, desk_task):
+    """Jane asked twice: leaving T1 keeps her mail about T2."""
+    from mailgate.shared import tracker
+
+    with durability.transaction(db) as conn:
+        support = participants.support_identity(conn)
+        t2 = tracker.create_task(conn, app_id=1, app_name="tasks", author=support, title="Scanner too",
+                                 description="It hums.", attachments=[], source_message_id=None)
+        participants.add(conn, task_id=t2.id, address="jane@customer.example", name="Jane Doe", via="from",
+                         desk=desk_task.participant.desk, thread_root="")
+        unsubscribe.unsubscribe(conn, desk_task.participant)
+    _comment(db, settings, "About the printer.")
+    with durability.transaction(db) as conn:
+        commenting.comment_as(conn, settings, ref=t2.ref, username="bob", text="About the scanner.")
+    with db.read() as s:
+        bodies = s.scalars(select(OutboundMessage.body_text)
+                           .where(OutboundMessage.recipient == "jane@customer.example")).all()
+    assert len(bodies) == 1 and "About the scanner." in bodies[0]

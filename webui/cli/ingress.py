@@ -59,7 +59,8 @@ def imap_cmd(app: AppContext, once: bool, log_level: str) -> None:
 @click.option("--log-level", default="INFO", show_default=True)
 @pass_app
 def ingress_cmd(app: AppContext, host: str, port: int, threads: int, log_level: str) -> None:
-    """The public listener for the Postmark, Mailgun and SendGrid inbound webhooks (never the console)."""
+    """The public listener for the Postmark, Mailgun and SendGrid inbound webhooks and the service desk's
+    one-click unsubscribe (never the console)."""
     from waitress import serve
 
     from mailgate.ingress.web.app import create_app

@@ -24,6 +24,7 @@ import argparse
 import base64
 import os
 import platform
+import shutil
 import smtplib
 import sys
 import tempfile
@@ -181,7 +182,11 @@ def main() -> int:
     print(f"machine: {platform.node()} · {os.cpu_count()} cores · Python {platform.python_version()} · "
           f"load {os.getloadavg()[0]:.2f} · {args.messages} x {size:,} bytes ({args.kind}) at once"
           + (f", {args.bursts} times" if args.bursts > 1 else ""))
-    r = measure(args.messages, size, args.kind, work, args.keep, args.bursts)
+    try:
+        r = measure(args.messages, size, args.kind, work, args.keep, args.bursts)
+    finally:
+        if not args.keep:  # the database holds every message: about 1 GB a burst
+            shutil.rmtree(work, ignore_errors=True)
 
     def pair(values: list[float]) -> str:
         return f"milter {values[0]:.0f} + writer {values[1]:.0f} = {sum(values):.0f} MB"

@@ -48,6 +48,7 @@ from typing import Any, Callable
 
 import Milter
 
+from mailgate.milter.spool import Spool
 from mailgate.milter.writer import WriterProcess
 from mailgate.shared import guard
 from mailgate.shared.addresses import check_recipient, is_ours, refused_reserved
@@ -81,6 +82,8 @@ ACTIONS = Milter.DELRCPT | Milter.SETSYMLIST  # the only change Mailgate ever ma
 
 
 _negotiation_failed: list[bool] = []
+# Large signed messages read whole for their DKIM check at the same time, at most.
+_WHOLE_FOR_DKIM = threading.BoundedSemaphore(2)
 
 # A reserved name at a Mailgate domain that nobody reads (security@, noreply+x@, ...): refused, so that
 # nothing is accepted and then dropped (docs/milter.md).
@@ -162,6 +165,8 @@ class Runtime:
     in_flight: int = 0  # messages between MAIL FROM and their end (graceful shutdown waits for 0)
     stopping: threading.Event = field(default_factory=threading.Event)
     rcpt_cache: RecipientCache = field(default_factory=RecipientCache)
+    spool_dir: str | None = None  # where a large message's nameless file goes (None: the system's temporary folder)
+    large_messages: threading.Event = field(default_factory=threading.Event)  # set: trim memory (heartbeat)
     refusals: RefusalCounter = field(default_factory=RefusalCounter)  # per reason and hour, flushed by the server
     # Where the sessions' messages are stored and processed, in batches: the writer process
     # (writer.WriterProcess) when serving; in-process (batching.Batcher) otherwise, as in unit tests.
@@ -279,11 +284,14 @@ class MailgateMilter(Milter.Base):
         self.notification_sender: list[str] = []  # ... of them, the notification sender (takes_bounces)
         self.head_refusal: Reject | None = None  # refused on its headers: the body is not read (_head_verdict)
         self.others: list[str] = []  # accepted recipients Mailgate does not answer for
-        self.chunks: list[bytes] = []
+        spool = getattr(self, "spool", None)
+        if spool is not None:
+            spool.close()  # a file, if the last message needed one, disappears now
+        self.spool = Spool(self.runtime.spool_dir)  # the message's bytes: in memory while small, then in a file
         self.size = 0
         self.too_large = False
-        self.in_body = False  # the blank line after the headers is in `chunks`
-        self.head_chunks = 0  # how many of `chunks` are the headers (and the blank line)
+        self.in_body = False  # the blank line after the headers is in the spool
+        self.head_size = 0  # how many of the spool's bytes are the headers (and the blank line)
         self.auth_results = ""
         self.auth_modes: set[str] = set()  # create addresses' own sender authentication among the recipients
         self.message_id = ""  # kept as the header goes by: also known when the headers alone crossed the limit
@@ -453,7 +461,7 @@ class MailgateMilter(Milter.Base):
         if self.size > self.runtime.settings.max_message_bytes:
             self.too_large = True
             return
-        self.chunks.append(line)
+        self.spool.write(line)
         if not self.auth_results and len(name) == 22 and name.lower() == "authentication-results":
             self.auth_results = value.decode("utf-8", "replace").strip()
 
@@ -462,19 +470,20 @@ class MailgateMilter(Milter.Base):
         self.in_body = True
         self.size += 2
         if not self.too_large:
-            self.chunks.append(b"\r\n")
-        self.head_chunks = len(self.chunks)
+            self.spool.write(b"\r\n")
+        self.head_size = self.spool.size
         if self.notification_sender and len(self.notification_sender) == len(self.ours):
             self._head_verdict()
 
     def _head_verdict(self) -> None:
         """Mail only for the notification sender: a robot's goes on (stored, the guard records it ignored);
         anyone else's is refused at its end, its body neither buffered nor stored."""
-        head = load_head(b"".join(self.chunks[:self.head_chunks]))
+        head = load_head(self.spool.read(self.head_size))
         if guard.takes_robot(head, self.sender):
             return
         self.head_refusal = NOTIFICATION_SENDER_REFUSAL
-        self.chunks, self.head_chunks = [], 0
+        self.spool.close()
+        self.head_size = 0
 
     @_guarded
     def body(self, chunk: bytes) -> int:
@@ -493,9 +502,9 @@ class MailgateMilter(Milter.Base):
             # rest (the record gets the true size), and record Mailgate's copy at end of message.
             if not self.too_large:
                 self.too_large = True
-                del self.chunks[self.head_chunks:]
+                self.spool.truncate(self.head_size)
             return Milter.CONTINUE
-        self.chunks.append(chunk)
+        self.spool.write(chunk)
         return Milter.CONTINUE
 
     def _refuse_too_large(self) -> int:
@@ -505,7 +514,7 @@ class MailgateMilter(Milter.Base):
         self._reply(message_reply(refused, all_recipients_ours=not self.others))  # 552 5.3.4, from outcomes.py
         self._mlog().info("message refused", rcpt=",".join(_bare(r) for r in self.ours),
                           status="rejected", reason=Reason.TOO_LARGE, size=f">{limit}", ms=self._elapsed())
-        self.chunks = []  # free the buffer at once; the rest of the body is not read into memory
+        self.spool.close()  # free the buffer at once; the rest of the body is not read into memory
         self.ours = []
         return Milter.REJECT
 
@@ -520,6 +529,7 @@ class MailgateMilter(Milter.Base):
         try:
             return self._eom()
         finally:
+            self.spool.close()  # answered (or deferred, or failed): a spooled file goes now, not at the next MAIL
             self._end_message()
 
     def _eom(self) -> int:
@@ -546,11 +556,11 @@ class MailgateMilter(Milter.Base):
             size=self.size if self.too_large else None,
             other_recipients=len(self.others),
         )
-        raw = self._oversized() if self.too_large else b"".join(self.chunks)
         timings = Timings()
         try:
+            raw = self._payload()
             if not self.too_large:  # DNS here, in this session's thread: never in the writer's turn
-                sender_auth.prepare(rt.settings, envelope, raw, self.auth_modes)
+                self._prepare_auth(envelope, raw)
             # Stored, read, processed and fsynced with the concurrent sessions' messages (the writer process).
             # Durable when it returns: only then do we answer.
             outcome = rt.batcher.receive(envelope, raw, timings)
@@ -594,10 +604,37 @@ class MailgateMilter(Milter.Base):
         self._reset()
         return Milter.CONTINUE
 
+    def _payload(self) -> bytes | Spool:
+        """What the writer gets: the bytes, or -- a large message, to a writer that takes one -- the spool
+        itself, whose file goes over as a descriptor (milter/spool.py)."""
+        if self.too_large:
+            return self._oversized()
+        if self.spool.in_memory or not getattr(self.runtime.batcher, "takes_spool", False):
+            return self.spool.read()
+        self.runtime.large_messages.set()  # the heartbeat gives the memory back once it is over (memory.trim)
+        return self.spool
+
+    def _prepare_auth(self, envelope: Envelope, raw: bytes | Spool) -> None:
+        """Sender authentication (DNS) in this session's thread. A message in a file is read for it only
+        as far as needed: the headers, or all of it when a DKIM signature covers the body (then a few
+        sessions at a time, so that many large signed messages never sit in memory at once)."""
+        rt = self.runtime
+        if not sender_auth.wanted(rt.settings, envelope, self.auth_modes):
+            return
+        if isinstance(raw, bytes):
+            sender_auth.prepare(rt.settings, envelope, raw, self.auth_modes)
+            return
+        head = raw.read(sender_auth.HEADER_BYTES)
+        if not sender_auth.signed(head):
+            sender_auth.prepare(rt.settings, envelope, head, self.auth_modes)
+            return
+        with _WHOLE_FOR_DKIM:
+            sender_auth.prepare(rt.settings, envelope, raw.read(), self.auth_modes)
+
     def _oversized(self) -> bytes:
         """The headers kept of a message over the limit; the envelope carries its real size, and the
         pipeline records it rejected/too_large, truncated."""
-        head = b"".join(self.chunks[:self.head_chunks])
+        head = self.spool.read(self.head_size)
         if not head.endswith(b"\r\n\r\n"):
             head += b"\r\n"  # the limit was crossed inside the headers: end what was kept
         return head
@@ -632,6 +669,7 @@ class MailgateMilter(Milter.Base):
 
     def close(self) -> int:
         self._end_message()
+        self.spool.close()  # a connection lost in the middle of a large message: its file goes now
         if not self._closed:
             self._closed = True
             self.runtime.count("active", -1)

@@ -30,6 +30,7 @@ import Milter
 import milter as libmilter
 
 from mailgate.milter.adapter import ACTIONS, RCPT_CACHE_REFUSED_SECONDS, MailgateMilter, RecipientCache, Runtime
+from mailgate.milter import memory
 from mailgate.milter.durability import open_database
 from mailgate.milter.writer import WriterProcess
 from mailgate.shared import logs, sender_auth
@@ -221,6 +222,9 @@ class Heartbeat(threading.Thread):
             if time.monotonic() >= due or self.runtime.health_changed.is_set():
                 due = time.monotonic() + HEARTBEAT_INTERVAL
                 self.beat()
+            if self.runtime.large_messages.is_set() and self.runtime.in_flight == 0:
+                self.runtime.large_messages.clear()
+                memory.trim()  # a burst of large messages is over: give the memory back
 
 
 # --- serving ----------------------------------------------------------------------------
@@ -315,6 +319,21 @@ def _affinity() -> set[int] | None:
         return None
 
 
+def spool_directory(settings: Settings) -> str | None:
+    """Where large messages' nameless files go: `spool` in the instance folder (the milter's own, on disk;
+    /tmp may be memory), created 0700; None (the system's temporary folder) when it cannot be."""
+    path = Path(settings.instance_path) / "spool"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)  # the instance folder (with PostgreSQL nothing else made it)
+        path.mkdir(mode=0o700, exist_ok=True)
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise PermissionError(f"{path} is not writable")
+    except OSError as exc:
+        log.warning("large messages go to the system's temporary folder: cannot use %s (%s)", path, exc)
+        return None
+    return str(path)
+
+
 def drain(runtime: Runtime, seconds: float) -> int:
     """Wait for messages in flight to finish; return how many were still running at the deadline."""
     runtime.stopping.set()
@@ -328,6 +347,7 @@ def serve(settings: Settings, *, socket_spec: str | None = None, group: str | No
           pid_file: str | None = None, log_level: str = "INFO", drain_seconds: float = DRAIN_SECONDS,
           db: Database | None = None) -> None:
     """Run until SIGTERM/SIGINT; raise StartupError for a problem an operator must fix first."""
+    memory.tune()  # before any thread starts (libmilter's)
     logs.setup(log_level)
     logging.getLogger("alembic").setLevel(logging.WARNING)
     all_cpus = _affinity()
@@ -418,7 +438,8 @@ def _listen_and_serve(settings: Settings, db: Database, writer: WriterProcess, *
                       gid: int | None, group: str | None, pid_file: str | None, drain_seconds: float,
                       cpu: int | None) -> None:
     """From the listening socket to the end of the drain (the writer process is running already)."""
-    runtime = Runtime(settings=settings, db=db, rcpt_cache=rcpt_cache_from_env(settings.environ), batcher=writer)
+    runtime = Runtime(settings=settings, db=db, rcpt_cache=rcpt_cache_from_env(settings.environ), batcher=writer,
+                      spool_dir=spool_directory(settings))
     _register(make_factory(runtime), spec, timeout=600)
     # "milter last seen" is written before the socket exists: whoever can connect
     # (Postfix, `mailgate check`, a test) finds this start recorded.

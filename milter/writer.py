@@ -8,16 +8,23 @@ a single thread, while every session's callbacks in turn waited for the
 writer (bench/RESULTS.md, "Milter throughput"). Here the sessions' threads only speak the milter
 protocol; the writer process has a GIL to itself.
 
-Protocol: a pool of pipes (multiprocessing Connections) between the milter
-and the writer. A session takes a pipe, sends `(Envelope, raw bytes)` and
-blocks reading its answer from the same pipe -- the kernel wakes exactly
-that thread, no dispatcher in between -- then puts the pipe back. The writer
-waits on all pipes at once, takes every request that is there, and hands
-them to `pipeline.receive_many()`: one store transaction, one processing
-transaction for the whole batch; `durability.DurableAnswers` makes it
+Protocol: a pool of pipes (multiprocessing Connections: unix socket pairs)
+between the milter and the writer. A session takes a pipe, sends
+`(Envelope, raw bytes)` -- or, for a message its spool put in a file
+(milter/spool.py), `(Envelope, Spooled(size))` followed by the file's
+descriptor (SCM_RIGHTS): the bytes are not pickled, copied or held by the
+milter -- and blocks reading its answer from the same pipe -- the kernel
+wakes exactly that thread, no dispatcher in between -- then puts the pipe
+back. The writer waits on all pipes at once, takes every request that is
+there, and hands them to `pipeline.receive_many()`: one store transaction,
+one processing transaction per batch; `durability.DurableAnswers` makes it
 durable and answers, on each request's pipe, while the next batch is stored
-(the promise: shared/durability.py). An answer is `(outcome fields or None,
-TempFail text or None, timing fields)`: plain values, which pickle cheaply.
+(the promise: shared/durability.py). A batch holds at most `BATCH_BYTES` of
+messages (a larger message is a batch of its own): a spooled message is
+read from its file only when its batch's turn comes, so the writer holds
+one large message at a time, not every one that is waiting. An answer is
+`(outcome fields or None, TempFail text or None, timing fields)`: plain
+values, which pickle cheaply.
 
 If the writer dies, every session waiting on it -- for its answer, or for a
 pipe -- answers 451 (nothing was acknowledged, the senders retry); the next
@@ -27,14 +34,20 @@ message starts a new writer.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import logging
 import multiprocessing
 import os
 import queue
 import signal
 import threading
+from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
-from typing import Any
+from multiprocessing.reduction import recv_handle, send_handle
+from typing import Any, Iterator
+
+from mailgate.milter import memory
+from mailgate.milter.spool import Spool, read_fd
 
 from mailgate.shared.batching import receive_batch
 from mailgate.shared.config import Settings
@@ -46,6 +59,8 @@ from mailgate.shared.pipeline import Timings
 log = logging.getLogger("mailgate.milter")
 
 PIPES = 32  # sessions at their end of message at the same time (more wait for a pipe) = the largest batch
+BATCH_BYTES = 8 * 1024 * 1024  # messages' bytes in one batch, at most (a larger message is a batch alone)
+TRIM_AFTER_BYTES = 1024 * 1024  # a batch this large is followed by memory.trim()
 START_TIMEOUT = 60.0
 _READY = "ready"
 _STOP = None  # sent by the milter: finish what is queued, then exit
@@ -59,6 +74,32 @@ def _outcome_fields(outcome: Outcome) -> tuple:
     """Plain values only (the enums as their strings): unpickling an enum member is costly."""
     return tuple(str(v) if isinstance(v, (Status, Reason)) else v
                  for v in (getattr(outcome, f) for f in _OUTCOME_FIELDS))
+
+
+@dataclass(frozen=True)
+class Spooled:
+    """In place of the bytes: the message is in a file whose descriptor follows on the pipe."""
+
+    size: int
+
+
+@dataclass
+class _File:
+    """A spooled message's descriptor in the writer, until its batch reads it."""
+
+    fd: int
+    size: int
+
+    def read(self) -> bytes:
+        try:
+            return read_fd(self.fd, self.size)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
 
 
 def _outcome_from(fields: tuple) -> Outcome:
@@ -80,6 +121,7 @@ def writer_main(control: Connection, pipes: list[Connection], settings: Settings
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if cpus:  # a milter pinned to one CPU (MAILGATE_MILTER_CPU) must not pin its writer to the same one
         os.sched_setaffinity(0, cpus)
+    memory.tune()
     logs.setup(log_level)
     db = open_database(settings)
     checkpointer = Checkpointer(db) if settings.is_sqlite else None
@@ -102,11 +144,13 @@ def _serve(control: Connection, pipes: list[Connection], db: Any, settings: Sett
     """Batches of whatever requests are waiting, until the milter says stop (or goes away)."""
     open_pipes = list(pipes)
     while True:
-        batch: list[tuple[Connection, Envelope, bytes]] = []
+        batch: list[tuple[Connection, Envelope, bytes | _File]] = []
         stop = False
         for ready in wait([control, *open_pipes]):
             try:
                 item = ready.recv()
+                if ready is not control and isinstance(item[1], Spooled):
+                    item = (item[0], _File(recv_handle(ready), item[1].size))
             except (EOFError, OSError):
                 if ready is control:  # the milter is gone
                     return
@@ -116,12 +160,48 @@ def _serve(control: Connection, pipes: list[Connection], db: Any, settings: Sett
                 stop = stop or item is _STOP
             else:
                 batch.append((ready, *item))
-        if batch:
-            timings = [Timings(batch=len(batch)) for _ in batch]
-            answers = receive_batch(db, settings, [(env, raw) for _, env, raw in batch], timings)
-            replies.put([((pipe, t), answer) for (pipe, _, _), t, answer in zip(batch, timings, answers)])
+        for part in _parts(batch):
+            _receive_part(db, settings, replies, part)
         if stop:
             return
+
+
+def _parts(batch: list[tuple[Connection, Envelope, bytes | _File]]) -> Iterator[list]:
+    """The batch in parts of at most BATCH_BYTES (a larger message alone), in order."""
+    part: list = []
+    size = 0
+    for request in batch:
+        n = request[2].size if isinstance(request[2], _File) else len(request[2])
+        if part and size + n > BATCH_BYTES:
+            yield part
+            part, size = [], 0
+        part.append(request)
+        size += n
+    if part:
+        yield part
+
+
+def _receive_part(db: Any, settings: Settings, replies: DurableAnswers, part: list) -> None:
+    """Store, process and (through `replies`) answer one part; spooled messages are read from their files now."""
+    messages = []
+    for pipe, env, payload in part:
+        if isinstance(payload, _File):
+            try:
+                payload = payload.read()
+            except Exception as exc:  # noqa: BLE001 -- not read, not stored: this one message is answered 4xx
+                replies.put([((pipe, Timings(batch=len(part))), TempFail(f"could not read the message: {exc}"))])
+                continue
+        messages.append((pipe, env, payload))
+    if not messages:
+        return
+    size = sum(len(raw) for _, _, raw in messages)
+    timings = [Timings(batch=len(messages)) for _ in messages]
+    answers = receive_batch(db, settings, [(env, raw) for _, env, raw in messages], timings)
+    replies.put([((pipe, t), answer) for (pipe, _, _), t, answer in zip(messages, timings, answers)])
+    del messages, answers
+    if size >= TRIM_AFTER_BYTES:
+        gc.collect()  # a large message's objects caught in cycles (the parser's) go now, not some batches later
+        memory.trim()
 
 
 def _send(caller: tuple[Connection, Timings], answer: Outcome | TempFail, seconds: float) -> None:
@@ -211,20 +291,26 @@ class WriterProcess:
 
     # requests
 
-    def receive(self, envelope: Envelope, raw: bytes, timings: Timings | None = None) -> Outcome:
+    takes_spool = True  # receive() takes a Spool: a message in a file goes over as its descriptor
+
+    def receive(self, envelope: Envelope, raw: bytes | Spool, timings: Timings | None = None) -> Outcome:
         """As pipeline.receive(): durable when it returns; raises only TempFail."""
         with self._lock:
             if self._stopping:
                 raise TempFail("shutting down")
             if self._process is None or not self._process.is_alive():
                 self._restart_locked()
-            pipes = self._pipes
+            pipes, pid = self._pipes, self._process.pid
         pipe = pipes.get()  # waits while every pipe is in use: the writer is busy with that many anyway
         if pipe is _DEAD:
             pipes.put(_DEAD)  # for the next one waiting on this pool
             raise TempFail("the writer process stopped")
         try:
-            pipe.send((envelope, raw))
+            if isinstance(raw, Spool) and not raw.in_memory:
+                pipe.send((envelope, Spooled(raw.size)))
+                send_handle(pipe, raw.fileno(), pid)
+            else:
+                pipe.send((envelope, raw.read() if isinstance(raw, Spool) else raw))
             outcome, error, remote = pipe.recv()
         except BaseException as exc:
             # The writer is gone (end of file), or this pipe is in an unknown state: never reuse it. Wake

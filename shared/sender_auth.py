@@ -22,6 +22,7 @@ from typing import Iterable
 
 from mailgate.shared.config import Settings
 from mailgate.shared.envelope import SMTP_CLIENT_SOURCES, Envelope
+from mailgate.shared.senderauth.head import HEADER_BYTES, signed
 from mailgate.shared.senderauth.result import AuthResult
 
 NAME = "sender_auth"
@@ -47,11 +48,18 @@ def warm_up(settings: Settings) -> None:
     shared_resolver(settings.dns_servers, settings.dns_timeout)
 
 
+def wanted(settings: Settings, envelope: Envelope, address_modes: Iterable[str] = ()) -> bool:
+    """Whether prepare() would verify: not done yet, and the setting or one of the recipients asks for it."""
+    return envelope.auth is None and not (settings.sender_auth == "off" and all(m == "off" for m in address_modes))
+
+
 def prepare(settings: Settings, envelope: Envelope, raw: bytes, address_modes: Iterable[str] = ()) -> None:
-    """Verify now, outside any transaction, when the setting or one of the recipients asks for it."""
-    if envelope.auth is not None:
-        return
-    if settings.sender_auth == "off" and all(m == "off" for m in address_modes):
+    """Verify now, outside any transaction, when the setting or one of the recipients asks for it.
+
+    `raw` may be the message's first HEADER_BYTES only when it is not DKIM-signed (`signed()`): nothing
+    else of the body is read then.
+    """
+    if not wanted(settings, envelope, address_modes):
         return
     if max(len(raw), envelope.size or 0) > settings.max_message_bytes:
         return  # stored rejected/too_large whoever sent it: DKIM's body hashes over it would only cost CPU

@@ -10,6 +10,7 @@ import dkim
 from dkim.crypto import parse_public_key
 from dkim.util import InvalidTagValueList, parse_tag_value
 
+from mailgate.shared.senderauth.head import signed
 from mailgate.shared.senderauth.resolver import DnsTemporary, Resolver
 from mailgate.shared.senderauth.result import DkimSignature
 
@@ -60,9 +61,7 @@ def _signing_domain(value: bytes) -> str:
 
 def check_dkim(resolver: Resolver, raw: bytes) -> list[DkimSignature]:
     """One entry per DKIM-Signature (the first MAX_SIGNATURES), top first."""
-    end = raw.find(b"\n\n")
-    head = raw[:end if end >= 0 else len(raw)].lower()
-    if not head.startswith(b"dkim-signature:") and b"\ndkim-signature:" not in head:
+    if not signed(raw):
         return []  # unsigned: no need to have dkimpy read the whole message
     try:
         verifier = dkim.DKIM(raw, logger=_quiet, minkey=1024, timeout=resolver.timeout)

@@ -17,11 +17,10 @@ from mailgate.shared.message import header_addresses
 from mailgate.shared.senderauth import upstream
 from mailgate.shared.senderauth.dkim_check import check_dkim
 from mailgate.shared.senderauth.dmarc import evaluate, find_record, organisational_domain
+from mailgate.shared.senderauth.head import HEADER_BYTES
 from mailgate.shared.senderauth.resolver import MESSAGE_BUDGET_TIMEOUTS, DnsTemporary, message_budget, shared_resolver
 from mailgate.shared.senderauth.result import AuthResult, verdict_of
 from mailgate.shared.senderauth.spf_check import check_spf, spf_domain
-
-HEADER_BYTES = 256 * 1024  # the header section read for From and Authentication-Results
 
 
 @dataclass(frozen=True)

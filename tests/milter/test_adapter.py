@@ -213,7 +213,7 @@ def test_too_large_is_refused_in_the_body_without_buffering(runtime, db, seed, m
     res = conn.send(raw, "alice@example.org", seed.create_address)
     assert res["body"] == Milter.REJECT
     assert res["reply"][:2] == ("552", "5.3.4")
-    assert conn.milter.chunks == []
+    assert conn.milter.spool.size == 0
     assert _messages(db) == []
 
 
@@ -277,7 +277,7 @@ def test_abort_forgets_the_message(conn, db, seed, task_with_reply):
     ctx._envrcpt(f"<{addr}>")
     assert conn.milter.ours
     conn.milter.abort()
-    assert conn.milter.ours == [] and conn.milter.chunks == []
+    assert conn.milter.ours == [] and conn.milter.spool.size == 0
     assert conn.milter.runtime.in_flight == 0
 
 

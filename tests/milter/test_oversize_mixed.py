@@ -49,7 +49,7 @@ def test_mixed_oversized_is_recorded_and_the_others_get_it(small, db, seed, wher
     res = conn.send(raw, "alice@example.org", seed.create_address, "carol@example.net")
     assert res["body"] == Milter.CONTINUE and res["eom"] == Milter.CONTINUE
     assert res["delrcpt"] == [f"<{seed.create_address}>"]
-    assert conn.milter.chunks == []
+    assert conn.milter.spool.size == 0
     (rec,) = _rows(db)
     assert (rec.status, rec.reason, rec.truncated) == ("rejected", "too_large", True)
     assert rec.size >= len(raw) > LIMIT  # the whole size (headers stored CRLF), though the body was not buffered

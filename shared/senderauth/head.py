@@ -1,0 +1,16 @@
+"""What verification needs of a message before its body: the header section, and whether DKIM signs it.
+
+Plain bytes work, no library: the milter asks it of a large message kept in
+a file, to read the file whole only when a DKIM signature covers the body.
+"""
+
+from __future__ import annotations
+
+HEADER_BYTES = 256 * 1024  # the header section read for From and Authentication-Results
+
+
+def signed(raw: bytes) -> bool:
+    """Whether the message's header section (the first bytes of `raw` are enough) has a DKIM-Signature."""
+    end = raw.find(b"\n\n")
+    head = raw[:end if end >= 0 else len(raw)].lower()
+    return head.startswith(b"dkim-signature:") or b"\ndkim-signature:" in head

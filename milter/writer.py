@@ -151,10 +151,14 @@ def _serve(control: Connection, pipes: list[Connection], db: Any, settings: Sett
                 item = ready.recv()
                 if ready is not control and isinstance(item[1], Spooled):
                     item = (item[0], _File(recv_handle(ready), item[1].size))
+            except RuntimeError as exc:  # the file's descriptor did not come (this process at its open-file limit)
+                replies.put([((ready, Timings(batch=1)), TempFail(f"could not take the message's file: {exc}"))])
+                continue
             except (EOFError, OSError):
                 if ready is control:  # the milter is gone
                     return
                 open_pipes.remove(ready)
+                ready.close()  # its session, waiting for an answer, gets EOF and answers 451
                 continue
             if ready is control:
                 stop = stop or item is _STOP

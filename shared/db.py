@@ -155,23 +155,33 @@ def json_dumps(value) -> str:
     return json.dumps(value)
 
 
+def engine_options(url: str) -> dict:
+    """Connection options for an engine on `url`: the pipeline's (make_engine) and the console's."""
+    if url.startswith("sqlite"):
+        return {"connect_args": {"timeout": 10, "check_same_thread": False}}
+    options: dict = {"pool_pre_ping": True}
+    if "connect_timeout" not in make_url(url).query:
+        # libpq waits for ever on a server that takes the connection and never answers; a bounded wait
+        # lets every caller give its temporary answer (451, 503) and be retried (docs/fleet.md, "Faults").
+        options["connect_args"] = {"connect_timeout": PG_CONNECT_TIMEOUT}
+    return options
+
+
 def make_engine(url: str, **kwargs) -> Engine:
     kwargs.setdefault("json_serializer", json_dumps)
+    options = engine_options(url)
+    kwargs["connect_args"] = {**options.pop("connect_args", {}), **kwargs.get("connect_args", {})}
+    for name, value in options.items():
+        kwargs.setdefault(name, value)
     if url.startswith("sqlite"):
-        kwargs.setdefault("connect_args", {"timeout": 10, "check_same_thread": False})
         engine = create_engine(url, **kwargs)
         configure_sqlite(engine)
         path = sqlite_path(url)
         if path:
             _discard_unwritable_connections(engine, path)
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
-    if "connect_timeout" not in make_url(url).query:
-        # libpq waits for ever on a server that takes the connection and never answers; a bounded wait
-        # lets every caller give its temporary answer (451, 503) and be retried (docs/fleet.md, "Faults").
-        kwargs.setdefault("connect_args", {"connect_timeout": PG_CONNECT_TIMEOUT})
     return create_engine(url, **kwargs)
 
 

@@ -11,6 +11,7 @@ upgrade (`mailgate init`).
 from __future__ import annotations
 
 import re
+from collections import Counter
 from functools import lru_cache
 from pathlib import Path
 
@@ -89,9 +90,12 @@ def upgrade(db: Database) -> str | None:
                 if found is not None and not _known(found):
                     raise SchemaTooNew(mismatch(found))
                 cfg.attributes["connection"] = conn
+                if found == head_revision():
+                    return found
+                dangling = _dangling_references(conn) if sqlite else None
                 command.upgrade(cfg, "head")
                 if sqlite:
-                    _no_dangling_references(conn)
+                    _no_new_dangling_references(conn, dangling)
         finally:
             if sqlite:
                 _sqlite_foreign_keys(conn, on=True)
@@ -105,12 +109,19 @@ def _sqlite_foreign_keys(conn, *, on: bool) -> None:
     conn.connection.driver_connection.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
 
 
-def _no_dangling_references(conn) -> None:
-    """What enforcement would have caught while it was off: any row left pointing nowhere undoes the upgrade."""
-    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
-    if broken:
-        tables = ", ".join(sorted({row[0] for row in broken}))
-        raise RuntimeError(f"the schema upgrade would leave rows that refer to missing rows in: {tables}")
+def _dangling_references(conn) -> Counter:
+    """Rows that refer to a missing row, counted per table and referenced table."""
+    rows = conn.exec_driver_sql("PRAGMA foreign_key_check")
+    return Counter((table, parent) for table, _rowid, parent, _fk in rows)
+
+
+def _no_new_dangling_references(conn, before: Counter) -> None:
+    """What enforcement would have caught while it was off: a row the upgrade left pointing nowhere undoes it
+    (rows that already pointed nowhere are the operator's, and stay as they were)."""
+    grown = sorted(f"{table} -> {parent}" for (table, parent), n in _dangling_references(conn).items()
+                   if n > before[(table, parent)])
+    if grown:
+        raise RuntimeError(f"the schema upgrade would leave rows that refer to missing rows: {', '.join(grown)}")
 
 
 def current_revision(db: Database) -> str | None:

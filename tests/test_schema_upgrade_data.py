@@ -59,19 +59,47 @@ def test_upgrade_keeps_rows_that_refer_to_altered_tables(tmp_path: Path):
         db.dispose()
 
 
-def test_an_upgrade_that_would_leave_dangling_rows_is_undone(tmp_path: Path):
-    url = f"sqlite:///{tmp_path / 'mailgate.db'}"
-    _at(url, BEFORE_SERVICE_DESK)
-    _fill(url)
+def _orphan_comment(url: str) -> None:
+    """A comment whose author is gone, as a database written with enforcement off might hold."""
     engine = make_engine(url)
-    with engine.connect() as conn:  # a row pointing at no user, as enforcement being off might let through
+    with engine.connect() as conn:
         conn.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
         conn.connection.driver_connection.execute("UPDATE comments SET author_id = 99")
     engine.dispose()
+
+
+def test_rows_that_already_pointed_nowhere_do_not_block_the_upgrade(tmp_path: Path):
+    url = f"sqlite:///{tmp_path / 'mailgate.db'}"
+    _at(url, BEFORE_SERVICE_DESK)
+    _fill(url)
+    _orphan_comment(url)
     db = Database(url)
     try:
-        with pytest.raises(RuntimeError, match="comments"):
+        schema.upgrade(db)
+        assert schema.current_revision(db) == schema.head_revision()
+        with db.engine.connect() as conn:
+            assert conn.execute(text("SELECT author_id FROM comments")).scalar() == 99  # left as it was
+    finally:
+        db.dispose()
+
+
+def test_an_upgrade_that_leaves_new_dangling_rows_is_undone(tmp_path: Path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'mailgate.db'}"
+    _at(url, BEFORE_SERVICE_DESK)
+    _fill(url)
+    real_upgrade = command.upgrade
+
+    def losing_a_table(cfg, revision):  # a migration that would drop the users the tasks refer to
+        real_upgrade(cfg, revision)
+        cfg.attributes["connection"].exec_driver_sql("DELETE FROM app_users")
+
+    monkeypatch.setattr(command, "upgrade", losing_a_table)
+    db = Database(url)
+    try:
+        with pytest.raises(RuntimeError, match="tasks -> app_users"):
             schema.upgrade(db)
         assert schema.current_revision(db) == BEFORE_SERVICE_DESK
+        with db.engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM app_users")).scalar() == 1
     finally:
         db.dispose()

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
 from mailgate.shared.config import Settings, from_env
+from mailgate.shared.db import engine_options
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -69,10 +70,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(
         SECRET_KEY=cfg.secret_key,
         SQLALCHEMY_DATABASE_URI=cfg.database_url,
-        SQLALCHEMY_ENGINE_OPTIONS=(
-            {"connect_args": {"timeout": 10, "check_same_thread": False}} if cfg.is_sqlite
-            else {"pool_pre_ping": True}
-        ),
+        SQLALCHEMY_ENGINE_OPTIONS=engine_options(cfg.database_url),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=https,

@@ -11,6 +11,12 @@ HEADER_BYTES = 256 * 1024  # the header section read for From and Authentication
 
 def signed(raw: bytes) -> bool:
     """Whether the message's header section (the first bytes of `raw` are enough) has a DKIM-Signature."""
-    end = raw.find(b"\n\n")
-    head = raw[:end if end >= 0 else len(raw)].lower()
+    head = raw[:header_end(raw)].lower()
     return head.startswith(b"dkim-signature:") or b"\ndkim-signature:" in head
+
+
+def header_end(raw: bytes) -> int:
+    """Where the header section ends: at its empty line, CRLF (as SMTP and the milter's spool have it) or
+    bare LF; the whole of `raw` when it has none."""
+    ends = [i for i in (raw.find(b"\n\r\n"), raw.find(b"\n\n")) if i >= 0]
+    return min(ends) if ends else len(raw)

@@ -77,3 +77,49 @@ def test_a_urls_own_connect_timeout_wins(monkeypatch):
     finally:
         engine.dispose()
         silent.close()
+
+
+def test_the_console_waits_no_longer_than_the_listener(tmp_path, monkeypatch):
+    from mailgate.webui import create_app
+    from mailgate.webui.extensions import db as console_db
+
+    monkeypatch.setattr(dbmod, "PG_CONNECT_TIMEOUT", 1)
+    silent = _silent_server()
+    url = f"postgresql+psycopg://mailgate:x@127.0.0.1:{silent.getsockname()[1]}/mailgate"
+    app = create_app({"MAILGATE_ENV": {"MAILGATE_INSTANCE": str(tmp_path / "instance"),
+                                       "MAILGATE_DATABASE_URL": url, "MAILGATE_REPLY_DOMAIN": REPLY_DOMAIN,
+                                       "MAILGATE_SECRET_KEY": "k"}})
+    outcome: dict = {}
+
+    def connect() -> None:
+        started = time.monotonic()
+        with app.app_context():
+            try:
+                console_db.engine.connect()
+            except OperationalError as exc:
+                outcome["error"] = exc
+        outcome["seconds"] = time.monotonic() - started
+
+    try:
+        worker = threading.Thread(target=connect, daemon=True)
+        worker.start()
+        worker.join(30)
+        assert not worker.is_alive(), "the console still waits on a database that never answers"
+        assert "error" in outcome and outcome["seconds"] < 10
+    finally:
+        silent.close()
+
+
+def test_a_callers_connect_args_keep_the_timeout(monkeypatch):
+    monkeypatch.setattr(dbmod, "PG_CONNECT_TIMEOUT", 1)
+    silent = _silent_server()
+    engine = dbmod.make_engine(f"postgresql+psycopg://u:p@127.0.0.1:{silent.getsockname()[1]}/db",
+                               connect_args={"application_name": "mailgate-test"})
+    started = time.monotonic()
+    try:
+        with pytest.raises(OperationalError):
+            engine.connect()
+        assert time.monotonic() - started < 10
+    finally:
+        engine.dispose()
+        silent.close()

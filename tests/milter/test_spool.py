@@ -168,3 +168,36 @@ def test_a_deferred_large_message_lets_go_of_its_file(settings, db, task_with_re
     assert inode in _open_inodes()
     assert conn.ctx._eom() == Milter.TEMPFAIL
     assert inode not in _open_inodes()
+
+
+def test_a_descriptor_that_does_not_come_is_a_451_for_that_message_only():
+    """At its open-file limit the writer receives the request but not the file: that session is answered
+    451 (the sender retries) and the writer goes on, instead of dying with every message of the round."""
+    import socket
+    import threading
+    from multiprocessing import Pipe
+
+    from mailgate.milter import writer
+    from mailgate.shared.outcomes import TempFail
+
+    class Answers:  # the writer's answering thread, reduced to what it was asked to say
+        def __init__(self):
+            self.said = []
+
+        def put(self, answers):
+            self.said.extend(answers)
+
+    control, control_child = Pipe()
+    session, session_child = Pipe()
+    answers = Answers()
+    serving = threading.Thread(target=writer._serve, args=(control_child, [session_child], None, None, answers))
+    serving.start()
+    session.send((Envelope(recipients=["bugs@reply.example.com"]), writer.Spooled(10)))
+    with socket.fromfd(session.fileno(), socket.AF_UNIX, socket.SOCK_STREAM) as raw:
+        raw.sendmsg([b"\x01"])  # the handle's message, without the descriptor
+    control.send(writer._STOP)
+    serving.join(10)
+    assert not serving.is_alive()
+    assert len(answers.said) == 1
+    (pipe, _timings), answer = answers.said[0]
+    assert pipe is session_child and isinstance(answer, TempFail) and "file" in str(answer)

@@ -54,3 +54,35 @@ def test_a_large_unsigned_message_is_checked_on_its_headers(writer_runtime, db, 
     _send(writer_runtime, raw, "mallory@evil.test", people)
     auth = _auth(db)
     assert auth["verdict"] == "fail" and auth["dkim"] == [] and auth["from_domain"] == "pass.test"
+
+
+FORWARDED = (b"\r\n---------- Forwarded message ----------\r\n"
+             b"DKIM-Signature: v=1; a=rsa-sha256; d=elsewhere.test; s=x; h=from; bh=AA==; b=AA==\r\n"
+             b"From: someone@elsewhere.test\r\n\r\nThe forwarded text.\r\n")
+
+
+@pytest.mark.parametrize("eol", [b"\r\n", b"\n"])
+def test_a_signature_line_in_the_body_does_not_make_a_message_signed(eol):
+    from mailgate.shared.senderauth.head import signed
+
+    head = eol.join([b"From: a@example.org", b"Subject: x", b"", b"hello", b"DKIM-Signature: v=1", b""])
+    assert not signed(head)
+    assert signed(b"DKIM-Signature: v=1" + eol + head)
+
+
+def test_a_large_unsigned_message_is_read_only_as_far_as_its_headers(writer_runtime, db, people, mail,
+                                                                      monkeypatch):
+    from mailgate.milter import spool as spool_module
+    from mailgate.shared.senderauth.head import HEADER_BYTES
+
+    reads = []
+    original = spool_module.Spool.read
+
+    def counted(self, size=None):
+        reads.append(size)
+        return original(self, size)
+
+    monkeypatch.setattr(spool_module.Spool, "read", counted)
+    raw = mail(sender="demo@pass.test", to=people, subject="Forwarded report") + FORWARDED + BODY
+    _send(writer_runtime, raw, "demo@pass.test", people)
+    assert reads == [HEADER_BYTES]  # the headers for sender authentication; the writer takes the file

@@ -40,7 +40,7 @@ from mailgate.shared.outcomes import Disposition, Outcome, TempFail
 from mailgate.shared.pipeline import steps
 from mailgate.shared.pipeline.steps import BODY_STEP
 from mailgate.shared.pipeline.steps import record
-from mailgate.shared.pipeline.work import AlreadySettled, Work
+from mailgate.shared.pipeline.work import AlreadySettled, NotForeseeable, Work
 from mailgate.shared.prepared import Conn
 
 log = logging.getLogger("mailgate.pipeline")
@@ -96,6 +96,7 @@ def foresee(conn: Conn, w: Work) -> bool:
     trial = copy.copy(w)  # as dataclasses.replace, without calling __init__ with every field again
     trial.conn, trial.decisions, trial.columns, trial.envelope = conn, [], {}, copy.copy(w.envelope)
     trial.log = MessageLog(log, qid=w.row.queue_id, mid=w.row.message_id, rec=w.row.id)
+    trial.foreseeing = True
     try:
         for step in STEPS:
             if step.name == BODY_STEP:
@@ -103,7 +104,13 @@ def foresee(conn: Conn, w: Work) -> bool:
             step.run(trial)
     except (Disposition, TempFail, AlreadySettled):
         return True
-    except Exception:  # noqa: BLE001 -- the real run meets it again, and records it
+    except NotForeseeable:
+        return False
+    except Exception as exc:  # noqa: BLE001 -- the real run meets it again, and records it
+        # A failed statement ends PostgreSQL's implicit transaction: start clean for the next message's trial.
+        conn.rollback_quietly()
+        conn.memo.clear()
+        trial.log.debug("not foreseen: %s", exc.__class__.__name__)
         return False
     return False
 

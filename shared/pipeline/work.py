@@ -31,6 +31,11 @@ class AlreadySettled(Exception):
     reprocess) acted on it since it was read, and that outcome is committed. Ours must not overwrite it."""
 
 
+class NotForeseeable(Exception):
+    """A step cannot say what it would decide without doing what foreseeing must not: asking DNS, or
+    writing. The message's body is read, and the step decides at its turn in the transaction."""
+
+
 @dataclass
 class Timings:
     """Seconds spent per stage of the last message (the milter's log line and the benchmarks read these)."""
@@ -60,6 +65,7 @@ class Work:
     body_read: bool = True
     body_at: int | None = None  # where `raw`'s body starts when it is one part (message.read_head)
     body_needed: bool = True  # False: the steps before the body were foreseen to end the message (not read)
+    foreseeing: bool = False  # a trial run of the steps before the body (driver.foresee): reads only
     conn: Conn | None = None  # the processing transaction's connection
     log: MessageLog | None = None
     decisions: list[str] = field(default_factory=list)  # the decision log, in words, recorded with the outcome

@@ -131,13 +131,16 @@ _INSERT_USER = Statement(_USERS.insert().values(
 _SUPPORT_MEMO = "mailgate.support_identity"
 
 
-def support_identity(conn: Conn) -> UserRef:
-    """The built-in "Support" user: made on first need (a username of its own if `support` is a person's)."""
+def support_identity(conn: Conn, *, create: bool = True) -> UserRef | None:
+    """The built-in "Support" user: made on first need (a username of its own if `support` is a person's);
+    None when there is none yet and `create` is false (a reading that must not write)."""
     found = conn.memo.get(_SUPPORT_MEMO)
     if found is not None:
         return found
     row = conn.first(_SUPPORT)
     if row is None:
+        if not create:
+            return None
         username = SUPPORT_USERNAME
         n = 1
         while conn.first(_NAME_TAKEN, {"folded": username}) is not None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from mailgate.shared.addresses import AddressError, find_user_by_email, normalise
 from mailgate.shared.message import from_mailbox
 from mailgate.shared.outcomes import Reason, Reject
-from mailgate.shared.pipeline.work import Work
+from mailgate.shared.pipeline.work import NotForeseeable, Work
 from mailgate.shared.rows import UserRef
 from mailgate.shared.servicedesk import participants
 from mailgate.shared.servicedesk.opening import read_requester
@@ -28,7 +28,7 @@ def read(w: Work) -> None:
 def run(w: Work) -> None:
     rcpt = w.recipient
     if rcpt.kind == "unsubscribe":
-        w.participant, w.author = rcpt.participant, participants.support_identity(w.conn)
+        w.participant, w.author = rcpt.participant, _support(w)
         w.actor = w.author.username
         w.note(f"Unsubscribe address of external participant #{rcpt.participant.id}: its token authorises.")
         return
@@ -95,7 +95,7 @@ def _participant_author(w: Work, sender: str) -> UserRef:
     w.participant = participant
     w.note(f"Sender {sender} is the task's external participant #{participant.id}: allowed to reply "
            "(written under the Support identity).")
-    return participants.support_identity(w.conn)
+    return _support(w)
 
 
 def _normalised(address: str) -> str:
@@ -130,7 +130,15 @@ def _desk_author(w: Work, sender: str) -> UserRef:
                      "a participant's address must be outside Mailgate's own domains.")
     w.requester = read_requester(w.msg, address)
     default = w.recipient.create.default_author
-    author = default if default is not None and default.enabled else participants.support_identity(w.conn)
+    author = default if default is not None and default.enabled else _support(w)
     w.note(f"Service desk: {address} has no account; the task is opened as {author.username}, and {address} "
            "becomes its external participant.")
     return author
+
+
+def _support(w: Work) -> UserRef:
+    """The built-in Support user; made on first need, but never while foreseeing, which only reads."""
+    found = participants.support_identity(w.conn, create=not w.foreseeing)
+    if found is None:
+        raise NotForeseeable("the Support identity is yet to be made")
+    return found

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from mailgate.shared import sender_auth
 from mailgate.shared.outcomes import AUTH_TEMPFAIL, AuthDeferred, Reason, Reject
-from mailgate.shared.pipeline.work import Work
+from mailgate.shared.pipeline.work import NotForeseeable, Work
 from mailgate.shared.senderauth.policy import effective_mode, refusal_text
 from mailgate.shared.senderauth.result import mismatch_sentence, summary
 
@@ -27,6 +27,8 @@ def run(w: Work) -> None:
         return
     auth = w.envelope.auth
     if auth is None:  # not prepared (an address switched on between RCPT and now): verify here, once
+        if w.foreseeing:
+            raise NotForeseeable("sender authentication would ask DNS")
         auth = w.envelope.auth = sender_auth.verify(w.settings, w.envelope, w.raw)
         w.columns.update(sender_auth.columns(auth))
     w.note(f"Sender authentication ({mode}): {summary(auth)}." + (f" {auth.note}" if auth.note else ""))

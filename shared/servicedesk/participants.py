@@ -15,7 +15,6 @@ from typing import NamedTuple
 from sqlalchemy import bindparam, func, select, update
 
 from mailgate.shared.db import utcnow
-from mailgate.shared.message import clean_header_value, decode_header_value
 from mailgate.shared.models import AppUser, TaskParticipant
 from mailgate.shared.prepared import Conn, Insert, Statement
 from mailgate.shared.rows import UserRef
@@ -31,6 +30,9 @@ TOKEN_BYTES = 16  # 32 hex characters in the unsubscribe link and address
 def display_name(value: str) -> str:
     """A display name fit to show to others: decoded, one line, never an address (some clients put the
     address in the name, and other participants must not see it)."""
+    # Imported here: message -> addresses -> this module would otherwise be a cycle at import time.
+    from mailgate.shared.message import clean_header_value, decode_header_value
+
     name = clean_header_value(decode_header_value(value))[:200]
     return "" if "@" in name else name.strip("'\" ")
 

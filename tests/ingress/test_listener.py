@@ -4,53 +4,27 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import socket
-import subprocess
-import sys
 import time
 from contextlib import contextmanager
-from pathlib import Path
 
-import leftovers
 import pytest
+from ingress_process import running_ingress
 
 from ..conftest import REPLY_DOMAIN, make_mail
 from .dovecot import free_port
 from .providers import POSTMARK_IP, postmark_payload, sendgrid_form
 from .test_webhooks import MAILERS, PM_AUTH, SG_AUTH, refused, rows
 
-MAILGATE = str(Path(sys.executable).with_name("mailgate"))
 pytestmark = pytest.mark.slow
 
 
 @contextmanager
 def start_listener(env: dict, **more: str):
-    port = free_port()
-    full = {**os.environ, **env, "MAILGATE_MAILERS": json.dumps(MAILERS), "MAILGATE_MAX_MESSAGE_BYTES": "65536",
-            "PYTHONSAFEPATH": "1", **more}
-    proc = subprocess.Popen([MAILGATE, "ingress", "--port", str(port)], env=full, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    running = leftovers.started(f"mailgate ingress on port {port}", proc.kill, leftovers.process(proc.pid))
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                assert proc.poll() is None, proc.stderr.read()
-                time.sleep(0.1)
-        yield port
-    finally:
-        proc.terminate()
-        try:
-            _, err = proc.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            _, err = proc.communicate(timeout=10)
-        leftovers.stopped(running)
-        print(err)
+    full = {**env, "MAILGATE_MAILERS": json.dumps(MAILERS), "MAILGATE_MAX_MESSAGE_BYTES": "65536", **more}
+    with running_ingress(full, free_port()) as listener:
+        yield listener.port
+    print(listener.output)
 
 
 @pytest.fixture

@@ -3,20 +3,14 @@ the outbound worker to a local SMTP sink, the one-click unsubscribe over HTTP to
 
 from __future__ import annotations
 
-import os
 import smtplib
-import socket
-import subprocess
-import sys
-import time
 import urllib.request
-from contextlib import contextmanager
 from email import message_from_bytes, policy
 from email.utils import make_msgid
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from ingress_process import running_ingress
 from sqlalchemy import select
 
 from mailgate.shared import directory, queries
@@ -29,7 +23,6 @@ from ..milter.conftest import milter_proc, postfix  # noqa: F401 -- the private 
 from ..outbound.conftest import free_port, sink, with_mailers  # noqa: F401 -- the local SMTP sink
 
 pytestmark = [pytest.mark.postfix, pytest.mark.slow]
-MAILGATE = str(Path(sys.executable).with_name("mailgate"))
 DESK = "support@reply.example.com"
 JANE = "jane@customer.example"
 TEAM = ("alice@example.org", "bob@example.org", "Bob.Work@Example.NET", "carol@example.org")
@@ -42,24 +35,8 @@ def env(env):
     return {**env, "MAILGATE_INGRESS_URL": f"http://127.0.0.1:{INGRESS_PORT}"}
 
 
-@contextmanager
 def ingress(env: dict):
-    proc = subprocess.Popen([MAILGATE, "ingress", "--host", "127.0.0.1", "--port", str(INGRESS_PORT)],
-                            env={**os.environ, **env, "PYTHONSAFEPATH": "1"}, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", INGRESS_PORT), timeout=0.2).close()
-                break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read()
-                time.sleep(0.1)
-        yield
-    finally:
-        proc.terminate()
-        proc.communicate(timeout=30)
+    return running_ingress(env, INGRESS_PORT, "--host", "127.0.0.1")
 
 
 def smtp_send(postfix, sender: str, to: str, raw: bytes) -> None:
